@@ -1,0 +1,17 @@
+# The suite's documented interface: `make up` runs it locally, `make test` runs the tests.
+VENV ?= .venv
+PYTEST_ARGS ?=
+
+.PHONY: up test setup clean
+
+setup:
+	@./scripts/setup.sh
+
+up: setup
+	@exec $(VENV)/bin/charging-suite up $(SUITE_ARGS)
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,85 @@
+"""The collector every exporter shares: health for each target, data only from fresh snapshots.
+
+    twc_up{target="garage"} 1
+    twc_last_success_timestamp_seconds{target="garage"} 1.764e+09
+    twc_power_watts{charger="garage"} 11520.0      <- from the exporter's own `build`
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from prometheus_client.core import GaugeMetricFamily, Metric as Family
+
+from exporters.core.poller import Poller
+
+
+@dataclass
+class Target:
+    """Something the exporter watches (a charger, a site, a vehicle), polled on one or more endpoints."""
+
+    name: str
+    pollers: dict[str, Poller[Any]] = field(default_factory=dict)
+    primary: str = ""
+
+    def add(self, poller: Poller[Any]) -> Poller[Any]:
+        self.pollers[poller.endpoint] = poller
+        self.primary = self.primary or poller.endpoint
+        return poller
+
+
+FreshData = Mapping[str, Mapping[str, Any]]  # target name -> endpoint -> latest value still fresh
+
+
+class SnapshotCollector:
+    """Reads each poller's latest snapshot once per render; withdraws what is older than `stale_after`."""
+
+    def __init__(self, prefix: str, targets: Iterable[Target], stale_after: float,
+                 build: Callable[[FreshData], Iterable[Family]], clock: Callable[[], float] = time.time) -> None:
+        self.prefix = prefix
+        self.targets = list(targets)
+        self.stale_after = stale_after
+        self.build = build
+        self.clock = clock
+
+    def limit(self, poller: Poller[Any]) -> float:
+        """A snapshot is stale after `stale_after`, but never before two of its own poll intervals."""
+        return max(self.stale_after, 2 * poller.interval)
+
+    def fresh(self, now: float) -> dict[str, dict[str, Any]]:
+        data: dict[str, dict[str, Any]] = {}
+        for target in self.targets:
+            values = {}
+            for endpoint, poller in target.pollers.items():
+                snapshot = poller.latest
+                if snapshot is not None and now - snapshot.taken_at <= self.limit(poller):
+                    values[endpoint] = snapshot.value
+            data[target.name] = values
+        return data
+
+    def valid_until(self, now: float) -> float | None:
+        """When the next fresh snapshot turns stale, so the exposition is re-rendered then."""
+        moments = [p.latest.taken_at + self.limit(p) for t in self.targets for p in t.pollers.values()
+                   if p.latest is not None and p.latest.taken_at + self.limit(p) >= now]
+        return min(moments) if moments else None
+
+    def collect(self) -> Iterable[Family]:
+        now = self.clock()
+        data = self.fresh(now)
+        up = GaugeMetricFamily(f"{self.prefix}_up", "1 if the last poll of the target succeeded and its data is "
+                               "fresh, else 0.", labels=["target"])
+        last = GaugeMetricFamily(f"{self.prefix}_last_success_timestamp_seconds",
+                                 "When the target was last polled successfully (Unix time).", labels=["target"])
+        for target in self.targets:
+            primary = target.pollers.get(target.primary)
+            healthy = bool(primary and primary.health.up and target.primary in data[target.name])
+            up.add_metric([target.name], 1.0 if healthy else 0.0)
+            if primary and primary.health.last_success is not None:
+                last.add_metric([target.name], primary.health.last_success)
+        yield up
+        yield last
+        yield from self.build(data)
+
+    def describe(self) -> Iterable[Family]:
+        return []

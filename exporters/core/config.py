@@ -1,0 +1,366 @@
+"""The one configuration shared by every component.
+
+`load(mapping, env, secrets)` is pure: YAML mapping + environment + secrets -> frozen `Config`.
+Each setting is declared once, as a dataclass field carrying its type, default, environment
+variable and help text; the same declarations drive validation, the environment overrides and
+the configuration reference in the README (see `reference_rows`).
+
+Secrets never come from the YAML file: only from a `.secrets` file (KEY=VALUE) or the
+environment, and they are wrapped in `Secret` so no repr, log line or error message shows them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import yaml
+
+from exporters.core.settings_types import (
+    Address, Bool, Charger, ChargerList, Choice, ConfigError, Duration, Kind, Listen, NameMap,
+    Number, OptionalText, Text, TimeZone, Url, fail, is_uuid, is_vin,
+)
+
+__all__ = ["Config", "ConfigError", "Secret", "load", "load_files", "read_secrets", "Charger", "Listen"]
+
+SECRET_NAMES = ("TESSIE_ACCESS_TOKEN",)
+
+
+class Secret:
+    """A credential that refuses to be printed: repr/str show '***', `reveal()` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def setting(kind: Kind, default: Any, doc: str, env: str | None = None) -> Any:
+    """Declare one setting: its type, default (validated like user input), env override and help."""
+    return field(metadata={"kind": kind, "default": default, "env": env, "doc": doc})
+
+
+@dataclass(frozen=True)
+class GeneralSettings:
+    log_level: str = setting(Choice(("debug", "info", "warning", "error")), "info",
+                             "Log level of every component: debug, info, warning or error.", "LOG_LEVEL")
+    timezone: str = setting(TimeZone(), "America/Chicago",
+                            "Time zone for daily/monthly summaries and ComEd's Central-time date ranges.", "TZ")
+    data_dir: str = setting(Text(), "var", "Where the local suite keeps Prometheus data, the SQLite file and logs.",
+                            "CHARGING_DATA_DIR")
+
+
+@dataclass(frozen=True)
+class WallConnectorSettings:
+    enabled: bool = setting(Bool(), True, "Run the local Wall Connector exporter.", "LOCAL_TWC_ENABLED")
+    chargers: tuple[Charger, ...] = setting(
+        ChargerList(), [], "Wall Connectors on the LAN: list of {name, address}; address is the LAN IP "
+        "(port 80) or host:port. Only the power-sharing leader is reachable.", "TWC_CHARGERS")
+    vitals_interval: float = setting(Duration(), 5, "How often /api/1/vitals is read.", "TWC_POLL_VITALS_INTERVAL")
+    lifetime_interval: float = setting(Duration(), 60, "How often /api/1/lifetime is read.",
+                                       "TWC_POLL_LIFETIME_INTERVAL")
+    version_interval: float = setting(Duration(), 300, "How often /api/1/version is read.",
+                                      "TWC_POLL_VERSION_INTERVAL")
+    wifi_interval: float = setting(Duration(), 60, "How often /api/1/wifi_status is read.", "TWC_POLL_WIFI_INTERVAL")
+    timeout: float = setting(Duration(), 3, "Per-request timeout towards a charger.")
+    stale_after: float = setting(Duration(), 60, "Values older than this are withdrawn from /metrics.")
+    listen: Listen = setting(Address(), "127.0.0.1:9881", "Where twc-exporter serves /metrics.")
+
+
+@dataclass(frozen=True)
+class TessieSettings:
+    base_url: str = setting(Url(), "https://api.tessie.com", "Tessie API (also serves the Fleet API under /api/1).",
+                            "TESSIE_BASE_URL")
+    timeout: float = setting(Duration(), 15, "Per-request timeout towards Tessie.")
+
+
+@dataclass(frozen=True)
+class EnergySiteSettings:
+    enabled: bool = setting(Bool(), True, "Run the Fleet energy-site exporter (needs TESSIE_ACCESS_TOKEN).",
+                            "FLEET_API_ENABLED")
+    site_id: str | None = setting(OptionalText(), None, "Energy site id; empty = discover it from /api/1/products.",
+                                  "ENERGY_SITE_ID")
+    unit_names: dict[str, str] = setting(
+        NameMap("1457768-02-G--ABC123:garage"), {}, "Friendly names of Wall Connector units by DIN "
+        "(leader and followers); unnamed units are called by their serial.", "WALL_CONNECTOR_NAMES")
+    live_status_interval: float = setting(Duration(), 30, "How often live_status is read (Tessie clients poll 30 s).",
+                                          "FLEET_LIVE_STATUS_INTERVAL")
+    site_info_interval: float = setting(Duration(), 3600, "How often site_info (unit facts) is read.")
+    charge_history_interval: float = setting(Duration(), 900, "How often telemetry_history (kind=charge) is read.",
+                                             "FLEET_CHARGE_HISTORY_INTERVAL")
+    stale_after: float = setting(Duration(), 180, "Values older than this are withdrawn from /metrics.")
+    listen: Listen = setting(Address(), "127.0.0.1:9882", "Where fleet-exporter serves /metrics.")
+
+
+@dataclass(frozen=True)
+class VehicleSettings:
+    enabled: bool = setting(Bool(), True, "Run the vehicle exporter (needs TESSIE_ACCESS_TOKEN).", "TESSIE_ENABLED")
+    poll_interval: float = setting(Duration(), 60, "How often cached vehicle state is read; never wakes the car.",
+                                   "TESSIE_POLL_INTERVAL")
+    names: dict[str, str] = setting(
+        NameMap("5YJ3E1EA7KF000001:Blue", is_vin, "17-character VIN"), {},
+        "Vehicle names by VIN; vehicles not listed are discovered and named by Tessie's display_name.",
+        "VEHICLE_NAMES")
+    target_ids: dict[str, str] = setting(
+        NameMap("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee:Blue", is_uuid, "a UUID"), {},
+        "Fleet charge-history target_id (not a VIN) to vehicle name; learned from matches, seeded here.",
+        "TARGET_ID_VEHICLES")
+    stale_after: float = setting(Duration(), 300, "Values older than this are withdrawn from /metrics.")
+    listen: Listen = setting(Address(), "127.0.0.1:9883", "Where vehicle-exporter serves /metrics.")
+
+
+@dataclass(frozen=True)
+class PriceSettings:
+    provider: str = setting(Choice(("comed",)), "comed", "Price provider.", "PRICE_PROVIDER")
+    base_url: str = setting(Url(), "https://hourlypricing.comed.com", "Provider API base URL.", "COMED_BASE_URL")
+    poll_interval: float = setting(Duration(), 300, "How often the current price is read.", "COMED_POLL_INTERVAL")
+    timeout: float = setting(Duration(), 15, "Per-request timeout towards the provider.")
+    delivery_per_kwh: float = setting(Number(minimum=0, unit="$/kWh"), 0.075,
+                                      "Delivery charges per kWh in dollars, added to the supply price.",
+                                      "COMED_DELIVERY_PER_KWH")
+    monthly_fixed: float = setting(Number(minimum=0, unit="$"), 19.56,
+                                   "Fixed monthly charges in dollars (customer + metering + capacity).",
+                                   "COMED_MONTHLY_FIXED")
+    stale_after: float = setting(Duration(), 900, "Values older than this are withdrawn from /metrics.")
+    listen: Listen = setting(Address(), "127.0.0.1:9884", "Where price-exporter serves /metrics.")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    min_energy_kwh: float = setting(Number(minimum=0, unit="kWh"), 0.1,
+                                    "Sessions with less energy are discarded (and counted).",
+                                    "FLEET_SESSION_MIN_ENERGY_KWH")
+    min_duration: float = setting(Duration(allow_zero=True), 60, "Sessions shorter than this are discarded.",
+                                  "FLEET_SESSION_MIN_DURATION_S")
+    power_threshold_w: float = setting(Number(minimum=0, unit="W"), 100,
+                                       "A session starts when a unit's power rises above this.")
+    grace_period: float = setting(Duration(), 600,
+                                  "A session ends when power stays below the threshold this long.")
+    database: str = setting(Text(), "var/session_store.sqlite3", "SQLite file of the session store.",
+                            "SESSION_STORE_DB")
+    listen: Listen = setting(Address(), "127.0.0.1:9885", "Where session-store serves its API and /metrics.")
+
+
+@dataclass(frozen=True)
+class SmartChargingSettings:
+    enabled: bool = setting(Bool(), True, "Evaluate smart charging (dry run unless control_enabled).",
+                            "SMART_CHARGING_ENABLED")
+    control_enabled: bool = setting(Bool(), False, "Send real stop/start commands (live mode; needs the token).",
+                                    "SMART_CHARGING_CONTROL_ENABLED")
+    lookback_days: float = setting(Number(minimum=1, maximum=365, unit="days"), 30,
+                                   "Price history the percentiles are taken over.", "SMART_CHARGING_LOOKBACK_DAYS")
+    stop_percentile: float = setting(Number(minimum=0, maximum=100, exclusive_minimum=True), 90,
+                                     "Stop charging when the price is above this percentile.",
+                                     "SMART_CHARGING_STOP_PERCENTILE")
+    resume_percentile: float = setting(Number(minimum=0, maximum=100, exclusive_minimum=True), 75,
+                                       "Resume when the price falls below this percentile.",
+                                       "SMART_CHARGING_RESUME_PERCENTILE")
+    min_interval: float = setting(Duration(), 600, "Never two commands for one vehicle within this.",
+                                  "SMART_CHARGING_MIN_INTERVAL")
+    evaluation_interval: float = setting(Duration(), 60, "How often smart charging evaluates.",
+                                         "SMART_CHARGING_EVALUATION_INTERVAL")
+    max_price_age: float = setting(Duration(), 900, "A price older than this is stale: never stop, resume.")
+    min_history_days: float = setting(Number(minimum=0, unit="days"), 7,
+                                      "Too little history below this: never stop, resume.")
+
+
+@dataclass(frozen=True)
+class PrometheusSettings:
+    url: str = setting(Url(), "http://127.0.0.1:9090", "Prometheus the session store queries.", "PROMETHEUS_URL")
+    listen: Listen = setting(Address(), "127.0.0.1:9090", "Where `make up` runs Prometheus.")
+    scrape_interval: float = setting(Duration(), 15, "Scrape interval of the local suite's Prometheus.")
+    retention: float = setting(Duration(), 40 * 86400,
+                               "TSDB retention; must cover the smart-charging lookback plus margin.")
+
+
+@dataclass(frozen=True)
+class AlertmanagerSettings:
+    listen: Listen = setting(Address(), "127.0.0.1:9093", "Where `make up` runs Alertmanager.")
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    listen: Listen = setting(Address(), "127.0.0.1:9880", "Where charging-sim serves Tessie, Fleet and ComEd.")
+    charger_port_base: int = setting(Number(minimum=0, maximum=65535, integer=True), 9890,
+                                     "Simulated Wall Connector i listens on this port + i (0 = any free port).")
+    scenario: str | None = setting(OptionalText(), None, "Scenario file; empty = the bundled demo.",
+                                   "SIMULATOR_SCENARIO")
+    speed: float = setting(Number(minimum=0, exclusive_minimum=True), 1.0, "Simulated seconds per real second.",
+                           "SIMULATOR_SPEED")
+
+
+@dataclass(frozen=True)
+class Secrets:
+    tessie_access_token: Secret | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    general: GeneralSettings
+    wall_connectors: WallConnectorSettings
+    tessie: TessieSettings
+    energy_site: EnergySiteSettings
+    vehicles: VehicleSettings
+    price: PriceSettings
+    sessions: SessionSettings
+    smart_charging: SmartChargingSettings
+    prometheus: PrometheusSettings
+    alertmanager: AlertmanagerSettings
+    simulator: SimulatorSettings
+    secrets: Secrets = field(default_factory=Secrets)
+
+    def require_tessie_token(self, needed_by: str) -> Secret:
+        """Components that talk to Tessie call this at start-up; no token stops them with a fix."""
+        token = self.secrets.tessie_access_token
+        if token is None:
+            raise ConfigError(
+                f"TESSIE_ACCESS_TOKEN: missing, but {needed_by} needs it, got nothing; put "
+                "TESSIE_ACCESS_TOKEN=<token> in .secrets or the environment, or disable that component")
+        return token
+
+
+SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "secrets"}
+# dataclass field types are strings under `from __future__ import annotations`; resolve them here.
+SECTIONS = {name: globals()[cls] if isinstance(cls, str) else cls for name, cls in SECTIONS.items()}
+
+
+def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
+    if name.lower() in {"access_token", "token", "tessie_access_token", "password", "api_key"}:
+        return ConfigError(f"{key}: secrets are not read from the YAML file, got key {name!r}; remove it and put "
+                           "TESSIE_ACCESS_TOKEN=<token> in .secrets or the environment")
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)
+    return ConfigError(f"{key}: unknown key, got {name!r}; {hint}")
+
+
+def _section(name: str, cls: type, raw: Any, env: Mapping[str, str]) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise fail(name, "must be a mapping of settings", raw, f"write '{name}:' followed by indented key: value lines")
+    known = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in known:
+            raise _unknown(f"{name}.{key}", str(key), known)
+    values = {}
+    for f in dataclasses.fields(cls):
+        kind: Kind = f.metadata["kind"]
+        env_name = f.metadata["env"]
+        if env_name and _env_value(env_name, env) is not None:
+            values[f.name] = kind.parse_env(env_name, _env_value(env_name, env))
+        elif f.name in raw:
+            values[f.name] = kind.parse(f"{name}.{f.name}", raw[f.name])
+        else:
+            values[f.name] = kind.parse(f"{name}.{f.name}", f.metadata["default"])
+    return cls(**values)
+
+
+def _env_value(name: str, env: Mapping[str, str]) -> str | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return None
+    if name == "TZ" and value.startswith((":", "/")):
+        return None  # a libc zoneinfo path, not one of our settings
+    return value
+
+
+def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Mapping[str, str]) -> Config:
+    """Validate a YAML mapping with environment overrides and secrets into a `Config`."""
+    mapping = mapping or {}
+    if not isinstance(mapping, dict):
+        raise fail("(top level)", "must be a mapping of sections", mapping, "start the file with section names like 'price:'")
+    for key in mapping:
+        if key not in SECTIONS:
+            raise _unknown(str(key), str(key), list(SECTIONS))
+    sections = {name: _section(name, cls, mapping.get(name), env) for name, cls in SECTIONS.items()}
+    token = env.get("TESSIE_ACCESS_TOKEN") or secrets.get("TESSIE_ACCESS_TOKEN")
+    config = Config(**sections, secrets=Secrets(Secret(token.strip()) if token and token.strip() else None))
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    smart = config.smart_charging
+    if smart.stop_percentile <= smart.resume_percentile:
+        raise ConfigError(
+            f"smart_charging.stop_percentile: must be above resume_percentile ({smart.resume_percentile:g}) "
+            f"for hysteresis, got {smart.stop_percentile:g}; raise stop_percentile or lower resume_percentile")
+    if smart.enabled and smart.control_enabled:
+        config.require_tessie_token("smart_charging.control_enabled (live mode)")
+
+
+def read_secrets(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a KEY=VALUE secrets file; blank lines, '#' comments, 'export ' and quotes allowed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"secrets file: cannot read it, got {str(path)!r} ({error.strerror}); "
+                          "fix the path or permissions, or leave it out") from None
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].strip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"secrets file line {number}: expected KEY=VALUE, got a line without a valid KEY=; "
+                              f"fix line {number} of {path}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def read_yaml(path: str | os.PathLike[str]) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"config file: cannot read it, got {str(path)!r} ({error.strerror}); "
+                          "pass --config with a readable YAML file (see config.example.yaml)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config file: invalid YAML at {where} ({problem}), got {str(path)!r}; "
+                          "fix the indentation or quoting there") from None
+
+
+def load_files(config_path: str | None, secrets_path: str | None, env: Mapping[str, str]) -> Config:
+    """The entry points' loader: YAML file (optional), secrets file (optional, default ./.secrets), env."""
+    mapping = read_yaml(config_path) if config_path else {}
+    if secrets_path:
+        secrets = read_secrets(secrets_path)
+    else:
+        secrets = read_secrets(".secrets") if Path(".secrets").is_file() else {}
+    return load(mapping, env, secrets)
+
+
+def reference_rows() -> Iterator[tuple[str, str, str, str]]:
+    """(key, environment variable, default, meaning) for every setting, for the README reference."""
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.metadata["default"]
+            shown = "" if default in (None, [], {}) else str(default)
+            yield f"{section}.{f.name}", f.metadata["env"] or "", shown, f.metadata["doc"]

@@ -1,0 +1,95 @@
+"""The exposition, rendered once per poll (off the event loop) and served as bytes to every scrape.
+
+Rendering 1,000 chargers takes about 180 ms; serving ready bytes takes about 1 ms. The data only
+changes when a poll completes or a snapshot turns stale, so those are the moments we render.
+"""
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+# Our names are all legacy-valid, so the classic 0.0.4 text format is exact and every Prometheus reads it.
+TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: bytes
+    text_gzip: bytes
+    openmetrics: bytes
+    openmetrics_gzip: bytes
+    rendered_at: float
+
+    def body(self, openmetrics: bool, gzipped: bool) -> tuple[bytes, str]:
+        if openmetrics:
+            return (self.openmetrics_gzip if gzipped else self.openmetrics), OPENMETRICS_TYPE
+        return (self.text_gzip if gzipped else self.text), TEXT_TYPE
+
+
+def render(registry: CollectorRegistry) -> Rendered:
+    text = generate_latest(registry)
+    openmetrics = generate_openmetrics(registry)
+    return Rendered(text, gzip.compress(text, 6, mtime=0), openmetrics, gzip.compress(openmetrics, 6, mtime=0),
+                    time.time())
+
+
+def wants_openmetrics(accept: str) -> bool:
+    """Prometheus asks for OpenMetrics first; plain text is the fallback for everyone else."""
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        if media == "application/openmetrics-text":
+            return not any(p.replace(" ", "") == "q=0" for p in params)
+    return False
+
+
+def wants_gzip(accept_encoding: str) -> bool:
+    return any(p.split(";")[0].strip().lower() == "gzip" and "q=0" not in p.replace(" ", "")
+               for p in accept_encoding.split(","))
+
+
+class Exposition:
+    """Holds the current `Rendered`; `mark_dirty()` (called by pollers) schedules a re-render."""
+
+    def __init__(self, registry: CollectorRegistry, *, min_interval: float = 1.0,
+                 valid_until: Callable[[float], float | None] = lambda now: None) -> None:
+        self.registry = registry
+        self.min_interval = min_interval
+        self.valid_until = valid_until
+        self.current: Rendered | None = None
+        self.renders = 0
+        self._dirty = asyncio.Event()
+
+    def render_now(self) -> Rendered:
+        """Synchronous first render at start-up, before the server answers its first scrape."""
+        self.current = render(self.registry)
+        return self.current
+
+    def mark_dirty(self) -> None:
+        self._dirty.set()
+
+    async def refresh(self) -> Rendered:
+        """Render now in a worker thread, so the event loop keeps answering scrapes meanwhile."""
+        self.current = await asyncio.get_running_loop().run_in_executor(None, render, self.registry)
+        self.renders += 1
+        return self.current
+
+    async def run(self) -> None:
+        """Re-render after polls (at most once per `min_interval`) and when data turns stale."""
+        while True:
+            expiry = self.valid_until(time.time())
+            timeout = None if expiry is None else max(0.0, expiry - time.time()) + 0.01
+            try:
+                await asyncio.wait_for(self._dirty.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+            self._dirty.clear()
+            await self.refresh()
+            await asyncio.sleep(self.min_interval)

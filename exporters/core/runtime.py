@@ -1,0 +1,124 @@
+"""Process lifecycle shared by every exporter: command line, config, logging, serve, clean SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Iterable, Sequence
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from exporters.core.collector import SnapshotCollector, Target
+from exporters.core.config import Config, ConfigError, Listen, load_files
+from exporters.core.exposition import Exposition
+from exporters.core.logs import setup_logging
+from exporters.core.server import metrics_app
+
+
+def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"),
+                        help="YAML configuration (see config.example.yaml); default $CHARGING_CONFIG, "
+                             "else built-in defaults plus environment variables")
+    parser.add_argument("--secrets", default=None,
+                        help="KEY=VALUE secrets file (TESSIE_ACCESS_TOKEN); default ./.secrets when present")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                        help="overrides general.log_level / LOG_LEVEL")
+    parser.add_argument("--listen", help="host:port to serve on; overrides the configured listen address")
+    return parser
+
+
+def load_config_or_exit(prog: str, args: argparse.Namespace) -> Config:
+    """Load the configuration; on any error print one line and exit with status 2."""
+    try:
+        return load_files(args.config, args.secrets, os.environ)
+    except ConfigError as error:
+        print(f"{prog}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def parse_listen_or_exit(prog: str, text: str | None, default: Listen) -> Listen:
+    if not text:
+        return default
+    from exporters.core.settings_types import Address
+    try:
+        return Address().parse("--listen", text)
+    except ConfigError as error:
+        print(f"{prog}: configuration error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@dataclass
+class ExporterParts:
+    """What an exporter builds from its configuration: targets to poll and how to turn data into families."""
+
+    targets: list[Target]
+    collector: SnapshotCollector
+
+
+Build = Callable[[aiohttp.ClientSession, CollectorRegistry, Callable[[], None]], ExporterParts]
+
+
+async def serve(name: str, description: str, listen: Listen, build: Build, log: logging.Logger,
+                stop: asyncio.Event | None = None, ready: Callable[[int], None] | None = None) -> None:
+    """Run pollers, the renderer and the HTTP server until `stop` is set (SIGTERM/SIGINT by default)."""
+    stop = stop or _stop_on_signals()
+    registry = CollectorRegistry()
+    exposition = Exposition(registry)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        parts = build(session, registry, exposition.mark_dirty)
+        exposition.valid_until = parts.collector.valid_until
+        exposition.render_now()
+        app = metrics_app(name, description, exposition, lambda: parts.targets)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, listen.host, listen.port, reuse_address=True)
+        await site.start()
+        port = runner.addresses[0][1] if runner.addresses else listen.port
+        log.info("serving /metrics on http://%s:%d/metrics with %d targets", listen.host, port, len(parts.targets))
+        if ready:
+            ready(port)
+        tasks = [asyncio.create_task(p.run(), name=p.name) for t in parts.targets for p in t.pollers.values()]
+        tasks.append(asyncio.create_task(exposition.run(), name="render"))
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runner.cleanup()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
+def run_exporter(prog: str, description: str, argv: Sequence[str] | None,
+                 listen_of: Callable[[Config], Listen], make_build: Callable[[Config, logging.Logger], Build]) -> int:
+    """The whole `main` of an exporter: parse, load config (exit 2 on error), log, serve until SIGTERM."""
+    args = argument_parser(prog, description).parse_args(argv)
+    config = load_config_or_exit(prog, args)
+    listen = parse_listen_or_exit(prog, args.listen, listen_of(config))
+    log = setup_logging(prog, args.log_level or config.general.log_level, [config.secrets.tessie_access_token])
+    try:
+        build = make_build(config, log)
+    except ConfigError as error:
+        print(f"{prog}: configuration error: {error}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(prog, description, listen, build, log))
+    except OSError as error:
+        log.error("cannot serve on %s: %s", listen, error.strerror or error)
+        return 1
+    return 0

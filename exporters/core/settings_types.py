@@ -1,0 +1,313 @@
+"""Value types of the configuration: each parses one YAML value or one environment string.
+
+Every parser raises `ConfigError` with a single line that names the key, the bad value and
+the fix, because that line is all a user sees when start-up stops.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; str(error) is the one line printed before exiting with status 2."""
+
+
+def show(value: Any) -> str:
+    """Render a bad value for an error message, short enough for one line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def fail(key: str, problem: str, value: Any, fix: str) -> ConfigError:
+    return ConfigError(f"{key}: {problem}, got {show(value)}; {fix}")
+
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)d)?\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m(?!s))?"
+                       r"\s*(?:(\d+(?:\.\d+)?)s)?\s*(?:(\d+(?:\.\d+)?)ms)?\s*$")
+
+
+def parse_duration(text: str) -> float | None:
+    """'90', '90s', '5m', '1h30m', '1d', '250ms' -> seconds; None when it is not a duration."""
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        return None
+    days, hours, minutes, seconds, millis = (float(g) if g else 0.0 for g in match.groups())
+    return days * 86400 + hours * 3600 + minutes * 60 + seconds + millis / 1000
+
+
+@dataclass(frozen=True)
+class Listen:
+    """A host:port to bind; loopback unless the user asks otherwise."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Charger:
+    """One Wall Connector reachable on the LAN: a friendly name and its base URL."""
+
+    name: str
+    url: str
+
+
+class Kind:
+    """A configuration value type. `parse` takes the YAML value, `parse_env` the env string."""
+
+    describe = "a value"
+    fix = ""
+
+    def parse(self, key: str, value: Any) -> Any:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def parse_env(self, key: str, text: str) -> Any:
+        return self.parse(key, text)
+
+
+class Bool(Kind):
+    describe = "true or false"
+    _WORDS = {"true": True, "yes": True, "on": True, "1": True,
+              "false": False, "no": False, "off": False, "0": False}
+
+    def parse(self, key: str, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in self._WORDS:
+            return self._WORDS[value.strip().lower()]
+        raise fail(key, "must be true or false", value, "write true or false")
+
+
+@dataclass
+class Number(Kind):
+    minimum: float | None = None
+    maximum: float | None = None
+    integer: bool = False
+    exclusive_minimum: bool = False
+    unit: str = ""
+
+    def parse(self, key: str, value: Any) -> float | int:
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number:
+            raise fail(key, f"must be a number{self._unit()}", value, f"write a number such as {self._example()}")
+        if self.integer:
+            if float(number) != int(number):
+                raise fail(key, "must be a whole number", value, f"write a whole number such as {self._example()}")
+            number = int(number)
+        too_low = self.minimum is not None and (
+            number <= self.minimum if self.exclusive_minimum else number < self.minimum)
+        too_high = self.maximum is not None and number > self.maximum
+        if too_low or too_high:
+            raise fail(key, f"must be {self._range()}", value, f"use a value {self._range()}")
+        return number
+
+    def _unit(self) -> str:
+        return f" in {self.unit}" if self.unit else ""
+
+    def _example(self) -> str:
+        return str(self.minimum if self.minimum is not None and not self.exclusive_minimum else 1)
+
+    def _range(self) -> str:
+        low = "" if self.minimum is None else ("> " if self.exclusive_minimum else ">= ") + f"{self.minimum:g}"
+        high = "" if self.maximum is None else f"<= {self.maximum:g}"
+        return " and ".join(part for part in (low, high) if part) or "a number"
+
+
+@dataclass
+class Duration(Kind):
+    """Seconds as a number, or a string such as '30s', '5m', '1h30m', '2d'."""
+
+    allow_zero: bool = False
+
+    def parse(self, key: str, value: Any) -> float:
+        seconds: float | None
+        if isinstance(value, bool):
+            seconds = None
+        elif isinstance(value, (int, float)):
+            seconds = float(value)
+        elif isinstance(value, str):
+            seconds = parse_duration(value)
+        else:
+            seconds = None
+        if seconds is None or seconds != seconds:
+            raise fail(key, "must be a duration", value, "write seconds (60) or a duration such as 30s, 5m, 1h")
+        if seconds < 0 or (seconds == 0 and not self.allow_zero):
+            bound = "zero or more" if self.allow_zero else "greater than zero"
+            raise fail(key, f"must be {bound}", value, "use a positive duration such as 30s or 5m")
+        return seconds
+
+
+@dataclass
+class Choice(Kind):
+    choices: tuple[str, ...]
+
+    def parse(self, key: str, value: Any) -> str:
+        text = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+        if text not in self.choices:
+            raise fail(key, "must be one of " + ", ".join(self.choices), value, f"pick one of {', '.join(self.choices)}")
+        return text
+
+
+class Text(Kind):
+    def parse(self, key: str, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise fail(key, "must be a non-empty string", value, "write it as text, quoted if needed")
+        return value.strip()
+
+
+class OptionalText(Text):
+    def parse(self, key: str, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return super().parse(key, value)
+
+
+class Url(Kind):
+    def parse(self, key: str, value: Any) -> str:
+        text = value.strip() if isinstance(value, str) else None
+        parts = urlsplit(text) if text else None
+        if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise fail(key, "must be an http:// or https:// URL", value, "write a URL such as http://127.0.0.1:9090")
+        return text.rstrip("/")
+
+
+class TimeZone(Kind):
+    def parse(self, key: str, value: Any) -> str:
+        try:
+            ZoneInfo(str(value))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise fail(key, "is not a known time zone", value, "use an IANA name such as America/Chicago") from None
+        return str(value)
+
+
+class Address(Kind):
+    """host:port to listen on, for example 127.0.0.1:9881."""
+
+    def parse(self, key: str, value: Any) -> Listen:
+        text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
+        host, sep, port = text.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise fail(key, "must be host:port", value, "write an address such as 127.0.0.1:9881")
+        return Listen(host, int(port))
+
+
+def _pairs(key: str, text: str, example: str) -> list[tuple[str, str]]:
+    """'a:b,c:d' -> [(a, b), (c, d)]; splits each item at its first colon."""
+    pairs = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        left, sep, right = item.partition(":")
+        if not sep or not left.strip() or not right.strip():
+            raise fail(key, "must be a comma-separated list of key:value pairs", text, f"write it as {example}")
+        pairs.append((left.strip(), right.strip()))
+    return pairs
+
+
+def charger_url(address: str) -> str:
+    """A bare host (the charger's LAN IP) means plain HTTP on port 80, as the real unit serves."""
+    address = address.strip().rstrip("/")
+    return address if "://" in address else f"http://{address}"
+
+
+class ChargerList(Kind):
+    """Wall Connectors: YAML list of {name, address}; TWC_CHARGERS=name:host,name:host:port."""
+
+    example = "garage:192.168.1.50,driveway:192.168.1.51"
+
+    def parse(self, key: str, value: Any) -> tuple[Charger, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise fail(key, "must be a list of {name, address}", value,
+                       "write entries like '- {name: garage, address: 192.168.1.50}'")
+        chargers = []
+        for index, item in enumerate(value):
+            where = f"{key}[{index}]"
+            if not isinstance(item, dict):
+                raise fail(where, "must be a mapping with name and address", item,
+                           "write '{name: garage, address: 192.168.1.50}'")
+            unknown = sorted(set(item) - {"name", "address"})
+            if unknown:
+                raise fail(f"{where}.{unknown[0]}", "is not a known key", item[unknown[0]],
+                           "only name and address are allowed")
+            for field in ("name", "address"):
+                if field not in item:
+                    raise fail(f"{where}.{field}", "is missing", None, f"add {field}: to the entry")
+            chargers.append(Charger(Text().parse(f"{where}.name", item["name"]),
+                                    charger_url(Text().parse(f"{where}.address", item["address"]))))
+        return self._unique(key, chargers)
+
+    def parse_env(self, key: str, text: str) -> tuple[Charger, ...]:
+        return self._unique(key, [Charger(name, charger_url(host)) for name, host in _pairs(key, text, self.example)])
+
+    @staticmethod
+    def _unique(key: str, chargers: list[Charger]) -> tuple[Charger, ...]:
+        names = [c.name for c in chargers]
+        for name in names:
+            if names.count(name) > 1:
+                raise fail(key, "has a duplicate charger name", name, "give every charger its own name")
+        return tuple(chargers)
+
+
+@dataclass
+class NameMap(Kind):
+    """id -> friendly name: YAML mapping, or 'id:name,id:name' in the environment."""
+
+    example: str
+    validate_id: Callable[[str], bool] | None = None
+    id_hint: str = ""
+
+    def parse(self, key: str, value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise fail(key, "must be a mapping of id: name", value, f"write it as a mapping or, in the environment, {self.example}")
+        return self._checked(key, [(str(k).strip(), str(v).strip()) for k, v in value.items()])
+
+    def parse_env(self, key: str, text: str) -> dict[str, str]:
+        return self._checked(key, _pairs(key, text, self.example))
+
+    def _checked(self, key: str, pairs: list[tuple[str, str]]) -> dict[str, str]:
+        for ident, name in pairs:
+            if self.validate_id and not self.validate_id(ident):
+                raise fail(key, f"has an invalid id ({self.id_hint})", ident, f"write it as {self.example}")
+            if not name:
+                raise fail(key, "has an empty name", ident, f"write it as {self.example}")
+        return dict(pairs)
+
+
+_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_vin(text: str) -> bool:
+    return bool(_VIN.match(text.upper()))
+
+
+def is_uuid(text: str) -> bool:
+    return bool(_UUID.match(text))

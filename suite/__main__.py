@@ -1,0 +1,209 @@
+"""charging-suite: run the whole local suite (what `make up` calls).
+
+Simulator (when no credentials are configured), exporters, Prometheus and Alertmanager, all on
+loopback; prints where everything is; Ctrl-C or SIGTERM stops everything in reverse order.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from exporters.core.config import Config, ConfigError, Listen, load_files
+from suite.processes import (
+    ManagedProcess, StartupError, alertmanager_process, component_process, port_in_use, prometheus_process,
+)
+from suite.prometheus_config import render_prometheus_config
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_SCENARIO = ROOT / "simulator" / "scenarios" / "demo.yaml"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One of our long-running processes: its entry module, Prometheus job and configured address."""
+
+    name: str
+    module: str
+    job: str
+    listen: Callable[[Config], Listen]
+    listen_key: str
+    enabled: Callable[[Config], bool]
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("twc-exporter", "exporters.twc", "twc", lambda c: c.wall_connectors.listen,
+              "wall_connectors.listen", lambda c: c.wall_connectors.enabled),
+)
+
+
+def simulated(config: Config) -> bool:
+    """No Tessie token and no Wall Connector configured: everything runs against the simulator."""
+    return config.secrets.tessie_access_token is None and not config.wall_connectors.chargers
+
+
+def _check_free(listen: Listen, key: str) -> None:
+    if port_in_use(listen.host, listen.port):
+        hint = " (the Debian prometheus service? sudo systemctl disable --now prometheus)" if listen.port == 9090 else ""
+        raise ConfigError(f"{key}: {listen} is already in use{hint}, got a busy port; stop what listens "
+                          f"there or set {key} to a free host:port")
+
+
+class Suite:
+    """Starts processes in dependency order and stops them in reverse; owns nothing else."""
+
+    def __init__(self, config: Config, config_path: str | None, data_dir: Path) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.data_dir = data_dir
+        self.logs = data_dir / "logs"
+        self.run_dir = data_dir / "run"
+        self.processes: list[ManagedProcess] = []
+        self.env: dict[str, str] = {}
+
+    def _start(self, process: ManagedProcess, timeout: float = 30) -> ManagedProcess:
+        self.processes.append(process.start())
+        if process.ready_url:
+            process.wait_ready(timeout)
+        return process
+
+    def _args(self) -> list[str]:
+        return ["--config", self.config_path] if self.config_path else []
+
+    def start_simulator(self) -> dict:
+        sim = self.config.simulator
+        scenario = sim.scenario or str(DEMO_SCENARIO)
+        port_file = self.run_dir / "simulator.json"
+        port_file.unlink(missing_ok=True)
+        token = secrets.token_hex(16)
+        self.env["TESSIE_ACCESS_TOKEN"] = token
+        process = component_process(
+            "charging-sim", "simulator",
+            ["--scenario", scenario, "--listen", str(sim.listen), "--charger-port-base", str(sim.charger_port_base),
+             "--speed", f"{sim.speed:g}", "--port-file", str(port_file)],
+            log_path=self.logs / "charging-sim.log", env=self.env, ready_url=f"{sim.listen.url}/sim/clock")
+        self._start(process)
+        import json
+        ports = json.loads(port_file.read_text())
+        self.env.update({
+            "TWC_CHARGERS": ",".join(f"{name}:{url.split('://', 1)[1]}" for name, url in ports["chargers"].items()),
+            "TESSIE_BASE_URL": ports["url"], "COMED_BASE_URL": ports["url"],
+        })
+        return ports
+
+    def start_components(self) -> list[tuple[Component, Listen]]:
+        started = []
+        for component in COMPONENTS:
+            if not component.enabled(self.config):
+                continue
+            listen = component.listen(self.config)
+            process = component_process(component.name, component.module, [*self._args(), "--listen", str(listen)],
+                                        log_path=self.logs / f"{component.name}.log", env=self.env,
+                                        ready_url=f"{listen.url}/-/healthy")
+            self._start(process)
+            started.append((component, listen))
+        return started
+
+    def start_alertmanager(self) -> str:
+        listen = self.config.alertmanager.listen
+        self._start(alertmanager_process(ROOT / "alertmanager" / "alertmanager.yml", self.data_dir / "alertmanager",
+                                         listen.host, listen.port, log_path=self.logs / "alertmanager.log"))
+        return listen.url
+
+    def start_prometheus(self, components: list[tuple[Component, Listen]]) -> str:
+        settings = self.config.prometheus
+        targets = {component.job: [str(listen)] for component, listen in components}
+        targets["prometheus"] = [str(settings.listen)]
+        targets["alertmanager"] = [str(self.config.alertmanager.listen)]
+        rules = sorted(str(p) for p in (ROOT / "rules").glob("*.yml")) if (ROOT / "rules").is_dir() else []
+        config_file = self.run_dir / "prometheus.yml"
+        config_file.write_text(render_prometheus_config(
+            targets, scrape_interval=settings.scrape_interval, evaluation_interval=settings.scrape_interval,
+            rule_files=rules, alertmanagers=[str(self.config.alertmanager.listen)]))
+        retention = f"{int(settings.retention)}s"
+        self._start(prometheus_process(config_file, self.data_dir / "prometheus", settings.listen.host,
+                                       settings.listen.port, retention=retention,
+                                       log_path=self.logs / "prometheus.log"), timeout=60)
+        return settings.listen.url
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+    def first_dead(self) -> ManagedProcess | None:
+        return next((p for p in self.processes if not p.running), None)
+
+
+def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.stdout) -> int:
+    data_dir = Path(config.general.data_dir)
+    suite = Suite(config, config_path, data_dir)
+    suite.logs.mkdir(parents=True, exist_ok=True)
+    suite.run_dir.mkdir(parents=True, exist_ok=True)
+    simulate = simulated(config)
+    checks = [(config.prometheus.listen, "prometheus.listen"), (config.alertmanager.listen, "alertmanager.listen")]
+    checks += [(c.listen(config), c.listen_key) for c in COMPONENTS if c.enabled(config)]
+    if simulate:
+        checks.append((config.simulator.listen, "simulator.listen"))
+    for listen, key in checks:
+        _check_free(listen, key)
+    lines = []
+    try:
+        if simulate:
+            ports = suite.start_simulator()
+            lines.append(("charging-sim", ports["url"] + "/sim/state", "simulated Wall Connectors, Tessie, ComEd"))
+        components = suite.start_components()
+        alertmanager = suite.start_alertmanager()
+        prometheus = suite.start_prometheus(components)
+    except (StartupError, TimeoutError, OSError) as error:
+        print(f"charging-suite: start-up failed: {error}", file=sys.stderr)
+        suite.stop()
+        return 1
+    lines = [("Prometheus", prometheus, "queries, targets, alerts"), ("Alertmanager", alertmanager, "notifications"),
+             *[(c.name, f"{listen.url}/metrics", f"job={c.job}") for c, listen in components], *lines]
+    mode = "simulated upstreams (no credentials configured)" if simulate else "live upstreams"
+    print(f"charging suite is up with {mode}:", file=out)
+    for name, url, what in lines:
+        print(f"  {name:<16} {url:<40} {what}", file=out)
+    print(f"  logs and data in {data_dir}/; press Ctrl-C to stop.", file=out, flush=True)
+    status = 0
+    while not stop.wait(1.0):
+        dead = suite.first_dead()
+        if dead:
+            print(f"charging-suite: {dead.name} exited with status {dead.process.returncode}; stopping "
+                  f"everything (see {suite.logs}/{dead.name}.log)", file=sys.stderr)
+            status = 1
+            break
+    print("charging-suite: stopping", file=out, flush=True)
+    suite.stop()
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="charging-suite", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="run the whole suite until Ctrl-C or SIGTERM")
+    up_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"),
+                           help="YAML configuration (default $CHARGING_CONFIG, else config.yaml when present)")
+    up_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file (default ./.secrets when present)")
+    args = parser.parse_args(argv)
+    config_path = args.config or ("config.yaml" if Path("config.yaml").is_file() else None)
+    try:
+        config = load_files(config_path, args.secrets, os.environ)
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        return up(config, config_path, stop)
+    except ConfigError as error:
+        print(f"charging-suite: configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

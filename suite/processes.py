@@ -1,0 +1,152 @@
+"""Start, wait for and stop the suite's processes: our components, Prometheus and Alertmanager.
+
+Used by `charging-suite up` and by the tests, which start the same real binaries on free loopback
+ports with temporary data directories.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+
+class StartupError(RuntimeError):
+    """A process did not become ready; the message says which and where its log is."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05,
+               what: str = "condition") -> None:
+    """Poll `condition` until it holds; raise TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except Exception:  # noqa: BLE001 - a failing probe just means "not yet"
+            pass
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def find_binary(*names: str) -> str | None:
+    for name in names:
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@dataclass
+class ManagedProcess:
+    """A child process with its output in a log file; `stop()` sends SIGTERM, then SIGKILL."""
+
+    name: str
+    command: Sequence[str]
+    log_path: Path | None = None
+    env: Mapping[str, str] | None = None
+    ready_url: str | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> "ManagedProcess":
+        output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - owned by the child
+        try:
+            self.process = subprocess.Popen(list(self.command), stdout=output or None, stderr=subprocess.STDOUT if output else None,
+                                            env=dict(self.env) if self.env is not None else None,
+                                            start_new_session=True)
+        finally:
+            if output:
+                output.close()
+        return self
+
+    def wait_ready(self, timeout: float = 30.0) -> "ManagedProcess":
+        assert self.ready_url, "no readiness URL"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process and self.process.poll() is not None:
+                raise StartupError(f"{self.name} exited with status {self.process.returncode} during start-up"
+                                   + self._log_hint())
+            if http_ok(self.ready_url):
+                return self
+            time.sleep(0.05)
+        raise StartupError(f"{self.name} not ready at {self.ready_url} after {timeout:g}s" + self._log_hint())
+
+    def _log_hint(self) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+        return f" (log {self.log_path}: " + " | ".join(tail) + ")"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if not self.process:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def prometheus_process(config: Path, data_dir: Path, host: str, port: int, *, retention: str = "40d",
+                       log_path: Path | None = None, extra: Sequence[str] = ()) -> ManagedProcess:
+    binary = find_binary("prometheus")
+    if not binary:
+        raise StartupError("prometheus not found; install it with: apt-get install -y prometheus")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+               f"--web.listen-address={host}:{port}", f"--storage.tsdb.retention.time={retention}", *extra]
+    return ManagedProcess("prometheus", command, log_path, ready_url=f"http://{host}:{port}/-/ready")
+
+
+def alertmanager_process(config: Path, data_dir: Path, host: str, port: int, *,
+                         log_path: Path | None = None) -> ManagedProcess:
+    binary = find_binary("prometheus-alertmanager", "alertmanager")
+    if not binary:
+        raise StartupError("alertmanager not found; install it with: apt-get install -y prometheus-alertmanager")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [binary, f"--config.file={config}", f"--storage.path={data_dir}",
+               f"--web.listen-address={host}:{port}", "--cluster.listen-address="]  # no gossip port on 0.0.0.0
+    return ManagedProcess("alertmanager", command, log_path, ready_url=f"http://{host}:{port}/-/ready")
+
+
+def component_process(name: str, module: str, args: Sequence[str], *, log_path: Path | None = None,
+                      env: Mapping[str, str] | None = None, ready_url: str | None = None) -> ManagedProcess:
+    """One of our own entry points, run with this interpreter so no PATH or venv activation is needed."""
+    merged = {**os.environ, **(env or {})}
+    return ManagedProcess(name, [sys.executable, "-m", module, *args], log_path, merged, ready_url)
