@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-import aiohttp
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric as Family
 
 from exporters.clients import wallconnector as wc
@@ -19,7 +17,7 @@ from exporters.core.collector import FreshData, SnapshotCollector, Target
 from exporters.core.config import Config
 from exporters.core.metrics import COUNTER, ENUM, GAUGE, INFO, Metric, build_families
 from exporters.core.poller import Poller
-from exporters.core.runtime import Build, ExporterParts, run_exporter
+from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
 from exporters.core.upstream import Upstream, UpstreamMetrics
 
 PREFIX = "twc"
@@ -136,20 +134,19 @@ def make_build(config: Config, log: logging.Logger) -> Build:
     if settings.enabled and not settings.chargers:
         log.warning("no Wall Connectors configured: set wall_connectors.chargers or TWC_CHARGERS")
 
-    def build_parts(session: aiohttp.ClientSession, registry: CollectorRegistry,
-                    on_update: Callable[[], None]) -> ExporterParts:
-        metrics = UpstreamMetrics(PREFIX, registry, ENDPOINTS)
-        upstream = Upstream(session, metrics, timeout=settings.timeout)
+    def build_parts(ctx: BuildContext) -> ExporterParts:
+        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
+        upstream = Upstream(ctx.session, metrics, timeout=settings.timeout)
         targets = []
         for charger in settings.chargers if settings.enabled else ():
             target = Target(charger.name)
             for endpoint in ENDPOINTS:
                 target.add(Poller(charger.name, endpoint, partial(wc.fetch, upstream, charger.url, endpoint),
-                                  intervals[endpoint], timeout=settings.timeout * 2, on_update=on_update,
+                                  intervals[endpoint], timeout=settings.timeout * 2, on_update=ctx.on_update,
                                   logger=log))
             targets.append(target)
         collector = SnapshotCollector(PREFIX, targets, settings.stale_after, build)
-        registry.register(collector)
+        ctx.registry.register(collector)
         return ExporterParts(targets, collector)
 
     return build_parts

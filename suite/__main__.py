@@ -35,12 +35,33 @@ class Component:
     listen: Callable[[Config], Listen]
     listen_key: str
     enabled: Callable[[Config], bool]
+    needs_token: bool = False
 
 
 COMPONENTS: tuple[Component, ...] = (
     Component("twc-exporter", "exporters.twc", "twc", lambda c: c.wall_connectors.listen,
               "wall_connectors.listen", lambda c: c.wall_connectors.enabled),
+    Component("fleet-exporter", "exporters.fleet", "fleet", lambda c: c.energy_site.listen,
+              "energy_site.listen", lambda c: c.energy_site.enabled, needs_token=True),
+    Component("vehicle-exporter", "exporters.vehicle", "vehicle", lambda c: c.vehicles.listen,
+              "vehicles.listen", lambda c: c.vehicles.enabled, needs_token=True),
+    Component("price-exporter", "exporters.price", "price", lambda c: c.price.listen, "price.listen",
+              lambda c: True),
 )
+
+
+def wanted(config: Config, simulate: bool) -> list[Component]:
+    """Components to run: enabled ones, except Tessie users when live mode has no token (said once)."""
+    chosen = []
+    for component in COMPONENTS:
+        if not component.enabled(config):
+            continue
+        if component.needs_token and not simulate and config.secrets.tessie_access_token is None:
+            print(f"charging-suite: not starting {component.name}: no TESSIE_ACCESS_TOKEN in .secrets or the "
+                  "environment", file=sys.stderr)
+            continue
+        chosen.append(component)
+    return chosen
 
 
 def simulated(config: Config) -> bool:
@@ -58,9 +79,11 @@ def _check_free(listen: Listen, key: str) -> None:
 class Suite:
     """Starts processes in dependency order and stops them in reverse; owns nothing else."""
 
-    def __init__(self, config: Config, config_path: str | None, data_dir: Path) -> None:
+    def __init__(self, config: Config, config_path: str | None, data_dir: Path,
+                 secrets_path: str | None = None) -> None:
         self.config = config
         self.config_path = config_path
+        self.secrets_path = secrets_path
         self.data_dir = data_dir
         self.logs = data_dir / "logs"
         self.run_dir = data_dir / "run"
@@ -74,7 +97,8 @@ class Suite:
         return process
 
     def _args(self) -> list[str]:
-        return ["--config", self.config_path] if self.config_path else []
+        args = ["--config", self.config_path] if self.config_path else []
+        return args + (["--secrets", self.secrets_path] if self.secrets_path else [])
 
     def start_simulator(self) -> dict:
         sim = self.config.simulator
@@ -97,11 +121,9 @@ class Suite:
         })
         return ports
 
-    def start_components(self) -> list[tuple[Component, Listen]]:
+    def start_components(self, components: list[Component]) -> list[tuple[Component, Listen]]:
         started = []
-        for component in COMPONENTS:
-            if not component.enabled(self.config):
-                continue
+        for component in components:
             listen = component.listen(self.config)
             process = component_process(component.name, component.module, [*self._args(), "--listen", str(listen)],
                                         log_path=self.logs / f"{component.name}.log", env=self.env,
@@ -141,14 +163,16 @@ class Suite:
         return next((p for p in self.processes if not p.running), None)
 
 
-def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.stdout) -> int:
+def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.stdout,
+       secrets_path: str | None = None) -> int:
     data_dir = Path(config.general.data_dir)
-    suite = Suite(config, config_path, data_dir)
+    suite = Suite(config, config_path, data_dir, secrets_path)
     suite.logs.mkdir(parents=True, exist_ok=True)
     suite.run_dir.mkdir(parents=True, exist_ok=True)
     simulate = simulated(config)
     checks = [(config.prometheus.listen, "prometheus.listen"), (config.alertmanager.listen, "alertmanager.listen")]
-    checks += [(c.listen(config), c.listen_key) for c in COMPONENTS if c.enabled(config)]
+    components = wanted(config, simulate)
+    checks += [(c.listen(config), c.listen_key) for c in components]
     if simulate:
         checks.append((config.simulator.listen, "simulator.listen"))
     for listen, key in checks:
@@ -158,15 +182,15 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
         if simulate:
             ports = suite.start_simulator()
             lines.append(("charging-sim", ports["url"] + "/sim/state", "simulated Wall Connectors, Tessie, ComEd"))
-        components = suite.start_components()
+        started = suite.start_components(components)
         alertmanager = suite.start_alertmanager()
-        prometheus = suite.start_prometheus(components)
+        prometheus = suite.start_prometheus(started)
     except (StartupError, TimeoutError, OSError) as error:
         print(f"charging-suite: start-up failed: {error}", file=sys.stderr)
         suite.stop()
         return 1
     lines = [("Prometheus", prometheus, "queries, targets, alerts"), ("Alertmanager", alertmanager, "notifications"),
-             *[(c.name, f"{listen.url}/metrics", f"job={c.job}") for c, listen in components], *lines]
+             *[(c.name, f"{listen.url}/metrics", f"job={c.job}") for c, listen in started], *lines]
     mode = "simulated upstreams (no credentials configured)" if simulate else "live upstreams"
     print(f"charging suite is up with {mode}:", file=out)
     for name, url, what in lines:
@@ -199,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-        return up(config, config_path, stop)
+        return up(config, config_path, stop, secrets_path=args.secrets)
     except ConfigError as error:
         print(f"charging-suite: configuration error: {error}", file=sys.stderr)
         return 2

@@ -35,10 +35,10 @@ FreshData = Mapping[str, Mapping[str, Any]]  # target name -> endpoint -> latest
 class SnapshotCollector:
     """Reads each poller's latest snapshot once per render; withdraws what is older than `stale_after`."""
 
-    def __init__(self, prefix: str, targets: Iterable[Target], stale_after: float,
+    def __init__(self, prefix: str, targets: list[Target], stale_after: float,
                  build: Callable[[FreshData], Iterable[Family]], clock: Callable[[], float] = time.time) -> None:
         self.prefix = prefix
-        self.targets = list(targets)
+        self.targets = targets  # the live list: targets discovered later appear in the next render
         self.stale_after = stale_after
         self.build = build
         self.clock = clock

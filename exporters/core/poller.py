@@ -60,7 +60,7 @@ class Poller(Generic[T]):
     def __init__(self, target: str, endpoint: str, fetch: Callable[[], Awaitable[T]], interval: float, *,
                  timeout: float, backoff: Backoff = Backoff(), on_update: Callable[[], None] = lambda: None,
                  logger: logging.Logger | None = None, clock: Callable[[], float] = time.time,
-                 rng: Callable[[], float] = random.random) -> None:
+                 rng: Callable[[], float] = random.random, align: float | None = None) -> None:
         self.target = target
         self.endpoint = endpoint
         self.fetch = fetch
@@ -71,6 +71,7 @@ class Poller(Generic[T]):
         self.log = logger or logging.getLogger(__name__)
         self.clock = clock
         self.rng = rng
+        self.align = align  # poll at this offset past each multiple of `interval` (e.g. 90 s past 5-minute marks)
         self.latest: Snapshot[T] | None = None
         self.health = Health()
 
@@ -93,9 +94,10 @@ class Poller(Generic[T]):
         self.latest = Snapshot(value, now)
         if self.health.failures:
             self.log.info("%s: recovered after %d failed attempts", self.name, self.health.failures)
-        self.health = Health(up=True, last_success=now, last_outcome="success", next_attempt=now + self.interval)
+        delay = self.interval if self.align is None else self.interval - ((now - self.align) % self.interval)
+        self.health = Health(up=True, last_success=now, last_outcome="success", next_attempt=now + delay)
         self.on_update()
-        return self.interval
+        return delay
 
     def _failed(self, error: UpstreamError) -> float:
         health = self.health

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -55,14 +55,24 @@ def parse_listen_or_exit(prog: str, text: str | None, default: Listen) -> Listen
 
 
 @dataclass
+class BuildContext:
+    """What an exporter's build step gets: the HTTP session, its registry, and hooks into the runtime."""
+
+    session: aiohttp.ClientSession
+    registry: CollectorRegistry
+    on_update: Callable[[], None]
+    spawn: Callable[[Target], None]
+
+
+@dataclass
 class ExporterParts:
-    """What an exporter builds from its configuration: targets to poll and how to turn data into families."""
+    """What an exporter builds: the live list of targets (it may grow through `spawn`) and its collector."""
 
     targets: list[Target]
     collector: SnapshotCollector
 
 
-Build = Callable[[aiohttp.ClientSession, CollectorRegistry, Callable[[], None]], ExporterParts]
+Build = Callable[[BuildContext], ExporterParts]
 
 
 async def serve(name: str, description: str, listen: Listen, build: Build, log: logging.Logger,
@@ -71,8 +81,21 @@ async def serve(name: str, description: str, listen: Listen, build: Build, log: 
     stop = stop or _stop_on_signals()
     registry = CollectorRegistry()
     exposition = Exposition(registry)
+    tasks: list[asyncio.Task[None]] = []
+    parts: ExporterParts | None = None
+
+    def start_polling(target: Target) -> None:
+        tasks.extend(asyncio.create_task(p.run(), name=p.name) for p in target.pollers.values())
+
+    def spawn(target: Target) -> None:
+        """A target discovered at run time (a vehicle, a unit): watched and polled from now on."""
+        assert parts is not None
+        parts.targets.append(target)
+        start_polling(target)
+        exposition.mark_dirty()
+
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
-        parts = build(session, registry, exposition.mark_dirty)
+        parts = build(BuildContext(session, registry, exposition.mark_dirty, spawn))
         exposition.valid_until = parts.collector.valid_until
         exposition.render_now()
         app = metrics_app(name, description, exposition, lambda: parts.targets)
@@ -84,7 +107,8 @@ async def serve(name: str, description: str, listen: Listen, build: Build, log: 
         log.info("serving /metrics on http://%s:%d/metrics with %d targets", listen.host, port, len(parts.targets))
         if ready:
             ready(port)
-        tasks = [asyncio.create_task(p.run(), name=p.name) for t in parts.targets for p in t.pollers.values()]
+        for target in list(parts.targets):
+            start_polling(target)
         tasks.append(asyncio.create_task(exposition.run(), name="render"))
         try:
             await stop.wait()

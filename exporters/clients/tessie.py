@@ -1,0 +1,301 @@
+"""Tessie API and its Fleet API layer (`/api/1/...`), as documented in shared/upstream/tessie-fleet-api.md.
+
+Owns the bearer token, both response shapes (Tessie-native objects at top level, Fleet's
+`{"response": ...}` envelope), unit conversion at the edge (miles -> metres, kW -> W,
+kWh -> J, hours -> s, ms -> s) and tolerance: every field but a unit's `din` may be missing or
+wrongly typed and then becomes absent. Reading vehicle state uses Tessie's cache and never wakes
+a car.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from exporters.core.config import Secret
+from exporters.core.errors import BadPayload
+from exporters.core.upstream import Upstream
+
+METERS_PER_MILE = 1609.344
+JOULES_PER_KWH = 3.6e6
+JOULES_PER_WH = 3600.0
+
+
+def _num(data: Mapping[str, Any] | None, key: str, scale: float = 1.0) -> float | None:
+    value = (data or {}).get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    return float(value) * scale
+
+
+def _bool(data: Mapping[str, Any] | None, key: str) -> bool | None:
+    value = (data or {}).get(key)
+    return value if isinstance(value, bool) else None
+
+
+def _str(data: Mapping[str, Any] | None, key: str) -> str | None:
+    value = (data or {}).get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _obj(data: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
+    value = (data or {}).get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _iso_seconds(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def unwrap(body: Any, endpoint: str) -> Any:
+    """The Fleet envelope's `response`; a body without one is a bad payload."""
+    if not isinstance(body, dict) or "response" not in body:
+        raise BadPayload(f"{endpoint}: expected a Fleet envelope with 'response'")
+    return body["response"]
+
+
+# --- Fleet energy site -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WallConnectorStatus:
+    din: str
+    state: float | None
+    fault_state: float | None
+    power_w: float | None
+    vin: str | None
+
+
+SITE_FLOWS = ("solar", "battery", "load", "grid", "grid_services", "generator")
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    timestamp: float | None
+    wall_connectors: tuple[WallConnectorStatus, ...]
+    power_w: dict[str, float | None]          # site flows present in the answer
+    percentage_charged: float | None
+    energy_left_j: float | None
+    total_pack_energy_j: float | None
+    grid_status: str | None
+    storm_mode_active: bool | None
+
+
+def parse_live_status(response: Any) -> LiveStatus:
+    data = response if isinstance(response, dict) else {}
+    units = []
+    for entry in data.get("wall_connectors") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("din"), str) or not entry["din"]:
+            continue  # din is the only key; an entry without it cannot be attributed
+        units.append(WallConnectorStatus(entry["din"], _num(entry, "wall_connector_state"),
+                                         _num(entry, "wall_connector_fault_state"),
+                                         _num(entry, "wall_connector_power"), _str(entry, "vin")))
+    flows = {flow: _num(data, f"{flow}_power") for flow in SITE_FLOWS if f"{flow}_power" in data}
+    return LiveStatus(_iso_seconds(_str(data, "timestamp")), tuple(units), flows, _num(data, "percentage_charged"),
+                      _num(data, "energy_left", JOULES_PER_WH), _num(data, "total_pack_energy", JOULES_PER_WH),
+                      _str(data, "grid_status"), _bool(data, "storm_mode_active"))
+
+
+@dataclass(frozen=True)
+class UnitInfo:
+    din: str
+    device_id: str | None
+    is_active: bool | None
+
+    @property
+    def part_number(self) -> str:
+        return self.din.partition("--")[0]
+
+    @property
+    def serial_number(self) -> str:
+        """The DIN is `{part_number}--{serial}`; site_info carries no separate serial."""
+        return self.din.partition("--")[2] or self.din
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    site_id: str | None
+    site_name: str | None
+    time_zone: str | None
+    version: str | None
+    units: tuple[UnitInfo, ...]
+
+
+def _units(components: Mapping[str, Any]) -> tuple[UnitInfo, ...]:
+    return tuple(UnitInfo(u["din"], _str(u, "device_id"), _bool(u, "is_active"))
+                 for u in components.get("wall_connectors") or []
+                 if isinstance(u, dict) and isinstance(u.get("din"), str) and u["din"])
+
+
+def parse_site_info(response: Any) -> SiteInfo:
+    data = response if isinstance(response, dict) else {}
+    site_id = data.get("id")
+    return SiteInfo(str(site_id) if site_id is not None else None, _str(data, "site_name"),
+                    _str(data, "installation_time_zone"), _str(data, "version"), _units(_obj(data, "components")))
+
+
+@dataclass(frozen=True)
+class EnergySite:
+    site_id: str
+    site_name: str | None
+    units: tuple[UnitInfo, ...]
+
+
+def parse_products(response: Any) -> list[EnergySite]:
+    """Energy sites among the products (entries with `energy_site_id`; vehicles have `vin`)."""
+    if not isinstance(response, list):
+        raise BadPayload("products: expected a list in 'response'")
+    sites = []
+    for entry in response:
+        if isinstance(entry, dict) and entry.get("energy_site_id") is not None:
+            sites.append(EnergySite(str(entry["energy_site_id"]), _str(entry, "site_name"),
+                                    _units(_obj(entry, "components"))))
+    return sites
+
+
+@dataclass(frozen=True)
+class ChargeRecord:
+    """One telemetry_history charge: metered energy of record; `target_id` is not a VIN."""
+
+    din: str
+    start: float
+    duration_s: float
+    energy_wh: float
+    target_id: str | None
+
+
+def parse_charge_history(response: Any) -> list[ChargeRecord]:
+    entries = (response or {}).get("charge_history") if isinstance(response, dict) or response is None else None
+    records = []
+    for entry in entries or []:
+        if not isinstance(entry, dict):
+            continue
+        start = _num(_obj(entry, "charge_start_time"), "seconds")
+        duration = _num(_obj(entry, "charge_duration"), "seconds")
+        energy = _num(entry, "energy_added_wh")
+        din = _str(entry, "din")
+        if din and start is not None and duration is not None and energy is not None:
+            records.append(ChargeRecord(din, start, duration, energy, _str(_obj(entry, "target_id"), "text")))
+    return records
+
+
+# --- vehicles -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class VehicleState:
+    vin: str
+    display_name: str | None
+    state: str | None                 # online / asleep / offline
+    battery_level: float | None       # percent
+    usable_battery_level: float | None
+    battery_range_m: float | None
+    est_battery_range_m: float | None
+    charge_limit_soc: float | None
+    charging_state: str | None
+    charger_power_w: float | None
+    charger_voltage_v: float | None
+    charger_current_a: float | None
+    charge_energy_added_j: float | None
+    time_to_full_s: float | None
+    charge_port_door_open: bool | None
+    cable: str | None
+    inside_temp_c: float | None
+    outside_temp_c: float | None
+    odometer_m: float | None
+    car_version: str | None
+    locked: bool | None
+    sentry_mode: bool | None
+    data_timestamp: float | None      # charge_state.timestamp: when Tessie last heard from the car
+
+
+def parse_vehicle_state(data: Any, vin: str | None = None) -> VehicleState:
+    if not isinstance(data, dict):
+        raise BadPayload("state: expected a vehicle object")
+    charge, climate, vehicle = _obj(data, "charge_state"), _obj(data, "climate_state"), _obj(data, "vehicle_state")
+    the_vin = _str(data, "vin") or vin
+    if not the_vin:
+        raise BadPayload("state: no vin in the vehicle object")
+    cable = _str(charge, "conn_charge_cable")
+    stamps = [s for s in (_num(charge, "timestamp"), _num(vehicle, "timestamp"), _num(climate, "timestamp")) if s]
+    return VehicleState(
+        vin=the_vin, display_name=_str(data, "display_name") or _str(vehicle, "vehicle_name"),
+        state=_str(data, "state"), battery_level=_num(charge, "battery_level"),
+        usable_battery_level=_num(charge, "usable_battery_level"),
+        battery_range_m=_num(charge, "battery_range", METERS_PER_MILE),
+        est_battery_range_m=_num(charge, "est_battery_range", METERS_PER_MILE),
+        charge_limit_soc=_num(charge, "charge_limit_soc"), charging_state=_str(charge, "charging_state"),
+        charger_power_w=_num(charge, "charger_power", 1000.0), charger_voltage_v=_num(charge, "charger_voltage"),
+        charger_current_a=_num(charge, "charger_actual_current"),
+        charge_energy_added_j=_num(charge, "charge_energy_added", JOULES_PER_KWH),
+        time_to_full_s=_num(charge, "time_to_full_charge", 3600.0),
+        charge_port_door_open=_bool(charge, "charge_port_door_open"),
+        cable=None if cable in (None, "<invalid>") else cable,
+        inside_temp_c=_num(climate, "inside_temp"), outside_temp_c=_num(climate, "outside_temp"),
+        odometer_m=_num(vehicle, "odometer", METERS_PER_MILE), car_version=_str(vehicle, "car_version"),
+        locked=_bool(vehicle, "locked"), sentry_mode=_bool(vehicle, "sentry_mode"),
+        data_timestamp=(_num(charge, "timestamp") or max(stamps, default=0.0)) / 1000.0 or None,
+    )
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    ok: bool
+    reason: str | None
+
+
+class Tessie:
+    """Tessie + Fleet endpoints used by the suite; every call goes through one counted `Upstream`."""
+
+    def __init__(self, upstream: Upstream, base_url: str, token: Secret) -> None:
+        self.upstream = upstream
+        self.base_url = base_url.rstrip("/")
+        upstream.headers["Authorization"] = f"Bearer {token.reveal()}"
+
+    async def _get(self, endpoint: str, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return await self.upstream.fetch_json(endpoint, f"{self.base_url}{path}", params=params)
+
+    async def energy_sites(self) -> list[EnergySite]:
+        return parse_products(unwrap(await self._get("products", "/api/1/products"), "products"))
+
+    async def live_status(self, site_id: str) -> LiveStatus:
+        body = await self._get("live_status", f"/api/1/energy_sites/{site_id}/live_status")
+        return parse_live_status(unwrap(body, "live_status"))
+
+    async def site_info(self, site_id: str) -> SiteInfo:
+        return parse_site_info(unwrap(await self._get("site_info", f"/api/1/energy_sites/{site_id}/site_info"),
+                                      "site_info"))
+
+    async def charge_history(self, site_id: str, start: datetime, end: datetime, time_zone: str) -> list[ChargeRecord]:
+        params = {"kind": "charge", "start_date": start.isoformat(), "end_date": end.isoformat(),
+                  "time_zone": time_zone}
+        body = await self._get("telemetry_history", f"/api/1/energy_sites/{site_id}/telemetry_history", params)
+        return parse_charge_history(unwrap(body, "telemetry_history"))
+
+    async def vehicles(self) -> list[VehicleState]:
+        """All vehicles with their last cached state (Tessie `/vehicles`); never wakes a car."""
+        body = await self._get("vehicles", "/vehicles", {"only_active": "true"})
+        results = body.get("results") if isinstance(body, dict) else None
+        if not isinstance(results, list):
+            raise BadPayload("vehicles: expected {'results': [...]}")
+        states = []
+        for entry in results:
+            if isinstance(entry, dict) and isinstance(entry.get("vin"), str):
+                last = entry.get("last_state") if isinstance(entry.get("last_state"), dict) else {"vin": entry["vin"]}
+                states.append(parse_vehicle_state({**last, "vin": entry["vin"]}))
+        return states
+
+    async def vehicle_state(self, vin: str) -> VehicleState:
+        """Cached state (`use_cache=true`): complete data, and the car is left asleep."""
+        return parse_vehicle_state(await self._get("state", f"/{vin}/state", {"use_cache": "true"}), vin)
+
+    async def command(self, vin: str, name: str) -> CommandResult:
+        """POST start_charging / stop_charging; `result: false` comes back with Tessie's reason."""
+        body = await self.upstream.fetch_json(name, f"{self.base_url}/{vin}/command/{name}", method="POST",
+                                              params={"wait_for_completion": "true"})
+        if not isinstance(body, dict) or not isinstance(body.get("result"), bool):
+            raise BadPayload(f"{name}: expected {{'result': true|false}}")
+        return CommandResult(body["result"], _str(body, "reason"))

@@ -1,0 +1,199 @@
+"""price-exporter: real-time electricity price and its statistics -> Prometheus (prefix `electricity_price_`).
+
+On start it bootstraps about `smart_charging.lookback_days` of 5-minute prices from the provider,
+a day per request, then keeps the rolling history up to date from the live feed. Statistics are
+numpy over that history; they agree with PromQL `quantile_over_time` over the same prices.
+
+    electricity_price_cents_per_kwh{provider="comed"} 3.4
+    electricity_price_lookback_percentile_cents_per_kwh{percentile="90",provider="comed"} 5.2
+    electricity_price_percentile_rank_percent{provider="comed"} 61.5
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Callable, Iterable, Sequence
+
+from prometheus_client.core import GaugeMetricFamily, Metric as Family
+
+from exporters.core.collector import FreshData, SnapshotCollector, Target
+from exporters.core.config import Config
+from exporters.core.metrics import GAUGE, Metric, build_families
+from exporters.core.poller import Poller
+from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
+from exporters.core.upstream import Upstream, UpstreamMetrics
+from exporters.price_history import PriceHistory, PriceStats, percentile_rank, statistics
+from exporters.tariffs import PROVIDERS, CurrentPrice, PriceProvider, Rate
+
+PREFIX = "electricity_price"
+ENDPOINTS = ("5minutefeed", "5minutefeed_range", "currenthouraverage")
+HISTORY_REFRESH = 6 * 3600.0
+HISTORY_TIMEOUT = 900.0
+# New prices appear after each 5-minute mark; polling a little after it sees each one once.
+CURRENT_POLL_OFFSET = 20.0
+
+
+class PriceBook:
+    """The rolling history (an immutable reference, replaced on each merge) and which days are complete."""
+
+    def __init__(self, lookback_s: float) -> None:
+        self.lookback_s = lookback_s
+        self.history = PriceHistory.empty()
+        self.complete_days: set[date] = set()
+
+    def add(self, rates: Iterable[Rate]) -> None:
+        points = [(r.end, r.cents) for r in rates]
+        if not points:
+            return
+        newest = max(max(p[0] for p in points), self.history.ends[-1] if len(self.history) else 0.0)
+        # Keep a day more than the lookback so the window is full whatever the moment of the query.
+        self.history = self.history.merged(points, newest - self.lookback_s - 86400)
+
+
+async def fill_history(book: PriceBook, provider: PriceProvider, zone: Any, days: int,
+                       on_progress: Callable[[], None], clock: Callable[[], float] = time.time) -> int:
+    """Fetch every missing day of the lookback, newest first; days already complete are skipped.
+
+    A failure raises out (the poller backs off) and the next attempt resumes where this one stopped.
+    """
+    today = datetime.fromtimestamp(clock(), zone).date()
+    for offset in range(days + 1):
+        day = today - timedelta(days=offset)
+        if day in book.complete_days:
+            continue
+        book.add(await provider.history(datetime(day.year, day.month, day.day)))
+        if day < today:
+            book.complete_days.add(day)
+        on_progress()
+    return len(book.history)
+
+
+@dataclass(frozen=True)
+class PriceView:
+    """What one render exports: the current price (when fresh) and the statistics of the lookback."""
+
+    current: Rate | None
+    hour_average: float | None
+    stats: PriceStats | None
+    rank: float | None
+    oldest: float | None
+    covered_s: float | None
+
+
+def view(current: CurrentPrice | None, history: PriceHistory, lookback_s: float) -> PriceView:
+    latest = current.recent[-1] if current and current.recent else None
+    if not len(history):
+        return PriceView(latest, current.hour_average if current else None, None, None, None, None)
+    newest = float(history.ends[-1])
+    window = history.window(newest - lookback_s, newest)
+    oldest = float(history.ends[history.ends > newest - lookback_s][0]) if window.size else None
+    return PriceView(latest, current.hour_average if current else None, statistics(window),
+                     percentile_rank(window, latest.cents) if latest else None, oldest,
+                     window.size * 300.0)
+
+
+def _stat(pick: Callable[[PriceStats], float]) -> Callable[[PriceView], float | None]:
+    return lambda v: pick(v.stats) if v.stats else None
+
+
+ROWS: tuple[Metric, ...] = (
+    Metric(f"{PREFIX}_cents_per_kwh", GAUGE, "Latest 5-minute supply price in cents per kWh (it covers the 5 "
+           "minutes ending at electricity_price_interval_end_timestamp_seconds).",
+           lambda v: v.current.cents if v.current else None),
+    Metric(f"{PREFIX}_interval_end_timestamp_seconds", GAUGE, "End of the 5-minute interval the latest price "
+           "covers; time() minus this is the price's age.", lambda v: v.current.end if v.current else None),
+    Metric(f"{PREFIX}_hour_average_cents_per_kwh", GAUGE, "Running mean of the current hour's 5-minute prices "
+           "(what the hour is billed at once complete).", lambda v: v.hour_average),
+    Metric(f"{PREFIX}_lookback_mean_cents_per_kwh", GAUGE, "Mean 5-minute price over the lookback.",
+           _stat(lambda s: s.mean)),
+    Metric(f"{PREFIX}_lookback_median_cents_per_kwh", GAUGE, "Median 5-minute price over the lookback.",
+           _stat(lambda s: s.median)),
+    Metric(f"{PREFIX}_lookback_stddev_cents_per_kwh", GAUGE, "Standard deviation of the 5-minute prices over the "
+           "lookback.", _stat(lambda s: s.stddev)),
+    Metric(f"{PREFIX}_lookback_percentile_cents_per_kwh", GAUGE, "Percentiles (10, 25, 50, 75, 90, 95) of the "
+           "5-minute prices over the lookback (linear interpolation, as PromQL quantile_over_time).",
+           lambda v: {f"{q * 100:g}": x for q, x in v.stats.quantiles.items()} if v.stats else {}, ("percentile",)),
+    Metric(f"{PREFIX}_percentile_rank_percent", GAUGE, "Where the latest price ranks within the lookback, in "
+           "percent (equal prices count half).", lambda v: v.rank),
+    Metric(f"{PREFIX}_lookback_prices", GAUGE, "Number of 5-minute prices in the lookback window.",
+           lambda v: v.stats.count if v.stats else None),
+    Metric(f"{PREFIX}_history_covered_seconds", GAUGE, "Price history available in the lookback window "
+           "(5-minute prices held x 300 s).", lambda v: v.covered_s),
+    Metric(f"{PREFIX}_history_oldest_timestamp_seconds", GAUGE, "End of the oldest price in the lookback window.",
+           lambda v: v.oldest),
+)
+BASE_LABELS = ("provider",)
+
+
+def metric_reference() -> list[tuple[str, str, str, str]]:
+    rows = [row for metric in ROWS for row in metric.reference(BASE_LABELS)]
+    return rows + [(SERIES_5M, "gauge (sample timestamps)", "provider", SERIES_5M_HELP)]
+
+
+SERIES_5M = f"{PREFIX}_5m_cents_per_kwh"
+SERIES_5M_HELP = ("Every 5-minute price exactly once, each sample stamped with the end of its interval, so "
+                  "quantile_over_time weights every price once whatever the scrape interval; backfilled history "
+                  "uses the same name. Use electricity_price_cents_per_kwh for the current price.")
+
+
+def timestamped_price(provider: str, latest: Rate | None) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(SERIES_5M, SERIES_5M_HELP, labels=list(BASE_LABELS))
+    if latest is not None:
+        family.add_metric([provider], latest.cents, timestamp=latest.end)
+    return family
+
+
+def make_collect(provider: str, book: PriceBook):
+    def collect(data: FreshData) -> Iterable[Family]:
+        values = data.get(provider, {})
+        record = view(values.get("current"), book.history, book.lookback_s)
+        yield from build_families(ROWS, BASE_LABELS, [((provider,), record)])
+        yield timestamped_price(provider, record.current)
+    return collect
+
+
+def make_build(config: Config, log: logging.Logger) -> Build:
+    settings = config.price
+    lookback_s = config.smart_charging.lookback_days * 86400.0
+    days = math.ceil(config.smart_charging.lookback_days)
+
+    def build_parts(ctx: BuildContext) -> ExporterParts:
+        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
+        provider = PROVIDERS[settings.provider](Upstream(ctx.session, metrics, timeout=settings.timeout),
+                                                settings.base_url)
+        book = PriceBook(lookback_s)
+
+        async def current() -> CurrentPrice:
+            answer = await provider.current()
+            book.add(answer.recent)
+            if not answer.recent:
+                log.warning("%s answered with no prices (an empty list is 'no data', not a zero price)", provider.name)
+            return answer
+
+        async def history() -> int:
+            count = await fill_history(book, provider, provider.zone, days, ctx.on_update)
+            log.info("price history: %d 5-minute prices over %d days", count, days)
+            return count
+
+        target = Target(provider.name)
+        target.add(Poller(provider.name, "current", current, settings.poll_interval, timeout=settings.timeout * 2,
+                          on_update=ctx.on_update, logger=log, align=CURRENT_POLL_OFFSET))
+        target.add(Poller(provider.name, "history", history, HISTORY_REFRESH, timeout=HISTORY_TIMEOUT,
+                          on_update=ctx.on_update, logger=log))
+        collector = SnapshotCollector(PREFIX, [target], settings.stale_after, make_collect(provider.name, book))
+        ctx.registry.register(collector)
+        return ExporterParts([target], collector)
+
+    return build_parts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_exporter("price-exporter", "Real-time electricity price exporter (ComEd 5-minute prices).", argv,
+                        lambda c: c.price.listen, make_build)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

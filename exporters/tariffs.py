@@ -1,0 +1,69 @@
+"""Price providers behind one small interface, so config picks `provider: comed` and nothing else changes.
+
+Every provider answers "what were the prices over this interval?" as `Rate`s in cents per kWh
+(negative prices are valid; no data is an empty list, never zero) and "what is the price now?".
+Adders shared by all providers (delivery per kWh, the fixed monthly charge) are applied by the
+cost model on top, never inside a provider.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable, Protocol
+from zoneinfo import ZoneInfo
+
+from exporters.clients.comed import INTERVAL_S, ComEd, PricePoint
+from exporters.core.upstream import Upstream
+
+
+@dataclass(frozen=True)
+class Rate:
+    start: float   # Unix seconds, inclusive
+    end: float     # Unix seconds, exclusive... the price covers (start, end]
+    cents: float   # cents per kWh
+
+
+@dataclass(frozen=True)
+class CurrentPrice:
+    recent: tuple[Rate, ...]        # the provider's recent rates, oldest first, the last being current
+    hour_average: float | None      # running mean of the current hour, cents per kWh
+
+
+class PriceProvider(Protocol):
+    name: str
+    resolution: float               # seconds per rate
+    zone: ZoneInfo                  # the provider's calendar, for day-sized history requests
+
+    async def history(self, day: datetime) -> list[Rate]:
+        """Every rate of one local calendar day (the chunk size providers accept reliably)."""
+
+    async def current(self) -> CurrentPrice:
+        """Recent rates and the running hour average."""
+
+
+def _rate(point: PricePoint) -> Rate:
+    return Rate(point.end - INTERVAL_S, point.end, point.cents)
+
+
+class ComEdProvider:
+    """ComEd 5-minute real-time prices (supply only, cents/kWh), fetched a Central-time day at a time."""
+
+    name = "comed"
+    resolution = INTERVAL_S
+    zone = ZoneInfo("America/Chicago")
+
+    def __init__(self, upstream: Upstream, base_url: str) -> None:
+        self.api = ComEd(upstream, base_url)
+
+    async def history(self, day: datetime) -> list[Rate]:
+        start = datetime(day.year, day.month, day.day, tzinfo=self.zone)
+        end = start + timedelta(hours=23, minutes=55)
+        return [_rate(p) for p in await self.api.five_minute(start, end)]
+
+    async def current(self) -> CurrentPrice:
+        recent = tuple(_rate(p) for p in await self.api.five_minute())
+        average = await self.api.current_hour_average()
+        return CurrentPrice(recent, average.cents if average else None)
+
+
+PROVIDERS: dict[str, Callable[[Upstream, str], PriceProvider]] = {"comed": ComEdProvider}

@@ -1,0 +1,151 @@
+"""vehicle-exporter: Teslas via Tessie -> Prometheus (prefix `tesla_vehicle_`).
+
+It never wakes a sleeping car: it reads Tessie's cached state (`use_cache=true`), exports the
+moment that data was current and the car's connectivity (online / asleep / offline).
+
+    tesla_vehicle_battery_level_percent{vehicle="Blue",vin="5YJ3E1EA7KF000001"} 62.0
+    tesla_vehicle_charging_state{state="Charging",vehicle="Blue",vin="5YJ3E1EA7KF000001"} 1.0
+    tesla_vehicle_data_timestamp_seconds{vehicle="Blue",vin="5YJ3E1EA7KF000001"} 1.764e+09
+"""
+from __future__ import annotations
+
+import logging
+from functools import partial
+from typing import Any, Iterable, Sequence
+
+from prometheus_client.core import Metric as Family
+
+from exporters.clients.tessie import Tessie, VehicleState
+from exporters.core.collector import FreshData, SnapshotCollector, Target
+from exporters.core.config import Config
+from exporters.core.metrics import ENUM, GAUGE, INFO, Metric, build_families
+from exporters.core.poller import Poller
+from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
+from exporters.core.upstream import Upstream, UpstreamMetrics
+
+PREFIX = "tesla_vehicle"
+ENDPOINTS = ("vehicles", "state")
+DISCOVERY_TARGET = "tessie"
+DISCOVERY_INTERVAL = 3600.0
+
+CHARGING_STATES = {0: "Disconnected", 1: "NoPower", 2: "Starting", 3: "Charging", 4: "Stopped", 5: "Complete"}
+CONNECTIVITY = {0: "offline", 1: "asleep", 2: "online"}
+
+
+def _code(table: dict[int, str], text: str | None) -> int | None:
+    """Code of a string enumeration; a string we do not know becomes -1 ('unknown'), absent stays absent."""
+    if text is None:
+        return None
+    return next((code for code, name in table.items() if name.lower() == text.lower()), -1)
+
+
+ROWS: tuple[Metric, ...] = (
+    Metric(f"{PREFIX}_battery_level_percent", GAUGE, "State of charge.", lambda v: v.battery_level),
+    Metric(f"{PREFIX}_usable_battery_level_percent", GAUGE, "Usable state of charge (lower in the cold).",
+           lambda v: v.usable_battery_level),
+    Metric(f"{PREFIX}_battery_range_meters", GAUGE, "Rated range (Tessie reports miles; converted).",
+           lambda v: v.battery_range_m),
+    Metric(f"{PREFIX}_estimated_battery_range_meters", GAUGE, "Estimated range from recent driving.",
+           lambda v: v.est_battery_range_m),
+    Metric(f"{PREFIX}_charge_limit_percent", GAUGE, "Charge limit set in the car.", lambda v: v.charge_limit_soc),
+    Metric(f"{PREFIX}_charging_state", ENUM, "Charging state as the car reports it (cached while asleep: cross-check "
+           "the Wall Connector's power).", lambda v: _code(CHARGING_STATES, v.charging_state),
+           states=CHARGING_STATES),
+    Metric(f"{PREFIX}_charger_power_watts", GAUGE, "Charger power as the car reports it (whole kW).",
+           lambda v: v.charger_power_w),
+    Metric(f"{PREFIX}_charger_voltage_volts", GAUGE, "Charger voltage as the car reports it.",
+           lambda v: v.charger_voltage_v),
+    Metric(f"{PREFIX}_charger_current_amperes", GAUGE, "Charger current as the car reports it.",
+           lambda v: v.charger_current_a),
+    Metric(f"{PREFIX}_charge_energy_added_joules", GAUGE, "Energy added in the current or last charge.",
+           lambda v: v.charge_energy_added_j),
+    Metric(f"{PREFIX}_time_to_full_charge_seconds", GAUGE, "Estimated time until the charge limit is reached.",
+           lambda v: v.time_to_full_s),
+    Metric(f"{PREFIX}_charge_port_door_open", GAUGE, "1 while the charge port door is open.",
+           lambda v: v.charge_port_door_open),
+    Metric(f"{PREFIX}_charge_cable", INFO, "Plugged-in cable type (SAE, IEC); absent when unplugged.",
+           lambda v: {"cable": v.cable} if v.cable else None),
+    Metric(f"{PREFIX}_temperature_celsius", GAUGE, "Cabin (inside) and outside temperature.",
+           lambda v: {"inside": v.inside_temp_c, "outside": v.outside_temp_c}, ("location",)),
+    Metric(f"{PREFIX}_odometer_meters", GAUGE, "Odometer (Tessie reports miles; converted).", lambda v: v.odometer_m),
+    Metric(f"{PREFIX}_software", INFO, "Installed software version.",
+           lambda v: {"version": v.car_version} if v.car_version else None),
+    Metric(f"{PREFIX}_locked", GAUGE, "1 while the car is locked.", lambda v: v.locked),
+    Metric(f"{PREFIX}_sentry_mode", GAUGE, "1 while Sentry Mode is on.", lambda v: v.sentry_mode),
+    Metric(f"{PREFIX}_connectivity", ENUM, "Whether the car is online, asleep or offline; asleep cars are never "
+           "woken, their data is from when they fell asleep.", lambda v: _code(CONNECTIVITY, v.state),
+           states=CONNECTIVITY),
+    Metric(f"{PREFIX}_data_timestamp_seconds", GAUGE, "When the car last reported this data; time() minus this is "
+           "the age of every other value.", lambda v: v.data_timestamp),
+)
+BASE_LABELS = ("vehicle", "vin")
+
+
+def metric_reference() -> list[tuple[str, str, str, str]]:
+    return [row for metric in ROWS for row in metric.reference(BASE_LABELS)]
+
+
+def build(names: dict[str, str]):
+    def collect(data: FreshData) -> Iterable[Family]:
+        records = []
+        for target, values in data.items():
+            state: VehicleState | None = values.get("state")
+            if state is not None:
+                records.append(((target, state.vin), state))
+        yield from build_families(ROWS, BASE_LABELS, records)
+    return collect
+
+
+def vehicle_name(names: dict[str, str], state: VehicleState) -> str:
+    return names.get(state.vin) or state.display_name or state.vin
+
+
+def make_build(config: Config, log: logging.Logger) -> Build:
+    settings = config.vehicles
+    token = config.require_tessie_token("vehicle-exporter (vehicles.enabled)") if settings.enabled else None
+
+    def build_parts(ctx: BuildContext) -> ExporterParts:
+        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
+        targets: list[Target] = []
+        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, build(settings.names))
+        ctx.registry.register(collector)
+        if not settings.enabled or token is None:
+            return ExporterParts(targets, collector)
+        tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token)
+        known: set[str] = set()
+
+        def watch(vin: str, name: str) -> Target:
+            known.add(vin)
+            target = Target(name)
+            target.add(Poller(name, "state", partial(tessie.vehicle_state, vin), settings.poll_interval,
+                              timeout=config.tessie.timeout * 2, on_update=ctx.on_update, logger=log))
+            return target
+
+        async def discover() -> Any:
+            """List the account's vehicles (cached state, no wake-up) and start watching new ones."""
+            states = await tessie.vehicles()
+            for state in states:
+                if state.vin not in known:
+                    name = vehicle_name(settings.names, state)
+                    log.info("watching vehicle %s (%s)", name, state.vin)
+                    ctx.spawn(watch(state.vin, name))
+            return len(states)
+
+        for vin, name in settings.names.items():
+            targets.append(watch(vin, name))
+        discovery = Target(DISCOVERY_TARGET)
+        discovery.add(Poller(DISCOVERY_TARGET, "vehicles", discover, DISCOVERY_INTERVAL,
+                             timeout=config.tessie.timeout * 2, on_update=ctx.on_update, logger=log))
+        targets.append(discovery)
+        return ExporterParts(targets, collector)
+
+    return build_parts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_exporter("vehicle-exporter", "Tesla vehicles via Tessie exporter (never wakes a sleeping car).",
+                        argv, lambda c: c.vehicles.listen, make_build)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
