@@ -6,6 +6,7 @@ README differs from what the code declares.
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -37,13 +38,20 @@ def health_rows(prefix: str) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def metrics_reference() -> str:
-    from exporters import twc
-    rows = health_rows(twc.PREFIX) + twc.metric_reference()
-    return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in rows))
+def metrics_reference(exporter: str) -> Callable[[], str]:
+    """The table of one exporter: its health metrics, then its metric table."""
+    def make() -> str:
+        module = importlib.import_module(f"exporters.{exporter}")
+        prefix = getattr(module, "HEALTH_PREFIX", getattr(module, "PREFIX", ""))
+        rows = health_rows(prefix) + module.metric_reference()
+        return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in rows))
+    return make
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"config-reference": config_reference, "metrics-twc": metrics_reference}
+BLOCKS: dict[str, Callable[[], str]] = {
+    "config-reference": config_reference,
+    **{f"metrics-{name}": metrics_reference(name) for name in ("twc", "fleet", "vehicle", "price")},
+}
 
 
 def rewrite(text: str) -> str:

@@ -1,0 +1,1 @@
+"""One module per simulated upstream: pure payload builders on top, thin aiohttp handlers below."""
