@@ -55,8 +55,9 @@ def unit_rows(names: Units) -> tuple[Metric, ...]:
         Metric(f"{UNIT_PREFIX}_fault_state_code", GAUGE, "Fleet wall_connector_fault_state as reported (2 is "
                "normal in every observation; meanings are undocumented, so do not alert on it alone).",
                lambda u: u.fault_state),
-        Metric(f"{UNIT_PREFIX}_vehicle_connected", GAUGE, "1 while a vehicle is plugged in (a VIN is reported).",
-               lambda u: u.vin is not None),
+        Metric(f"{UNIT_PREFIX}_vehicle_connected", GAUGE, "1 while a vehicle is plugged in (a VIN is reported, "
+               "or the state is charging or connected); absent when the unit reports neither.",
+               lambda u: u.vehicle_connected),
         Metric(f"{UNIT_PREFIX}_vehicle", INFO, "The vehicle plugged into the unit, by VIN and configured name.",
                lambda u: {"vin": u.vin, "vehicle": names.vehicle(u.vin)} if u.vin else None),
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric as Family
 
 from exporters.core.collector import FreshData, SnapshotCollector, Target
 from exporters.core.config import Config
+from exporters.core.errors import NoData
 from exporters.core.metrics import GAUGE, Metric, build_families
 from exporters.core.poller import Poller
 from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
@@ -81,6 +82,8 @@ class PriceView:
     rank: float | None
     oldest: float | None
     covered_s: float | None
+    delivery_cents: float | None = None
+    monthly_fixed: float | None = None
 
 
 def view(current: CurrentPrice | None, history: PriceHistory, lookback_s: float) -> PriceView:
@@ -124,6 +127,10 @@ ROWS: tuple[Metric, ...] = (
            "(5-minute prices held x 300 s).", lambda v: v.covered_s),
     Metric(f"{PREFIX}_history_oldest_timestamp_seconds", GAUGE, "End of the oldest price in the lookback window.",
            lambda v: v.oldest),
+    Metric(f"{PREFIX}_delivery_cents_per_kwh", GAUGE, "Delivery charges per kWh added to the supply price "
+           "(configured: price.delivery_per_kwh), so PromQL can compute the full cost.", lambda v: v.delivery_cents),
+    Metric(f"{PREFIX}_monthly_fixed_dollars", GAUGE, "Fixed monthly charges (configured: price.monthly_fixed).",
+           lambda v: v.monthly_fixed),
 )
 BASE_LABELS = ("provider",)
 
@@ -146,10 +153,12 @@ def timestamped_price(provider: str, latest: Rate | None) -> GaugeMetricFamily:
     return family
 
 
-def make_collect(provider: str, book: PriceBook):
+def make_collect(provider: str, book: PriceBook, delivery_cents: float | None = None,
+                 monthly_fixed: float | None = None):
     def collect(data: FreshData) -> Iterable[Family]:
         values = data.get(provider, {})
-        record = view(values.get("current"), book.history, book.lookback_s)
+        record = replace(view(values.get("current"), book.history, book.lookback_s),
+                         delivery_cents=delivery_cents, monthly_fixed=monthly_fixed)
         yield from build_families(ROWS, BASE_LABELS, [((provider,), record)])
         yield timestamped_price(provider, record.current)
     return collect
@@ -168,9 +177,9 @@ def make_build(config: Config, log: logging.Logger) -> Build:
 
         async def current() -> CurrentPrice:
             answer = await provider.current()
-            book.add(answer.recent)
             if not answer.recent:
-                log.warning("%s answered with no prices (an empty list is 'no data', not a zero price)", provider.name)
+                raise NoData(f"{provider.name} answered with no prices (no data, not a zero price)")
+            book.add(answer.recent)
             return answer
 
         async def history() -> int:
@@ -183,7 +192,9 @@ def make_build(config: Config, log: logging.Logger) -> Build:
                           on_update=ctx.on_update, logger=log, align=CURRENT_POLL_OFFSET))
         target.add(Poller(provider.name, "history", history, HISTORY_REFRESH, timeout=HISTORY_TIMEOUT,
                           on_update=ctx.on_update, logger=log))
-        collector = SnapshotCollector(PREFIX, [target], settings.stale_after, make_collect(provider.name, book))
+        collector = SnapshotCollector(PREFIX, [target], settings.stale_after,
+                                      make_collect(provider.name, book, settings.delivery_per_kwh * 100,
+                                                   settings.monthly_fixed))
         ctx.registry.register(collector)
         return ExporterParts([target], collector)
 

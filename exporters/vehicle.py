@@ -96,8 +96,11 @@ def build(names: dict[str, str]):
     return collect
 
 
-def vehicle_name(names: dict[str, str], state: VehicleState) -> str:
-    return names.get(state.vin) or state.display_name or state.vin
+def vehicle_name(names: dict[str, str], state: VehicleState, taken: Iterable[str] = ()) -> str:
+    """Configured name, else Tessie's display name, else the VIN; made unique among `taken` names
+    (two cars both called "Model 3" must not share a target)."""
+    name = names.get(state.vin) or state.display_name or state.vin
+    return name if name not in set(taken) else f"{name} ({state.vin[-6:]})"
 
 
 def make_build(config: Config, log: logging.Logger) -> Build:
@@ -126,7 +129,7 @@ def make_build(config: Config, log: logging.Logger) -> Build:
             states = await tessie.vehicles()
             for state in states:
                 if state.vin not in known:
-                    name = vehicle_name(settings.names, state)
+                    name = vehicle_name(settings.names, state, (t.name for t in targets))
                     log.info("watching vehicle %s (%s)", name, state.vin)
                     ctx.spawn(watch(state.vin, name))
             return len(states)

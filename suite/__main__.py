@@ -11,6 +11,7 @@ import secrets
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,6 +20,7 @@ from exporters.core.config import Config, ConfigError, Listen, load_files
 from suite.processes import (
     ManagedProcess, StartupError, alertmanager_process, component_process, port_in_use, prometheus_process,
 )
+from suite.alertmanager_config import render_alertmanager_config, write_alertmanager_config
 from suite.prometheus_config import render_prometheus_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +64,21 @@ def wanted(config: Config, simulate: bool) -> list[Component]:
             continue
         chosen.append(component)
     return chosen
+
+
+def prometheus_config(config: Config, components: Sequence[tuple[Component, Listen]], rules: str) -> str:
+    """The suite's prometheus.yml: one job per component, Prometheus and Alertmanager themselves."""
+    targets = {component.job: [str(listen)] for component, listen in components}
+    targets["prometheus"] = [str(config.prometheus.listen)]
+    targets["alertmanager"] = [str(config.alertmanager.listen)]
+    interval = config.prometheus.scrape_interval
+    return render_prometheus_config(targets, scrape_interval=interval, evaluation_interval=interval,
+                                    rule_files=[rules], alertmanagers=[str(config.alertmanager.listen)])
+
+
+def reference_prometheus_config(config: Config) -> str:
+    """What prometheus/prometheus.yml holds: every component at its configured address."""
+    return prometheus_config(config, [(c, c.listen(config)) for c in COMPONENTS], "../rules/*.yml")
 
 
 def simulated(config: Config) -> bool:
@@ -134,20 +151,29 @@ class Suite:
 
     def start_alertmanager(self) -> str:
         listen = self.config.alertmanager.listen
-        self._start(alertmanager_process(ROOT / "alertmanager" / "alertmanager.yml", self.data_dir / "alertmanager",
-                                         listen.host, listen.port, log_path=self.logs / "alertmanager.log"))
+        config_file = write_alertmanager_config(self.config, self.run_dir / "alertmanager.yml")
+        self._start(alertmanager_process(config_file, self.data_dir / "alertmanager", listen.host, listen.port,
+                                         log_path=self.logs / "alertmanager.log"))
         return listen.url
+
+    def backfill_prices(self) -> None:
+        """Write the price history into the TSDB before Prometheus starts; a failure only warns."""
+        process = component_process(
+            "price-backfill", "exporters.price_backfill",
+            [*self._args(), "--data-dir", str(self.data_dir / "prometheus"), "--instance", str(self.config.price.listen),
+             "--state", str(self.run_dir / "price-backfill.json"),
+             # The newest price is left to the live exporter: a block holding it would make Prometheus
+             # drop the scraped sample as too old (and warn on every scrape until the next price).
+             "--until", f"{time.time() - 240:.0f}"],
+            log_path=self.logs / "price-backfill.log", env=self.env).start()
+        if process.process.wait(300) != 0:
+            print(f"charging-suite: price backfill failed (see {self.logs}/price-backfill.log); percentiles will "
+                  "build up from live prices", file=sys.stderr)
 
     def start_prometheus(self, components: list[tuple[Component, Listen]]) -> str:
         settings = self.config.prometheus
-        targets = {component.job: [str(listen)] for component, listen in components}
-        targets["prometheus"] = [str(settings.listen)]
-        targets["alertmanager"] = [str(self.config.alertmanager.listen)]
-        rules = sorted(str(p) for p in (ROOT / "rules").glob("*.yml")) if (ROOT / "rules").is_dir() else []
         config_file = self.run_dir / "prometheus.yml"
-        config_file.write_text(render_prometheus_config(
-            targets, scrape_interval=settings.scrape_interval, evaluation_interval=settings.scrape_interval,
-            rule_files=rules, alertmanagers=[str(self.config.alertmanager.listen)]))
+        config_file.write_text(prometheus_config(self.config, components, str(ROOT / "rules" / "*.yml")))
         retention = f"{int(settings.retention)}s"
         self._start(prometheus_process(config_file, self.data_dir / "prometheus", settings.listen.host,
                                        settings.listen.port, retention=retention,
@@ -184,6 +210,8 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
             lines.append(("charging-sim", ports["url"] + "/sim/state", "simulated Wall Connectors, Tessie, ComEd"))
         started = suite.start_components(components)
         alertmanager = suite.start_alertmanager()
+        if any(c.job == "price" for c, _ in started):
+            suite.backfill_prices()
         prometheus = suite.start_prometheus(started)
     except (StartupError, TimeoutError, OSError) as error:
         print(f"charging-suite: start-up failed: {error}", file=sys.stderr)
@@ -216,10 +244,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     up_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"),
                            help="YAML configuration (default $CHARGING_CONFIG, else config.yaml when present)")
     up_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file (default ./.secrets when present)")
+    am_parser = commands.add_parser("alertmanager-config",
+                                    help="print Alertmanager's configuration rendered from the settings")
+    am_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"), help="YAML configuration")
+    am_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file (default ./.secrets when present)")
+    am_parser.add_argument("--output", help="write to this file (mode 0600) instead of standard output")
+    prom_parser = commands.add_parser("prometheus-config",
+                                      help="print the reference prometheus.yml for the configured addresses")
+    prom_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"), help="YAML configuration")
+    prom_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file")
     args = parser.parse_args(argv)
     config_path = args.config or ("config.yaml" if Path("config.yaml").is_file() else None)
     try:
         config = load_files(config_path, args.secrets, os.environ)
+        if args.command == "prometheus-config":
+            print(reference_prometheus_config(config), end="")
+            return 0
+        if args.command == "alertmanager-config":
+            if args.output:
+                write_alertmanager_config(config, Path(args.output))
+            else:
+                print(render_alertmanager_config(config), end="")
+            return 0
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())

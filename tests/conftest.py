@@ -24,14 +24,15 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., RunningPrometheus
     started: list[ManagedProcess] = []
 
     def start(targets: Mapping[str, Sequence[str]], *, scrape_interval: float = 1, rule_files: Sequence[str] = (),
-              alertmanagers: Sequence[str] = (), extra: Sequence[str] = ()) -> RunningPrometheus:
+              alertmanagers: Sequence[str] = (), extra: Sequence[str] = (), data_dir: Path | None = None,
+              config_text: str | None = None) -> RunningPrometheus:
         index = len(started)
         config = tmp_path / f"prometheus-{index}.yml"
-        config.write_text(render_prometheus_config(targets, scrape_interval=scrape_interval,
-                                                   evaluation_interval=scrape_interval, rule_files=rule_files,
-                                                   alertmanagers=alertmanagers))
+        config.write_text(config_text or render_prometheus_config(
+            targets, scrape_interval=scrape_interval, evaluation_interval=scrape_interval, rule_files=rule_files,
+            alertmanagers=alertmanagers))
         port = free_port()
-        data = tmp_path / f"prometheus-data-{index}"
+        data = data_dir or tmp_path / f"prometheus-data-{index}"
         process = prometheus_process(config, data, "127.0.0.1", port, log_path=tmp_path / f"prometheus-{index}.log",
                                      extra=extra).start()
         started.append(process)

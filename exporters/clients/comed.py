@@ -61,11 +61,11 @@ class ComEd:
         if start is not None and end is not None:
             params.update(datestart=central_stamp(start), dateend=central_stamp(end))
         endpoint = "5minutefeed_range" if "datestart" in params else "5minutefeed"
-        return parse_feed(await self.upstream.fetch_json(endpoint, self.url, params=params), endpoint)
+        return await self.upstream.fetch_json(endpoint, self.url, params=params,
+                                              parse=lambda body: parse_feed(body, endpoint))
 
     async def current_hour_average(self) -> PricePoint | None:
         """Running mean of this hour's 5-minute prices so far, stamped with the latest one included."""
-        points = parse_feed(await self.upstream.fetch_json("currenthouraverage", self.url,
-                                                           params={"type": "currenthouraverage"}),
-                            "currenthouraverage")
+        points = await self.upstream.fetch_json("currenthouraverage", self.url, params={"type": "currenthouraverage"},
+                                                parse=lambda body: parse_feed(body, "currenthouraverage"))
         return points[-1] if points else None

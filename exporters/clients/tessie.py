@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from exporters.core.config import Secret
 from exporters.core.errors import BadPayload
@@ -61,6 +61,10 @@ def unwrap(body: Any, endpoint: str) -> Any:
 
 # --- Fleet energy site -------------------------------------------------------------------------
 
+PLUGGED_STATES = (1, 4)      # Fleet wall_connector_state: charging, connected (community-observed)
+UNPLUGGED_STATES = (2,)
+
+
 @dataclass(frozen=True)
 class WallConnectorStatus:
     din: str
@@ -68,6 +72,15 @@ class WallConnectorStatus:
     fault_state: float | None
     power_w: float | None
     vin: str | None
+    vin_reported: bool = False   # the entry has a `vin` key (null or "" = nothing plugged in)
+
+    @property
+    def vehicle_connected(self) -> bool | None:
+        """A VIN, or a charging/connected state, says plugged in; a null VIN or the disconnected state says
+        not; an entry saying neither is unknown (no sample rather than a fake 0)."""
+        if self.vin is not None or self.state in PLUGGED_STATES:
+            return True
+        return False if self.vin_reported or self.state in UNPLUGGED_STATES else None
 
 
 SITE_FLOWS = ("solar", "battery", "load", "grid", "grid_services", "generator")
@@ -93,7 +106,7 @@ def parse_live_status(response: Any) -> LiveStatus:
             continue  # din is the only key; an entry without it cannot be attributed
         units.append(WallConnectorStatus(entry["din"], _num(entry, "wall_connector_state"),
                                          _num(entry, "wall_connector_fault_state"),
-                                         _num(entry, "wall_connector_power"), _str(entry, "vin")))
+                                         _num(entry, "wall_connector_power"), _str(entry, "vin"), "vin" in entry))
     flows = {flow: _num(data, f"{flow}_power") for flow in SITE_FLOWS if f"{flow}_power" in data}
     return LiveStatus(_iso_seconds(_str(data, "timestamp")), tuple(units), flows, _num(data, "percentage_charged"),
                       _num(data, "energy_left", JOULES_PER_WH), _num(data, "total_pack_energy", JOULES_PER_WH),
@@ -241,10 +254,28 @@ def parse_vehicle_state(data: Any, vin: str | None = None) -> VehicleState:
     )
 
 
+def parse_vehicle_list(body: Any) -> list[VehicleState]:
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        raise BadPayload("vehicles: expected {'results': [...]}")
+    states = []
+    for entry in results:
+        if isinstance(entry, dict) and isinstance(entry.get("vin"), str):
+            last = entry.get("last_state") if isinstance(entry.get("last_state"), dict) else {"vin": entry["vin"]}
+            states.append(parse_vehicle_state({**last, "vin": entry["vin"]}))
+    return states
+
+
 @dataclass(frozen=True)
 class CommandResult:
     ok: bool
     reason: str | None
+
+
+def parse_command(body: Any) -> CommandResult:
+    if not isinstance(body, dict) or not isinstance(body.get("result"), bool):
+        raise BadPayload("command: expected {'result': true|false}")
+    return CommandResult(body["result"], _str(body, "reason"))
 
 
 class Tessie:
@@ -255,47 +286,40 @@ class Tessie:
         self.base_url = base_url.rstrip("/")
         upstream.headers["Authorization"] = f"Bearer {token.reveal()}"
 
-    async def _get(self, endpoint: str, path: str, params: Mapping[str, str] | None = None) -> Any:
-        return await self.upstream.fetch_json(endpoint, f"{self.base_url}{path}", params=params)
+    async def _get(self, endpoint: str, path: str, parse: Callable[[Any], Any],
+                   params: Mapping[str, str] | None = None) -> Any:
+        return await self.upstream.fetch_json(endpoint, f"{self.base_url}{path}", params=params, parse=parse)
+
+    async def _fleet(self, endpoint: str, path: str, parse: Callable[[Any], Any],
+                     params: Mapping[str, str] | None = None) -> Any:
+        """A Fleet-layer call: the `{"response": ...}` envelope is unwrapped before `parse`."""
+        return await self._get(endpoint, path, lambda body: parse(unwrap(body, endpoint)), params)
 
     async def energy_sites(self) -> list[EnergySite]:
-        return parse_products(unwrap(await self._get("products", "/api/1/products"), "products"))
+        return await self._fleet("products", "/api/1/products", parse_products)
 
     async def live_status(self, site_id: str) -> LiveStatus:
-        body = await self._get("live_status", f"/api/1/energy_sites/{site_id}/live_status")
-        return parse_live_status(unwrap(body, "live_status"))
+        return await self._fleet("live_status", f"/api/1/energy_sites/{site_id}/live_status", parse_live_status)
 
     async def site_info(self, site_id: str) -> SiteInfo:
-        return parse_site_info(unwrap(await self._get("site_info", f"/api/1/energy_sites/{site_id}/site_info"),
-                                      "site_info"))
+        return await self._fleet("site_info", f"/api/1/energy_sites/{site_id}/site_info", parse_site_info)
 
     async def charge_history(self, site_id: str, start: datetime, end: datetime, time_zone: str) -> list[ChargeRecord]:
         params = {"kind": "charge", "start_date": start.isoformat(), "end_date": end.isoformat(),
                   "time_zone": time_zone}
-        body = await self._get("telemetry_history", f"/api/1/energy_sites/{site_id}/telemetry_history", params)
-        return parse_charge_history(unwrap(body, "telemetry_history"))
+        return await self._fleet("telemetry_history", f"/api/1/energy_sites/{site_id}/telemetry_history",
+                                 parse_charge_history, params)
 
     async def vehicles(self) -> list[VehicleState]:
         """All vehicles with their last cached state (Tessie `/vehicles`); never wakes a car."""
-        body = await self._get("vehicles", "/vehicles", {"only_active": "true"})
-        results = body.get("results") if isinstance(body, dict) else None
-        if not isinstance(results, list):
-            raise BadPayload("vehicles: expected {'results': [...]}")
-        states = []
-        for entry in results:
-            if isinstance(entry, dict) and isinstance(entry.get("vin"), str):
-                last = entry.get("last_state") if isinstance(entry.get("last_state"), dict) else {"vin": entry["vin"]}
-                states.append(parse_vehicle_state({**last, "vin": entry["vin"]}))
-        return states
+        return await self._get("vehicles", "/vehicles", parse_vehicle_list, {"only_active": "true"})
 
     async def vehicle_state(self, vin: str) -> VehicleState:
         """Cached state (`use_cache=true`): complete data, and the car is left asleep."""
-        return parse_vehicle_state(await self._get("state", f"/{vin}/state", {"use_cache": "true"}), vin)
+        return await self._get("state", f"/{vin}/state", lambda body: parse_vehicle_state(body, vin),
+                               {"use_cache": "true"})
 
     async def command(self, vin: str, name: str) -> CommandResult:
         """POST start_charging / stop_charging; `result: false` comes back with Tessie's reason."""
-        body = await self.upstream.fetch_json(name, f"{self.base_url}/{vin}/command/{name}", method="POST",
-                                              params={"wait_for_completion": "true"})
-        if not isinstance(body, dict) or not isinstance(body.get("result"), bool):
-            raise BadPayload(f"{name}: expected {{'result': true|false}}")
-        return CommandResult(body["result"], _str(body, "reason"))
+        return await self.upstream.fetch_json(name, f"{self.base_url}/{vin}/command/{name}", method="POST",
+                                              params={"wait_for_completion": "true"}, parse=parse_command)

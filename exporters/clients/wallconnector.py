@@ -88,10 +88,11 @@ class Vitals:
 
     @property
     def split_phase(self) -> bool:
-        """US split phase: phase C reads about half the grid voltage while charging (evcc's rule)."""
+        """US split phase: phase C reads about half the line voltage while charging (evcc's rule);
+        without grid_v, phase A stands in for the line voltage."""
         volts_c = self.voltages_v.get("C")
-        return (self.grid_v is not None and volts_c is not None
-                and abs(volts_c - self.grid_v / 2) < SPLIT_PHASE_TOLERANCE_V)
+        line = self.grid_v if self.grid_v is not None else self.voltages_v.get("A")
+        return line is not None and volts_c is not None and abs(volts_c - line / 2) < SPLIT_PHASE_TOLERANCE_V
 
     @property
     def power_w(self) -> float | None:
@@ -106,7 +107,7 @@ class Vitals:
             if live:
                 return sum(v * i for v, i in live)
         if self.vehicle_current_a is None or self.grid_v is None:
-            return None
+            return None  # split phase needs grid_v: no power rather than a wrong one
         return self.vehicle_current_a * self.grid_v
 
 
@@ -190,5 +191,5 @@ PARSERS = {"vitals": parse_vitals, "lifetime": parse_lifetime, "version": parse_
 
 async def fetch(upstream: Upstream, base_url: str, endpoint: str) -> Any:
     """GET /api/1/<endpoint> from one charger and parse it into its record type."""
-    data = await upstream.fetch_json(endpoint, f"{base_url}/api/1/{endpoint}", decode=decode_lenient)
-    return PARSERS[endpoint](data)
+    return await upstream.fetch_json(endpoint, f"{base_url}/api/1/{endpoint}", decode=decode_lenient,
+                                     parse=PARSERS[endpoint])

@@ -21,12 +21,12 @@ import yaml
 
 from exporters.core.settings_types import (
     Address, Bool, Charger, ChargerList, Choice, ConfigError, Duration, Kind, Listen, NameMap,
-    Number, OptionalText, Text, TimeZone, Url, fail, is_uuid, is_vin,
+    Number, OptionalText, Text, TimeZone, Url, UrlList, fail, is_uuid, is_vin,
 )
 
 __all__ = ["Config", "ConfigError", "Secret", "load", "load_files", "read_secrets", "Charger", "Listen"]
 
-SECRET_NAMES = ("TESSIE_ACCESS_TOKEN",)
+SECRET_NAMES = ("TESSIE_ACCESS_TOKEN", "SMTP_PASSWORD", "CHAT_WEBHOOK_URL")
 
 
 class Secret:
@@ -193,6 +193,18 @@ class PrometheusSettings:
 @dataclass(frozen=True)
 class AlertmanagerSettings:
     listen: Listen = setting(Address(), "127.0.0.1:9093", "Where `make up` runs Alertmanager.")
+    group_wait: float = setting(Duration(), 30, "How long Alertmanager gathers alerts of a new group before the "
+                                "first notification (critical alerts wait at most 10 s).")
+    webhook_urls: tuple[str, ...] = setting(UrlList(), [], "Webhook receivers (Alertmanager's JSON payload), "
+                                            "e.g. a chat bridge; empty = keep alerts in Alertmanager only.",
+                                            "ALERTMANAGER_WEBHOOK_URLS")
+    email_to: str | None = setting(OptionalText(), None, "Send notifications to this address (needs smtp_*).",
+                                   "ALERT_EMAIL_TO")
+    smtp_smarthost: str | None = setting(OptionalText(), None, "SMTP server host:port for e-mail notifications.",
+                                         "SMTP_SMARTHOST")
+    smtp_from: str | None = setting(OptionalText(), None, "Sender address of e-mail notifications.", "SMTP_FROM")
+    smtp_username: str | None = setting(OptionalText(), None, "SMTP user; the password is the SMTP_PASSWORD secret.",
+                                        "SMTP_USERNAME")
 
 
 @dataclass(frozen=True)
@@ -209,6 +221,12 @@ class SimulatorSettings:
 @dataclass(frozen=True)
 class Secrets:
     tessie_access_token: Secret | None = None
+    smtp_password: Secret | None = None
+    chat_webhook_url: Secret | None = None   # Slack-compatible incoming webhook: its URL is the credential
+
+    def all(self) -> list[Secret]:
+        """Every secret that is set, for log redaction."""
+        return [s for s in (self.tessie_access_token, self.smtp_password, self.chat_webhook_url) if s is not None]
 
 
 @dataclass(frozen=True)
@@ -242,9 +260,10 @@ SECTIONS = {name: globals()[cls] if isinstance(cls, str) else cls for name, cls 
 
 
 def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
-    if name.lower() in {"access_token", "token", "tessie_access_token", "password", "api_key"}:
+    if name.lower() in {"access_token", "token", "tessie_access_token", "password", "api_key", "smtp_password"}:
+        secret = "SMTP_PASSWORD" if "password" in name.lower() else "TESSIE_ACCESS_TOKEN"
         return ConfigError(f"{key}: secrets are not read from the YAML file, got key {name!r}; remove it and put "
-                           "TESSIE_ACCESS_TOKEN=<token> in .secrets or the environment")
+                           f"{secret}=<value> in .secrets or the environment")
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]!r}?" if close else "known keys: " + ", ".join(known)
     return ConfigError(f"{key}: unknown key, got {name!r}; {hint}")
@@ -290,10 +309,14 @@ def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Map
         if key not in SECTIONS:
             raise _unknown(str(key), str(key), list(SECTIONS))
     sections = {name: _section(name, cls, mapping.get(name), env) for name, cls in SECTIONS.items()}
-    token = env.get("TESSIE_ACCESS_TOKEN") or secrets.get("TESSIE_ACCESS_TOKEN")
-    config = Config(**sections, secrets=Secrets(Secret(token.strip()) if token and token.strip() else None))
+    config = Config(**sections, secrets=Secrets(**{name.lower(): _secret(name, env, secrets) for name in SECRET_NAMES}))
     _check(config)
     return config
+
+
+def _secret(name: str, env: Mapping[str, str], secrets: Mapping[str, str]) -> Secret | None:
+    value = (env.get(name) or secrets.get(name) or "").strip()
+    return Secret(value) if value else None
 
 
 def _check(config: Config) -> None:
@@ -304,6 +327,14 @@ def _check(config: Config) -> None:
             f"for hysteresis, got {smart.stop_percentile:g}; raise stop_percentile or lower resume_percentile")
     if smart.enabled and smart.control_enabled:
         config.require_tessie_token("smart_charging.control_enabled (live mode)")
+    if config.prometheus.retention < (smart.lookback_days + 2) * 86400:
+        raise ConfigError(f"prometheus.retention: must cover smart_charging.lookback_days ({smart.lookback_days:g} d) "
+                          f"plus margin, got {config.prometheus.retention / 86400:g}d; set it to "
+                          f"{smart.lookback_days + 10:g}d or more")
+    mail = config.alertmanager
+    if mail.email_to and not (mail.smtp_smarthost and mail.smtp_from):
+        raise ConfigError(f"alertmanager.email_to: needs smtp_smarthost and smtp_from, got {mail.email_to!r} alone; "
+                          "set alertmanager.smtp_smarthost (host:port) and alertmanager.smtp_from")
 
 
 def read_secrets(path: str | os.PathLike[str]) -> dict[str, str]:

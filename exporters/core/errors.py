@@ -61,5 +61,11 @@ class BadPayload(UpstreamError):
     outcome = "bad_payload"
 
 
+class NoData(UpstreamError):
+    """A valid answer with nothing in it (ComEd's empty list): no data, never a zero."""
+
+    outcome = "no_data"
+
+
 OUTCOMES = ("success", "timeout", "unreachable", "auth_failed", "rate_limited", "unavailable",
             "server_error", "client_error", "bad_payload")

@@ -134,7 +134,7 @@ def run_exporter(prog: str, description: str, argv: Sequence[str] | None,
     args = argument_parser(prog, description).parse_args(argv)
     config = load_config_or_exit(prog, args)
     listen = parse_listen_or_exit(prog, args.listen, listen_of(config))
-    log = setup_logging(prog, args.log_level or config.general.log_level, [config.secrets.tessie_access_token])
+    log = setup_logging(prog, args.log_level or config.general.log_level, config.secrets.all())
     try:
         build = make_build(config, log)
     except ConfigError as error:

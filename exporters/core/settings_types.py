@@ -311,3 +311,19 @@ def is_vin(text: str) -> bool:
 
 def is_uuid(text: str) -> bool:
     return bool(_UUID.match(text))
+
+
+class UrlList(Kind):
+    """A list of http(s) URLs: YAML list, or comma-separated in the environment."""
+
+    def parse(self, key: str, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return self.parse_env(key, value)
+        if not isinstance(value, list):
+            raise fail(key, "must be a list of URLs", value, "write '- https://...' entries")
+        return tuple(Url().parse(f"{key}[{i}]", item) for i, item in enumerate(value))
+
+    def parse_env(self, key: str, text: str) -> tuple[str, ...]:
+        return tuple(Url().parse(key, part.strip()) for part in text.split(",") if part.strip())

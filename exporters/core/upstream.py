@@ -94,9 +94,18 @@ class Upstream:
 
     async def fetch_json(self, endpoint: str, url: str, *, method: str = "GET",
                          params: Mapping[str, str] | None = None,
-                         decode: Callable[[bytes, str], Any] | None = None) -> Any:
-        """Fetch and decode JSON whatever the content type (ComEd answers JSON as text/html)."""
-        return await self._request(endpoint, url, method, params, decode or decode_json)
+                         decode: Callable[[bytes, str], Any] | None = None,
+                         parse: Callable[[Any], Any] | None = None) -> Any:
+        """Fetch, decode JSON whatever the content type (ComEd answers JSON as text/html) and `parse` it.
+
+        Parsing happens inside the counted request, so JSON of the wrong shape counts as bad_payload.
+        """
+        decode = decode or decode_json
+
+        def decode_and_parse(body: bytes, where: str) -> Any:
+            data = decode(body, where)
+            return parse(data) if parse else data
+        return await self._request(endpoint, url, method, params, decode_and_parse)
 
     async def _request(self, endpoint: str, url: str, method: str, params: Mapping[str, str] | None,
                        decode: Callable[[bytes, str], Any]) -> Any:

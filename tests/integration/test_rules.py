@@ -1,0 +1,71 @@
+"""Rules: promtool checks them, promtool tests every alert and recording rule, every alert is documented."""
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+RULE_FILES = sorted((ROOT / "rules").glob("*.yml"))
+TEST_FILES = sorted((ROOT / "rules" / "tests").glob("*_test.yml"))
+
+
+def rules() -> list[dict]:
+    return [rule for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"]]
+
+
+def test_promtool_check_rules_is_clean() -> None:
+    result = subprocess.run(["promtool", "check", "rules", *map(str, RULE_FILES)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not re.search(r"(?i)warn|error", result.stdout + result.stderr), result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("test_file", TEST_FILES, ids=lambda p: p.name)
+def test_promtool_unit_tests_pass(test_file: Path) -> None:
+    result = subprocess.run(["promtool", "test", "rules", str(test_file)], capture_output=True, text=True,
+                            cwd=test_file.parent, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_and_recording_rule_has_a_promtool_case() -> None:
+    tested_alerts, tested_exprs = set(), []
+    for path in TEST_FILES:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            tested_alerts |= {t["alertname"] for t in case.get("alert_rule_test", [])}
+            tested_exprs += [t["expr"] for t in case.get("promql_expr_test", [])]
+    for rule in rules():
+        if "alert" in rule:
+            assert rule["alert"] in tested_alerts, f"alert {rule['alert']} has no promtool test"
+        else:
+            assert any(rule["record"] in expr for expr in tested_exprs), f"{rule['record']} has no promtool test"
+
+
+def test_every_alert_fires_in_some_case_and_is_silent_in_another() -> None:
+    firing, silent = set(), set()
+    for path in TEST_FILES:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (firing if check.get("exp_alerts") else silent).add(check["alertname"])
+    alerts = {rule["alert"] for rule in rules() if "alert" in rule}
+    assert alerts <= firing, f"never shown firing: {alerts - firing}"
+    assert alerts <= silent, f"never shown silent: {alerts - silent}"
+
+
+def test_every_alert_has_severity_summary_description_and_a_runbook_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+               for h in re.findall(r"^#+ (.+)$", readme, re.M)}
+    for rule in rules():
+        if "alert" not in rule:
+            continue
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}, rule["alert"]
+        annotations = rule["annotations"]
+        assert annotations["summary"] and annotations["description"], rule["alert"]
+        anchor = annotations["runbook_url"].split("#", 1)[1]
+        assert anchor == rule["alert"].lower(), rule["alert"]
+        assert anchor in anchors, f"README has no runbook section '### {rule['alert']}'"

@@ -1,0 +1,187 @@
+"""Price collector: recorded ComEd feeds in, exposition text out (golden), plus the quirks.
+
+The golden holds one exposition per scenario, each section starting with `# scenario: <name>`:
+a day of history plus the live feed (negative prices overnight), an empty answer, and a feed whose
+newest entries are "n/a" or otherwise unusable.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from exporters.clients.comed import INTERVAL_S, parse_feed
+from exporters.core.errors import BadPayload
+from exporters.core.upstream import decode_json
+from exporters.price import PriceBook, make_collect
+from exporters.tariffs import CurrentPrice, Rate
+
+FIXTURES = Path(__file__).parent / "fixtures" / "comed"
+GOLDEN = Path(__file__).parent / "golden" / "price.txt"
+UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
+LOOKBACK_S = 86400.0
+COMED = '{provider="comed"}'
+NEWEST = 1752556800.0  # 2025-07-15 00:20 CDT, the newest entry of 5minutefeed.json
+
+
+@pytest.fixture(autouse=True)
+def pinned_time_zone(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TZ", "America/Chicago")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def rates(name: str, endpoint: str = "5minutefeed") -> list[Rate]:
+    """A recorded feed decoded and parsed as the client does, as the provider's `Rate`s."""
+    points = parse_feed(decode_json((FIXTURES / name).read_bytes(), name), endpoint)
+    return [Rate(p.end - INTERVAL_S, p.end, p.cents) for p in points]
+
+
+def hour_average(name: str) -> float | None:
+    points = parse_feed(decode_json((FIXTURES / name).read_bytes(), name), "currenthouraverage")
+    return points[-1].cents if points else None
+
+
+def scenario(history: tuple[str, ...], feed: str, average: str) -> tuple[dict, PriceBook]:
+    """What the exporter holds after bootstrapping `history` days and one poll of the live feed."""
+    book = PriceBook(LOOKBACK_S)
+    for day in history:
+        book.add(rates(day, "5minutefeed_range"))
+    current = CurrentPrice(tuple(rates(feed)), hour_average(average))
+    book.add(current.recent)
+    return {"comed": {"current": current}}, book
+
+
+SCENARIOS = {
+    "day_of_history_and_live_feed": (("5minutefeed_range_20250714.json",), "5minutefeed.json",
+                                     "currenthouraverage.json"),
+    "empty_answers": ((), "5minutefeed_empty.json", "currenthouraverage_empty.json"),
+    "unusable_newest_entries": ((), "5minutefeed_na.json", "currenthouraverage_na.json"),
+}
+
+
+def exposition(data: dict, book: PriceBook) -> str:
+    class Fixed:
+        def collect(self):
+            return make_collect("comed", book)(data)
+    registry = CollectorRegistry()
+    registry.register(Fixed())
+    return generate_latest(registry).decode()
+
+
+def render(name: str) -> str:
+    return exposition(*scenario(*SCENARIOS[name]))
+
+
+def samples(text: str) -> dict[str, float]:
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, value, *_ = line.split(" ")
+            found[series] = float(value)
+    return found
+
+
+def test_exposition_matches_golden() -> None:
+    text = "".join(f"# scenario: {name}\n{render(name)}" for name in SCENARIOS)
+    if UPDATE:
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "exposition changed: review, then rerun with UPDATE_GOLDENS=1"
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_promtool_check_metrics_is_clean(name: str) -> None:
+    result = subprocess.run(["promtool", "check", "metrics"], input=render(name), capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_empty_price_list_is_no_data_not_zero() -> None:
+    assert rates("5minutefeed_empty.json") == [] and hour_average("currenthouraverage_empty.json") is None
+    found = samples(render("empty_answers"))
+    prices = [series for series in found if series.startswith("electricity_price_")
+              and not series.startswith(("electricity_price_delivery", "electricity_price_monthly"))]  # config
+    assert prices == [], found
+
+
+def test_empty_answer_keeps_the_history_it_already_has() -> None:
+    data, book = scenario(*SCENARIOS["day_of_history_and_live_feed"])
+    before = (book.history.ends.copy(), book.history.cents.copy())
+    book.add(rates("5minutefeed_empty.json"))
+    assert (book.history.ends == before[0]).all() and (book.history.cents == before[1]).all()
+    empty = {"comed": {"current": CurrentPrice((), None)}}
+    found = samples(exposition(empty, book))
+    assert f"electricity_price_cents_per_kwh{COMED}" not in found
+    assert f"electricity_price_percentile_rank_percent{COMED}" not in found
+    assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
+
+
+def test_negative_prices_are_valid_prices() -> None:
+    found = samples(render("day_of_history_and_live_feed"))
+    assert found[f"electricity_price_cents_per_kwh{COMED}"] == -0.4
+    assert found['electricity_price_lookback_percentile_cents_per_kwh{percentile="10",provider="comed"}'] < 1.0
+    assert 0.0 < found[f"electricity_price_percentile_rank_percent{COMED}"] < 1.0  # the cheapest price of the day
+
+
+def test_newest_first_feed_is_read_oldest_first_and_the_newest_is_current() -> None:
+    recent = rates("5minutefeed.json")
+    assert [r.end for r in recent] == sorted(r.end for r in recent) and len(recent) == 288
+    assert recent[-1] == Rate(NEWEST - 300, NEWEST, -0.4)  # the price covers (T - 5 min, T]
+
+
+def test_current_price_carries_the_end_of_its_interval() -> None:
+    text = render("day_of_history_and_live_feed")
+    assert f"electricity_price_interval_end_timestamp_seconds{COMED} 1.7525568e+09" in text
+    # every 5-minute price once, stamped with the end of its interval in milliseconds
+    assert f"electricity_price_5m_cents_per_kwh{COMED} -0.4 1752556800000" in text
+
+
+def test_hour_average_comes_from_currenthouraverage() -> None:
+    found = samples(render("day_of_history_and_live_feed"))
+    assert found[f"electricity_price_hour_average_cents_per_kwh{COMED}"] == 0.2
+    assert f"electricity_price_hour_average_cents_per_kwh{COMED}" not in samples(render("unusable_newest_entries"))
+
+
+def test_unusable_entries_are_skipped_and_the_newest_usable_price_is_current() -> None:
+    # newest "n/a", then -1.7; "" / missing price / missing millisUTC / "NaN" / a duplicate are dropped
+    assert [(r.end, r.cents) for r in rates("5minutefeed_na.json")] == [
+        (1752555600.0, -0.3), (1752557100.0, -2.4), (1752557400.0, -1.7)]
+    found = samples(render("unusable_newest_entries"))
+    assert found[f"electricity_price_cents_per_kwh{COMED}"] == -1.7
+    assert found[f"electricity_price_interval_end_timestamp_seconds{COMED}"] == 1752557400.0
+
+
+def test_lookback_statistics_cover_exactly_the_window() -> None:
+    found = samples(render("day_of_history_and_live_feed"))
+    assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
+    assert found[f"electricity_price_history_covered_seconds{COMED}"] == LOOKBACK_S
+    assert found[f"electricity_price_history_oldest_timestamp_seconds{COMED}"] == NEWEST - LOOKBACK_S + 300
+    percentiles = [found[f'electricity_price_lookback_percentile_cents_per_kwh{{percentile="{q}",provider="comed"}}']
+                   for q in ("10", "25", "50", "75", "90", "95")]
+    assert percentiles == sorted(percentiles)
+    assert found[f"electricity_price_lookback_median_cents_per_kwh{COMED}"] == percentiles[2]
+
+
+@pytest.mark.parametrize("name", ["outage.html", "unknown_type.txt"])
+def test_non_json_bodies_are_bad_payloads(name: str) -> None:
+    with pytest.raises(BadPayload):
+        decode_json((FIXTURES / name).read_bytes(), name)
+
+
+@pytest.mark.parametrize("payload", [{"error": "x"}, "[]", None, 3.1])
+def test_json_that_is_not_a_list_is_a_bad_payload(payload) -> None:
+    with pytest.raises(BadPayload):
+        parse_feed(payload, "5minutefeed")
+
+
+def test_collector_does_not_mutate_its_input() -> None:
+    data, book = scenario(*SCENARIOS["day_of_history_and_live_feed"])
+    before = (repr(data), book.history.ends.tobytes(), book.history.cents.tobytes())
+    exposition(data, book)
+    assert (repr(data), book.history.ends.tobytes(), book.history.cents.tobytes()) == before

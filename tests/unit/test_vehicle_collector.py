@@ -1,0 +1,274 @@
+"""Vehicle collector: recorded Tessie `/{vin}/state` payloads in, exposition text out (golden), plus the quirks."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from exporters.clients.tessie import METERS_PER_MILE, Tessie, parse_vehicle_state
+from exporters.core.config import Secret
+from exporters.core.errors import BadPayload
+from exporters.core.upstream import Upstream, UpstreamMetrics, decode_json
+from exporters.vehicle import build, vehicle_name
+
+FIXTURES = Path(__file__).parent / "fixtures" / "tessie"
+GOLDEN = Path(__file__).parent / "golden" / "vehicle.txt"
+UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
+
+NAMES = {"5YJ3E1EA7KF000001": "Blue"}  # VEHICLE_NAMES; the others fall back to Tessie's names, then the VIN
+STATES = {  # fixture -> the VIN the poller asked for
+    "state_online_charging.json": "5YJ3E1EA7KF000001",
+    "state_asleep_cached.json": "7SAYGDEE1PA000002",
+    "state_missing_and_wrong_types.json": "5YJSA1E26MF000003",
+    "state_offline_minimal.json": "5YJYGDEE5LF000004",
+    "state_asleep_live.json": "5YJ3E1EA7KF000005",
+}
+
+
+@pytest.fixture(autouse=True)
+def pinned_time_zone(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TZ", "America/Chicago")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def body(name: str):
+    return decode_json((FIXTURES / name).read_bytes(), name)
+
+
+def state(name: str):
+    return parse_vehicle_state(body(name), STATES[name])
+
+
+def sample_data() -> dict:
+    """Keyed by target name exactly as the exporter names its targets."""
+    data = {}
+    for name in STATES:
+        record = state(name)
+        data[vehicle_name(NAMES, record)] = {"state": record}
+    return data
+
+
+def exposition(data: dict) -> str:
+    class Fixed:
+        def collect(self):
+            return build(NAMES)(data)
+    registry = CollectorRegistry()
+    registry.register(Fixed())
+    return generate_latest(registry).decode()
+
+
+def samples(text: str) -> dict[str, float]:
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+BLUE = '{vehicle="Blue",vin="5YJ3E1EA7KF000001"}'
+RED = '{vehicle="Red",vin="7SAYGDEE1PA000002"}'
+GRAY = '{vehicle="Gray",vin="5YJSA1E26MF000003"}'
+
+
+def test_exposition_matches_golden() -> None:
+    text = exposition(sample_data())
+    if UPDATE:
+        GOLDEN.write_text(text)
+    assert text == GOLDEN.read_text(), "exposition changed: review, then rerun with UPDATE_GOLDENS=1"
+
+
+def test_promtool_check_metrics_is_clean() -> None:
+    result = subprocess.run(["promtool", "check", "metrics"], input=exposition(sample_data()),
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+
+
+def test_miles_converted_to_metres() -> None:
+    found = samples(exposition(sample_data()))
+    assert found[f"tesla_vehicle_battery_range_meters{BLUE}"] == pytest.approx(192.45 * 1609.344)
+    assert found[f"tesla_vehicle_estimated_battery_range_meters{BLUE}"] == pytest.approx(171.04 * 1609.344)
+    assert found[f"tesla_vehicle_odometer_meters{BLUE}"] == pytest.approx(40512.913 * 1609.344)
+    assert METERS_PER_MILE == 1609.344
+
+
+def test_kilowatts_kilowatt_hours_and_hours_converted_to_base_units() -> None:
+    found = samples(exposition(sample_data()))
+    assert found[f"tesla_vehicle_charger_power_watts{BLUE}"] == 7000.0
+    assert found[f"tesla_vehicle_charge_energy_added_joules{BLUE}"] == pytest.approx(18.47 * 3.6e6)
+    assert found[f"tesla_vehicle_time_to_full_charge_seconds{BLUE}"] == 4500.0
+    assert found[f"tesla_vehicle_data_timestamp_seconds{BLUE}"] == pytest.approx(1752546211.461)  # ms -> s
+
+
+def test_unknown_charging_state_exported_as_minus_one_with_state_unknown() -> None:
+    found = samples(exposition(sample_data()))
+    assert found[f"tesla_vehicle_charging_state_code{GRAY}"] == -1.0  # "Waiting" is not a known state
+    assert found['tesla_vehicle_charging_state{state="unknown",vehicle="Gray",vin="5YJSA1E26MF000003"}'] == 1.0
+    assert found['tesla_vehicle_charging_state{state="Charging",vehicle="Gray",vin="5YJSA1E26MF000003"}'] == 0.0
+    assert found[f"tesla_vehicle_charging_state_code{BLUE}"] == 3.0
+
+
+def test_unknown_connectivity_exported_as_minus_one_with_state_unknown() -> None:
+    found = samples(exposition(sample_data()))
+    assert found[f"tesla_vehicle_connectivity_code{GRAY}"] == -1.0  # "driving"
+    assert found['tesla_vehicle_connectivity{state="unknown",vehicle="Gray",vin="5YJSA1E26MF000003"}'] == 1.0
+
+
+def test_vin_mapped_to_configured_vehicle_name() -> None:
+    assert vehicle_name(NAMES, state("state_online_charging.json")) == "Blue"
+    assert vehicle_name({"7SAYGDEE1PA000002": "Garage Y"}, state("state_asleep_cached.json")) == "Garage Y"
+
+
+def test_unconfigured_vehicle_named_by_display_name_then_vehicle_name_then_vin() -> None:
+    assert vehicle_name({}, state("state_missing_and_wrong_types.json")) == "Gray"
+    assert vehicle_name({}, state("state_asleep_cached.json")) == "Red"  # display_name "" while asleep
+    assert vehicle_name({}, state("state_offline_minimal.json")) == "5YJYGDEE5LF000004"
+
+
+def test_asleep_car_keeps_its_cached_values_stamped_when_it_fell_asleep() -> None:
+    found = samples(exposition(sample_data()))
+    assert found[f"tesla_vehicle_connectivity_code{RED}"] == 1.0
+    assert found[f"tesla_vehicle_battery_level_percent{RED}"] == 81.0
+    assert found[f"tesla_vehicle_data_timestamp_seconds{RED}"] == pytest.approx(1752521407.032)
+    assert found[f"tesla_vehicle_data_timestamp_seconds{BLUE}"] - found[
+        f"tesla_vehicle_data_timestamp_seconds{RED}"] > 6 * 3600
+
+
+def test_invalid_cable_means_no_cable_info() -> None:
+    text = exposition(sample_data())
+    assert 'tesla_vehicle_charge_cable_info{cable="SAE",vehicle="Blue"' in text
+    assert "<invalid>" not in text
+    assert not [line for line in text.splitlines()
+                if line.startswith("tesla_vehicle_charge_cable_info") and 'vehicle="Red"' in line]
+    assert state("state_asleep_cached.json").cable is None
+
+
+def test_null_temperatures_yield_no_sample() -> None:
+    text = exposition(sample_data())
+    assert 'tesla_vehicle_temperature_celsius{location="inside",vehicle="Blue",vin="5YJ3E1EA7KF000001"} 24.6' in text
+    assert 'tesla_vehicle_temperature_celsius{location="inside",vehicle="Red"' not in text
+
+
+def test_missing_sub_objects_yield_no_samples_for_their_fields() -> None:
+    # Gray: climate_state null, vehicle_state a string, drive_state absent.
+    text = exposition(sample_data())
+    for name in ("tesla_vehicle_temperature_celsius", "tesla_vehicle_odometer_meters", "tesla_vehicle_software_info",
+                 "tesla_vehicle_locked", "tesla_vehicle_sentry_mode"):
+        assert not [line for line in text.splitlines() if line.startswith(name) and 'vehicle="Gray"' in line], name
+
+
+def test_wrongly_typed_fields_are_absent_not_zero() -> None:
+    found = samples(exposition(sample_data()))
+    for name in ("tesla_vehicle_battery_level_percent",          # "62"
+                 "tesla_vehicle_battery_range_meters",           # null
+                 "tesla_vehicle_estimated_battery_range_meters",  # "150.2"
+                 "tesla_vehicle_charge_limit_percent",            # true
+                 "tesla_vehicle_charger_power_watts",             # "7"
+                 "tesla_vehicle_charger_voltage_volts",           # {"value": 240}
+                 "tesla_vehicle_charge_energy_added_joules",      # NaN
+                 "tesla_vehicle_time_to_full_charge_seconds",     # "1.5"
+                 "tesla_vehicle_charge_port_door_open",           # "true"
+                 "tesla_vehicle_data_timestamp_seconds"):         # "1752546211461"
+        assert f"{name}{GRAY}" not in found, name
+    assert found[f"tesla_vehicle_usable_battery_level_percent{GRAY}"] == 58.0
+    assert found[f"tesla_vehicle_charger_current_amperes{GRAY}"] == 16.0
+
+
+def test_timestamp_falls_back_to_the_newest_sub_object_when_charge_state_has_none() -> None:
+    assert state("state_offline_minimal.json").data_timestamp == 1752460000.0
+
+
+def test_live_asleep_answer_yields_only_connectivity_under_the_requested_vin() -> None:
+    text = exposition(sample_data())
+    lines = [line for line in text.splitlines() if 'vin="5YJ3E1EA7KF000005"' in line]
+    assert lines and all(line.startswith("tesla_vehicle_connectivity") for line in lines)
+
+
+@pytest.mark.parametrize("payload", [[], "asleep", None, {"state": "online"}])
+def test_body_that_is_not_a_vehicle_is_a_bad_payload(payload) -> None:
+    with pytest.raises(BadPayload):
+        parse_vehicle_state(payload)  # no VIN to fall back on either
+
+
+async def tessie_answering(payload, path: str, run):
+    """The real Tessie client and Upstream against a local server that answers `payload` at `path`
+    and records what it was asked (path, query, Authorization)."""
+    import json
+
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    seen: list[tuple[str, dict, str]] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append((request.path, dict(request.query), request.headers.get("Authorization", "")))
+        return web.Response(text=json.dumps(payload), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get(path, answer)
+    async with TestServer(app) as server, aiohttp.ClientSession() as session:
+        metrics = UpstreamMetrics("test", CollectorRegistry())
+        tessie = Tessie(Upstream(session, metrics, timeout=5), str(server.make_url("/")), Secret("tkn"))
+        return await run(tessie), seen, metrics
+
+
+async def test_vehicle_list_reads_cached_states_skips_entries_without_vin_and_never_wakes() -> None:
+    states, seen, _ = await tessie_answering(body("vehicles.json"), "/vehicles", lambda t: t.vehicles())
+    assert [(s.vin, s.display_name, s.battery_level) for s in states] == [
+        ("5YJ3E1EA7KF000001", "Blue", 62.0), ("7SAYGDEE1PA000002", None, None)]
+    assert seen == [("/vehicles", {"only_active": "true"}, "Bearer tkn")]
+
+
+async def test_state_is_read_from_the_cache_so_a_sleeping_car_is_not_woken() -> None:
+    record, seen, _ = await tessie_answering(body("state_asleep_cached.json"), "/7SAYGDEE1PA000002/state",
+                                             lambda t: t.vehicle_state("7SAYGDEE1PA000002"))
+    assert record.state == "asleep"
+    assert seen == [("/7SAYGDEE1PA000002/state", {"use_cache": "true"}, "Bearer tkn")]
+
+
+@pytest.mark.parametrize("payload", [{"error": "x"}, {"results": None}, [], None])
+async def test_vehicle_list_without_results_is_a_bad_payload_and_counted_so(payload) -> None:
+    metrics_of: list[UpstreamMetrics] = []
+
+    async def run(tessie: Tessie):
+        metrics_of.append(tessie.upstream.metrics)
+        with pytest.raises(BadPayload):
+            await tessie.vehicles()
+
+    await tessie_answering(payload, "/vehicles", run)
+    counted = metrics_of[0].requests
+    assert counted.labels("vehicles", "bad_payload")._value.get() == 1
+    assert counted.labels("vehicles", "success")._value.get() == 0
+
+
+def test_collector_does_not_mutate_its_input() -> None:
+    data = sample_data()
+    before = repr(data)
+    exposition(data)
+    assert repr(data) == before
+
+
+def test_vehicles_sharing_a_display_name_keep_their_own_samples() -> None:
+    from exporters.core.collector import SnapshotCollector, Target
+    from exporters.core.poller import Health, Poller, Snapshot
+
+    async def never():
+        raise AssertionError("not polled")
+
+    twin = {**body("state_online_charging.json"), "vin": "5YJ3E1EA7KF000009", "display_name": "Blue"}
+    targets = []
+    for record in (state("state_online_charging.json"), parse_vehicle_state(twin)):
+        target = Target(vehicle_name({}, record, (t.name for t in targets)))
+        poller = target.add(Poller(target.name, "state", never, 60, timeout=1))
+        poller.latest, poller.health = Snapshot(record, time.time()), Health(up=True, last_success=time.time())
+        targets.append(target)
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector("tesla_vehicle", targets, 300, build({})))
+    text = generate_latest(registry).decode()
+    assert 'vin="5YJ3E1EA7KF000001"' in text and 'vin="5YJ3E1EA7KF000009"' in text
+    assert len([line for line in text.splitlines() if line.startswith("tesla_vehicle_up{")]) == len(
+        {line.split(" ")[0] for line in text.splitlines() if line.startswith("tesla_vehicle_up{")})
