@@ -153,6 +153,12 @@ class SessionSettings:
                                        "A session starts when a unit's power rises above this.")
     grace_period: float = setting(Duration(), 600,
                                   "A session ends when power stays below the threshold this long.")
+    source: str = setting(Choice(("auto", "fleet", "local")), "auto", "Power series sessions are derived from: "
+                          "fleet (every unit via the Fleet API), local (Wall Connector API), auto = fleet when present.")
+    evaluation_interval: float = setting(Duration(), 15, "How often new samples are read from Prometheus.")
+    settle: float = setting(Duration(allow_zero=True), 5, "Samples younger than this are left for the next "
+                            "evaluation, so a scrape in flight is never skipped.")
+    catch_up: float = setting(Duration(), 7 * 86400, "On first start, how much stored history is turned into sessions.")
     database: str = setting(Text(), "var/session_store.sqlite3", "SQLite file of the session store.",
                             "SESSION_STORE_DB")
     listen: Listen = setting(Address(), "127.0.0.1:9885", "Where session-store serves its API and /metrics.")

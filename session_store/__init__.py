@@ -1,0 +1,1 @@
+"""The stateful sidecar: charging sessions from Prometheus, kept in SQLite, served over HTTP."""

@@ -1,0 +1,102 @@
+"""session-store: charging sessions from Prometheus, kept in SQLite, served over HTTP and /metrics."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Sequence
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from exporters.core.config import Config
+from exporters.core.errors import UpstreamError
+from exporters.core.exposition import Exposition
+from exporters.core.logs import setup_logging
+from exporters.core.runtime import argument_parser, load_config_or_exit, parse_listen_or_exit
+from exporters.core.server import metrics_app
+from exporters.core.upstream import Upstream, UpstreamMetrics
+from session_store.api import Events, add_routes
+from session_store.metrics import SessionCollector
+from session_store.prometheus import Prometheus
+from session_store.service import SessionService
+from session_store.storage import Storage
+
+DESCRIPTION = "Charging sessions with energy and cost, derived from the power series in Prometheus."
+
+
+async def evaluate_forever(service: SessionService, exposition: Exposition, events: Events, interval: float,
+                           log: logging.Logger, stop: asyncio.Event) -> None:
+    """Evaluate, render, publish; a failing Prometheus is logged once per episode and retried."""
+    failing: str | None = None
+    while not stop.is_set():
+        try:
+            await service.evaluate()
+            if failing:
+                log.info("prometheus answers again; caught up")
+            failing = None
+        except UpstreamError as error:
+            service.live.up = False
+            if failing != error.outcome:
+                log.warning("evaluation failed (%s): %s; sessions wait for Prometheus, nothing is lost",
+                            error.outcome, error)
+            failing = error.outcome
+        for key, (t, watts) in service.live.power.items():
+            events.publish({"type": "power", "unit": service.live.names.get(key, key), "t": t, "watts": watts})
+        exposition.render_now()
+        await events.flush()
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def run(config: Config, listen_host: str, listen_port: int, log: logging.Logger,
+              stop: asyncio.Event | None = None) -> None:
+    if stop is None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    storage = Storage(config.sessions.database)
+    registry = CollectorRegistry()
+    exposition = Exposition(registry)
+    events = Events()
+    async with aiohttp.ClientSession() as http:
+        prometheus = Prometheus(Upstream(http, UpstreamMetrics("charging_session_store", registry, ("query",)),
+                                         timeout=30), config.prometheus.url)
+        service = SessionService(config, storage, prometheus, log, on_event=events.publish)
+        registry.register(SessionCollector(storage, service))
+        exposition.render_now()
+        app = metrics_app("session-store", DESCRIPTION, exposition)
+        add_routes(app, storage, service, events, ZoneInfo(config.general.timezone), config.price.monthly_fixed)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, listen_host, listen_port, reuse_address=True).start()
+        log.info("serving the session API and /metrics on http://%s:%d/ (database %s)", listen_host, listen_port,
+                 config.sessions.database)
+        try:
+            await evaluate_forever(service, exposition, events, config.sessions.evaluation_interval, log, stop)
+        finally:
+            log.info("shutting down")
+            await runner.cleanup()
+            storage.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = argument_parser("session-store", DESCRIPTION).parse_args(argv)
+    config = load_config_or_exit("session-store", args)
+    listen = parse_listen_or_exit("session-store", args.listen, config.sessions.listen)
+    log = setup_logging("session-store", args.log_level or config.general.log_level, config.secrets.all())
+    try:
+        asyncio.run(run(config, listen.host, listen.port, log))
+    except OSError as error:
+        log.error("cannot start: %s", error.strerror or error)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

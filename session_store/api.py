@@ -1,0 +1,206 @@
+"""HTTP API of the session store: sessions (JSON, CSV), one session, the one in progress, daily /
+weekly / monthly summaries, a WebSocket of live events, and its OpenAPI description.
+
+Bad query parameters get a 400 with a one-line JSON error naming the parameter.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import weakref
+from datetime import datetime, timedelta
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from aiohttp import WSMsgType, web
+
+from session_store.openapi import OPENAPI
+from session_store.service import SessionService
+from session_store.storage import Session, Storage
+
+MAX_LIMIT = 1000
+CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
+              "meter_energy_wh", "supply_cost", "supply_credit", "delivery_cost", "full_cost", "average_price_cents",
+              "cost_final", "gap_s", "source", "reconciliation", "metered_energy_wh", "target_id"]
+
+
+class BadParameter(ValueError):
+    pass
+
+
+def _time(request: web.Request, name: str, zone: ZoneInfo) -> float | None:
+    """Unix seconds, or ISO 8601 (a date or date-time; without an offset, the configured time zone)."""
+    text = request.query.get(name)
+    if text is None or text == "":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadParameter(f"{name}: expected Unix seconds or ISO 8601 such as 2026-11-01 or "
+                           f"2026-11-01T08:00:00-06:00, got {text[:40]!r}") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    text = request.query.get(name, str(default))
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadParameter(f"{name}: expected a whole number from {low} to {high}, got {text[:40]!r}") from None
+    if not low <= value <= high:
+        raise BadParameter(f"{name}: expected a whole number from {low} to {high}, got {value}")
+    return value
+
+
+def _choice(request: web.Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = request.query.get(name, default)
+    if value not in choices:
+        raise BadParameter(f"{name}: expected one of {', '.join(choices)}, got {value[:40]!r}")
+    return value
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(text=json.dumps(data, allow_nan=False, default=str), status=status,
+                        content_type="application/json")
+
+
+def period_start(moment: datetime, period: str) -> datetime:
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def summarise(sessions: list[Session], period: str, zone: ZoneInfo, monthly_fixed: float) -> list[dict[str, Any]]:
+    """Totals per local day, ISO week (from Monday) or month; months also carry the fixed charge."""
+    buckets: dict[str, dict[str, Any]] = {}
+    for session in sorted(sessions, key=lambda s: s.start):
+        key = period_start(datetime.fromtimestamp(session.start, zone), period).date().isoformat()
+        bucket = buckets.setdefault(key, {"period_start": key, "sessions": 0, "energy_kwh": 0.0, "supply_cost": 0.0,
+                                          "delivery_cost": 0.0, "charging_cost": 0.0})
+        bucket["sessions"] += 1
+        bucket["energy_kwh"] += session.energy_wh / 1000
+        bucket["supply_cost"] += session.supply_cost
+        bucket["delivery_cost"] += session.delivery_cost
+        bucket["charging_cost"] += session.full_cost
+    for bucket in buckets.values():
+        energy = bucket["energy_kwh"]
+        bucket["average_price_cents"] = bucket["supply_cost"] / energy * 100 if energy else None
+        bucket["fixed_charge"] = monthly_fixed if period == "month" else None
+        bucket["total_cost"] = bucket["charging_cost"] + (monthly_fixed if period == "month" else 0.0)
+    return list(buckets.values())
+
+
+class Events:
+    """Fan-out of live events to WebSocket clients; a slow or gone client never blocks the loop."""
+
+    def __init__(self) -> None:
+        self.clients: weakref.WeakSet[web.WebSocketResponse] = weakref.WeakSet()
+        self.pending: list[dict[str, Any]] = []
+
+    def publish(self, event: dict[str, Any]) -> None:
+        self.pending.append(event)
+
+    async def flush(self) -> None:
+        events, self.pending = self.pending, []
+        for client in list(self.clients):
+            for event in events:
+                try:
+                    await client.send_str(json.dumps(event, default=str))
+                except (ConnectionError, RuntimeError):
+                    self.clients.discard(client)
+                    break
+
+
+def add_routes(app: web.Application, storage: Storage, service: SessionService, events: Events, zone: ZoneInfo,
+               monthly_fixed: float) -> None:
+    def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            try:
+                return await handler(request)
+            except BadParameter as error:
+                return _json({"error": str(error)}, status=400)
+        return wrapper
+
+    def filters(request: web.Request) -> dict[str, Any]:
+        start, end = _time(request, "from", zone), _time(request, "to", zone)
+        if start is not None and end is not None and end <= start:
+            raise BadParameter("to: must be after from")
+        return {"start": start, "end": end, "unit": request.query.get("unit") or None,
+                "vehicle": request.query.get("vehicle") or None}
+
+    async def list_sessions(request: web.Request) -> web.StreamResponse:
+        chosen = filters(request)
+        fmt = _choice(request, "format", ("json", "csv"), "json")
+        limit = _int(request, "limit", 100, 1, MAX_LIMIT)
+        offset = _int(request, "offset", 0, 0, 10**9)
+        rows = storage.sessions(**chosen, limit=limit, offset=offset)
+        if fmt == "csv":
+            return csv_response(rows, "sessions.csv")
+        return _json({"total": storage.count(**chosen), "limit": limit, "offset": offset,
+                      "sessions": [s.public() for s in rows]})
+
+    async def export(request: web.Request) -> web.StreamResponse:
+        chosen = filters(request)
+        rows = storage.sessions(**chosen, limit=10**9)
+        if _choice(request, "format", ("csv", "json"), "csv") == "json":
+            return _json([s.public() for s in rows])
+        return csv_response(rows, "sessions-export.csv")
+
+    async def one(request: web.Request) -> web.StreamResponse:
+        try:
+            session_id = int(request.match_info["id"])
+        except ValueError:
+            raise BadParameter(f"id: expected a whole number, got {request.match_info['id'][:40]!r}") from None
+        session = storage.session(session_id)
+        return _json(session.public()) if session else _json({"error": f"no session {session_id}"}, status=404)
+
+    async def current(request: web.Request) -> web.StreamResponse:
+        return _json({"sessions": service.in_progress()})
+
+    async def summary(request: web.Request) -> web.StreamResponse:
+        period = _choice(request, "period", ("day", "week", "month"), "day")
+        chosen = filters(request)
+        rows = storage.sessions(start=chosen["start"], end=chosen["end"], unit=chosen["unit"],
+                                vehicle=chosen["vehicle"], limit=10**9)
+        return _json({"period": period, "time_zone": zone.key,
+                      "summaries": summarise(rows, period, zone, monthly_fixed)})
+
+    async def openapi(request: web.Request) -> web.StreamResponse:
+        return _json(OPENAPI)
+
+    async def websocket(request: web.Request) -> web.StreamResponse:
+        socket = web.WebSocketResponse(heartbeat=30)
+        await socket.prepare(request)
+        events.clients.add(socket)
+        await socket.send_str(json.dumps({"type": "hello", "in_progress": service.in_progress()}, default=str))
+        async for message in socket:
+            if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
+                break
+        events.clients.discard(socket)
+        return socket
+
+    app.router.add_get("/api/sessions", guarded(list_sessions))
+    app.router.add_get("/api/sessions/current", guarded(current))
+    app.router.add_get("/api/sessions/{id}", guarded(one))
+    app.router.add_get("/api/export", guarded(export))
+    app.router.add_get("/api/summary", guarded(summary))
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/api/events", websocket)
+
+
+def csv_response(rows: list[Session], filename: str) -> web.Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for session in rows:
+        writer.writerow(session.public())
+    return web.Response(text=buffer.getvalue(), content_type="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -1,0 +1,116 @@
+"""The session store's metrics, read from storage and the live state at each render.
+
+Counters are sums over the stored sessions, so they survive restarts without resets or double
+counting, and `increase()` gives any period's totals. Costs enter the counters once final (all
+interval prices known); credits from negative prices are their own component so every counter
+stays monotonic: net supply = supply - supply_credit.
+
+    charging_sessions_completed_total{unit="garage",vehicle="Blue"} 42.0
+    charging_session_cost_dollars_total{component="delivery",unit="garage",vehicle="Blue"} 31.4
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as Family
+
+from session_store.service import SessionService
+from session_store.storage import Storage
+
+WH = 3600.0
+
+REFERENCE = [
+    ("charging_sessions_completed_total", "counter", "unit, vehicle", "Completed charging sessions."),
+    ("charging_sessions_discarded_total", "counter", "unit, reason",
+     "Sessions discarded as too short or too small (FLEET_SESSION_MIN_*)."),
+    ("charging_session_energy_joules_total", "counter", "unit, vehicle", "Energy of completed sessions."),
+    ("charging_session_cost_dollars_total", "counter", "unit, vehicle, component",
+     "Final cost of completed sessions: supply (charges), supply_credit (credits from negative prices), delivery."),
+    ("charging_session_in_progress", "gauge", "unit", "1 while a session is open on the unit."),
+    ("charging_session_in_progress_energy_joules", "gauge", "unit", "Energy of the open session so far."),
+    ("charging_session_in_progress_cost_dollars", "gauge", "unit", "Estimated full cost of the open session so far."),
+    ("charging_session_in_progress_start_timestamp_seconds", "gauge", "unit", "When the open session started."),
+    ("charging_session_last_energy_joules", "gauge", "unit", "Energy of the unit's last completed session."),
+    ("charging_session_last_cost_dollars", "gauge", "unit", "Full cost of the unit's last completed session."),
+    ("charging_session_last_end_timestamp_seconds", "gauge", "unit", "When the unit's last completed session ended."),
+    ("charging_session_watermark_timestamp_seconds", "gauge", "", "Samples up to this moment are turned into sessions."),
+    ("charging_session_store_up", "gauge", "", "1 if the last evaluation against Prometheus succeeded."),
+    ("charging_session_store_last_success_timestamp_seconds", "gauge", "", "When an evaluation last succeeded."),
+]
+
+
+class SessionCollector:
+    def __init__(self, storage: Storage, service: SessionService) -> None:
+        self.storage = storage
+        self.service = service
+
+    def collect(self) -> Iterable[Family]:
+        completed = CounterMetricFamily("charging_sessions_completed", "Completed charging sessions.",
+                                        labels=["unit", "vehicle"])
+        energy = CounterMetricFamily("charging_session_energy_joules", "Energy of completed sessions.",
+                                     labels=["unit", "vehicle"])
+        cost = CounterMetricFamily("charging_session_cost_dollars", "Final cost of completed sessions by component "
+                                   "(supply charges, supply_credit from negative prices, delivery).",
+                                   labels=["unit", "vehicle", "component"])
+        for row in self.storage.totals():
+            labels = [row["unit"], row["vehicle"]]
+            completed.add_metric(labels, row["sessions"])
+            energy.add_metric(labels, (row["energy_wh"] or 0.0) * WH)
+            for component, value in (("supply", row["supply_charged"]), ("supply_credit", row["supply_credit"]),
+                                     ("delivery", row["delivery"])):
+                cost.add_metric([*labels, component], value or 0.0)
+        discarded = CounterMetricFamily("charging_sessions_discarded", "Sessions discarded as too short or too "
+                                        "small.", labels=["unit", "reason"])
+        for row in self.storage.discarded():
+            discarded.add_metric([row["unit"], row["reason"]], row["count"])
+        yield from (completed, energy, cost, discarded)
+        yield from self._in_progress()
+        yield from self._last()
+        yield from self._health()
+
+    def _in_progress(self) -> Iterable[Family]:
+        flag = GaugeMetricFamily("charging_session_in_progress", "1 while a session is open on the unit.",
+                                 labels=["unit"])
+        energy = GaugeMetricFamily("charging_session_in_progress_energy_joules", "Energy of the open session so far.",
+                                   labels=["unit"])
+        cost = GaugeMetricFamily("charging_session_in_progress_cost_dollars", "Estimated full cost of the open "
+                                 "session so far.", labels=["unit"])
+        start = GaugeMetricFamily("charging_session_in_progress_start_timestamp_seconds", "When the open session "
+                                  "started.", labels=["unit"])
+        open_units = {row["unit"]: row for row in self.service.in_progress()}
+        for unit in sorted(set(self.service.live.names.values())):
+            row = open_units.get(unit)
+            flag.add_metric([unit], 1.0 if row else 0.0)
+            if row:
+                energy.add_metric([unit], row["energy_wh"] * WH)
+                cost.add_metric([unit], row["estimated_cost"])
+                start.add_metric([unit], row["start"])
+        return flag, energy, cost, start
+
+    def _last(self) -> Iterable[Family]:
+        energy = GaugeMetricFamily("charging_session_last_energy_joules", "Energy of the unit's last completed "
+                                   "session.", labels=["unit"])
+        cost = GaugeMetricFamily("charging_session_last_cost_dollars", "Full cost of the unit's last completed "
+                                 "session.", labels=["unit"])
+        end = GaugeMetricFamily("charging_session_last_end_timestamp_seconds", "When the unit's last completed "
+                                "session ended.", labels=["unit"])
+        for session in self.storage.last_sessions():
+            energy.add_metric([session.unit], session.energy_wh * WH)
+            cost.add_metric([session.unit], session.full_cost)
+            end.add_metric([session.unit], session.end)
+        return energy, cost, end
+
+    def _health(self) -> Iterable[Family]:
+        live = self.service.live
+        watermark = self.storage.watermark()
+        if watermark is not None:
+            yield GaugeMetricFamily("charging_session_watermark_timestamp_seconds", "Samples up to this moment are "
+                                    "turned into sessions.", value=watermark)
+        yield GaugeMetricFamily("charging_session_store_up", "1 if the last evaluation against Prometheus succeeded.",
+                                value=1.0 if live.up else 0.0)
+        if live.last_success is not None:
+            yield GaugeMetricFamily("charging_session_store_last_success_timestamp_seconds", "When an evaluation "
+                                    "last succeeded.", value=live.last_success)
+
+    def describe(self) -> Iterable[Family]:
+        return []

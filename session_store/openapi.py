@@ -1,0 +1,113 @@
+"""OpenAPI 3 description of the session store's HTTP API (served at /api/openapi.json and tested
+against real responses)."""
+from __future__ import annotations
+
+NUMBER_OR_NULL = {"type": ["number", "null"]}
+STRING_OR_NULL = {"type": ["string", "null"]}
+
+SESSION = {
+    "type": "object",
+    "required": ["id", "unit", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w", "supply_cost",
+                 "supply_credit", "delivery_cost", "full_cost", "cost_final", "source", "reconciliation"],
+    "properties": {
+        "id": {"type": "integer"}, "unit": {"type": "string"}, "din": STRING_OR_NULL, "vin": STRING_OR_NULL,
+        "vehicle": STRING_OR_NULL, "start": {"type": "number", "description": "Unix seconds"},
+        "end": {"type": "number", "description": "Unix seconds"}, "duration_s": {"type": "number"},
+        "energy_wh": {"type": "number", "description": "trapezoid integral of the unit's power"},
+        "peak_w": {"type": "number"}, "average_w": {"type": "number"},
+        "meter_energy_wh": {**NUMBER_OR_NULL, "description": "the unit's own session meter, when it has one"},
+        "supply_cost": {"type": "number", "description": "dollars, net of credits from negative prices"},
+        "supply_credit": {"type": "number"}, "delivery_cost": {"type": "number"}, "full_cost": {"type": "number"},
+        "average_price_cents": NUMBER_OR_NULL, "cost_final": {"type": "boolean"}, "gap_s": {"type": "number"},
+        "source": {"type": "string", "enum": ["live_status", "local", "telemetry_history"]},
+        "reconciliation": {"type": "string", "enum": ["pending", "matched", "unmatched", "inserted"]},
+        "metered_energy_wh": NUMBER_OR_NULL, "target_id": STRING_OR_NULL,
+    },
+}
+
+IN_PROGRESS = {
+    "type": "object",
+    "required": ["unit", "start", "energy_wh", "estimated_cost"],
+    "properties": {"unit": {"type": "string"}, "start": {"type": "number"}, "vin": STRING_OR_NULL,
+                   "vehicle": STRING_OR_NULL, "energy_wh": {"type": "number"}, "peak_w": {"type": "number"},
+                   "power_w": NUMBER_OR_NULL, "estimated_cost": {"type": "number"}},
+}
+
+SUMMARY = {
+    "type": "object",
+    "required": ["period_start", "sessions", "energy_kwh", "supply_cost", "delivery_cost", "charging_cost",
+                 "total_cost"],
+    "properties": {"period_start": {"type": "string", "format": "date"}, "sessions": {"type": "integer"},
+                   "energy_kwh": {"type": "number"}, "supply_cost": {"type": "number"},
+                   "delivery_cost": {"type": "number"}, "charging_cost": {"type": "number"},
+                   "fixed_charge": NUMBER_OR_NULL, "total_cost": {"type": "number"},
+                   "average_price_cents": NUMBER_OR_NULL},
+}
+
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+
+FILTERS = [
+    {"name": "from", "in": "query", "schema": {"type": "string"},
+     "description": "Unix seconds or ISO 8601; sessions ending at or after it"},
+    {"name": "to", "in": "query", "schema": {"type": "string"},
+     "description": "Unix seconds or ISO 8601; sessions starting before it"},
+    {"name": "unit", "in": "query", "schema": {"type": "string"}},
+    {"name": "vehicle", "in": "query", "schema": {"type": "string"}},
+]
+
+
+def _json_response(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+BAD_REQUEST = {"400": _json_response(ERROR, "A query parameter is invalid; the message names it.")}
+
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "Charging session store", "version": "1",
+             "description": "Completed charging sessions with energy and cost, derived from Prometheus."},
+    "paths": {
+        "/api/sessions": {"get": {
+            "summary": "Sessions, newest first, filtered and paged",
+            "parameters": [*FILTERS,
+                           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                       "maximum": 1000}},
+                           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                           {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}],
+            "responses": {"200": _json_response({"type": "object", "required": ["total", "limit", "offset", "sessions"],
+                                                 "properties": {"total": {"type": "integer"},
+                                                                "limit": {"type": "integer"},
+                                                                "offset": {"type": "integer"},
+                                                                "sessions": {"type": "array", "items": SESSION}}},
+                                                "A page of sessions"), **BAD_REQUEST}}},
+        "/api/sessions/current": {"get": {
+            "summary": "Sessions in progress",
+            "responses": {"200": _json_response({"type": "object", "required": ["sessions"],
+                                                 "properties": {"sessions": {"type": "array", "items": IN_PROGRESS}}},
+                                                "Open sessions")}}},
+        "/api/sessions/{id}": {"get": {
+            "summary": "One session",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": {"200": _json_response(SESSION, "The session"),
+                          "404": _json_response(ERROR, "No such session"), **BAD_REQUEST}}},
+        "/api/export": {"get": {
+            "summary": "Every matching session as CSV (default) or JSON",
+            "parameters": [*FILTERS, {"name": "format", "in": "query",
+                                      "schema": {"type": "string", "enum": ["csv", "json"]}}],
+            "responses": {"200": {"description": "The sessions",
+                                  "content": {"text/csv": {"schema": {"type": "string"}},
+                                              "application/json": {"schema": {"type": "array", "items": SESSION}}}},
+                          **BAD_REQUEST}}},
+        "/api/summary": {"get": {
+            "summary": "Totals per day, week or month (months include the fixed charge)",
+            "parameters": [*FILTERS, {"name": "period", "in": "query",
+                                      "schema": {"type": "string", "enum": ["day", "week", "month"]}}],
+            "responses": {"200": _json_response({"type": "object", "required": ["period", "time_zone", "summaries"],
+                                                 "properties": {"period": {"type": "string"},
+                                                                "time_zone": {"type": "string"},
+                                                                "summaries": {"type": "array", "items": SUMMARY}}},
+                                                "Summaries"), **BAD_REQUEST}}},
+        "/api/events": {"get": {"summary": "WebSocket: session_started, session_completed and power events",
+                                "responses": {"101": {"description": "Switching to WebSocket"}}}},
+    },
+}

@@ -1,0 +1,216 @@
+"""The driver loop: read new samples from Prometheus, step every unit's state machine, price the
+completed sessions, and hand sessions, states and the watermark to storage in one transaction.
+
+Nothing here decides anything: detection is `sessions.step`, costing is `costing.session_cost`.
+The watermark only moves after the transaction commits, so a crash at any point replays the same
+window on restart and the unique key on (unit, start) makes the replay insert nothing twice.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from exporters.core.config import Config
+from session_store.costing import Cost, session_cost
+from session_store.prometheus import Prometheus, Series
+from session_store.sessions import Completed, Discarded, Params, UnitState, step
+from session_store.storage import Session, Storage
+
+CHUNK_S = 6 * 3600.0          # catch-up is done in windows of this size, one transaction each
+PRICE_SERIES = "electricity_price_5m_cents_per_kwh"
+PROVISIONAL_GIVE_UP_S = 3600.0  # a price still missing an hour later will not come: keep the estimate
+
+
+@dataclass(frozen=True)
+class Source:
+    """Which series describe a unit: the Fleet view of every unit, or the local API of each charger."""
+
+    name: str
+    power: str
+    connected: str
+    key: str                 # label identifying the unit
+    display: str             # label naming it
+    vin_info: str | None = None
+    meter: str | None = None
+
+
+FLEET = Source("live_status", "tesla_wall_connector_power_watts", "tesla_wall_connector_vehicle_connected", "din",
+               "unit", vin_info="tesla_wall_connector_vehicle_info")
+LOCAL = Source("local", "twc_power_watts", "twc_vehicle_connected", "charger", "charger",
+               meter="twc_session_energy_joules")
+
+
+@dataclass
+class Live:
+    """What the API and metrics show between evaluations (replaced as a whole after each one)."""
+
+    states: dict[str, UnitState] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)       # unit key -> display name
+    power: dict[str, tuple[float, float]] = field(default_factory=dict)   # unit key -> (t, watts)
+    prices: dict[float, float] = field(default_factory=dict)   # recent 5-minute prices, for estimates
+    last_evaluation: float | None = None
+    last_success: float | None = None
+    up: bool = False
+
+
+def _key(series: Series, source: Source) -> str | None:
+    return series.labels.get(source.key)
+
+
+class SessionService:
+    def __init__(self, config: Config, storage: Storage, prometheus: Prometheus, log: logging.Logger,
+                 clock: Callable[[], float] = time.time,
+                 on_event: Callable[[dict[str, Any]], None] = lambda event: None) -> None:
+        settings = config.sessions
+        self.config = config
+        self.storage = storage
+        self.prometheus = prometheus
+        self.log = log
+        self.clock = clock
+        self.on_event = on_event
+        self.params = Params(threshold_w=settings.power_threshold_w, grace_s=settings.grace_period,
+                             max_gap_s=300.0, min_energy_wh=settings.min_energy_kwh * 1000,
+                             min_duration_s=settings.min_duration)
+        self.delivery = config.price.delivery_per_kwh
+        self.live = Live(states=storage.load_states())
+        self.source: Source | None = None
+
+    async def choose_source(self) -> Source | None:
+        """The configured source; in auto mode Fleet when Prometheus has its series, else the local API,
+        else none yet (nothing is decided, the watermark waits)."""
+        wanted = self.config.sessions.source
+        if wanted != "auto":
+            return FLEET if wanted == "fleet" else LOCAL
+        for source in (FLEET, LOCAL):
+            if await self.prometheus.query(f"count({source.power})"):
+                self.log.info("deriving sessions from %s (%s)", source.power, source.name)
+                return source
+        return None
+
+    async def evaluate(self) -> list[Session]:
+        """Catch up from the watermark to now - settle; returns the sessions completed meanwhile."""
+        now = self.clock()
+        self.live.last_evaluation = now
+        self.source = self.source or await self.choose_source()
+        if self.source is None:
+            self.live.last_success, self.live.up = self.clock(), True
+            return []
+        end = now - self.config.sessions.settle
+        mark = self.storage.watermark() or (end - self.config.sessions.catch_up)
+        completed: list[Session] = []
+        while mark < end:
+            chunk_end = min(end, mark + CHUNK_S)
+            completed += await self._window(self.source, mark, chunk_end)
+            mark = chunk_end
+        await self._reprice()
+        self.live.last_success, self.live.up = self.clock(), True
+        return completed
+
+    async def _window(self, source: Source, start: float, end: float) -> list[Session]:
+        power = await self.prometheus.samples(source.power, start, end)
+        links = await self.prometheus.samples(source.connected, start, end)
+        infos = await self.prometheus.samples(source.vin_info, start, end) if source.vin_info else []
+        meters = await self.prometheus.samples(source.meter, start, end) if source.meter else []
+        prices = await self._prices(start - 86400, end)
+        self.live.prices = prices
+        states = dict(self.live.states)
+        sessions: list[Session] = []
+        discarded: list[tuple[str, str]] = []
+        by_key: dict[str, dict[str, list[Series]]] = {}
+        for kind, group in (("power", power), ("links", links), ("infos", infos), ("meters", meters)):
+            for series in group:
+                key = _key(series, source)
+                if key:
+                    by_key.setdefault(key, {}).setdefault(kind, []).append(series)
+        for key, data in by_key.items():
+            if "power" not in data:
+                continue
+            samples = sorted((t, v) for series in data["power"] for t, v in zip(series.t, series.v))
+            name = data["power"][0].labels.get(source.display, key)
+            self.live.names[key] = name
+            connected = [(t, v >= 0.5) for series in data.get("links", []) for t, v in zip(series.t, series.v)]
+            vins = [(t, series.labels.get("vin")) for series in data.get("infos", []) for t in series.t]
+            vehicles = {series.labels.get("vin"): series.labels.get("vehicle") for series in data.get("infos", [])}
+            before = states.get(key, UnitState())
+            state, closed = step(before, [t for t, _ in samples], [v for _, v in samples], self.params,
+                                 connected, vins)
+            states[key] = state
+            if samples:
+                self.live.power[key] = samples[-1]
+            if before.open is None and state.open is not None:
+                self.on_event({"type": "session_started", "unit": name, "start": state.open.start})
+            for event in closed:
+                if isinstance(event, Discarded):
+                    discarded.append((name, event.reason))
+                    continue
+                meter = self._meter(data.get("meters", []), event)
+                sessions.append(self._session(source, key, name, event, prices, vehicles, meter))
+        inserted = self.storage.save_step(states, sessions, discarded, end)
+        self.live.states = states
+        for session in inserted:
+            self.log.info("session completed: %s %s %.2f kWh $%.2f", session.unit, session.vehicle or session.vin or "",
+                          session.energy_wh / 1000, session.full_cost)
+            self.on_event({"type": "session_completed", "session": session.public()})
+        return inserted
+
+    async def _prices(self, start: float, end: float) -> dict[float, float]:
+        return {t: v for series in await self.prometheus.samples(PRICE_SERIES, start, end)
+                for t, v in zip(series.t, series.v)}
+
+    def _name_vehicle(self, vin: str | None, vehicles: dict[str | None, str | None]) -> str | None:
+        if vin is None:
+            return None
+        return self.config.vehicles.names.get(vin) or vehicles.get(vin) or vin
+
+    @staticmethod
+    def _meter(meters: list[Series], event: Completed) -> float | None:
+        """The unit's own session meter at the end (the local API's session energy), beside the integral."""
+        readings = [(t, v) for series in meters for t, v in zip(series.t, series.v) if event.start <= t <= event.end + 600]
+        return max(v for _, v in readings) / 3600.0 if readings else None
+
+    def _session(self, source: Source, key: str, name: str, event: Completed, prices: dict[float, float],
+                 vehicles: dict[str | None, str | None], meter: float | None) -> Session:
+        cost = session_cost(event.intervals, prices, self.delivery)
+        return Session(
+            unit=name, din=key if source is FLEET else None, vin=event.vin,
+            vehicle=self._name_vehicle(event.vin, vehicles), start=event.start, end=event.end,
+            duration_s=event.duration_s, energy_wh=event.energy_wh, peak_w=event.peak_w, average_w=event.average_w,
+            meter_energy_wh=meter, **_cost_fields(cost, event.energy_wh), intervals=event.intervals,
+            gap_s=event.gap_s, source=source.name, reconciliation="pending")
+
+    async def _reprice(self) -> None:
+        """Sessions priced with an estimate get their real prices once published."""
+        provisional = self.storage.sessions(provisional_only=True, limit=1000)
+        if not provisional:
+            return
+        earliest = min(s.start for s in provisional)
+        prices = await self._prices(earliest - 3600, self.clock())
+        updates = []
+        for session in provisional:
+            cost = session_cost(session.intervals, prices, self.delivery)
+            final = cost.final or self.clock() - session.end > PROVISIONAL_GIVE_UP_S
+            fields = _cost_fields(cost, session.energy_wh)
+            updates.append((session.id, fields["supply_cost"], fields["supply_credit"], fields["delivery_cost"],
+                             fields["full_cost"], fields["average_price_cents"], final))
+        self.storage.update_costs(updates)
+
+    def in_progress(self) -> list[dict[str, Any]]:
+        """Open sessions with their energy and estimated cost so far."""
+        rows = []
+        for key, state in self.live.states.items():
+            if state.open is None:
+                continue
+            cost = session_cost(state.open.intervals, self.live.prices, self.delivery)
+            rows.append({"unit": self.live.names.get(key, key), "start": state.open.start, "vin": state.open.vin,
+                         "vehicle": self._name_vehicle(state.open.vin, {}), "energy_wh": state.open.energy_wh,
+                         "peak_w": state.open.peak_w, "power_w": self.live.power.get(key, (None, None))[1],
+                         "estimated_cost": cost.full})
+        return rows
+
+
+def _cost_fields(cost: Cost, energy_wh: float) -> dict[str, Any]:
+    return {"supply_cost": cost.supply, "supply_credit": cost.supply_credit, "delivery_cost": cost.delivery,
+            "full_cost": cost.full, "cost_final": cost.final,
+            "average_price_cents": cost.supply / (energy_wh / 1000.0) * 100 if energy_wh > 0 else None}

@@ -1,0 +1,256 @@
+"""SQLite behind one module: schema, numbered migrations, and intent-named transactions.
+
+WAL mode; the completed sessions of an evaluation, every unit's open-session state and the
+watermark are written in one transaction (`save_step`), so a crash at any point leaves either the
+whole step or none of it. Sessions are unique on (unit, start): replaying a step after a crash
+inserts nothing twice.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from session_store.sessions import OpenSession, UnitState
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        unit TEXT NOT NULL,
+        din TEXT,
+        vin TEXT,
+        vehicle TEXT,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        duration_s REAL NOT NULL,
+        energy_wh REAL NOT NULL,
+        peak_w REAL NOT NULL,
+        average_w REAL NOT NULL,
+        meter_energy_wh REAL,
+        supply_cost REAL NOT NULL,
+        supply_credit REAL NOT NULL,
+        delivery_cost REAL NOT NULL,
+        full_cost REAL NOT NULL,
+        average_price_cents REAL,
+        cost_final INTEGER NOT NULL,
+        intervals TEXT NOT NULL,
+        gap_s REAL NOT NULL DEFAULT 0,
+        source TEXT NOT NULL,
+        reconciliation TEXT NOT NULL,
+        metered_energy_wh REAL,
+        target_id TEXT,
+        created_at REAL NOT NULL,
+        UNIQUE (unit, start)
+    );
+    CREATE INDEX sessions_by_start ON sessions (start);
+    CREATE INDEX sessions_by_end ON sessions (end);
+    CREATE TABLE unit_state (unit TEXT PRIMARY KEY, state TEXT NOT NULL);
+    CREATE TABLE watermark (id INTEGER PRIMARY KEY CHECK (id = 1), t REAL NOT NULL);
+    CREATE TABLE discarded (unit TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
+                            PRIMARY KEY (unit, reason));
+    """,
+)
+
+
+@dataclass(frozen=True)
+class Session:
+    unit: str
+    din: str | None
+    vin: str | None
+    vehicle: str | None
+    start: float
+    end: float
+    duration_s: float
+    energy_wh: float
+    peak_w: float
+    average_w: float
+    meter_energy_wh: float | None
+    supply_cost: float
+    supply_credit: float
+    delivery_cost: float
+    full_cost: float
+    average_price_cents: float | None
+    cost_final: bool
+    intervals: dict[float, float]
+    gap_s: float
+    source: str
+    reconciliation: str
+    metered_energy_wh: float | None = None
+    target_id: str | None = None
+    id: int | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The JSON shape served by the API (intervals omitted: internal costing detail)."""
+        data = asdict(self)
+        data.pop("intervals")
+        return data
+
+
+COLUMNS = [name for name in Session.__dataclass_fields__ if name != "id"]
+
+
+def _state_to_json(state: UnitState) -> str:
+    open_ = state.open
+    data: dict[str, Any] = {"last_t": state.last_t, "last_w": state.last_w, "open": None}
+    if open_ is not None:
+        data["open"] = {**asdict(open_), "intervals": list(open_.intervals.items()),
+                        "pending": list(open_.pending.items())}
+    return json.dumps(data)
+
+
+def _state_from_json(text: str) -> UnitState:
+    data = json.loads(text)
+    open_ = data.get("open")
+    if open_:
+        open_ = OpenSession(**{**open_, "intervals": dict(map(tuple, open_["intervals"])),
+                               "pending": dict(map(tuple, open_["pending"]))})
+    return UnitState(data.get("last_t"), data.get("last_w"), open_)
+
+
+class Storage:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version = {number}")
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- the sidecar's step ----------------------------------------------------------------------
+
+    def load_states(self) -> dict[str, UnitState]:
+        return {row["unit"]: _state_from_json(row["state"]) for row in self.db.execute("SELECT * FROM unit_state")}
+
+    def watermark(self) -> float | None:
+        row = self.db.execute("SELECT t FROM watermark WHERE id = 1").fetchone()
+        return row["t"] if row else None
+
+    def save_step(self, states: Mapping[str, UnitState], sessions: Sequence[Session],
+                  discarded: Sequence[tuple[str, str]], watermark: float) -> list[Session]:
+        """One transaction: new sessions (duplicates ignored), unit states, discards, watermark.
+        Returns the sessions actually inserted (with ids)."""
+        inserted = []
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for session in sessions:
+                row = self._insert(session)
+                if row is not None:
+                    inserted.append(row)
+            for unit, state in states.items():
+                self.db.execute("INSERT INTO unit_state (unit, state) VALUES (?, ?) "
+                                "ON CONFLICT (unit) DO UPDATE SET state = excluded.state", (unit, _state_to_json(state)))
+            for unit, reason in discarded:
+                self.db.execute("INSERT INTO discarded (unit, reason, count) VALUES (?, ?, 1) "
+                                "ON CONFLICT (unit, reason) DO UPDATE SET count = count + 1", (unit, reason))
+            self.db.execute("INSERT INTO watermark (id, t) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET t = excluded.t",
+                            (watermark,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def _insert(self, session: Session) -> Session | None:
+        values = [getattr(session, c) for c in COLUMNS]
+        values[COLUMNS.index("intervals")] = json.dumps(sorted(session.intervals.items()))
+        cursor = self.db.execute(
+            f"INSERT OR IGNORE INTO sessions ({', '.join(COLUMNS)}, created_at) "
+            f"VALUES ({', '.join('?' * len(COLUMNS))}, ?)", (*values, time.time()))
+        if cursor.rowcount == 0:
+            return None
+        return Session(**{**session.__dict__, "id": cursor.lastrowid})
+
+    def update_costs(self, updates: Iterable[tuple[int, float, float, float, float, float | None, bool]]) -> None:
+        """(id, supply, credit, delivery, full, average price, final) for re-priced sessions."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("UPDATE sessions SET supply_cost = ?, supply_credit = ?, delivery_cost = ?, "
+                                "full_cost = ?, average_price_cents = ?, cost_final = ? WHERE id = ?",
+                                [(s, c, d, f, p, int(final), i) for i, s, c, d, f, p, final in updates])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(row: sqlite3.Row) -> Session:
+        data = {key: row[key] for key in row.keys() if key != "created_at"}
+        data["intervals"] = {float(end): wh for end, wh in json.loads(data["intervals"])}
+        data["cost_final"] = bool(data["cost_final"])
+        return Session(**data)
+
+    def sessions(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
+                 vehicle: str | None = None, limit: int = 100, offset: int = 0,
+                 provisional_only: bool = False) -> list[Session]:
+        where, params = self._filters(start, end, unit, vehicle)
+        if provisional_only:
+            where.append("cost_final = 0")
+        sql = f"SELECT * FROM sessions {'WHERE ' + ' AND '.join(where) if where else ''} " \
+              "ORDER BY start DESC, id DESC LIMIT ? OFFSET ?"
+        return [self._row(r) for r in self.db.execute(sql, (*params, limit, offset))]
+
+    def count(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
+              vehicle: str | None = None) -> int:
+        where, params = self._filters(start, end, unit, vehicle)
+        sql = f"SELECT COUNT(*) FROM sessions {'WHERE ' + ' AND '.join(where) if where else ''}"
+        return self.db.execute(sql, params).fetchone()[0]
+
+    @staticmethod
+    def _filters(start: float | None, end: float | None, unit: str | None,
+                 vehicle: str | None) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        for clause, value in (("end >= ?", start), ("start < ?", end), ("unit = ?", unit), ("vehicle = ?", vehicle)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        return where, params
+
+    def session(self, session_id: int) -> Session | None:
+        row = self.db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return self._row(row) if row else None
+
+    def totals(self) -> list[sqlite3.Row]:
+        """Per unit and vehicle: counts, energy, and final costs, for the `_total` counters."""
+        return self.db.execute(
+            "SELECT unit, COALESCE(vehicle, '') AS vehicle, COUNT(*) AS sessions, SUM(energy_wh) AS energy_wh, "
+            "SUM(CASE WHEN cost_final THEN supply_cost + supply_credit ELSE 0 END) AS supply_charged, "
+            "SUM(CASE WHEN cost_final THEN supply_credit ELSE 0 END) AS supply_credit, "
+            "SUM(CASE WHEN cost_final THEN delivery_cost ELSE 0 END) AS delivery "
+            "FROM sessions GROUP BY unit, COALESCE(vehicle, '')").fetchall()
+
+    def discarded(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT unit, reason, count FROM discarded").fetchall()
+
+    def last_sessions(self) -> list[Session]:
+        """The most recent completed session of every unit."""
+        rows = self.db.execute("SELECT * FROM sessions s WHERE end = (SELECT MAX(end) FROM sessions WHERE unit = s.unit)")
+        return [self._row(r) for r in rows]
+
+    def integrity_check(self) -> str:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0]

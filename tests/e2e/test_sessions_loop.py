@@ -1,0 +1,82 @@
+"""Sessions end to end: the simulator charges a car, fleet-exporter reports the unit, Prometheus stores
+it, the session store turns it into one session with energy close to the simulator's truth."""
+from __future__ import annotations
+
+import pytest
+import yaml
+import jsonschema
+
+from session_store.openapi import OPENAPI
+from suite.processes import free_port, wait_until
+from tests.conftest import SIM_TOKEN
+from tests.support import get, get_json
+
+pytestmark = pytest.mark.e2e
+VIN = "5YJ3E1EA7KF000007"
+SCENARIO = {
+    "start": "now",
+    "site": {"energy_site_id": 1689500000123456, "site_name": "Home"},
+    "chargers": [{"name": "garage", "serial": "PGT00000000007", "part_number": "1457768-02-G", "role": "standalone"}],
+    "vehicles": [{"vin": VIN, "name": "blue", "display_name": "Blue", "battery_kwh": 60, "soc": 40,
+                  "charge_limit": 90, "max_power_kw": 7.7, "ramp": "10s"}],
+    "events": [{"at": "2s", "vehicle": "blue", "plug_in": "garage"}, {"at": "40s", "vehicle": "blue", "unplug": True}],
+}
+
+
+def schema_of(path: str) -> dict:
+    return OPENAPI["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+
+
+def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_simulator, start_component,
+                                                              start_prometheus) -> None:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO))
+    sim = start_simulator(scenario)
+    fleet, price, store = free_port(), free_port(), free_port()
+    start_component("fleet-exporter", "exporters.fleet", fleet, env={
+        "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_LIVE_STATUS_INTERVAL": "1",
+        "WALL_CONNECTOR_NAMES": "1457768-02-G--PGT00000000007:garage"})
+    start_component("price-exporter", "exporters.price", price, env={"COMED_BASE_URL": sim.url,
+                                                                     "COMED_POLL_INTERVAL": "1"})
+    prometheus = start_prometheus({"fleet": [f"127.0.0.1:{fleet}"], "price": [f"127.0.0.1:{price}"]})
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"sessions": {"evaluation_interval": 1, "settle": 1, "catch_up": "10m",
+                                                   "min_energy_kwh": 0.05, "min_duration": 10, "database": str(tmp_path / "s.db")},
+                                      "vehicles": {"names": {VIN: "Blue car"}},
+                                      "prometheus": {"url": prometheus.url}}))
+    start_component("session-store", "session_store", store, config=config)
+    api = f"http://127.0.0.1:{store}"
+
+    wait_until(lambda: get_json(f"{api}/api/sessions/current")["sessions"], 60, 0.5, "a session in progress")
+    current = get_json(f"{api}/api/sessions/current")
+    jsonschema.validate(current, schema_of("/api/sessions/current"))
+    wait_until(lambda: get_json(f"{api}/api/sessions")["total"] == 1, 120, 0.5, "the completed session")
+
+    page = get_json(f"{api}/api/sessions")
+    jsonschema.validate(page, schema_of("/api/sessions"))
+    [session] = page["sessions"]
+    [truth] = get_json(f"{sim.url}/sim/truth")["sessions"]
+    error = abs(session["energy_wh"] - truth["energy_wh"]) / truth["energy_wh"]
+    print(f"\nsession energy {session['energy_wh']:.1f} Wh vs truth {truth['energy_wh']:.1f} Wh "
+          f"({error * 100:.2f} % at 1 s scrapes)")
+    assert error < 0.03
+    assert session["unit"] == "garage" and session["vin"] == VIN and session["vehicle"] == "Blue car"
+    assert session["source"] == "live_status" and session["reconciliation"] == "pending"
+    assert session["delivery_cost"] == pytest.approx(session["energy_wh"] / 1000 * 0.075)
+    assert session["full_cost"] == pytest.approx(session["supply_cost"] + session["delivery_cost"])
+
+    one = get_json(f"{api}/api/sessions/{session['id']}")
+    jsonschema.validate(one, schema_of("/api/sessions/{id}"))
+    summary = get_json(f"{api}/api/summary?period=month")
+    jsonschema.validate(summary, schema_of("/api/summary"))
+    assert summary["summaries"][0]["fixed_charge"] == 19.56
+    status, headers, body = get(f"{api}/api/export")
+    assert status == 200 and headers["Content-Type"].startswith("text/csv")
+    assert body.decode().splitlines()[1].split(",")[1] == "garage"
+    bad = get(f"{api}/api/sessions?limit=0")
+    assert bad[0] == 400 and b"limit: expected a whole number from 1 to 1000" in bad[2]
+
+    metrics = get(f"{api}/metrics")[2].decode()
+    assert 'charging_sessions_completed_total{unit="garage",vehicle="Blue car"} 1.0' in metrics
+    assert 'charging_session_in_progress{unit="garage"} 0.0' in metrics
+    assert prometheus.value("up") == 1.0

@@ -1,0 +1,109 @@
+"""Session detection and costing with hand-built arrays: dips, grace, thresholds, restarts, gaps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from session_store.costing import session_cost
+from session_store.sessions import Completed, Discarded, Params, UnitState, segment_energy, step
+
+P = Params(threshold_w=100, grace_s=600, max_gap_s=300, min_energy_wh=100, min_duration_s=60)
+
+
+def series(*runs: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Runs of (seconds, watts) sampled every 15 s, back to back, starting at t=0."""
+    t, w, now = [], [], 0.0
+    for seconds, watts in runs:
+        for _ in range(int(seconds // 15)):
+            t.append(now)
+            w.append(watts)
+            now += 15
+    return np.array(t), np.array(w)
+
+
+def completed(events) -> list[Completed]:
+    return [e for e in events if isinstance(e, Completed)]
+
+
+def test_constant_power_gives_exact_energy_and_timing() -> None:
+    t, w = series((300, 0), (3600, 7200), (1200, 0))
+    state, events = step(UnitState(), t, w, P)
+    [session] = completed(events)
+    assert session.start == 300 and session.end == 300 + 3600 - 15
+    # 3585 s between the first and last sample at 7.2 kW, plus the 15-s ramps up and down (15 Wh each)
+    assert session.energy_wh == pytest.approx(7200 * 3585 / 3600 + 2 * 15)
+    assert state.open is None
+
+
+def test_brief_dip_does_not_split_and_its_energy_counts() -> None:
+    t, w = series((60, 0), (1800, 11500), (300, 0), (1800, 11500), (900, 0))
+    _, events = step(UnitState(), t, w, P)
+    assert len(completed(events)) == 1
+
+
+def test_below_for_longer_than_grace_splits() -> None:
+    t, w = series((60, 0), (1800, 11500), (660, 0), (1800, 11500), (900, 0))
+    _, events = step(UnitState(), t, w, P)
+    assert len(completed(events)) == 2
+
+
+def test_power_exactly_at_the_threshold_is_not_charging() -> None:
+    t, w = series((60, 0), (1800, 100), (900, 0))
+    _, events = step(UnitState(), t, w, P)
+    assert events == []
+
+
+def test_disconnect_ends_the_session_at_once() -> None:
+    t, w = series((60, 0), (600, 7000), (120, 0))
+    _, events = step(UnitState(), t, w, P, connected=[(700.0, False)])
+    [session] = completed(events)
+    assert session.end == 645
+
+
+def test_restart_in_the_middle_gives_the_same_session_as_one_pass() -> None:
+    t, w = series((60, 0), (5400, 9000), (900, 0))
+    _, whole = step(UnitState(), t, w, P)
+    for cut in (70, 200, 365):
+        first, early = step(UnitState(), t[:cut], w[:cut], P)
+        assert early == [] and first.open is not None
+        _, late = step(first, t, w, P)  # replaying already-seen samples is harmless
+        assert late == whole
+
+
+def test_short_or_small_sessions_are_discarded_with_a_reason() -> None:
+    t, w = series((60, 0), (45, 7000), (900, 0), (1800, 150), (900, 0))
+    _, events = step(UnitState(), t, w, P)
+    assert [(type(e), e.reason) for e in events] == [(Discarded, "too_short"), (Discarded, "too_small")]
+
+
+def test_missing_data_is_not_integrated_but_recorded_as_a_gap() -> None:
+    t, w = series((60, 0), (1800, 7200), (900, 0))
+    keep = (t < 900) | (t >= 1500)   # 10 minutes of samples missing in the middle
+    _, events = step(UnitState(), t[keep], w[keep], P)
+    [session] = completed(events)
+    assert session.gap_s == pytest.approx(615)
+    # charging 60..885 and 1500..1845 at 7.2 kW, plus the 15-s ramps up and down (15 Wh each)
+    assert session.energy_wh == pytest.approx(7200 * (825 + 345) / 3600 + 2 * 15, rel=1e-9)
+
+
+def test_vin_seen_while_open_names_the_session() -> None:
+    t, w = series((60, 0), (1800, 7200), (900, 0))
+    _, events = step(UnitState(), t, w, P, vins=[(30.0, "5YJ3E1EA7KF000001"), (600.0, "5YJ3E1EA7KF000001")])
+    assert completed(events)[0].vin == "5YJ3E1EA7KF000001"
+
+
+def test_segment_energy_is_split_exactly_at_five_minute_boundaries() -> None:
+    parts = segment_energy(290.0, 3600.0, 310.0, 3600.0)
+    assert parts == {300.0: pytest.approx(10.0), 600.0: pytest.approx(10.0)}
+
+
+def test_cost_uses_the_interval_price_and_keeps_credits_apart() -> None:
+    intervals = {300.0: 1000.0, 600.0: 1000.0}          # 1 kWh in each interval
+    cost = session_cost(intervals, {300.0: 4.0, 600.0: -2.0}, delivery_per_kwh=0.075)
+    assert cost.supply == pytest.approx(0.02) and cost.supply_credit == pytest.approx(0.02)
+    assert cost.delivery == pytest.approx(0.15) and cost.full == pytest.approx(0.17) and cost.final
+
+
+def test_cost_with_a_missing_price_is_provisional_at_the_last_known_price() -> None:
+    cost = session_cost({300.0: 1000.0, 600.0: 1000.0}, {300.0: 5.0}, 0.0)
+    assert cost.supply == pytest.approx(0.10) and not cost.final
