@@ -1,6 +1,7 @@
 # The suite's documented interface: `make up` runs it locally, `make test` runs the tests.
 VENV ?= .venv
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: up test setup clean
 
@@ -15,3 +16,8 @@ test: setup
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Benchmarks (not part of `make test`): prints figures and ratios, writes benchmarks/results.md.
+.PHONY: bench
+bench: setup
+	$(VENV)/bin/python -m benchmarks $(BENCH_ARGS)

@@ -36,6 +36,10 @@ REFERENCE = [
     ("charging_session_watermark_timestamp_seconds", "gauge", "", "Samples up to this moment are turned into sessions."),
     ("charging_session_store_up", "gauge", "", "1 if the last evaluation against Prometheus succeeded."),
     ("charging_session_store_last_success_timestamp_seconds", "gauge", "", "When an evaluation last succeeded."),
+    ("charging_session_store_upstream_requests_total", "counter", "endpoint, outcome",
+     "PromQL requests to Prometheus by outcome."),
+    ("charging_session_store_upstream_request_duration_seconds", "histogram", "endpoint",
+     "Duration of PromQL requests."),
 ]
 
 

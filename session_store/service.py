@@ -18,7 +18,6 @@ from session_store.prometheus import Prometheus, Series
 from session_store.sessions import Completed, Discarded, Params, UnitState, step
 from session_store.storage import Session, Storage
 
-CHUNK_S = 6 * 3600.0          # catch-up is done in windows of this size, one transaction each
 PRICE_SERIES = "electricity_price_5m_cents_per_kwh"
 PROVISIONAL_GIVE_UP_S = 3600.0  # a price still missing an hour later will not come: keep the estimate
 
@@ -101,7 +100,7 @@ class SessionService:
         mark = self.storage.watermark() or (end - self.config.sessions.catch_up)
         completed: list[Session] = []
         while mark < end:
-            chunk_end = min(end, mark + CHUNK_S)
+            chunk_end = min(end, mark + self.config.sessions.catch_up_chunk)
             completed += await self._window(self.source, mark, chunk_end)
             mark = chunk_end
         await self._reprice()

@@ -49,6 +49,8 @@ COMPONENTS: tuple[Component, ...] = (
               "vehicles.listen", lambda c: c.vehicles.enabled, needs_token=True),
     Component("price-exporter", "exporters.price", "price", lambda c: c.price.listen, "price.listen",
               lambda c: True),
+    Component("session-store", "session_store", "session_store", lambda c: c.sessions.listen, "sessions.listen",
+              lambda c: True),
 )
 
 
@@ -105,7 +107,8 @@ class Suite:
         self.logs = data_dir / "logs"
         self.run_dir = data_dir / "run"
         self.processes: list[ManagedProcess] = []
-        self.env: dict[str, str] = {}
+        # The session store queries the Prometheus this suite runs, wherever it listens.
+        self.env: dict[str, str] = {"PROMETHEUS_URL": config.prometheus.listen.url}
 
     def _start(self, process: ManagedProcess, timeout: float = 30) -> ManagedProcess:
         self.processes.append(process.start())

@@ -48,8 +48,14 @@ def metrics_reference(exporter: str) -> Callable[[], str]:
     return make
 
 
+def sessions_reference() -> str:
+    from session_store.metrics import REFERENCE
+    return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in REFERENCE))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "config-reference": config_reference,
+    "metrics-sessions": sessions_reference,
     **{f"metrics-{name}": metrics_reference(name) for name in ("twc", "fleet", "vehicle", "price")},
 }
 

@@ -159,6 +159,8 @@ class SessionSettings:
     settle: float = setting(Duration(allow_zero=True), 5, "Samples younger than this are left for the next "
                             "evaluation, so a scrape in flight is never skipped.")
     catch_up: float = setting(Duration(), 7 * 86400, "On first start, how much stored history is turned into sessions.")
+    catch_up_chunk: float = setting(Duration(), 6 * 3600, "Catching up reads Prometheus in windows of this size, "
+                                    "one transaction each.")
     database: str = setting(Text(), "var/session_store.sqlite3", "SQLite file of the session store.",
                             "SESSION_STORE_DB")
     listen: Listen = setting(Address(), "127.0.0.1:9885", "Where session-store serves its API and /metrics.")

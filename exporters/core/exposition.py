@@ -1,7 +1,9 @@
 """The exposition, rendered once per poll (off the event loop) and served as bytes to every scrape.
 
-Rendering 1,000 chargers takes about 180 ms; serving ready bytes takes about 1 ms. The data only
-changes when a poll completes or a snapshot turns stale, so those are the moments we render.
+Rendering 1,000 chargers (58,000 series, both formats) takes about 0.9 s on 2 cores; serving the
+ready bytes takes under 1 ms (benchmarks/results.md). The data only changes when a poll completes
+or a snapshot turns stale, so those are the moments we render, and renders are spaced by at least
+four times their own duration so that a large installation spends at most a fifth of a core on it.
 """
 from __future__ import annotations
 
@@ -11,10 +13,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+RENDER_DUTY_SPACING = 4.0   # wait 4x a render's duration before the next: at most ~20 % of a core
+
+# `_created` series double every counter and histogram and nobody queries them.
+disable_created_metrics()
 
 # Our names are all legacy-valid, so the classic 0.0.4 text format is exact and every Prometheus reads it.
 TEXT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -65,6 +72,7 @@ class Exposition:
         self.valid_until = valid_until
         self.current: Rendered | None = None
         self.renders = 0
+        self.last_duration = 0.0
         self._dirty = asyncio.Event()
 
     def render_now(self) -> Rendered:
@@ -77,7 +85,9 @@ class Exposition:
 
     async def refresh(self) -> Rendered:
         """Render now in a worker thread, so the event loop keeps answering scrapes meanwhile."""
+        started = time.monotonic()
         self.current = await asyncio.get_running_loop().run_in_executor(None, render, self.registry)
+        self.last_duration = time.monotonic() - started
         self.renders += 1
         return self.current
 
@@ -92,4 +102,4 @@ class Exposition:
                 pass
             self._dirty.clear()
             await self.refresh()
-            await asyncio.sleep(self.min_interval)
+            await asyncio.sleep(max(self.min_interval, RENDER_DUTY_SPACING * self.last_duration))

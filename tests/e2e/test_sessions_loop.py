@@ -2,10 +2,13 @@
 it, the session store turns it into one session with energy close to the simulator's truth."""
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import yaml
 import jsonschema
 
+from session_store.metrics import REFERENCE
 from session_store.openapi import OPENAPI
 from suite.processes import free_port, wait_until
 from tests.conftest import SIM_TOKEN
@@ -77,6 +80,11 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     assert bad[0] == 400 and b"limit: expected a whole number from 1 to 1000" in bad[2]
 
     metrics = get(f"{api}/metrics")[2].decode()
+    lint = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
+    assert lint.returncode == 0 and lint.stdout + lint.stderr == "", lint.stdout + lint.stderr
+    documented = {name for name, *_ in REFERENCE}
+    exposed = {line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE")}
+    assert {f"{n}_total" if f"{n}_total" in documented else n for n in exposed} <= documented
     assert 'charging_sessions_completed_total{unit="garage",vehicle="Blue car"} 1.0' in metrics
     assert 'charging_session_in_progress{unit="garage"} 0.0' in metrics
     assert prometheus.value("up") == 1.0
