@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from exporters.clients.tessie import Tessie
 from exporters.core.config import Config
 from exporters.core.errors import UpstreamError
 from exporters.core.exposition import Exposition
@@ -26,6 +27,28 @@ from session_store.service import SessionService
 from session_store.storage import Storage
 
 DESCRIPTION = "Charging sessions with energy and cost, derived from the power series in Prometheus."
+
+
+async def reconcile_forever(service: SessionService, tessie: Tessie, site_id: str | None, interval: float,
+                            log: logging.Logger, stop: asyncio.Event) -> None:
+    """Match late Fleet charge history every `interval`; failures are logged once per episode."""
+    failing: str | None = None
+    while not stop.is_set():
+        try:
+            if site_id is None:
+                sites = [s for s in await tessie.energy_sites() if s.units]
+                site_id = sites[0].site_id if sites else None
+            if site_id is not None:
+                await service.reconcile(tessie, site_id)
+            failing = None
+        except UpstreamError as error:
+            if failing != error.outcome:
+                log.warning("charge history unavailable (%s): %s; will retry", error.outcome, error)
+            failing = error.outcome
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except asyncio.TimeoutError:
+            pass
 
 
 async def evaluate_forever(service: SessionService, exposition: Exposition, events: Events, interval: float,
@@ -77,9 +100,22 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         await web.TCPSite(runner, listen_host, listen_port, reuse_address=True).start()
         log.info("serving the session API and /metrics on http://%s:%d/ (database %s)", listen_host, listen_port,
                  config.sessions.database)
+        tasks = []
+        token = config.secrets.tessie_access_token
+        if config.energy_site.enabled and token is not None:
+            tessie = Tessie(Upstream(http, UpstreamMetrics("charging_session_store_fleet", registry,
+                                                           ("products", "telemetry_history")),
+                                     timeout=config.tessie.timeout), config.tessie.base_url, token)
+            tasks.append(asyncio.create_task(reconcile_forever(
+                service, tessie, config.energy_site.site_id, config.energy_site.charge_history_interval, log, stop)))
+        else:
+            log.info("no Fleet charge history (energy_site disabled or no TESSIE_ACCESS_TOKEN): no reconciliation")
         try:
             await evaluate_forever(service, exposition, events, config.sessions.evaluation_interval, log, stop)
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             log.info("shutting down")
             await runner.cleanup()
             storage.close()

@@ -22,7 +22,8 @@ from session_store.storage import Session, Storage
 MAX_LIMIT = 1000
 CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
               "meter_energy_wh", "supply_cost", "supply_credit", "delivery_cost", "full_cost", "average_price_cents",
-              "cost_final", "gap_s", "source", "reconciliation", "metered_energy_wh", "target_id"]
+              "cost_final", "gap_s", "source", "reconciliation", "metered_energy_wh", "energy_of_record_wh",
+              "target_id"]
 
 
 class BadParameter(ValueError):

@@ -26,6 +26,8 @@ REFERENCE = [
     ("charging_session_energy_joules_total", "counter", "unit, vehicle", "Energy of completed sessions."),
     ("charging_session_cost_dollars_total", "counter", "unit, vehicle, component",
      "Final cost of completed sessions: supply (charges), supply_credit (credits from negative prices), delivery."),
+    ("charging_session_reconciliations_total", "counter", "outcome",
+     "Sessions reconciled with Fleet charge history: matched or inserted (known only from the history)."),
     ("charging_session_in_progress", "gauge", "unit", "1 while a session is open on the unit."),
     ("charging_session_in_progress_energy_joules", "gauge", "unit", "Energy of the open session so far."),
     ("charging_session_in_progress_cost_dollars", "gauge", "unit", "Estimated full cost of the open session so far."),
@@ -40,6 +42,10 @@ REFERENCE = [
      "PromQL requests to Prometheus by outcome."),
     ("charging_session_store_upstream_request_duration_seconds", "histogram", "endpoint",
      "Duration of PromQL requests."),
+    ("charging_session_store_fleet_upstream_requests_total", "counter", "endpoint, outcome",
+     "Requests for Fleet charge history (telemetry_history) and site discovery by outcome."),
+    ("charging_session_store_fleet_upstream_request_duration_seconds", "histogram", "endpoint",
+     "Duration of Fleet charge-history requests."),
 ]
 
 
@@ -67,7 +73,13 @@ class SessionCollector:
                                         "small.", labels=["unit", "reason"])
         for row in self.storage.discarded():
             discarded.add_metric([row["unit"], row["reason"]], row["count"])
-        yield from (completed, energy, cost, discarded)
+        reconciled = CounterMetricFamily("charging_session_reconciliations", "Sessions reconciled with Fleet charge "
+                                         "history: matched (live session confirmed by the meter) or inserted "
+                                         "(known only from the history).", labels=["outcome"])
+        counts = self.storage.reconciliation_counts()
+        for outcome in ("matched", "inserted"):
+            reconciled.add_metric([outcome], counts.get(outcome, 0))
+        yield from (completed, energy, cost, discarded, reconciled)
         yield from self._in_progress()
         yield from self._last()
         yield from self._health()

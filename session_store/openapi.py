@@ -8,7 +8,8 @@ STRING_OR_NULL = {"type": ["string", "null"]}
 SESSION = {
     "type": "object",
     "required": ["id", "unit", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w", "supply_cost",
-                 "supply_credit", "delivery_cost", "full_cost", "cost_final", "source", "reconciliation"],
+                 "supply_credit", "delivery_cost", "full_cost", "cost_final", "source", "reconciliation",
+                 "energy_of_record_wh"],
     "properties": {
         "id": {"type": "integer"}, "unit": {"type": "string"}, "din": STRING_OR_NULL, "vin": STRING_OR_NULL,
         "vehicle": STRING_OR_NULL, "start": {"type": "number", "description": "Unix seconds"},
@@ -21,7 +22,9 @@ SESSION = {
         "average_price_cents": NUMBER_OR_NULL, "cost_final": {"type": "boolean"}, "gap_s": {"type": "number"},
         "source": {"type": "string", "enum": ["live_status", "local", "telemetry_history"]},
         "reconciliation": {"type": "string", "enum": ["pending", "matched", "unmatched", "inserted"]},
-        "metered_energy_wh": NUMBER_OR_NULL, "target_id": STRING_OR_NULL,
+        "metered_energy_wh": {**NUMBER_OR_NULL, "description": "energy_added_wh of the matching Fleet charge record"},
+        "energy_of_record_wh": {"type": "number", "description": "metered energy once reconciled, else energy_wh"},
+        "target_id": STRING_OR_NULL,
     },
 }
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 from typing import Any, Callable
 
+from exporters.clients.tessie import ChargeRecord
 from exporters.core.config import Config
 from session_store.costing import Cost, session_cost
 from session_store.prometheus import Prometheus, Series
-from session_store.sessions import Completed, Discarded, Params, UnitState, step
+from session_store.reconciliation import Plan, plan
+from session_store.sessions import Completed, Discarded, Params, UnitState, segment_energy, step
 from session_store.storage import Session, Storage
 
 PRICE_SERIES = "electricity_price_5m_cents_per_kwh"
@@ -194,6 +198,51 @@ class SessionService:
             updates.append((session.id, fields["supply_cost"], fields["supply_credit"], fields["delivery_cost"],
                              fields["full_cost"], fields["average_price_cents"], final))
         self.storage.update_costs(updates)
+
+    async def reconcile(self, tessie: Any, site_id: str, days: float = 7.0) -> Plan:
+        """Fetch recent Fleet charge history and apply the reconciliation plan in one transaction."""
+        zone = ZoneInfo(self.config.general.timezone)
+        now = datetime.fromtimestamp(self.clock(), zone)
+        records = await tessie.charge_history(site_id, now - timedelta(days=days), now, zone.key)
+        sessions = self.storage.sessions_with_din(self.clock() - (days + 1) * 86400)
+        known = self.storage.target_ids()
+        result = plan(records, sessions, known)
+        inserts = []
+        if result.inserts:
+            prices = await self._prices(min(r.start for r in result.inserts) - 3600,
+                                        max(r.start + r.duration_s for r in result.inserts) + 600)
+            inserts = [self._from_record(record, prices, {**known, **result.learned}, sessions)
+                       for record in result.inserts]
+        learned = {target: (vin, self._name_vehicle(vin, {})) for target, vin in result.learned.items()}
+        inserted = self.storage.apply_reconciliation(
+            [(m.session_id, m.record.energy_wh, m.record.target_id) for m in result.matches], inserts, learned)
+        if result.matches or inserted or result.learned:
+            self.log.info("charge history: %d sessions matched, %d inserted, %d vehicles learned",
+                          len(result.matches), len(inserted), len(result.learned))
+        for session in inserted:
+            self.on_event({"type": "session_completed", "session": session.public()})
+        return result
+
+    def _from_record(self, record: ChargeRecord, prices: dict[float, float], targets: dict[str, str],
+                     sessions: list[Session]) -> Session:
+        """A session only the charge history knows: its energy spread evenly over its duration."""
+        end = record.start + record.duration_s
+        intervals: dict[float, float] = {}
+        watts = record.energy_wh * 3600.0 / record.duration_s
+        for part_end, wh in segment_energy(record.start, watts, end, watts).items():
+            intervals[part_end] = intervals.get(part_end, 0.0) + wh
+        vin = targets.get(record.target_id or "")
+        vehicle = (self.config.vehicles.target_ids.get(record.target_id or "")
+                   or self._name_vehicle(vin, {}))
+        unit = (self.config.energy_site.unit_names.get(record.din)
+                or next((s.unit for s in sessions if s.din == record.din), None)
+                or record.din.partition("--")[2] or record.din)
+        cost = session_cost(intervals, prices, self.delivery)
+        return Session(unit=unit, din=record.din, vin=vin, vehicle=vehicle, start=record.start, end=end,
+                       duration_s=record.duration_s, energy_wh=record.energy_wh, peak_w=watts, average_w=watts,
+                       meter_energy_wh=None, **_cost_fields(cost, record.energy_wh), intervals=intervals, gap_s=0.0,
+                       source="telemetry_history", reconciliation="inserted", metered_energy_wh=record.energy_wh,
+                       target_id=record.target_id)
 
     def in_progress(self) -> list[dict[str, Any]]:
         """Open sessions with their energy and estimated cost so far."""

@@ -53,6 +53,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE discarded (unit TEXT NOT NULL, reason TEXT NOT NULL, count INTEGER NOT NULL,
                             PRIMARY KEY (unit, reason));
     """,
+    """
+    CREATE TABLE target_ids (target_id TEXT PRIMARY KEY, vin TEXT NOT NULL, learned_at REAL NOT NULL);
+    CREATE INDEX sessions_by_din ON sessions (din, start);
+    """,
 )
 
 
@@ -83,10 +87,16 @@ class Session:
     target_id: str | None = None
     id: int | None = None
 
+    @property
+    def energy_of_record_wh(self) -> float:
+        """The meter's energy from Fleet charge history once matched, else the live integral."""
+        return self.metered_energy_wh if self.metered_energy_wh is not None else self.energy_wh
+
     def public(self) -> dict[str, Any]:
         """The JSON shape served by the API (intervals omitted: internal costing detail)."""
         data = asdict(self)
         data.pop("intervals")
+        data["energy_of_record_wh"] = self.energy_of_record_wh
         return data
 
 
@@ -251,6 +261,46 @@ class Storage:
         """The most recent completed session of every unit."""
         rows = self.db.execute("SELECT * FROM sessions s WHERE end = (SELECT MAX(end) FROM sessions WHERE unit = s.unit)")
         return [self._row(r) for r in rows]
+
+    # --- reconciliation --------------------------------------------------------------------------
+
+    def sessions_with_din(self, since: float) -> list[Session]:
+        rows = self.db.execute("SELECT * FROM sessions WHERE din IS NOT NULL AND start >= ?", (since,))
+        return [self._row(r) for r in rows]
+
+    def target_ids(self) -> dict[str, str]:
+        return {row["target_id"]: row["vin"] for row in self.db.execute("SELECT target_id, vin FROM target_ids")}
+
+    def apply_reconciliation(self, matches: Iterable[tuple[int, float, str | None]], inserts: Sequence[Session],
+                             learned: Mapping[str, tuple[str, str | None]]) -> list[Session]:
+        """One transaction: matched sessions gain the meter's energy and target_id, records no live
+        session explains are inserted (duplicates ignored), learned target_id -> (VIN, name) pairs are
+        kept and name the sessions of that target_id that had no vehicle yet."""
+        inserted = []
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("UPDATE sessions SET reconciliation = 'matched', metered_energy_wh = ?, target_id = ? "
+                                "WHERE id = ?", [(energy, target, sid) for sid, energy, target in matches])
+            for session in inserts:
+                row = self._insert(session)
+                if row is not None:
+                    inserted.append(row)
+            now = time.time()
+            self.db.executemany("INSERT INTO target_ids (target_id, vin, learned_at) VALUES (?, ?, ?) "
+                                "ON CONFLICT (target_id) DO UPDATE SET vin = excluded.vin, learned_at = excluded.learned_at",
+                                [(target, vin, now) for target, (vin, _) in learned.items()])
+            self.db.executemany("UPDATE sessions SET vin = ?, vehicle = COALESCE(vehicle, ?) "
+                                "WHERE target_id = ? AND vin IS NULL",
+                                [(vin, name, target) for target, (vin, name) in learned.items()])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def reconciliation_counts(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in
+                self.db.execute("SELECT reconciliation, COUNT(*) FROM sessions GROUP BY reconciliation")}
 
     def integrity_check(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

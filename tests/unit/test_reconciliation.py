@@ -1,0 +1,47 @@
+"""Reconciliation plan: late records match live sessions, unexplained ones are inserted once, mappings learned."""
+from __future__ import annotations
+
+from exporters.clients.tessie import ChargeRecord
+from session_store.reconciliation import plan
+from session_store.storage import Session
+
+DIN = "1457768-02-G--PGT0000000001"
+VIN = "5YJ3E1EA7KF000001"
+TARGET = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
+
+
+def session(id_: int, start: float, reconciliation: str = "pending", metered: float | None = None,
+            vin: str | None = VIN) -> Session:
+    return Session(unit="garage", din=DIN, vin=vin, vehicle="Blue", start=start, end=start + 3600, duration_s=3600,
+                   energy_wh=7000, peak_w=7200, average_w=7000, meter_energy_wh=None, supply_cost=0.2,
+                   supply_credit=0, delivery_cost=0.5, full_cost=0.7, average_price_cents=3, cost_final=True,
+                   intervals={}, gap_s=0, source="live_status", reconciliation=reconciliation,
+                   metered_energy_wh=metered, target_id=None, id=id_)
+
+
+def record(start: float, energy: float = 7100, target: str | None = TARGET) -> ChargeRecord:
+    return ChargeRecord(DIN, start, 3600, energy, target)
+
+
+def test_record_within_the_window_matches_the_nearest_live_session_and_teaches_the_vehicle() -> None:
+    result = plan([record(10_300)], [session(1, 10_000), session(2, 10_400)], {})
+    assert [(m.session_id, m.record.energy_wh) for m in result.matches] == [(2, 7100)]
+    assert result.inserts == [] and result.learned == {TARGET: VIN}
+
+
+def test_record_no_live_session_explains_is_inserted_and_then_never_again() -> None:
+    first = plan([record(50_000)], [session(1, 10_000)], {})
+    assert first.inserts == [record(50_000)] and first.matches == []
+    inserted = session(2, 50_000, reconciliation="inserted", metered=7100, vin=None)
+    again = plan([record(50_000)], [session(1, 10_000), inserted], {})
+    assert again.inserts == [] and again.matches == [], "the inserted session explains its own record"
+
+
+def test_already_matched_sessions_are_left_alone_and_zero_records_ignored() -> None:
+    done = session(1, 10_000, reconciliation="matched", metered=7100)
+    assert plan([record(10_000), record(20_000, energy=0)], [done], {TARGET: VIN}).matches == []
+
+
+def test_one_record_claims_one_session() -> None:
+    result = plan([record(10_000), record(10_100)], [session(1, 10_050)], {})
+    assert len(result.matches) == 1 and len(result.inserts) == 1
