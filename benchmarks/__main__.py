@@ -12,12 +12,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks import hung_upstream, scrape_latency
+from benchmarks import hung_upstream, scrape_latency, session_accuracy
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
-BENCHMARKS = ("scrape", "hung")
+BENCHMARKS = ("scrape", "hung", "accuracy")
 
 
 def say(line: str = "") -> None:
@@ -42,7 +42,8 @@ def targets(results: list[scrape_latency.CaseResult]) -> list[str]:
 
 def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              scrapes: list[scrape_latency.CaseResult] | None, hung: hung_upstream.HungResult | None,
-             scrape_settings: scrape_latency.Settings, hung_settings: hung_upstream.Settings) -> str:
+             scrape_settings: scrape_latency.Settings, hung_settings: hung_upstream.Settings,
+             accuracy: list[dict[str, float]] | None = None) -> str:
     machine = describe()
     run = "`python -m benchmarks --quick` (short run)" if args.quick else "`python -m benchmarks`"
     out = ["# Benchmark results", "",
@@ -84,7 +85,20 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
                 f"headers throughout; `POST /sim/faults {{\"target\": \"wall_connector:garage\", \"kind\": \"hang\", "
                 f"\"duration\": {hung.hang_s:g}}}` is injected after {hung_settings.healthy_s:g} s of healthy "
                 f"scraping.", "", hung.table(), "", hung.timeline(), ""]
+    if accuracy:
+        out += ["## 3. Session accuracy against the simulator's ground truth", "",
+                f"One realistic charge ({accuracy[0]['true_energy_kwh']:.2f} kWh with ramp, a 3-minute dip, taper and "
+                f"a price spike, true cost ${accuracy[0]['true_cost']:.4f}) from samples every 15, 30 and 60 s, by "
+                "the session store's trapezoid and by the rectangle method; truth is the simulator's per-second "
+                "energy and per-second energy x interval price (benchmarks/session_accuracy.py).", "",
+                accuracy_table(accuracy), ""]
     return "\n".join(out)
+
+
+def accuracy_table(rows: list[dict[str, float]]) -> str:
+    return table(["scrape interval", "method", "energy error", "cost error"],
+                 [[f"{r['interval_s']:.0f} s", r["method"], f"{r['energy_error_pct']:+.3f} %",
+                   f"{r['cost_error_pct']:+.3f} %"] for r in rows])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,9 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         hung = hung_upstream.run(hung_settings, say)
         say(hung.table())
         say(hung.timeline())
+    accuracy = None
+    if "accuracy" in chosen:
+        section("3. session accuracy vs the simulator's ground truth")
+        accuracy = session_accuracy.accuracy()
+        say(accuracy_table(accuracy))
 
     elapsed = time.monotonic() - clock
-    args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings))
+    args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -63,6 +64,14 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     wait_until(lambda: get_json(f"{api}/api/sessions/current")["sessions"], 60, 0.5, "a session in progress")
     current = get_json(f"{api}/api/sessions/current")
     jsonschema.validate(current, schema_of("/api/sessions/current"))
+    def live_session_served() -> bool:
+        return any(s["source"] == "live_status" for s in get_json(f"{api}/api/sessions")["sessions"])
+    wait_until(live_session_served, 120, 0.1, "the live session")
+    served_at = time.time()
+    unplugged = get_json(f"{sim.url}/sim/truth")["sessions"][0]["unplug"]
+    print(f"\ncar unplugged -> session served: {served_at - unplugged:.1f} s "
+          "(scrape 1 s + evaluation 1 s + settle 1 s)")
+
     def reconciled() -> bool:
         sessions = get_json(f"{api}/api/sessions")["sessions"]
         return len(sessions) == 2 and {s["reconciliation"] for s in sessions} == {"matched", "inserted"}
