@@ -2,6 +2,7 @@
 it, the session store turns it into one session with energy close to the simulator's truth."""
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import time
@@ -35,6 +36,31 @@ SCENARIO = {
 TARGET = "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a07"
 
 
+class EventListener:
+    """A WebSocket client on /api/events in its own thread, collecting every message."""
+
+    def __init__(self, url: str) -> None:
+        import asyncio
+        import threading
+
+        import aiohttp
+
+        self.messages: list[dict] = []
+        self.connected = threading.Event()
+
+        async def listen() -> None:
+            async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
+                self.connected.set()
+                async for message in socket:
+                    self.messages.append(json.loads(message.data))
+
+        self.thread = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)
+        self.thread.start()
+
+    def types(self) -> list[str]:
+        return [m["type"] for m in list(self.messages)]
+
+
 def schema_of(path: str) -> dict:
     return OPENAPI["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
 
@@ -60,6 +86,8 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
         "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_CHARGE_HISTORY_INTERVAL": "1",
         "WALL_CONNECTOR_NAMES": "1457768-02-G--PGT00000000007:garage"})  # one configuration for every component
     api = f"http://127.0.0.1:{store}"
+    events = EventListener(f"ws://127.0.0.1:{store}/api/events")
+    assert events.connected.wait(10)
 
     wait_until(lambda: get_json(f"{api}/api/sessions/current")["sessions"], 60, 0.5, "a session in progress")
     current = get_json(f"{api}/api/sessions/current")
@@ -71,6 +99,13 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     unplugged = get_json(f"{sim.url}/sim/truth")["sessions"][0]["unplug"]
     print(f"\ncar unplugged -> session served: {served_at - unplugged:.1f} s "
           "(scrape 1 s + evaluation 1 s + settle 1 s)")
+
+    def completed_live() -> list[dict]:
+        return [m["session"] for m in list(events.messages)
+                if m["type"] == "session_completed" and m["session"]["source"] == "live_status"]
+    wait_until(completed_live, 10, 0.1, "the WebSocket event of the live session")
+    assert events.types()[0] == "hello" and "session_started" in events.types() and "power" in events.types()
+    assert completed_live()[0]["unit"] == "garage"
 
     def reconciled() -> bool:
         sessions = get_json(f"{api}/api/sessions")["sessions"]
