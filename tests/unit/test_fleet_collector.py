@@ -5,13 +5,11 @@ so they cannot share one render); each section starts with a `# scenario: <name>
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+
+from tests.collectors import check_golden, promtool_problems, render
 
 from exporters.clients.tessie import parse_live_status, parse_products, parse_site_info, unwrap
 from exporters.core.errors import BadPayload
@@ -20,7 +18,6 @@ from exporters.fleet import Units, make_collect
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tessie"
 GOLDEN = Path(__file__).parent / "golden" / "fleet.txt"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 
 GARAGE, DRIVEWAY = "1457768-01-G--PGT12345678901", "1457768-02-G--PGT12345678902"
 BLUE_VIN = "5YJ3E1EA7KF000001"
@@ -30,15 +27,6 @@ SCENARIOS = {
     "powerwall_site": ("live_status_powerwall.json", "site_info.json"),
     "response_null": ("live_status_null.json", "site_info_null.json"),
 }
-
-
-@pytest.fixture(autouse=True)
-def pinned_time_zone(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("TZ", "America/Chicago")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def body(name: str):
@@ -52,12 +40,7 @@ def snapshot(live_status: str, site_info: str) -> dict:
 
 
 def exposition(data: dict, names: Units = NAMES, site: str = "Home") -> str:
-    class Fixed:
-        def collect(self):
-            return make_collect(names, [site])(data)
-    registry = CollectorRegistry()
-    registry.register(Fixed())
-    return generate_latest(registry).decode()
+    return render(lambda: make_collect(names, [site])(data))
 
 
 def scenario(name: str) -> str:
@@ -70,17 +53,12 @@ def samples(text: str) -> dict[str, float]:
 
 
 def test_exposition_matches_golden() -> None:
-    text = "".join(f"# scenario: {name}\n{scenario(name)}" for name in SCENARIOS)
-    if UPDATE:
-        GOLDEN.write_text(text)
-    assert text == GOLDEN.read_text(), "exposition changed: review, then rerun with UPDATE_GOLDENS=1"
+    check_golden(GOLDEN, "".join(f"# scenario: {name}\n{scenario(name)}" for name in SCENARIOS))
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_promtool_check_metrics_is_clean(name: str) -> None:
-    result = subprocess.run(["promtool", "check", "metrics"], input=scenario(name), capture_output=True, text=True,
-                            timeout=30)
-    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+    assert promtool_problems(scenario(name)) == ""
 
 
 def test_absent_field_yields_no_sample() -> None:

@@ -6,13 +6,11 @@ newest entries are "n/a" or otherwise unusable.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+
+from tests.collectors import check_golden, promtool_problems, render
 
 from exporters.clients.comed import INTERVAL_S, parse_feed
 from exporters.core.errors import BadPayload
@@ -22,19 +20,9 @@ from exporters.tariffs import CurrentPrice, Rate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "comed"
 GOLDEN = Path(__file__).parent / "golden" / "price.txt"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 LOOKBACK_S = 86400.0
 COMED = '{provider="comed"}'
 NEWEST = 1752556800.0  # 2025-07-15 00:20 CDT, the newest entry of 5minutefeed.json
-
-
-@pytest.fixture(autouse=True)
-def pinned_time_zone(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("TZ", "America/Chicago")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def rates(name: str, endpoint: str = "5minutefeed") -> list[Rate]:
@@ -67,15 +55,10 @@ SCENARIOS = {
 
 
 def exposition(data: dict, book: PriceBook) -> str:
-    class Fixed:
-        def collect(self):
-            return make_collect("comed", book)(data)
-    registry = CollectorRegistry()
-    registry.register(Fixed())
-    return generate_latest(registry).decode()
+    return render(lambda: make_collect("comed", book)(data))
 
 
-def render(name: str) -> str:
+def render_scenario(name: str) -> str:
     return exposition(*scenario(*SCENARIOS[name]))
 
 
@@ -89,22 +72,17 @@ def samples(text: str) -> dict[str, float]:
 
 
 def test_exposition_matches_golden() -> None:
-    text = "".join(f"# scenario: {name}\n{render(name)}" for name in SCENARIOS)
-    if UPDATE:
-        GOLDEN.write_text(text)
-    assert text == GOLDEN.read_text(), "exposition changed: review, then rerun with UPDATE_GOLDENS=1"
+    check_golden(GOLDEN, "".join(f"# scenario: {name}\n{render_scenario(name)}" for name in SCENARIOS))
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_promtool_check_metrics_is_clean(name: str) -> None:
-    result = subprocess.run(["promtool", "check", "metrics"], input=render(name), capture_output=True, text=True,
-                            timeout=30)
-    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+    assert promtool_problems(render_scenario(name)) == ""
 
 
 def test_empty_price_list_is_no_data_not_zero() -> None:
     assert rates("5minutefeed_empty.json") == [] and hour_average("currenthouraverage_empty.json") is None
-    found = samples(render("empty_answers"))
+    found = samples(render_scenario("empty_answers"))
     prices = [series for series in found if series.startswith("electricity_price_")
               and not series.startswith(("electricity_price_delivery", "electricity_price_monthly"))]  # config
     assert prices == [], found
@@ -123,7 +101,7 @@ def test_empty_answer_keeps_the_history_it_already_has() -> None:
 
 
 def test_negative_prices_are_valid_prices() -> None:
-    found = samples(render("day_of_history_and_live_feed"))
+    found = samples(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_cents_per_kwh{COMED}"] == -0.4
     assert found['electricity_price_lookback_percentile_cents_per_kwh{percentile="10",provider="comed"}'] < 1.0
     assert 0.0 < found[f"electricity_price_percentile_rank_percent{COMED}"] < 1.0  # the cheapest price of the day
@@ -136,29 +114,29 @@ def test_newest_first_feed_is_read_oldest_first_and_the_newest_is_current() -> N
 
 
 def test_current_price_carries_the_end_of_its_interval() -> None:
-    text = render("day_of_history_and_live_feed")
+    text = render_scenario("day_of_history_and_live_feed")
     assert f"electricity_price_interval_end_timestamp_seconds{COMED} 1.7525568e+09" in text
     # every 5-minute price once, stamped with the end of its interval in milliseconds
     assert f"electricity_price_5m_cents_per_kwh{COMED} -0.4 1752556800000" in text
 
 
 def test_hour_average_comes_from_currenthouraverage() -> None:
-    found = samples(render("day_of_history_and_live_feed"))
+    found = samples(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_hour_average_cents_per_kwh{COMED}"] == 0.2
-    assert f"electricity_price_hour_average_cents_per_kwh{COMED}" not in samples(render("unusable_newest_entries"))
+    assert f"electricity_price_hour_average_cents_per_kwh{COMED}" not in samples(render_scenario("unusable_newest_entries"))
 
 
 def test_unusable_entries_are_skipped_and_the_newest_usable_price_is_current() -> None:
     # newest "n/a", then -1.7; "" / missing price / missing millisUTC / "NaN" / a duplicate are dropped
     assert [(r.end, r.cents) for r in rates("5minutefeed_na.json")] == [
         (1752555600.0, -0.3), (1752557100.0, -2.4), (1752557400.0, -1.7)]
-    found = samples(render("unusable_newest_entries"))
+    found = samples(render_scenario("unusable_newest_entries"))
     assert found[f"electricity_price_cents_per_kwh{COMED}"] == -1.7
     assert found[f"electricity_price_interval_end_timestamp_seconds{COMED}"] == 1752557400.0
 
 
 def test_lookback_statistics_cover_exactly_the_window() -> None:
-    found = samples(render("day_of_history_and_live_feed"))
+    found = samples(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
     assert found[f"electricity_price_history_covered_seconds{COMED}"] == LOOKBACK_S
     assert found[f"electricity_price_history_oldest_timestamp_seconds{COMED}"] == NEWEST - LOOKBACK_S + 300

@@ -1,20 +1,17 @@
 """Wall Connector collector: recorded payloads in, exposition text out (golden), plus the quirks."""
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.clients.wallconnector import PARSERS, decode_lenient
 from exporters.core.errors import BadPayload
 from exporters.twc import build
+from tests.collectors import check_golden, promtool_problems, render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wallconnector"
 GOLDEN = Path(__file__).parent / "golden" / "twc.txt"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 
 
 def record(name: str, endpoint: str):
@@ -22,12 +19,7 @@ def record(name: str, endpoint: str):
 
 
 def exposition(data: dict) -> str:
-    class Fixed:
-        def collect(self):
-            return build(data)
-    registry = CollectorRegistry()
-    registry.register(Fixed())
-    return generate_latest(registry).decode()
+    return render(lambda: build(data))
 
 
 def sample_data() -> dict:
@@ -42,16 +34,11 @@ def sample_data() -> dict:
 
 
 def test_exposition_matches_golden() -> None:
-    text = exposition(sample_data())
-    if UPDATE:
-        GOLDEN.write_text(text)
-    assert text == GOLDEN.read_text(), "exposition changed: review, then rerun with UPDATE_GOLDENS=1"
+    check_golden(GOLDEN, exposition(sample_data()))
 
 
 def test_promtool_check_metrics_is_clean() -> None:
-    result = subprocess.run(["promtool", "check", "metrics"], input=exposition(sample_data()),
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+    assert promtool_problems(exposition(sample_data())) == ""
 
 
 def samples(text: str, name: str) -> dict[str, float]:

@@ -1,12 +1,12 @@
 """Vehicle collector: recorded Tessie `/{vin}/state` payloads in, exposition text out (golden), plus the quirks."""
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.collectors import check_golden, promtool_problems, render
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters.clients.tessie import METERS_PER_MILE, Tessie, parse_vehicle_state
@@ -17,7 +17,6 @@ from exporters.vehicle import build, vehicle_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tessie"
 GOLDEN = Path(__file__).parent / "golden" / "vehicle.txt"
-UPDATE = os.environ.get("UPDATE_GOLDENS") == "1"
 
 NAMES = {"5YJ3E1EA7KF000001": "Blue"}  # VEHICLE_NAMES; the others fall back to Tessie's names, then the VIN
 STATES = {  # fixture -> the VIN the poller asked for
@@ -27,15 +26,6 @@ STATES = {  # fixture -> the VIN the poller asked for
     "state_offline_minimal.json": "5YJYGDEE5LF000004",
     "state_asleep_live.json": "5YJ3E1EA7KF000005",
 }
-
-
-@pytest.fixture(autouse=True)
-def pinned_time_zone(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("TZ", "America/Chicago")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def body(name: str):
@@ -56,12 +46,7 @@ def sample_data() -> dict:
 
 
 def exposition(data: dict) -> str:
-    class Fixed:
-        def collect(self):
-            return build(NAMES)(data)
-    registry = CollectorRegistry()
-    registry.register(Fixed())
-    return generate_latest(registry).decode()
+    return render(lambda: build(NAMES)(data))
 
 
 def samples(text: str) -> dict[str, float]:
@@ -75,16 +60,11 @@ GRAY = '{vehicle="Gray",vin="5YJSA1E26MF000003"}'
 
 
 def test_exposition_matches_golden() -> None:
-    text = exposition(sample_data())
-    if UPDATE:
-        GOLDEN.write_text(text)
-    assert text == GOLDEN.read_text(), "exposition changed: review, then rerun with UPDATE_GOLDENS=1"
+    check_golden(GOLDEN, exposition(sample_data()))
 
 
 def test_promtool_check_metrics_is_clean() -> None:
-    result = subprocess.run(["promtool", "check", "metrics"], input=exposition(sample_data()),
-                            capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
+    assert promtool_problems(exposition(sample_data())) == ""
 
 
 def test_miles_converted_to_metres() -> None:
