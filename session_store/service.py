@@ -23,6 +23,9 @@ from session_store.sessions import Completed, Discarded, Params, UnitState, segm
 from session_store.storage import Session, Storage
 
 PRICE_SERIES = "electricity_price_5m_cents_per_kwh"
+# Each window re-reads this much before the watermark: a sample stamped just before the last window's
+# end but ingested after it is still seen, and step() ignores what it has already consumed.
+REPLAY_S = 60.0
 PROVISIONAL_GIVE_UP_S = 3600.0  # a price still missing an hour later will not come: keep the estimate
 
 
@@ -112,6 +115,7 @@ class SessionService:
         return completed
 
     async def _window(self, source: Source, start: float, end: float) -> list[Session]:
+        start -= REPLAY_S
         power = await self.prometheus.samples(source.power, start, end)
         links = await self.prometheus.samples(source.connected, start, end)
         infos = await self.prometheus.samples(source.vin_info, start, end) if source.vin_info else []

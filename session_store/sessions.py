@@ -130,8 +130,9 @@ def step(state: UnitState, t: Sequence[float], watts: Sequence[float], params: P
     """
     closed: list[Completed | Discarded] = []
     last_t, last_w, session = state.last_t, state.last_w, state.open
-    links = sorted(connected)
-    names = sorted((time, vin) for time, vin in vins if vin)
+    seen = float("-inf") if last_t is None else last_t   # observations up to here were already applied
+    links = sorted(link for link in connected if link[0] > seen)
+    names = sorted((time, vin) for time, vin in vins if vin and time > seen)
     li = ni = 0
     for time, power in zip(map(float, t), map(float, watts)):
         if last_t is not None and time <= last_t:

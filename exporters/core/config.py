@@ -156,8 +156,8 @@ class SessionSettings:
     source: str = setting(Choice(("auto", "fleet", "local")), "auto", "Power series sessions are derived from: "
                           "fleet (every unit via the Fleet API), local (Wall Connector API), auto = fleet when present.")
     evaluation_interval: float = setting(Duration(), 15, "How often new samples are read from Prometheus.")
-    settle: float = setting(Duration(allow_zero=True), 5, "Samples younger than this are left for the next "
-                            "evaluation, so a scrape in flight is never skipped.")
+    settle: float = setting(Duration(allow_zero=True), 0, "Samples younger than this are left for the next "
+                            "evaluation (each evaluation also re-reads the last minute, so none is skipped).")
     catch_up: float = setting(Duration(), 7 * 86400, "On first start, how much stored history is turned into sessions.")
     catch_up_chunk: float = setting(Duration(), 6 * 3600, "Catching up reads Prometheus in windows of this size, "
                                     "one transaction each.")

@@ -78,7 +78,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
                                                                      "COMED_POLL_INTERVAL": "1"})
     prometheus = start_prometheus({"fleet": [f"127.0.0.1:{fleet}"], "price": [f"127.0.0.1:{price}"]})
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"sessions": {"evaluation_interval": 1, "settle": 1, "catch_up": "10m",
+    config.write_text(yaml.safe_dump({"sessions": {"evaluation_interval": 1, "catch_up": "10m",
                                                    "min_energy_kwh": 0.05, "min_duration": 10, "database": str(tmp_path / "s.db")},
                                       "vehicles": {"names": {VIN: "Blue car"}},
                                       "prometheus": {"url": prometheus.url}}))
@@ -98,7 +98,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     served_at = time.time()
     unplugged = get_json(f"{sim.url}/sim/truth")["sessions"][0]["unplug"]
     print(f"\ncar unplugged -> session served: {served_at - unplugged:.1f} s "
-          "(scrape 1 s + evaluation 1 s + settle 1 s)")
+          "(scrapes and evaluations every 1 s)")
 
     def completed_live() -> list[dict]:
         return [m["session"] for m in list(events.messages)

@@ -107,3 +107,13 @@ def test_cost_uses_the_interval_price_and_keeps_credits_apart() -> None:
 def test_cost_with_a_missing_price_is_provisional_at_the_last_known_price() -> None:
     cost = session_cost({300.0: 1000.0, 600.0: 1000.0}, {300.0: 5.0}, 0.0)
     assert cost.supply == pytest.approx(0.10) and not cost.final
+
+
+def test_replayed_link_observations_do_not_end_a_later_session() -> None:
+    """A window re-read after a restart repeats an old disconnect: it must not close the next car's session."""
+    t, w = series((60, 0), (600, 7000), (300, 0), (900, 7000), (900, 0))
+    unplug = (700.0, False)
+    first, early = step(UnitState(), t[:70], w[:70], P, connected=[unplug])
+    assert len(completed(early)) == 1 and first.open is not None   # the second session is open
+    later, rest = step(first, t, w, P, connected=[unplug])         # the same observations again
+    assert [s.start for s in completed(rest)] == [960.0]
