@@ -6,6 +6,7 @@ loopback; prints where everything is; Ctrl-C or SIGTERM stops everything in reve
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -133,7 +134,6 @@ class Suite:
              "--speed", f"{sim.speed:g}", "--port-file", str(port_file)],
             log_path=self.logs / "charging-sim.log", env=self.env, ready_url=f"{sim.listen.url}/sim/clock")
         self._start(process)
-        import json
         ports = json.loads(port_file.read_text())
         self.env.update({
             "TWC_CHARGERS": ",".join(f"{name}:{url.split('://', 1)[1]}" for name, url in ports["chargers"].items()),
@@ -206,11 +206,11 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
         checks.append((config.simulator.listen, "simulator.listen"))
     for listen, key in checks:
         _check_free(listen, key)
-    lines = []
+    simulator_line = []
     try:
         if simulate:
             ports = suite.start_simulator()
-            lines.append(("charging-sim", ports["url"] + "/sim/state", "simulated Wall Connectors, Tessie, ComEd"))
+            simulator_line = [("charging-sim", ports["url"] + "/sim/state", "simulated Wall Connectors, Tessie, ComEd")]
         started = suite.start_components(components)
         alertmanager = suite.start_alertmanager()
         if any(c.job == "price" for c, _ in started):
@@ -221,7 +221,7 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
         suite.stop()
         return 1
     lines = [("Prometheus", prometheus, "queries, targets, alerts"), ("Alertmanager", alertmanager, "notifications"),
-             *[(c.name, f"{listen.url}/metrics", f"job={c.job}") for c, listen in started], *lines]
+             *[(c.name, f"{listen.url}/metrics", f"job={c.job}") for c, listen in started], *simulator_line]
     mode = "simulated upstreams (no credentials configured)" if simulate else "live upstreams"
     print(f"charging suite is up with {mode}:", file=out)
     for name, url, what in lines:

@@ -19,6 +19,7 @@ from exporters.core.config import Config, ConfigError, Listen, load_files
 from exporters.core.exposition import Exposition
 from exporters.core.logs import setup_logging
 from exporters.core.server import metrics_app
+from exporters.core.settings_types import Address
 
 
 def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
@@ -46,7 +47,6 @@ def load_config_or_exit(prog: str, args: argparse.Namespace) -> Config:
 def parse_listen_or_exit(prog: str, text: str | None, default: Listen) -> Listen:
     if not text:
         return default
-    from exporters.core.settings_types import Address
     try:
         return Address().parse("--listen", text)
     except ConfigError as error:
