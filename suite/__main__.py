@@ -39,6 +39,7 @@ class Component:
     listen_key: str
     enabled: Callable[[Config], bool]
     needs_token: bool = False
+    page: str = "/metrics"       # what `make up` points the user to
 
 
 COMPONENTS: tuple[Component, ...] = (
@@ -51,7 +52,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("price-exporter", "exporters.price", "price", lambda c: c.price.listen, "price.listen",
               lambda c: True),
     Component("session-store", "session_store", "session_store", lambda c: c.sessions.listen, "sessions.listen",
-              lambda c: True),
+              lambda c: True, page="/api/sessions"),
 )
 
 
@@ -221,7 +222,7 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
         suite.stop()
         return 1
     lines = [("Prometheus", prometheus, "queries, targets, alerts"), ("Alertmanager", alertmanager, "notifications"),
-             *[(c.name, f"{listen.url}/metrics", f"job={c.job}") for c, listen in started], *simulator_line]
+             *[(c.name, f"{listen.url}{c.page}", f"job={c.job}") for c, listen in started], *simulator_line]
     mode = "simulated upstreams (no credentials configured)" if simulate else "live upstreams"
     print(f"charging suite is up with {mode}:", file=out)
     for name, url, what in lines:
