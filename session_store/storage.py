@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from session_store.sessions import OpenSession, UnitState
+from session_store.smart_charging import Memory
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -56,6 +57,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE target_ids (target_id TEXT PRIMARY KEY, vin TEXT NOT NULL, learned_at REAL NOT NULL);
     CREATE INDEX sessions_by_din ON sessions (din, start);
+    """,
+    """
+    CREATE TABLE smart_charging_memory (vin TEXT PRIMARY KEY, memory TEXT NOT NULL);
+    CREATE TABLE smart_charging_actions (
+        id INTEGER PRIMARY KEY,
+        t REAL NOT NULL,
+        vin TEXT NOT NULL,
+        vehicle TEXT,
+        action TEXT,
+        reason TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        price REAL,
+        stop_threshold REAL,
+        resume_threshold REAL,
+        detail TEXT
+    );
+    CREATE INDEX smart_charging_actions_by_t ON smart_charging_actions (t);
     """,
 )
 
@@ -101,6 +119,22 @@ class Session:
 
 
 COLUMNS = [name for name in Session.__dataclass_fields__ if name != "id"]
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One line of the smart-charging action log: what was decided, why, and what came of it."""
+
+    t: float
+    vin: str
+    vehicle: str | None
+    action: str | None          # stop, start, stop_simulated, start_simulated, None (a logged non-action)
+    reason: str
+    outcome: str                # sent, failed, simulated, skipped
+    price: float | None
+    stop_threshold: float | None
+    resume_threshold: float | None
+    detail: str | None = None
 
 
 def _state_to_json(state: UnitState) -> str:
@@ -301,6 +335,37 @@ class Storage:
     def reconciliation_counts(self) -> dict[str, int]:
         return {row[0]: row[1] for row in
                 self.db.execute("SELECT reconciliation, COUNT(*) FROM sessions GROUP BY reconciliation")}
+
+    # --- smart charging --------------------------------------------------------------------------
+
+    def load_memories(self) -> dict[str, Memory]:
+        return {row["vin"]: Memory(**json.loads(row["memory"]))
+                for row in self.db.execute("SELECT vin, memory FROM smart_charging_memory")}
+
+    def save_smart_charging(self, memories: Mapping[str, Memory], actions: Sequence[ActionRecord]) -> None:
+        """One transaction: every vehicle's memory and the actions taken, so a restart never re-sends
+        a command it already sent nor forgets a pause."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("INSERT INTO smart_charging_memory (vin, memory) VALUES (?, ?) "
+                                "ON CONFLICT (vin) DO UPDATE SET memory = excluded.memory",
+                                [(vin, json.dumps(asdict(memory))) for vin, memory in memories.items()])
+            self.db.executemany("INSERT INTO smart_charging_actions (t, vin, vehicle, action, reason, outcome, price, "
+                                "stop_threshold, resume_threshold, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                [astuple(action) for action in actions])
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def actions(self, limit: int = 100, vin: str | None = None) -> list[ActionRecord]:
+        sql = "SELECT t, vin, vehicle, action, reason, outcome, price, stop_threshold, resume_threshold, detail " \
+              "FROM smart_charging_actions " + ("WHERE vin = ? " if vin else "") + "ORDER BY t DESC, id DESC LIMIT ?"
+        return [ActionRecord(*row) for row in self.db.execute(sql, (vin, limit) if vin else (limit,))]
+
+    def action_counts(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT COALESCE(action, 'none') AS action, outcome, COUNT(*) AS count "
+                               "FROM smart_charging_actions GROUP BY action, outcome").fetchall()
 
     def integrity_check(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -1,0 +1,153 @@
+"""Smart charging decisions: a pure function of the market, one vehicle and what we remember of it.
+
+Stop a charging car when the 5-minute price is above the stop threshold (the lookback's 90th
+percentile); start a car we paused when the price falls below the resume threshold (75th); between
+the two nothing changes (hysteresis). Never two commands for one vehicle within `min_interval_s`.
+
+Safe by default:
+- with a stale price, Prometheus unreachable, no thresholds or too little history, never stop a
+  car, and resume one we paused;
+- a user who starts charging by hand while we have the car paused wins until that plug-in session
+  ends;
+- a manual override (pause smart charging for a vehicle until a time) resumes what we paused and
+  then leaves the car alone;
+- a stop that keeps failing is given up (the car charges); a start that fails is retried with backoff.
+
+In dry run the actions are `stop_simulated` / `start_simulated`: the car keeps charging, so its
+charging while "paused" is not mistaken for the user taking over.
+
+    decide(market, vehicle, memory, params, now) -> Decision(action, reason)
+    remember(memory, decision, ok, now, params) -> memory'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+STOP, START = "stop", "start"
+
+
+@dataclass(frozen=True)
+class Market:
+    price: float | None              # the current 5-minute price, cents per kWh
+    price_age_s: float | None        # seconds since the end of its interval
+    stop_threshold: float | None     # cents per kWh
+    resume_threshold: float | None
+    history_days: float              # days of 5-minute prices behind the thresholds
+    prometheus_ok: bool = True
+
+
+@dataclass(frozen=True)
+class VehicleNow:
+    vin: str
+    plugged: bool                    # a unit reports this VIN
+    charging: bool                   # that unit's power is above the session threshold
+    session_start: float | None = None   # start of the plug-in session (scopes a user override)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """What survives restarts (kept in SQLite): our pause, our last command, the user's overrides."""
+
+    paused_by_us: bool = False
+    simulated: bool = False          # the pause was a dry-run one
+    paused_at: float | None = None
+    last_command_at: float | None = None
+    failures: int = 0
+    retry_at: float | None = None
+    user_session: float | None = None        # the plug-in session in which the user overrode us
+    override_until: float | None = None      # smart charging off for this vehicle until then
+
+
+@dataclass(frozen=True)
+class Params:
+    max_price_age_s: float = 900.0
+    min_history_days: float = 7.0
+    min_interval_s: float = 600.0
+    dry_run: bool = True
+    max_stop_failures: int = 3
+    retry_base_s: float = 60.0
+    retry_max_s: float = 900.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str | None       # stop, start, stop_simulated, start_simulated, or None
+    reason: str
+
+    @property
+    def kind(self) -> str | None:
+        """stop or start, whether real or simulated."""
+        return None if self.action is None else self.action.split("_")[0]
+
+
+def unsafe(market: Market, params: Params) -> str | None:
+    """Why the market cannot be trusted to stop a car, or None when it can."""
+    if not market.prometheus_ok:
+        return "prometheus_unreachable"
+    if market.price is None or market.price_age_s is None:
+        return "no_price"
+    if market.price_age_s > params.max_price_age_s:
+        return "stale_price"
+    if market.stop_threshold is None or market.resume_threshold is None:
+        return "no_thresholds"
+    if market.history_days < params.min_history_days:
+        return "too_little_history"
+    return None
+
+
+def _act(kind: str, reason: str, memory: Memory, params: Params, now: float) -> Decision:
+    if memory.last_command_at is not None and now - memory.last_command_at < params.min_interval_s:
+        return Decision(None, f"min_interval ({reason})")
+    if memory.retry_at is not None and now < memory.retry_at:
+        return Decision(None, f"retry_backoff ({reason})")
+    simulated = params.dry_run if kind == STOP else memory.simulated
+    return Decision(f"{kind}_simulated" if simulated else kind, reason)
+
+
+def decide(market: Market, vehicle: VehicleNow, memory: Memory, params: Params, now: float) -> Decision:
+    problem = unsafe(market, params)
+    overridden = memory.override_until is not None and now < memory.override_until
+    if memory.paused_by_us:
+        if not vehicle.plugged:
+            return Decision(None, "unplugged")
+        if vehicle.charging and not memory.simulated:
+            return Decision(None, "user_started_charging")
+        if overridden:
+            return _act(START, "manual_override", memory, params, now)
+        if problem:
+            return _act(START, f"fail_safe_{problem}", memory, params, now)
+        if market.price < market.resume_threshold:  # type: ignore[operator]
+            return _act(START, "price_below_resume", memory, params, now)
+        return Decision(None, "holding")
+    if not vehicle.charging:
+        return Decision(None, "not_charging")
+    if overridden:
+        return Decision(None, "manual_override")
+    if memory.user_session is not None and memory.user_session == vehicle.session_start:
+        return Decision(None, "user_override")
+    if problem:
+        return Decision(None, f"fail_safe_{problem}")
+    if market.price > market.stop_threshold:  # type: ignore[operator]
+        return _act(STOP, "price_above_stop", memory, params, now)
+    return Decision(None, "price_ok")
+
+
+def remember(memory: Memory, decision: Decision, vehicle: VehicleNow, ok: bool | None, now: float,
+             params: Params) -> Memory:
+    """The memory after a decision and, when a command was sent, its outcome (None = nothing sent)."""
+    if decision.action is None:
+        if decision.reason == "unplugged":
+            return replace(memory, paused_by_us=False, simulated=False, paused_at=None, failures=0, retry_at=None,
+                           user_session=None)
+        if decision.reason == "user_started_charging":
+            return replace(memory, paused_by_us=False, paused_at=None, user_session=vehicle.session_start)
+        return memory
+    if ok:
+        paused = decision.kind == STOP
+        return replace(memory, paused_by_us=paused, simulated=paused and decision.action.endswith("simulated"),
+                       paused_at=now if paused else None, last_command_at=now, failures=0, retry_at=None)
+    failures = memory.failures + 1
+    if decision.kind == STOP and failures >= params.max_stop_failures:
+        return replace(memory, failures=0, retry_at=now + params.retry_max_s)   # give up stopping: it charges
+    delay = min(params.retry_max_s, params.retry_base_s * 2 ** (failures - 1))
+    return replace(memory, failures=failures, retry_at=now + delay)
