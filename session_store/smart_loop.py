@@ -1,0 +1,152 @@
+"""The smart-charging driver: read the market and the vehicles from Prometheus, decide per vehicle
+(`smart_charging.decide`), send or simulate the command, and persist memories and the action log
+in one transaction. Decisions are pure; this module only fetches, executes and records.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from exporters.core.config import Config
+from exporters.core.errors import UpstreamError
+from session_store.prometheus import Prometheus
+from session_store.smart_charging import Decision, Market, Memory, Params, VehicleNow, decide, remember
+from session_store.storage import ActionRecord, Storage
+
+PRICE_5M = "electricity_price_5m_cents_per_kwh"
+SUCCESS_REASONS = {"is_charging", "not_charging"}   # Tessie says it is already in the requested state
+
+
+class Commands(Protocol):
+    async def send(self, vin: str, kind: str) -> tuple[bool, str | None]:
+        """(ok, detail) for start or stop; raises UpstreamError for transport failures."""
+
+
+class TessieCommands:
+    """Live mode: start_charging / stop_charging through Tessie (which wakes the car itself)."""
+
+    def __init__(self, tessie: Any) -> None:
+        self.tessie = tessie
+
+    async def send(self, vin: str, kind: str) -> tuple[bool, str | None]:
+        result = await self.tessie.command(vin, f"{kind}_charging")
+        return result.ok or result.reason in SUCCESS_REASONS, result.reason
+
+
+@dataclass
+class SmartState:
+    """What the API and metrics show (replaced after every evaluation)."""
+
+    market: Market | None = None
+    vehicles: dict[str, VehicleNow] = field(default_factory=dict)
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    memories: dict[str, Memory] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    last_evaluation: float | None = None
+    fail_safe: dict[str, int] = field(default_factory=dict)   # reason -> decisions taken for it
+
+
+def _first(result: list[dict[str, Any]]) -> float | None:
+    if not result:
+        return None
+    value = float(result[0]["value"][1])
+    return None if math.isnan(value) else value
+
+
+class SmartCharger:
+    def __init__(self, config: Config, storage: Storage, prometheus: Prometheus, commands: Commands | None,
+                 log: logging.Logger, session_starts: Callable[[], dict[str, float]] = dict,
+                 clock: Callable[[], float] = time.time) -> None:
+        settings = config.smart_charging
+        self.config = config
+        self.storage = storage
+        self.prometheus = prometheus
+        self.commands = commands
+        self.log = log
+        self.session_starts = session_starts   # unit key (DIN) -> start of its open session
+        self.clock = clock
+        self.lookback = f"{int(settings.lookback_days * 86400)}s"
+        self.params = Params(max_price_age_s=settings.max_price_age, min_history_days=settings.min_history_days,
+                             min_interval_s=settings.min_interval,
+                             dry_run=not settings.control_enabled or commands is None)
+        self.state = SmartState(memories=storage.load_memories())
+
+    async def market(self) -> Market:
+        settings = self.config.smart_charging
+        try:
+            price = _first(await self.prometheus.query("max(electricity_price_cents_per_kwh)"))
+            end = _first(await self.prometheus.query("max(electricity_price_interval_end_timestamp_seconds)"))
+            stop = _first(await self.prometheus.query(
+                f"max(quantile_over_time({settings.stop_percentile / 100:g}, {PRICE_5M}[{self.lookback}]))"))
+            resume = _first(await self.prometheus.query(
+                f"max(quantile_over_time({settings.resume_percentile / 100:g}, {PRICE_5M}[{self.lookback}]))"))
+            count = _first(await self.prometheus.query(f"max(count_over_time({PRICE_5M}[{self.lookback}]))"))
+        except UpstreamError:
+            return Market(None, None, None, None, 0.0, prometheus_ok=False)
+        age = None if end is None else max(0.0, self.clock() - end)
+        return Market(price, age, stop, resume, (count or 0.0) * 300 / 86400)
+
+    async def vehicles(self) -> dict[str, VehicleNow]:
+        """Plugged-in vehicles from the Fleet view (fresher than the cars' own data): VIN and unit power."""
+        threshold = self.config.sessions.power_threshold_w
+        infos = await self.prometheus.query("tesla_wall_connector_vehicle_info")
+        power = {item["metric"].get("din"): float(item["value"][1])
+                 for item in await self.prometheus.query("tesla_wall_connector_power_watts")}
+        starts = self.session_starts()
+        found = {}
+        for item in infos:
+            labels = item["metric"]
+            vin, din = labels.get("vin"), labels.get("din")
+            if not vin:
+                continue
+            self.state.names[vin] = labels.get("vehicle") or self.config.vehicles.names.get(vin) or vin
+            found[vin] = VehicleNow(vin, plugged=True, charging=power.get(din, 0.0) > threshold,
+                                    session_start=starts.get(din))
+        return found
+
+    async def evaluate(self) -> list[ActionRecord]:
+        now = self.clock()
+        market = await self.market()
+        try:
+            vehicles = await self.vehicles() if market.prometheus_ok else {}
+        except UpstreamError:
+            market, vehicles = Market(None, None, None, None, 0.0, prometheus_ok=False), {}
+        memories = dict(self.state.memories)
+        records: list[ActionRecord] = []
+        decisions = {}
+        known = market.prometheus_ok   # without Prometheus a paused car is assumed still plugged: resume it
+        for vin in sorted(set(vehicles) | {v for v, m in memories.items() if m.paused_by_us}):
+            vehicle = vehicles.get(vin) or VehicleNow(vin, plugged=not known, charging=False)
+            memory = memories.get(vin, Memory())
+            decision = decide(market, vehicle, memory, self.params, now)
+            decisions[vin] = decision
+            ok, outcome, detail = await self._execute(vin, decision)
+            memories[vin] = remember(memory, decision, vehicle, ok, now, self.params)
+            if decision.reason.startswith("fail_safe_"):
+                self.state.fail_safe[decision.reason] = self.state.fail_safe.get(decision.reason, 0) + 1
+            if decision.action is not None or decision.reason != self.state.decisions.get(vin, Decision(None, "")).reason:
+                records.append(ActionRecord(now, vin, self.state.names.get(vin), decision.action, decision.reason,
+                                            outcome, market.price, market.stop_threshold, market.resume_threshold,
+                                            detail))
+        self.storage.save_smart_charging(memories, records)
+        for record in records:
+            if record.action is not None or record.reason.startswith(("fail_safe", "user_", "manual")):
+                self.log.info("smart charging: %s %s (%s) -> %s%s", record.vehicle or record.vin,
+                              record.action or "no action", record.reason, record.outcome,
+                              f": {record.detail}" if record.detail else "")
+        self.state = SmartState(market, vehicles, decisions, memories, self.state.names, now, self.state.fail_safe)
+        return records
+
+    async def _execute(self, vin: str, decision: Decision) -> tuple[bool | None, str, str | None]:
+        if decision.action is None:
+            return None, "skipped", None
+        if decision.action.endswith("simulated") or self.commands is None:
+            return True, "simulated", None
+        try:
+            ok, detail = await self.commands.send(vin, decision.kind or "")
+        except UpstreamError as error:
+            return False, "failed", f"{error.outcome}: {error}"
+        return ok, "sent" if ok else "failed", detail
