@@ -20,10 +20,12 @@ from exporters.core.logs import setup_logging
 from exporters.core.runtime import argument_parser, load_config_or_exit, parse_listen_or_exit
 from exporters.core.server import metrics_app
 from exporters.core.upstream import Upstream, UpstreamMetrics
-from session_store.api import Events, add_routes
+from session_store.api import Events, add_routes, add_smart_charging_routes
 from session_store.metrics import SessionCollector
 from session_store.prometheus import Prometheus
 from session_store.service import SessionService
+from session_store.smart_loop import SmartCharger, TessieCommands
+from session_store.smart_metrics import SmartChargingCollector
 from session_store.storage import Storage
 
 DESCRIPTION = "Charging sessions with energy and cost, derived from the power series in Prometheus."
@@ -45,6 +47,24 @@ async def reconcile_forever(service: SessionService, tessie: Tessie, site_id: st
             if failing != error.outcome:
                 log.warning("charge history unavailable (%s): %s; will retry", error.outcome, error)
             failing = error.outcome
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except asyncio.TimeoutError:
+            pass
+
+
+async def smart_charging_forever(charger: SmartCharger, interval: float, log: logging.Logger,
+                                 stop: asyncio.Event) -> None:
+    """Evaluate smart charging every `interval`; nothing it meets may end the loop."""
+    failing: str | None = None
+    while not stop.is_set():
+        try:
+            await charger.evaluate()
+            failing = None
+        except Exception as error:  # noqa: BLE001 - a bug here must not stop sessions or leave cars paused forever
+            if failing != type(error).__name__:
+                log.error("smart charging evaluation failed: %s: %s", type(error).__name__, error)
+            failing = type(error).__name__
         try:
             await asyncio.wait_for(stop.wait(), interval)
         except asyncio.TimeoutError:
@@ -95,13 +115,29 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         exposition.render_now()
         app = metrics_app("session-store", DESCRIPTION, exposition)
         add_routes(app, storage, service, events, ZoneInfo(config.general.timezone), config.price.monthly_fixed)
+        token = config.secrets.tessie_access_token
+        charger: SmartCharger | None = None
+        if config.smart_charging.enabled:
+            commands = None
+            if config.smart_charging.control_enabled and token is not None:
+                commands = TessieCommands(Tessie(
+                    Upstream(http, UpstreamMetrics("smart_charging_tessie", registry,
+                                                   ("start_charging", "stop_charging")),
+                             timeout=max(config.tessie.timeout, 90)), config.tessie.base_url, token))
+            charger = SmartCharger(config, storage, prometheus, commands, log, session_starts=lambda: {
+                key: state.open.start for key, state in service.live.states.items() if state.open is not None})
+            registry.register(SmartChargingCollector(charger, storage))
+            add_smart_charging_routes(app, charger, storage)
+            log.info("smart charging on (%s)", "live: commands are sent" if commands else "dry run")
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, listen_host, listen_port, reuse_address=True).start()
         log.info("serving the session API and /metrics on http://%s:%d/ (database %s)", listen_host, listen_port,
                  config.sessions.database)
         tasks = []
-        token = config.secrets.tessie_access_token
+        if charger is not None:
+            tasks.append(asyncio.create_task(smart_charging_forever(
+                charger, config.smart_charging.evaluation_interval, log, stop)))
         if config.energy_site.enabled and token is not None:
             tessie = Tessie(Upstream(http, UpstreamMetrics("charging_session_store_fleet", registry,
                                                            ("products", "telemetry_history")),

@@ -205,3 +205,35 @@ def csv_response(rows: list[Session], filename: str) -> web.Response:
         writer.writerow(session.public())
     return web.Response(text=buffer.getvalue(), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def add_smart_charging_routes(app: web.Application, charger: Any, storage: Storage) -> None:
+    """Read-only views of smart charging: its state per vehicle and the action log."""
+    from dataclasses import asdict
+
+    async def state(request: web.Request) -> web.StreamResponse:
+        current = charger.state
+        market = current.market
+        vehicles = []
+        for vin in sorted(set(current.vehicles) | set(current.memories)):
+            vehicle, memory, decision = current.vehicles.get(vin), current.memories.get(vin), current.decisions.get(vin)
+            vehicles.append({"vin": vin, "vehicle": current.names.get(vin), "plugged": bool(vehicle and vehicle.plugged),
+                             "charging": bool(vehicle and vehicle.charging),
+                             "paused_by_us": bool(memory and memory.paused_by_us),
+                             "last_decision": decision.reason if decision else None,
+                             "last_command_at": memory.last_command_at if memory else None,
+                             "override_until": memory.override_until if memory else None})
+        return _json({"dry_run": charger.params.dry_run, "last_evaluation": current.last_evaluation,
+                      "market": asdict(market) if market else None, "vehicles": vehicles})
+
+    async def actions(request: web.Request) -> web.StreamResponse:
+        limit = _int(request, "limit", 100, 1, MAX_LIMIT)
+        return _json({"actions": [asdict(a) for a in storage.actions(limit, request.query.get("vin") or None)]})
+
+    app.router.add_get("/api/smart-charging", state)
+    async def guarded_actions(request: web.Request) -> web.StreamResponse:
+        try:
+            return await actions(request)
+        except BadParameter as error:
+            return _json({"error": str(error)}, status=400)
+    app.router.add_get("/api/smart-charging/actions", guarded_actions)

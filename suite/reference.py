@@ -53,8 +53,14 @@ def sessions_reference() -> str:
     return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in REFERENCE))
 
 
+def smart_reference() -> str:
+    from session_store.smart_metrics import REFERENCE
+    return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in REFERENCE))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "config-reference": config_reference,
+    "metrics-smart": smart_reference,
     "metrics-sessions": sessions_reference,
     **{f"metrics-{name}": metrics_reference(name) for name in ("twc", "fleet", "vehicle", "price")},
 }

@@ -12,6 +12,7 @@ import yaml
 import jsonschema
 
 from session_store.metrics import REFERENCE
+from session_store.smart_metrics import REFERENCE as SMART_REFERENCE
 from session_store.openapi import OPENAPI
 from suite.processes import free_port, wait_until
 from tests.conftest import SIM_TOKEN
@@ -84,7 +85,8 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
                                       "prometheus": {"url": prometheus.url}}))
     start_component("session-store", "session_store", store, config=config, env={
         "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_CHARGE_HISTORY_INTERVAL": "1",
-        "WALL_CONNECTOR_NAMES": "1457768-02-G--PGT00000000007:garage"})  # one configuration for every component
+        "WALL_CONNECTOR_NAMES": "1457768-02-G--PGT00000000007:garage",  # one configuration for every component
+        "SMART_CHARGING_EVALUATION_INTERVAL": "1"})
     api = f"http://127.0.0.1:{store}"
     events = EventListener(f"ws://127.0.0.1:{store}/api/events")
     assert events.connected.wait(10)
@@ -148,10 +150,18 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     metrics = get(f"{api}/metrics")[2].decode()
     lint = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
     assert lint.returncode == 0 and lint.stdout + lint.stderr == "", lint.stdout + lint.stderr
-    documented = {name for name, *_ in REFERENCE}
+    documented = {name for name, *_ in (*REFERENCE, *SMART_REFERENCE)}
     exposed = {line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE")}
     assert {f"{n}_total" if f"{n}_total" in documented else n for n in exposed} <= documented
     assert 'charging_sessions_completed_total{unit="garage",vehicle="Blue car"} 2.0' in metrics
     assert 'charging_session_reconciliations_total{outcome="inserted"} 1.0' in metrics
     assert 'charging_session_in_progress{unit="garage"} 0.0' in metrics
+    assert "smart_charging_dry_run 1.0" in metrics, "smart charging runs, in dry run by default"
+    smart = get_json(f"{api}/api/smart-charging")
+    assert smart["dry_run"] is True and smart["market"] is not None
+    # Minutes of price history: it never stops the car, and says why in its action log.
+    logged = get_json(f"{api}/api/smart-charging/actions")["actions"]
+    assert any(a["vin"] == VIN and a["action"] is None and a["reason"] == "fail_safe_too_little_history"
+               for a in logged), logged
+    assert 'smart_charging_fail_safe_decisions_total{reason="too_little_history"}' in metrics
     assert prometheus.value("up") == 1.0

@@ -1,0 +1,93 @@
+"""Smart-charging metrics (prefix `smart_charging_`), read from the driver's state at each render.
+
+    smart_charging_status{state="paused",vehicle="Blue",vin="5YJ3..."} 1.0
+    smart_charging_actions_total{action="stop_simulated",outcome="simulated"} 3.0
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as Family
+
+from exporters.core.metrics import ENUM, Metric, build_families
+from session_store.smart_loop import SmartCharger
+from session_store.storage import Storage
+
+STATUS = {0: "not_charging", 1: "charging", 2: "paused", 3: "paused_simulated", 4: "user_override",
+          5: "manual_override", 6: "fail_safe"}
+
+
+def status_code(charger: SmartCharger, vin: str) -> int:
+    memory = charger.state.memories.get(vin)
+    decision = charger.state.decisions.get(vin)
+    vehicle = charger.state.vehicles.get(vin)
+    reason = decision.reason if decision else ""
+    if memory is not None and memory.paused_by_us:
+        return 3 if memory.simulated else 2
+    if reason.startswith("manual_override"):
+        return 5
+    if reason in ("user_override", "user_started_charging"):
+        return 4
+    if reason.startswith("fail_safe") and vehicle is not None and vehicle.charging:
+        return 6
+    return 1 if vehicle is not None and vehicle.charging else 0
+
+
+REFERENCE = [
+    ("smart_charging_enabled", "gauge", "", "1 when smart charging evaluates."),
+    ("smart_charging_dry_run", "gauge", "", "1 in dry run (the default): actions are recorded, no command is sent."),
+    ("smart_charging_stop_threshold_cents_per_kwh", "gauge", "", "Stop charging above this price (lookback percentile)."),
+    ("smart_charging_resume_threshold_cents_per_kwh", "gauge", "", "Resume below this price (lookback percentile)."),
+    ("smart_charging_history_seconds", "gauge", "", "5-minute prices behind the thresholds, as seconds of history."),
+    ("smart_charging_status_code", "gauge", "vehicle, vin", "Status per vehicle: " +
+     ", ".join(f"{code}={state}" for code, state in STATUS.items()) + "."),
+    ("smart_charging_status", "gauge (state set)", "vehicle, vin, state", "1 for the vehicle's current status."),
+    ("smart_charging_actions_total", "counter", "action, outcome",
+     "Commands decided: stop/start (sent or failed) and stop_simulated/start_simulated in dry run."),
+    ("smart_charging_fail_safe_decisions_total", "counter", "reason",
+     "Evaluations where a vehicle was left charging or resumed because the market could not be trusted."),
+    ("smart_charging_last_evaluation_timestamp_seconds", "gauge", "", "When smart charging last evaluated."),
+]
+
+
+class SmartChargingCollector:
+    def __init__(self, charger: SmartCharger, storage: Storage) -> None:
+        self.charger = charger
+        self.storage = storage
+
+    def collect(self) -> Iterable[Family]:
+        state = self.charger.state
+        yield GaugeMetricFamily("smart_charging_enabled", "1 when smart charging evaluates.", value=1.0)
+        yield GaugeMetricFamily("smart_charging_dry_run", "1 in dry run: actions are recorded, no command is sent.",
+                                value=1.0 if self.charger.params.dry_run else 0.0)
+        market = state.market
+        for name, value, text in (
+                ("smart_charging_stop_threshold_cents_per_kwh", market and market.stop_threshold,
+                 "Stop charging above this price (lookback percentile)."),
+                ("smart_charging_resume_threshold_cents_per_kwh", market and market.resume_threshold,
+                 "Resume below this price (lookback percentile)."),
+                ("smart_charging_history_seconds", market and market.history_days * 86400,
+                 "5-minute prices behind the thresholds, as seconds of history.")):
+            if value is not None and market is not None and market.prometheus_ok:
+                yield GaugeMetricFamily(name, text, value=value)
+        vins = sorted(set(state.vehicles) | set(state.memories))
+        rows = (Metric("smart_charging_status", ENUM, "Smart-charging status of the vehicle.",
+                       lambda vin: status_code(self.charger, vin), states=STATUS),)
+        yield from build_families(rows, ("vehicle", "vin"), [((state.names.get(vin, vin), vin), vin) for vin in vins])
+        actions = CounterMetricFamily("smart_charging_actions", "Commands decided, by action and outcome.",
+                                      labels=["action", "outcome"])
+        for row in self.storage.action_counts():
+            if row["action"] != "none":
+                actions.add_metric([row["action"], row["outcome"]], row["count"])
+        yield actions
+        fail_safe = CounterMetricFamily("smart_charging_fail_safe_decisions", "Evaluations where the market could "
+                                        "not be trusted, by reason.", labels=["reason"])
+        for reason, count in sorted(state.fail_safe.items()):
+            fail_safe.add_metric([reason.removeprefix("fail_safe_")], count)
+        yield fail_safe
+        if state.last_evaluation is not None:
+            yield GaugeMetricFamily("smart_charging_last_evaluation_timestamp_seconds", "When smart charging last "
+                                    "evaluated.", value=state.last_evaluation)
+
+    def describe(self) -> Iterable[Family]:
+        return []
