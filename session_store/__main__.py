@@ -127,7 +127,8 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
             charger = SmartCharger(config, storage, prometheus, commands, log, session_starts=lambda: {
                 key: state.open.start for key, state in service.live.states.items() if state.open is not None})
             registry.register(SmartChargingCollector(charger, storage))
-            add_smart_charging_routes(app, charger, storage)
+            add_smart_charging_routes(app, charger, storage, config.secrets.smart_charging_api_token,
+                                      ZoneInfo(config.general.timezone))
             log.info("smart charging on (%s)", "live: commands are sent" if commands else "dry run")
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

@@ -6,6 +6,7 @@ Bad query parameters get a 400 with a one-line JSON error naming the parameter.
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
 import weakref
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
 
+from exporters.core.settings_types import is_vin
 from session_store.openapi import OPENAPI
 from session_store.service import SessionService
 from session_store.storage import Session, Storage
@@ -47,6 +49,18 @@ def _time(request: web.Request, name: str, zone: ZoneInfo) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
 
 
+def _moment(value: Any, zone: ZoneInfo) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).timestamp()
+
+
 def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
     text = request.query.get(name, str(default))
     try:
@@ -65,9 +79,9 @@ def _choice(request: web.Request, name: str, choices: tuple[str, ...], default: 
     return value
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(text=json.dumps(data, allow_nan=False, default=str), status=status,
-                        content_type="application/json")
+                        content_type="application/json", headers=headers)
 
 
 def period_start(moment: datetime, period: str) -> datetime:
@@ -207,8 +221,12 @@ def csv_response(rows: list[Session], filename: str) -> web.Response:
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
-def add_smart_charging_routes(app: web.Application, charger: Any, storage: Storage) -> None:
-    """Read-only views of smart charging: its state per vehicle and the action log."""
+MAX_OVERRIDE_S = 30 * 86400
+
+
+def add_smart_charging_routes(app: web.Application, charger: Any, storage: Storage, token: Any,
+                              zone: ZoneInfo) -> None:
+    """Smart charging: its state per vehicle, the action log, and the token-protected override."""
     from dataclasses import asdict
 
     async def state(request: web.Request) -> web.StreamResponse:
@@ -230,7 +248,34 @@ def add_smart_charging_routes(app: web.Application, charger: Any, storage: Stora
         limit = _int(request, "limit", 100, 1, MAX_LIMIT)
         return _json({"actions": [asdict(a) for a in storage.actions(limit, request.query.get("vin") or None)]})
 
+    async def override(request: web.Request) -> web.StreamResponse:
+        """POST {"vin": ..., "until": ISO 8601 or Unix seconds}: pause smart charging for that vehicle."""
+        if token is None:
+            return _json({"error": "overrides are disabled: set SMART_CHARGING_API_TOKEN in .secrets"}, status=403)
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token.reveal()}".encode()):
+            return _json({"error": "send the SMART_CHARGING_API_TOKEN as 'Authorization: Bearer <token>'"},
+                         status=401, headers={"WWW-Authenticate": "Bearer"})
+        try:
+            body = await request.json()
+        except (ValueError, UnicodeDecodeError):
+            return _json({"error": "body: expected JSON like {\"vin\": \"5YJ3...\", \"until\": \"2026-11-26T07:00\"}"},
+                         status=400)
+        if not isinstance(body, dict):
+            return _json({"error": "body: expected a JSON object"}, status=400)
+        vin = body.get("vin")
+        if not isinstance(vin, str) or not is_vin(vin):
+            return _json({"error": "vin: expected a 17-character VIN"}, status=400)
+        until = _moment(body.get("until"), zone)
+        now = charger.clock()
+        if until is None or not now < until <= now + MAX_OVERRIDE_S:
+            return _json({"error": "until: expected a moment within the next 30 days (ISO 8601 or Unix seconds)"},
+                         status=400)
+        record = charger.set_override(vin.upper(), until)
+        return _json({"vin": record.vin, "override_until": until})
+
     app.router.add_get("/api/smart-charging", state)
+    app.router.add_post("/api/smart-charging/override", override)
     async def guarded_actions(request: web.Request) -> web.StreamResponse:
         try:
             return await actions(request)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
 from exporters.core.config import Config
@@ -139,6 +139,18 @@ class SmartCharger:
                               f": {record.detail}" if record.detail else "")
         self.state = SmartState(market, vehicles, decisions, memories, self.state.names, now, self.state.fail_safe)
         return records
+
+    def set_override(self, vin: str, until: float) -> ActionRecord:
+        """Leave the vehicle alone until `until` (resuming it first if we paused it); kept across restarts."""
+        memories = dict(self.state.memories)
+        memories[vin] = replace(memories.get(vin, Memory()), override_until=until)
+        record = ActionRecord(self.clock(), vin, self.state.names.get(vin), None, "manual_override_set", "recorded",
+                              None, None, None, f"until {until:.0f}")
+        self.storage.save_smart_charging({vin: memories[vin]}, [record])
+        self.state.memories = memories
+        self.log.info("smart charging: manual override for %s until %s", self.state.names.get(vin, vin),
+                      time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(until)))
+        return record
 
     async def _execute(self, vin: str, decision: Decision) -> tuple[bool | None, str, str | None]:
         if decision.action is None:

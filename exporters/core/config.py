@@ -26,7 +26,7 @@ from exporters.core.settings_types import (
 
 __all__ = ["Config", "ConfigError", "Secret", "load", "load_files", "read_secrets", "Charger", "Listen"]
 
-SECRET_NAMES = ("TESSIE_ACCESS_TOKEN", "SMTP_PASSWORD", "CHAT_WEBHOOK_URL")
+SECRET_NAMES = ("TESSIE_ACCESS_TOKEN", "SMTP_PASSWORD", "CHAT_WEBHOOK_URL", "SMART_CHARGING_API_TOKEN")
 
 
 class Secret:
@@ -231,10 +231,12 @@ class Secrets:
     tessie_access_token: Secret | None = None
     smtp_password: Secret | None = None
     chat_webhook_url: Secret | None = None   # Slack-compatible incoming webhook: its URL is the credential
+    smart_charging_api_token: Secret | None = None   # required by the smart-charging override endpoint
 
     def all(self) -> list[Secret]:
         """Every secret that is set, for log redaction."""
-        return [s for s in (self.tessie_access_token, self.smtp_password, self.chat_webhook_url) if s is not None]
+        return [s for s in (self.tessie_access_token, self.smtp_password, self.chat_webhook_url,
+                            self.smart_charging_api_token) if s is not None]
 
 
 @dataclass(frozen=True)
