@@ -25,16 +25,16 @@ from tests.support import get_json
 pytestmark = pytest.mark.integration
 VIN = "7SAYGDEE1PA000001"          # the demo scenario's Model Y
 DIN = "1457768-01-G--PGT12345678901"
-NOW = time.time()
 
 
 def backfill(tmp_path: Path, price_now: float) -> Path:
     """8 days of prices 0..99 repeating, the current price, and a charging unit with the demo's Model Y."""
-    end = (NOW // 300) * 300 - 300
+    now = time.time()
+    end = (now // 300) * 300 - 300
     lines = ["# TYPE electricity_price_5m_cents_per_kwh gauge"]
     lines += [f'electricity_price_5m_cents_per_kwh{{instance="p:1",job="price",provider="comed"}} {i % 100} '
               f"{end - (2304 - i) * 300:.0f}" for i in range(2305)]
-    recent = [NOW - 240 + 15 * k for k in range(15)]
+    recent = [now - 240 + 15 * k for k in range(15)]
     for name, labels, value in (
             ("electricity_price_cents_per_kwh", 'instance="p:1",job="price",provider="comed"', price_now),
             ("electricity_price_interval_end_timestamp_seconds", 'instance="p:1",job="price",provider="comed"', end),
