@@ -31,6 +31,14 @@ from session_store.storage import Storage
 DESCRIPTION = "Charging sessions with energy and cost, derived from the power series in Prometheus."
 
 
+async def pause(stop: asyncio.Event, seconds: float) -> None:
+    """Wait `seconds`, or less if the process is told to stop."""
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
 async def reconcile_forever(service: SessionService, tessie: Tessie, site_id: str | None, interval: float,
                             log: logging.Logger, stop: asyncio.Event) -> None:
     """Match late Fleet charge history every `interval`; failures are logged once per episode."""
@@ -47,10 +55,7 @@ async def reconcile_forever(service: SessionService, tessie: Tessie, site_id: st
             if failing != error.outcome:
                 log.warning("charge history unavailable (%s): %s; will retry", error.outcome, error)
             failing = error.outcome
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except asyncio.TimeoutError:
-            pass
+        await pause(stop, interval)
 
 
 async def smart_charging_forever(charger: SmartCharger, interval: float, log: logging.Logger,
@@ -65,10 +70,7 @@ async def smart_charging_forever(charger: SmartCharger, interval: float, log: lo
             if failing != type(error).__name__:
                 log.error("smart charging evaluation failed: %s: %s", type(error).__name__, error)
             failing = type(error).__name__
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except asyncio.TimeoutError:
-            pass
+        await pause(stop, interval)
 
 
 async def evaluate_forever(service: SessionService, exposition: Exposition, events: Events, interval: float,
@@ -91,10 +93,7 @@ async def evaluate_forever(service: SessionService, exposition: Exposition, even
             events.publish({"type": "power", "unit": service.live.names.get(key, key), "t": t, "watts": watts})
         exposition.render_now()
         await events.flush()
-        try:
-            await asyncio.wait_for(stop.wait(), interval)
-        except asyncio.TimeoutError:
-            pass
+        await pause(stop, interval)
 
 
 async def run(config: Config, listen_host: str, listen_port: int, log: logging.Logger,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from session_store.sessions import OpenSession, UnitState
 from session_store.smart_charging import Memory
@@ -170,18 +171,24 @@ class Storage:
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction():
                 for statement in filter(str.strip, script.split(";")):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number}")
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
 
     def close(self) -> None:
         self.db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (a SIGKILL simply never commits)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     # --- the sidecar's step ----------------------------------------------------------------------
 
@@ -197,8 +204,7 @@ class Storage:
         """One transaction: new sessions (duplicates ignored), unit states, discards, watermark.
         Returns the sessions actually inserted (with ids)."""
         inserted = []
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             for session in sessions:
                 row = self._insert(session)
                 if row is not None:
@@ -211,10 +217,6 @@ class Storage:
                                 "ON CONFLICT (unit, reason) DO UPDATE SET count = count + 1", (unit, reason))
             self.db.execute("INSERT INTO watermark (id, t) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET t = excluded.t",
                             (watermark,))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return inserted
 
     def _insert(self, session: Session) -> Session | None:
@@ -229,15 +231,10 @@ class Storage:
 
     def update_costs(self, updates: Iterable[tuple[int, float, float, float, float, float | None, bool]]) -> None:
         """(id, supply, credit, delivery, full, average price, final) for re-priced sessions."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self.db.executemany("UPDATE sessions SET supply_cost = ?, supply_credit = ?, delivery_cost = ?, "
                                 "full_cost = ?, average_price_cents = ?, cost_final = ? WHERE id = ?",
                                 [(s, c, d, f, p, int(final), i) for i, s, c, d, f, p, final in updates])
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -311,8 +308,7 @@ class Storage:
         session explains are inserted (duplicates ignored), learned target_id -> (VIN, name) pairs are
         kept and name the sessions of that target_id that had no vehicle yet."""
         inserted = []
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self.db.executemany("UPDATE sessions SET reconciliation = 'matched', metered_energy_wh = ?, target_id = ? "
                                 "WHERE id = ?", [(energy, target, sid) for sid, energy, target in matches])
             for session in inserts:
@@ -326,10 +322,6 @@ class Storage:
             self.db.executemany("UPDATE sessions SET vin = ?, vehicle = COALESCE(vehicle, ?) "
                                 "WHERE target_id = ? AND vin IS NULL",
                                 [(vin, name, target) for target, (vin, name) in learned.items()])
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return inserted
 
     def reconciliation_counts(self) -> dict[str, int]:
@@ -345,18 +337,13 @@ class Storage:
     def save_smart_charging(self, memories: Mapping[str, Memory], actions: Sequence[ActionRecord]) -> None:
         """One transaction: every vehicle's memory and the actions taken, so a restart never re-sends
         a command it already sent nor forgets a pause."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             self.db.executemany("INSERT INTO smart_charging_memory (vin, memory) VALUES (?, ?) "
                                 "ON CONFLICT (vin) DO UPDATE SET memory = excluded.memory",
                                 [(vin, json.dumps(asdict(memory))) for vin, memory in memories.items()])
             self.db.executemany("INSERT INTO smart_charging_actions (t, vin, vehicle, action, reason, outcome, price, "
                                 "stop_threshold, resume_threshold, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                 [astuple(action) for action in actions])
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def actions(self, limit: int = 100, vin: str | None = None) -> list[ActionRecord]:
         sql = "SELECT t, vin, vehicle, action, reason, outcome, price, stop_threshold, resume_threshold, detail " \
