@@ -8,7 +8,7 @@ Safe by default:
 - with a stale price, Prometheus unreachable, no thresholds or too little history, never stop a
   car, and resume one we paused;
 - a user who starts charging by hand while we have the car paused wins until that plug-in session
-  ends;
+  ends; power seen within `settle_s` of our stop is the data lagging the command, not the user;
 - a manual override (pause smart charging for a vehicle until a time) resumes what we paused and
   then leaves the car alone;
 - a stop that keeps failing is given up (the car charges); a start that fails is retried with backoff.
@@ -67,6 +67,7 @@ class Params:
     max_stop_failures: int = 3
     retry_base_s: float = 60.0
     retry_max_s: float = 900.0
+    settle_s: float = 120.0          # how long unit power may lag our stop (polls, scrapes, the car ramping down)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def decide(market: Market, vehicle: VehicleNow, memory: Memory, params: Params, 
         if not vehicle.plugged:
             return Decision(None, "unplugged")
         if vehicle.charging and not memory.simulated:
+            if memory.paused_at is not None and now - memory.paused_at < params.settle_s:
+                return Decision(None, "stopping")
             return Decision(None, "user_started_charging")
         if overridden:
             return _act(START, "manual_override", memory, params, now)

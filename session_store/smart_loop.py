@@ -56,6 +56,12 @@ def _first(result: list[dict[str, Any]]) -> float | None:
     return None if math.isnan(value) else value
 
 
+def settle_time(config: Config) -> float:
+    """How long a unit may still report power after our stop: two Fleet polls and two scrapes behind,
+    plus half a minute for the command to reach the car and the car to ramp down (120 s by default)."""
+    return 2 * (config.energy_site.live_status_interval + config.prometheus.scrape_interval) + 30
+
+
 class SmartCharger:
     def __init__(self, config: Config, storage: Storage, prometheus: Prometheus, commands: Commands | None,
                  log: logging.Logger, session_starts: Callable[[], dict[str, float]] = dict,
@@ -71,7 +77,8 @@ class SmartCharger:
         self.lookback = f"{int(settings.lookback_days * 86400)}s"
         self.params = Params(max_price_age_s=settings.max_price_age, min_history_days=settings.min_history_days,
                              min_interval_s=settings.min_interval,
-                             dry_run=not settings.control_enabled or commands is None)
+                             dry_run=not settings.control_enabled or commands is None,
+                             settle_s=settle_time(config))
         self.state = SmartState(memories=storage.load_memories())
 
     async def market(self) -> Market:

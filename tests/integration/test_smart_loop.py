@@ -27,8 +27,9 @@ VIN = "7SAYGDEE1PA000001"          # the demo scenario's Model Y
 DIN = "1457768-01-G--PGT12345678901"
 
 
-def backfill(tmp_path: Path, price_now: float) -> Path:
-    """8 days of prices 0..99 repeating, the current price, and a charging unit with the demo's Model Y."""
+def backfill(tmp_path: Path, price_now: float, power: float = 11000, name: str = "tsdb") -> Path:
+    """8 days of prices 0..99 repeating, the current price, and a unit (charging by default) with the
+    demo's Model Y."""
     now = time.time()
     end = (now // 300) * 300 - 300
     lines = ["# TYPE electricity_price_5m_cents_per_kwh gauge"]
@@ -38,16 +39,16 @@ def backfill(tmp_path: Path, price_now: float) -> Path:
     for name, labels, value in (
             ("electricity_price_cents_per_kwh", 'instance="p:1",job="price",provider="comed"', price_now),
             ("electricity_price_interval_end_timestamp_seconds", 'instance="p:1",job="price",provider="comed"', end),
-            ("tesla_wall_connector_power_watts", f'din="{DIN}",instance="f:1",job="fleet",unit="garage"', 11000),
+            ("tesla_wall_connector_power_watts", f'din="{DIN}",instance="f:1",job="fleet",unit="garage"', power),
             ("tesla_wall_connector_vehicle_info", f'din="{DIN}",instance="f:1",job="fleet",unit="garage",'
                                                   f'vehicle="Model Y",vin="{VIN}"', 1)):
         lines.insert(0, f"# TYPE {name} gauge")
         lines += [f"{name}{{{labels}}} {value} {t:.0f}" for t in recent]
     ordered = sorted(lines, key=lambda line: (not line.startswith("#"), line.split("{")[0]))
-    (tmp_path / "in.om").write_text("\n".join(ordered) + "\n# EOF\n")
-    data = tmp_path / "tsdb"
+    (tmp_path / f"{name}.om").write_text("\n".join(ordered) + "\n# EOF\n")
+    data = tmp_path / name
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=240h",
-                    str(tmp_path / "in.om"), str(data)], check=True, timeout=120)
+                    str(tmp_path / f"{name}.om"), str(data)], check=True, timeout=120)
     return data
 
 
@@ -100,3 +101,62 @@ async def test_live_mode_stops_the_car_through_tessie(tmp_path, start_prometheus
     truth = get_json(f"{sim.url}/sim/truth")
     assert [(c["vin"], c["command"]) for c in truth["commands"]] == [(VIN, "stop_charging")]
     assert get_json(f"{sim.url}/sim/state")["vehicles"][VIN]["charging_state"] == "Stopped"
+
+
+async def test_failing_commands_are_retried_with_backoff_and_never_crash_the_loop(
+        tmp_path, start_prometheus, start_simulator) -> None:
+    """429, 5xx, 408, a timeout and malformed JSON from Tessie: logged as failed, retried after the
+    backoff (never before), and the command goes through once Tessie answers."""
+    sim = start_simulator("demo")
+    prometheus = start_prometheus({}, data_dir=backfill(tmp_path, price_now=95.0))
+    config = load({"smart_charging": {"control_enabled": True}}, {}, {"TESSIE_ACCESS_TOKEN": SIM_TOKEN})
+    offset = [0.0]
+    async with aiohttp.ClientSession() as session:
+        get_json(f"{sim.url}/sim/clock")
+        await session.post(f"{sim.url}/sim/events", json={"vehicle": "model_y", "plug_in": "garage"})
+        await session.post(f"{sim.url}/sim/clock", json={"advance": 120})
+        tessie = Tessie(Upstream(session, UpstreamMetrics("t3", CollectorRegistry(), ()), timeout=2), sim.url,
+                        Secret(SIM_TOKEN))
+        smart = SmartCharger(config, Storage(tmp_path / "s.db"),
+                             Prometheus(Upstream(session, UpstreamMetrics("t4", CollectorRegistry(), ()), timeout=10),
+                                        prometheus.url),
+                             TessieCommands(tessie), logging.getLogger("test"), clock=lambda: time.time() + offset[0])
+
+        async def evaluate_with(fault: dict | None, at: float) -> tuple:
+            if fault:
+                await session.post(f"{sim.url}/sim/faults", json={"count": 1, **fault})
+            offset[0] = at
+            [record] = await smart.evaluate()
+            return record.action, record.outcome, record.detail or record.reason
+
+        stop = "tessie/*/command/stop_charging"
+        action, outcome, detail = await evaluate_with({"target": stop, "kind": "status", "status": 429,
+                                                       "retry_after": 1}, 0)
+        assert (action, outcome) == ("stop", "failed") and detail.startswith("rate_limited"), detail
+        assert await evaluate_with(None, 59) == (None, "skipped", "retry_backoff (price_above_stop)")
+        action, outcome, detail = await evaluate_with({"target": stop, "kind": "status", "status": 503}, 61)
+        assert (action, outcome) == ("stop", "failed") and detail.startswith("server_error"), detail
+        assert await evaluate_with(None, 61 + 119) == (None, "skipped", "retry_backoff (price_above_stop)")
+        assert (await evaluate_with(None, 61 + 121))[:2] == ("stop", "sent")
+        assert [c["command"] for c in get_json(f"{sim.url}/sim/truth")["commands"]] == ["stop_charging"]
+
+        # The car has stopped (the unit reports no power) and, much later, the price is stale: the
+        # fail-safe resumes it, through timeouts and malformed answers.
+        stopped = start_prometheus({}, data_dir=backfill(tmp_path, price_now=95.0, power=0, name="stopped"))
+        smart.prometheus = Prometheus(Upstream(session, UpstreamMetrics("t5", CollectorRegistry(), ()), timeout=10),
+                                      stopped.url)
+        start = "tessie/*/command/start_charging"
+        later = 61 + 121 + 1000
+        failures = [({"kind": "status", "status": 408}, "unavailable"),
+                    ({"kind": "hang", "hold": "5s", "then": "drop"}, "timeout"),
+                    ({"kind": "malformed"}, "bad_payload")]
+        for fault, expected in failures:
+            action, outcome, detail = await evaluate_with({"target": start, **fault}, later)
+            assert (action, outcome) == ("start", "failed") and detail.startswith(expected), (fault, detail)
+            later += 901   # past the longest backoff
+        assert (await evaluate_with(None, later))[:2] == ("start", "sent")
+    # A timed-out or garbled answer may hide a command the car did execute: the retry then meets
+    # "is_charging", which counts as done.
+    commands = [(c["command"], c["reason"]) for c in get_json(f"{sim.url}/sim/truth")["commands"]]
+    assert commands[0] == ("stop_charging", None) and {c for c, _ in commands[1:]} == {"start_charging"}, commands
+    assert get_json(f"{sim.url}/sim/state")["vehicles"][VIN]["charging_state"] == "Charging"

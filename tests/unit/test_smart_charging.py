@@ -45,8 +45,15 @@ def test_fail_safe_never_stops_and_resumes_what_we_paused(changes: dict, why: st
     assert decide(expensive, PAUSED_CAR, paused, LIVE, 5000) == Decision("start", f"fail_safe_{why}")
 
 
+def test_power_still_reported_just_after_our_stop_is_not_the_user_taking_over() -> None:
+    paused = Memory(paused_by_us=True, paused_at=4000, last_command_at=4000)
+    settle = LIVE.settle_s
+    assert decide(market(price=30.0), CHARGING, paused, LIVE, 4000 + settle - 1) == Decision(None, "stopping")
+    assert decide(market(price=30.0), CHARGING, paused, LIVE, 4000 + settle) == Decision(None, "user_started_charging")
+
+
 def test_user_who_starts_charging_while_paused_wins_until_the_session_ends() -> None:
-    paused = Memory(paused_by_us=True, last_command_at=4000)
+    paused = Memory(paused_by_us=True, paused_at=3000, last_command_at=3000)
     decision = decide(market(price=30.0), CHARGING, paused, LIVE, 5000)
     assert decision == Decision(None, "user_started_charging")
     memory = remember(paused, decision, CHARGING, None, 5000, LIVE)
