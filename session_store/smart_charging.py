@@ -34,6 +34,7 @@ class Market:
     resume_threshold: float | None
     history_days: float              # days of 5-minute prices behind the thresholds
     prometheus_ok: bool = True
+    price_rank: float | None = None  # percent of the lookback's prices at or below the price (shown, not decided on)
 
 
 @dataclass(frozen=True)

@@ -91,10 +91,11 @@ class SmartCharger:
             resume = _first(await self.prometheus.query(
                 f"max(quantile_over_time({settings.resume_percentile / 100:g}, {PRICE_5M}[{self.lookback}]))"))
             count = _first(await self.prometheus.query(f"max(count_over_time({PRICE_5M}[{self.lookback}]))"))
+            rank = _first(await self.prometheus.query("max(electricity_price_percentile_rank_percent)"))
         except UpstreamError:
             return Market(None, None, None, None, 0.0, prometheus_ok=False)
         age = None if end is None else max(0.0, self.clock() - end)
-        return Market(price, age, stop, resume, (count or 0.0) * 300 / 86400)
+        return Market(price, age, stop, resume, (count or 0.0) * 300 / 86400, price_rank=rank)
 
     async def vehicles(self) -> dict[str, VehicleNow]:
         """Plugged-in vehicles from the Fleet view (fresher than the cars' own data): VIN and unit power."""

@@ -5,11 +5,12 @@
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as Family
 
 from exporters.core.metrics import ENUM, Metric, build_families
+from session_store.smart_charging import Market
 from session_store.smart_loop import SmartCharger
 from session_store.storage import Storage
 
@@ -33,20 +34,41 @@ def status_code(charger: SmartCharger, vin: str) -> int:
     return 1 if vehicle is not None and vehicle.charging else 0
 
 
+# Gauges read off the last evaluation's market: (name, help, value); absent while Prometheus is unreachable.
+MARKET_GAUGES: tuple[tuple[str, str, Callable[[Market], float | None]], ...] = (
+    ("smart_charging_price_cents_per_kwh", "The 5-minute price the last evaluation used.", lambda m: m.price),
+    ("smart_charging_price_age_seconds", "Seconds since the end of that price's interval.", lambda m: m.price_age_s),
+    ("smart_charging_price_percentile_rank_percent", "Where that price ranks within the lookback, in percent.",
+     lambda m: m.price_rank),
+    ("smart_charging_stop_threshold_cents_per_kwh", "Stop charging above this price (lookback percentile).",
+     lambda m: m.stop_threshold),
+    ("smart_charging_resume_threshold_cents_per_kwh", "Resume below this price (lookback percentile).",
+     lambda m: m.resume_threshold),
+    ("smart_charging_history_seconds", "5-minute prices behind the thresholds, as seconds of history.",
+     lambda m: m.history_days * 86400),
+)
+HELP = {
+    "smart_charging_enabled": "1 when smart charging evaluates.",
+    "smart_charging_dry_run": "1 in dry run (the default): actions are recorded, no command is sent.",
+    "smart_charging_status": "Smart-charging status of the vehicle: 1 for the current state.",
+    "smart_charging_actions": "Commands decided: stop/start (sent or failed) and stop_simulated/start_simulated "
+                              "in dry run.",
+    "smart_charging_fail_safe_decisions": "Evaluations where a vehicle was left charging or resumed because the "
+                                          "market could not be trusted.",
+    "smart_charging_last_evaluation_timestamp_seconds": "When smart charging last evaluated.",
+}
+STATUS_CODE_HELP = "Status per vehicle: " + ", ".join(f"{code}={state}" for code, state in STATUS.items()) + "."
+
 REFERENCE = [
-    ("smart_charging_enabled", "gauge", "", "1 when smart charging evaluates."),
-    ("smart_charging_dry_run", "gauge", "", "1 in dry run (the default): actions are recorded, no command is sent."),
-    ("smart_charging_stop_threshold_cents_per_kwh", "gauge", "", "Stop charging above this price (lookback percentile)."),
-    ("smart_charging_resume_threshold_cents_per_kwh", "gauge", "", "Resume below this price (lookback percentile)."),
-    ("smart_charging_history_seconds", "gauge", "", "5-minute prices behind the thresholds, as seconds of history."),
-    ("smart_charging_status_code", "gauge", "vehicle, vin", "Status per vehicle: " +
-     ", ".join(f"{code}={state}" for code, state in STATUS.items()) + "."),
-    ("smart_charging_status", "gauge (state set)", "vehicle, vin, state", "1 for the vehicle's current status."),
-    ("smart_charging_actions_total", "counter", "action, outcome",
-     "Commands decided: stop/start (sent or failed) and stop_simulated/start_simulated in dry run."),
-    ("smart_charging_fail_safe_decisions_total", "counter", "reason",
-     "Evaluations where a vehicle was left charging or resumed because the market could not be trusted."),
-    ("smart_charging_last_evaluation_timestamp_seconds", "gauge", "", "When smart charging last evaluated."),
+    ("smart_charging_enabled", "gauge", "", HELP["smart_charging_enabled"]),
+    ("smart_charging_dry_run", "gauge", "", HELP["smart_charging_dry_run"]),
+    *[(name, "gauge", "", text) for name, text, _ in MARKET_GAUGES],
+    ("smart_charging_status_code", "gauge", "vehicle, vin", STATUS_CODE_HELP),
+    ("smart_charging_status", "gauge (state set)", "vehicle, vin, state", HELP["smart_charging_status"]),
+    ("smart_charging_actions_total", "counter", "action, outcome", HELP["smart_charging_actions"]),
+    ("smart_charging_fail_safe_decisions_total", "counter", "reason", HELP["smart_charging_fail_safe_decisions"]),
+    ("smart_charging_last_evaluation_timestamp_seconds", "gauge", "",
+     HELP["smart_charging_last_evaluation_timestamp_seconds"]),
 ]
 
 
@@ -57,37 +79,32 @@ class SmartChargingCollector:
 
     def collect(self) -> Iterable[Family]:
         state = self.charger.state
-        yield GaugeMetricFamily("smart_charging_enabled", "1 when smart charging evaluates.", value=1.0)
-        yield GaugeMetricFamily("smart_charging_dry_run", "1 in dry run: actions are recorded, no command is sent.",
+        yield GaugeMetricFamily("smart_charging_enabled", HELP["smart_charging_enabled"], value=1.0)
+        yield GaugeMetricFamily("smart_charging_dry_run", HELP["smart_charging_dry_run"],
                                 value=1.0 if self.charger.params.dry_run else 0.0)
         market = state.market
-        for name, value, text in (
-                ("smart_charging_stop_threshold_cents_per_kwh", market and market.stop_threshold,
-                 "Stop charging above this price (lookback percentile)."),
-                ("smart_charging_resume_threshold_cents_per_kwh", market and market.resume_threshold,
-                 "Resume below this price (lookback percentile)."),
-                ("smart_charging_history_seconds", market and market.history_days * 86400,
-                 "5-minute prices behind the thresholds, as seconds of history.")):
-            if value is not None and market is not None and market.prometheus_ok:
-                yield GaugeMetricFamily(name, text, value=value)
+        if market is not None and market.prometheus_ok:
+            for name, text, read in MARKET_GAUGES:
+                if (value := read(market)) is not None:
+                    yield GaugeMetricFamily(name, text, value=value)
         vins = sorted(set(state.vehicles) | set(state.memories))
-        rows = (Metric("smart_charging_status", ENUM, "Smart-charging status of the vehicle.",
+        rows = (Metric("smart_charging_status", ENUM, HELP["smart_charging_status"],
                        lambda vin: status_code(self.charger, vin), states=STATUS),)
         yield from build_families(rows, ("vehicle", "vin"), [((state.names.get(vin, vin), vin), vin) for vin in vins])
-        actions = CounterMetricFamily("smart_charging_actions", "Commands decided, by action and outcome.",
+        actions = CounterMetricFamily("smart_charging_actions", HELP["smart_charging_actions"],
                                       labels=["action", "outcome"])
         for row in self.storage.action_counts():
             if row["action"] != "none":
                 actions.add_metric([row["action"], row["outcome"]], row["count"])
         yield actions
-        fail_safe = CounterMetricFamily("smart_charging_fail_safe_decisions", "Evaluations where the market could "
-                                        "not be trusted, by reason.", labels=["reason"])
+        fail_safe = CounterMetricFamily("smart_charging_fail_safe_decisions", HELP["smart_charging_fail_safe_decisions"],
+                                        labels=["reason"])
         for reason, count in sorted(state.fail_safe.items()):
             fail_safe.add_metric([reason.removeprefix("fail_safe_")], count)
         yield fail_safe
         if state.last_evaluation is not None:
-            yield GaugeMetricFamily("smart_charging_last_evaluation_timestamp_seconds", "When smart charging last "
-                                    "evaluated.", value=state.last_evaluation)
+            yield GaugeMetricFamily("smart_charging_last_evaluation_timestamp_seconds",
+                                    HELP["smart_charging_last_evaluation_timestamp_seconds"], value=state.last_evaluation)
 
     def describe(self) -> Iterable[Family]:
         return []

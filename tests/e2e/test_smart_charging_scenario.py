@@ -28,7 +28,7 @@ import yaml
 
 from suite.processes import free_port, wait_until
 from tests.conftest import SIM_TOKEN
-from tests.support import get_json
+from tests.support import get, get_json
 
 pytestmark = pytest.mark.e2e
 VIN = "5YJYGDEE5PF000042"
@@ -166,6 +166,15 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
     assert run.commands() == ["stop_charging"]
     wait_until(lambda: run.sim_state() == "Stopped", 10, 0.1, "the car to stop")
     wait_until(lambda: not run.vehicle()["charging"], 30, 0.2, "the unit's power to fall")
+    metrics = get(f"{run.api}/metrics")[2].decode()
+    for line in ('smart_charging_actions_total{action="stop",outcome="sent"} 1.0', "smart_charging_dry_run 0.0",
+                 f'smart_charging_status{{state="paused",vehicle="{VIN}",vin="{VIN}"}} 1.0',
+                 f'smart_charging_status_code{{vehicle="{VIN}",vin="{VIN}"}} 2.0',
+                 "smart_charging_price_cents_per_kwh 50.0"):
+        assert line in metrics, line
+    [rank] = [float(m.split()[1]) for m in metrics.splitlines()
+              if m.startswith("smart_charging_price_percentile_rank_percent ")]
+    assert rank > 99.9, "the spike is the month's highest price"
 
     # Killed mid-pause and restarted: it remembers the pause and sends nothing again.
     run.store[0].process.send_signal(signal.SIGKILL)
