@@ -85,6 +85,18 @@ def reference_prometheus_config(config: Config) -> str:
     return prometheus_config(config, [(c, c.listen(config)) for c in COMPONENTS], "../rules/*.yml")
 
 
+def compose_prometheus_config(config: Config) -> str:
+    """What prometheus/compose.yml holds: the same jobs, each addressed by its Docker Compose service name
+    (the component's name) at its configured port; rules where compose.yaml mounts them, beside the config."""
+    targets = {c.job: [f"{c.name}:{c.listen(config).port}"] for c in COMPONENTS}
+    targets["prometheus"] = [f"prometheus:{config.prometheus.listen.port}"]
+    targets["alertmanager"] = [f"alertmanager:{config.alertmanager.listen.port}"]
+    interval = config.prometheus.scrape_interval
+    return render_prometheus_config(targets, scrape_interval=interval, evaluation_interval=interval,
+                                    rule_files=["../rules/*.yml"],
+                                    alertmanagers=[f"alertmanager:{config.alertmanager.listen.port}"])
+
+
 def simulated(config: Config) -> bool:
     """No Tessie token and no Wall Connector configured: everything runs against the simulator."""
     return config.secrets.tessie_access_token is None and not config.wall_connectors.chargers
@@ -257,12 +269,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       help="print the reference prometheus.yml for the configured addresses")
     prom_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"), help="YAML configuration")
     prom_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file")
+    prom_parser.add_argument("--compose", action="store_true",
+                             help="address the components by their Docker Compose service names "
+                                  "(what prometheus/compose.yml holds)")
     args = parser.parse_args(argv)
     config_path = args.config or ("config.yaml" if Path("config.yaml").is_file() else None)
     try:
         config = load_files(config_path, args.secrets, os.environ)
         if args.command == "prometheus-config":
-            print(reference_prometheus_config(config), end="")
+            render = compose_prometheus_config if args.compose else reference_prometheus_config
+            print(render(config), end="")
             return 0
         if args.command == "alertmanager-config":
             if args.output:
