@@ -235,7 +235,8 @@ def add_smart_charging_routes(app: web.Application, charger: Any, storage: Stora
         vehicles = []
         for vin in sorted(set(current.vehicles) | set(current.memories)):
             vehicle, memory, decision = current.vehicles.get(vin), current.memories.get(vin), current.decisions.get(vin)
-            vehicles.append({"vin": vin, "vehicle": current.names.get(vin), "plugged": bool(vehicle and vehicle.plugged),
+            vehicles.append({"vin": vin, "vehicle": current.names.get(vin), "unit": vehicle.unit if vehicle else None,
+                             "plugged": bool(vehicle and vehicle.plugged),
                              "charging": bool(vehicle and vehicle.charging),
                              "paused_by_us": bool(memory and memory.paused_by_us),
                              "last_decision": decision.reason if decision else None,

@@ -59,6 +59,39 @@ FILTERS = [
 ]
 
 
+MARKET = {
+    "type": ["object", "null"],
+    "required": ["price", "price_age_s", "stop_threshold", "resume_threshold", "history_days", "prometheus_ok"],
+    "properties": {"price": {**NUMBER_OR_NULL, "description": "current 5-minute price, cents per kWh"},
+                   "price_age_s": {**NUMBER_OR_NULL, "description": "seconds since the end of its interval"},
+                   "stop_threshold": NUMBER_OR_NULL, "resume_threshold": NUMBER_OR_NULL,
+                   "history_days": {"type": "number"}, "prometheus_ok": {"type": "boolean"},
+                   "price_rank": {**NUMBER_OR_NULL, "description": "percent of the lookback's prices below it"}},
+}
+
+SMART_VEHICLE = {
+    "type": "object",
+    "required": ["vin", "plugged", "charging", "paused_by_us", "last_decision"],
+    "properties": {"vin": {"type": "string"}, "vehicle": STRING_OR_NULL, "unit": STRING_OR_NULL,
+                   "plugged": {"type": "boolean"}, "charging": {"type": "boolean"},
+                   "paused_by_us": {"type": "boolean"}, "last_decision": STRING_OR_NULL,
+                   "last_command_at": NUMBER_OR_NULL, "override_until": NUMBER_OR_NULL},
+}
+
+ACTION = {
+    "type": "object",
+    "required": ["t", "vin", "action", "reason", "outcome"],
+    "properties": {"t": {"type": "number", "description": "Unix seconds"}, "vin": {"type": "string"},
+                   "vehicle": STRING_OR_NULL,
+                   "action": {"type": ["string", "null"],
+                              "enum": ["stop", "start", "stop_simulated", "start_simulated", None]},
+                   "reason": {"type": "string"},
+                   "outcome": {"type": "string", "enum": ["sent", "failed", "simulated", "skipped", "recorded"]},
+                   "price": NUMBER_OR_NULL, "stop_threshold": NUMBER_OR_NULL, "resume_threshold": NUMBER_OR_NULL,
+                   "detail": STRING_OR_NULL},
+}
+
+
 def _json_response(schema: dict, description: str) -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -68,7 +101,10 @@ BAD_REQUEST = {"400": _json_response(ERROR, "A query parameter is invalid; the m
 OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "Charging session store", "version": "1",
-             "description": "Completed charging sessions with energy and cost, derived from Prometheus."},
+             "description": "Completed charging sessions with energy and cost, derived from Prometheus, and "
+                            "smart charging."},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                                  "description": "SMART_CHARGING_API_TOKEN from .secrets"}}},
     "paths": {
         "/api/sessions": {"get": {
             "summary": "Sessions, newest first, filtered and paged",
@@ -112,5 +148,38 @@ OPENAPI = {
                                                 "Summaries"), **BAD_REQUEST}}},
         "/api/events": {"get": {"summary": "WebSocket: session_started, session_completed and power events",
                                 "responses": {"101": {"description": "Switching to WebSocket"}}}},
+        "/api/smart-charging": {"get": {
+            "summary": "Smart charging: the market of the last evaluation and each vehicle's state",
+            "responses": {"200": _json_response({"type": "object", "required": ["dry_run", "last_evaluation", "market",
+                                                                                "vehicles"],
+                                                 "properties": {"dry_run": {"type": "boolean"},
+                                                                "last_evaluation": NUMBER_OR_NULL,
+                                                                "market": MARKET,
+                                                                "vehicles": {"type": "array",
+                                                                             "items": SMART_VEHICLE}}},
+                                                "The state")}}},
+        "/api/smart-charging/actions": {"get": {
+            "summary": "The action log, newest first: commands, simulated commands and changes of decision",
+            "parameters": [{"name": "vin", "in": "query", "schema": {"type": "string"}},
+                           {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                       "maximum": 1000}}],
+            "responses": {"200": _json_response({"type": "object", "required": ["actions"],
+                                                 "properties": {"actions": {"type": "array", "items": ACTION}}},
+                                                "Actions"), **BAD_REQUEST}}},
+        "/api/smart-charging/override": {"post": {
+            "summary": "Leave a vehicle alone until a time (resuming it first if paused); needs the API token",
+            "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["vin", "until"],
+                "properties": {"vin": {"type": "string", "minLength": 17, "maxLength": 17},
+                               "until": {"type": ["string", "number"],
+                                         "description": "ISO 8601 or Unix seconds, within 30 days"}}}}}},
+            "responses": {"200": _json_response({"type": "object", "required": ["vin", "override_until"],
+                                                 "properties": {"vin": {"type": "string"},
+                                                                "override_until": {"type": "number"}}},
+                                                "The override is recorded"),
+                          "400": _json_response(ERROR, "The body is invalid; the message names the field"),
+                          "401": _json_response(ERROR, "No or the wrong bearer token"),
+                          "403": _json_response(ERROR, "Overrides are disabled (no token configured)")}}},
     },
 }

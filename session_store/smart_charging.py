@@ -43,6 +43,7 @@ class VehicleNow:
     plugged: bool                    # a unit reports this VIN
     charging: bool                   # that unit's power is above the session threshold
     session_start: float | None = None   # start of the plug-in session (scopes a user override)
+    unit: str | None = None              # the Wall Connector it is plugged into
 
 
 @dataclass(frozen=True)

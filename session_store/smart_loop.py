@@ -112,7 +112,7 @@ class SmartCharger:
                 continue
             self.state.names[vin] = labels.get("vehicle") or self.config.vehicles.names.get(vin) or vin
             found[vin] = VehicleNow(vin, plugged=True, charging=power.get(din, 0.0) > threshold,
-                                    session_start=starts.get(din))
+                                    session_start=starts.get(din), unit=labels.get("unit") or din)
         return found
 
     async def evaluate(self) -> list[ActionRecord]:

@@ -25,6 +25,12 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
     return json.loads(get(url, timeout)[2])
 
 
+def schema_of(path: str) -> dict:
+    """The JSON schema of a GET endpoint's 200 answer in the session store's OpenAPI description."""
+    from session_store.openapi import OPENAPI
+    return OPENAPI["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+
+
 @dataclass
 class RunningPrometheus:
     url: str

@@ -13,10 +13,9 @@ import jsonschema
 
 from session_store.metrics import REFERENCE
 from session_store.smart_metrics import REFERENCE as SMART_REFERENCE
-from session_store.openapi import OPENAPI
 from suite.processes import free_port, wait_until
 from tests.conftest import SIM_TOKEN
-from tests.support import get, get_json
+from tests.support import get, get_json, schema_of
 
 pytestmark = pytest.mark.e2e
 VIN = "5YJ3E1EA7KF000007"
@@ -61,9 +60,6 @@ class EventListener:
     def types(self) -> list[str]:
         return [m["type"] for m in list(self.messages)]
 
-
-def schema_of(path: str) -> dict:
-    return OPENAPI["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
 
 
 def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_simulator, start_component,

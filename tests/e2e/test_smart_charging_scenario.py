@@ -23,12 +23,13 @@ import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
 from suite.processes import free_port, wait_until
 from tests.conftest import SIM_TOKEN
-from tests.support import get, get_json
+from tests.support import get, get_json, schema_of
 
 pytestmark = pytest.mark.e2e
 VIN = "5YJYGDEE5PF000042"
@@ -166,6 +167,9 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
     assert run.commands() == ["stop_charging"]
     wait_until(lambda: run.sim_state() == "Stopped", 10, 0.1, "the car to stop")
     wait_until(lambda: not run.vehicle()["charging"], 30, 0.2, "the unit's power to fall")
+    jsonschema.validate(run.smart(), schema_of("/api/smart-charging"))
+    jsonschema.validate(get_json(f"{run.api}/api/smart-charging/actions"), schema_of("/api/smart-charging/actions"))
+    assert run.vehicle()["unit"] == "garage"
     metrics = get(f"{run.api}/metrics")[2].decode()
     for line in ('smart_charging_actions_total{action="stop",outcome="sent"} 1.0', "smart_charging_dry_run 0.0",
                  f'smart_charging_status{{state="paused",vehicle="{VIN}",vin="{VIN}"}} 1.0',
@@ -214,6 +218,7 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
           f"({saved / never_paused:.0%})")
     assert moved_wh >= 0.9 * POWER_W * 300 / 3600, "at least 90 % of the spike's second interval moved"
     assert saved == pytest.approx(moved_wh / 1000 * (SPIKE - LOW), rel=0.02)
+
 
 
 def sim_now(sim) -> float:
