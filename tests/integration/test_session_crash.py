@@ -16,6 +16,7 @@ import yaml
 
 from session_store.sessions import Completed, Params, UnitState, step
 from suite.processes import free_port, wait_until
+from tests.support import get, get_json
 
 pytestmark = pytest.mark.integration
 UNITS = {"1457768-02-G--PGT0000000001": "garage", "1457768-02-G--PGT0000000002": "driveway"}
@@ -109,3 +110,46 @@ def watermark(database: Path) -> float:
             return row[0] if row else 0.0
     except sqlite3.Error:
         return 0.0
+
+
+def test_prometheus_outage_mid_catch_up_neither_invents_nor_loses_sessions(tmp_path: Path, start_prometheus,
+                                                                           start_component) -> None:
+    """Prometheus stops while the store catches up: the store keeps serving, says it is blind
+    (`charging_session_store_up 0`), stores nothing meanwhile, and finishes exactly once it is back."""
+    hours = 12
+    start = (time.time() // 3600 - hours - 2) * 3600
+    text, expected = openmetrics(start, hours)
+    (tmp_path / "data.om").write_text(text)
+    data = tmp_path / "tsdb"
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=24h",
+                    str(tmp_path / "data.om"), str(data)], check=True, timeout=120)
+    prometheus = start_prometheus({}, data_dir=data)
+    database = tmp_path / "sessions.db"
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"sessions": {"source": "fleet", "catch_up": f"{hours + 3}h",
+                                                   "catch_up_chunk": "1m", "evaluation_interval": 1,
+                                                   "database": str(database)},
+                                      "prometheus": {"url": prometheus.url}}))
+    port = free_port()
+    start_component("session-store", "session_store", port, config=config)
+    store = f"http://127.0.0.1:{port}"
+    wait_until(lambda: watermark(database) > start + hours * 3600 / 3, 120, 0.1, "a third of the catch-up")
+
+    prometheus.process.stop()
+    blind_at = watermark(database)
+    wait_until(lambda: "charging_session_store_up 0.0" in get(f"{store}/metrics")[2].decode(), 20, 0.2,
+               "the store to report Prometheus unreachable")
+    before = get_json(f"{store}/api/sessions?limit=1000")["total"]
+    time.sleep(3)  # an outage lasting several evaluations: nothing must move meanwhile
+    assert watermark(database) == blind_at and get_json(f"{store}/api/sessions?limit=1000")["total"] == before
+
+    prometheus.process.start().wait_ready(30)
+    wait_until(lambda: watermark(database) > start + hours * 3600, 120, 0.2, "the catch-up to finish")
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT unit, start, end FROM sessions ORDER BY unit, start").fetchall()
+    want = sorted((unit, s.start, s.end) for unit, sessions in expected.items() for s in sessions)
+    print(f"\noutage at {(blind_at - start) / 3600:.1f} h of {hours} h; {len(rows)} sessions stored, "
+          f"{len(want)} expected")
+    assert len(want) >= 5 and rows == want, "sessions lost, invented or duplicated across the outage"
+    wait_until(lambda: "charging_session_store_up 1.0" in get(f"{store}/metrics")[2].decode(), 20, 0.2,
+               "the store to report Prometheus reachable again")
