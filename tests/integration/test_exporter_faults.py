@@ -381,6 +381,11 @@ MATRIX: dict[str, dict[str, tuple[dict, Fails | Drops | NoData | Tolerates]]] = 
         "twc": ({"kind": "missing_fields", "fields": ["grid_v"]},
                 Drops(('twc_grid_voltage_volts{charger="garage"}',), ('twc_grid_frequency_hertz{charger="garage"}',))),
     },
+    # different faults on every upstream at the same time
+    "combined": {"fleet": ({"kind": "hang"}, Fails("timeout")),
+                 "vehicle": ({"kind": "status", "status": 500}, Fails("server_error")),
+                 "price": ({"kind": "reset"}, Fails("unreachable")),
+                 "twc": ({"kind": "big_body", "size_mb": 50}, Fails("bad_payload"))},
     # the Wall Connector's bare `nan` (invalid JSON) is repaired to an absent field
     "nan": {"twc": ({"kind": "nan", "fields": ["uptime_s"]},
                     Drops(('twc_uptime_seconds{charger="garage"}',), ('twc_grid_voltage_volts{charger="garage"}',)))},
