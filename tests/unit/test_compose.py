@@ -207,6 +207,9 @@ def test_images_are_pinned() -> None:
     assert SERVICES["alertmanager"]["image"].startswith("prom/alertmanager:v0.27.")
     assert SERVICES["grafana"]["image"].startswith("grafana/grafana:11.")
     assert "yesoreyeram-infinity-datasource" in SERVICES["grafana"]["environment"]["GF_INSTALL_PLUGINS"]
+    home = SERVICES["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert home.startswith("/var/lib/grafana/dashboards/")
+    assert (ROOT / "grafana" / "dashboards" / Path(home).name).is_file(), f"{home}: no such dashboard in the repo"
 
 
 def test_secrets_file_is_optional_and_only_given_to_the_suite() -> None:

@@ -1,0 +1,568 @@
+"""One function per dashboard. Every query names a metric or recording rule the suite really exports
+(README: Metrics, Sessions, Smart charging; rules/*.yml); tests/e2e/test_dashboard_queries.py runs
+each of them against a real Prometheus fed by the simulator.
+
+Conventions: `$unit` filters Wall Connector units (`unit` on Fleet and session metrics, `charger` on
+the local API), `$vehicle` vehicles; both are multi-value with All = `.*`. Per-day and per-hour bars
+use `increase(...[1d] offset -1d)`: Grafana aligns those steps to local midnight (or the hour), so
+each bar is the day (hour) that starts at its timestamp, today's included.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from grafana.panels import (
+    AGE, AGO, AMPERE, BAD_WHEN_ANY, CELSIUS, CENTS_PER_KWH, COUNT, DBM, DECIBEL, DOLLARS, DOLLARS_PER_HOUR, DURATION,
+    GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, METERS, NEUTRAL, NONE, PERCENT, PERCENTILE, PRICE, RATIO, REQUESTS, SECONDS,
+    SOC, TEMPERATURE, UP, VOLT, WATT, YES_NO, Board, Infinity, api_bars, api_table, bars, dial, fill_between,
+    filter_variable, graph, label_table, q, single, states, timeline,
+)
+
+U, V, C = 'unit=~"$unit"', 'vehicle=~"$vehicle"', 'charger=~"$unit"'
+EXPORTER_JOBS = 'job=~"twc|fleet|vehicle|price|session_store"'
+HEALTH_PREFIXES = "twc|tesla_energy_site|tesla_vehicle|electricity_price"
+UPSTREAMS = f"{HEALTH_PREFIXES}|charging_session_store|charging_session_store_fleet"  # and the session store
+REQUESTS_TOTAL = f'{{__name__=~"({UPSTREAMS})_upstream_requests_total"}}'
+DURATION_BUCKETS = f'{{__name__=~"({UPSTREAMS})_upstream_request_duration_seconds_bucket"}}'
+COUNTED_WHEN_RECORDED = ("From the session store's counters, so a session counts when it is recorded: one known only "
+                         "from Fleet charge history (hours late) counts on the day it arrives. The session store's "
+                         "summaries (Energy & Costs, weeks and months) count by start time.")
+CALENDAR = ("The session store's /api/summary: sessions in the time range by start, per week (from Monday) or "
+            "month in general.timezone; the first and last periods may be partial.")
+MONTH_S = 2629800  # an average month (30.44 days): the fixed monthly charge prorated over a range
+
+FLEET_STATE = states({1: ("charging", "green"), 2: ("disconnected", "text"), 4: ("connected", "blue")})
+EVSE_STATE = states({0: ("booting", "purple"), 1: ("not connected", "text"), 2: ("connected", "blue"),
+                     4: ("ready", "blue"), 6: ("negotiating", "yellow"), 7: ("error", "red"),
+                     8: ("charging finished", "green"), 9: ("waiting for car", "yellow"),
+                     10: ("charging (reduced)", "orange"), 11: ("charging", "green")})
+VEHICLE_CHARGING = states({0: ("disconnected", "text"), 1: ("no power", "orange"), 2: ("starting", "yellow"),
+                           3: ("charging", "green"), 4: ("stopped", "blue"), 5: ("complete", "purple")})
+CONNECTIVITY = states({0: ("offline", "red"), 1: ("asleep", "blue"), 2: ("online", "green")})
+SMART_STATUS = states({0: ("not charging", "text"), 1: ("charging", "green"), 2: ("paused", "orange"),
+                       3: ("paused (dry run)", "yellow"), 4: ("user override", "blue"),
+                       5: ("manual override", "purple"), 6: ("fail-safe", "red")})
+MODE = states({0: ("live control", "green"), 1: ("dry run", "blue")})
+FAULT_STATE = states({2: ("normal (2)", "green")})
+CONFIG_STATUS = states({5: ("commissioned (5)", "green")})
+
+
+def unit_variable():
+    return filter_variable("unit", "Wall Connector", "tesla_wall_connector_power_watts", "unit")
+
+
+def vehicle_variable():
+    return filter_variable("vehicle", "Vehicle", "tesla_vehicle_battery_level_percent", "vehicle")
+
+
+def session_variables() -> list:
+    """Units and vehicles as the session store names them (vehicles.names)."""
+    return [filter_variable("unit", "Wall Connector", "charging_sessions_completed_total", "unit"),
+            filter_variable("vehicle", "Vehicle", "charging_sessions_completed_total", "vehicle")]
+
+
+RANGE, DAY, HOUR = "[$__range]", "[1d] offset -1d", "[1h] offset -1h"  # windows: the time range, a bar's day/hour
+
+
+def energy_kwh(window: str, by: str = "") -> str:
+    """Energy of the sessions completed in the window, kWh."""
+    return f"sum{by}(increase(charging_session_energy_joules_total{{{U},{V}}}{window})) / {J_PER_KWH}"
+
+
+def cost(window: str, component: str) -> str:
+    return f'sum(increase(charging_session_cost_dollars_total{{{U},{V},component="{component}"}}{window}))'
+
+
+def net_cost(window: str) -> str:
+    """Supply (net of credits from negative prices) plus delivery, dollars."""
+    return (f'(sum(increase(charging_session_cost_dollars_total{{{U},{V},component!="supply_credit"}}{window}))'
+            f' - {cost(window, "supply_credit")})')
+
+
+def paid_cents_per_kwh(window: str) -> str:
+    """Average supply price paid: net supply cost over energy."""
+    return (f'({cost(window, "supply")} - {cost(window, "supply_credit")}) * 100'
+            f' / (sum(increase(charging_session_energy_joules_total{{{U},{V}}}{window})) / {J_PER_KWH})')
+
+
+def market_cents_per_kwh(window: str) -> str:
+    """Average 5-minute market price, every price weighing once."""
+    return f"max(avg_over_time(electricity_price_5m_cents_per_kwh{window}))"
+
+
+PRICE_NOW = "max(electricity_price_cents_per_kwh)"
+# Power per unit: the Fleet view of every unit, else the local API's chargers (as charging:power_watts:sum).
+UNIT_POWER = (f"sum by (unit) (charging:unit_power_watts{{{U}}}) or sum by (unit) "
+              f'(label_replace(charging:charger_power_watts{{{C}}}, "unit", "$1", "charger", "(.*)"))')
+
+
+def price_and_thresholds() -> tuple:
+    return (q(PRICE_NOW, "price"), q("max(smart_charging_stop_threshold_cents_per_kwh)", "stop above"),
+            q("max(smart_charging_resume_threshold_cents_per_kwh)", "resume below"))
+
+
+def overview() -> Board:
+    board = Board("charging-overview", "Charging Overview",
+                  "Home: live power per Wall Connector, the vehicles, the price and where it ranks, today's energy "
+                  "and cost, smart charging and the alerts firing now.",
+                  time_from="now-6h", refresh="30s", variables=[unit_variable(), vehicle_variable()])
+    board.add(
+        single("Charging power", WATT, q(f"sum({UNIT_POWER})"),
+               description="Fleet units, else the local Wall Connectors (as charging:power_watts:sum).",
+               sparkline=True),
+        single("Charging cost now", DOLLARS_PER_HOUR, q("charging:cost_dollars_per_hour"), decimals=2,
+               thresholds=("green", (0.5, "yellow"), (1, "orange"), (2, "red")),
+               description="Every unit's power x (5-minute price + delivery), dollars per hour."),
+        single("Price now", CENTS_PER_KWH, q(PRICE_NOW), thresholds=PRICE, background=True, decimals=1),
+        single("Price percentile (30 days)", PERCENT, q("max(electricity_price_percentile_rank_percent)"),
+               thresholds=PERCENTILE, decimals=0,
+               description="Where the current price ranks among the last 30 days of 5-minute prices; smart "
+                           "charging stops above the 90th and resumes below the 75th percentile."),
+        single("Energy today", KWH, q(energy_kwh(RANGE)), time_from="now/d", decimals=1,
+               description=f"Sessions completed today. {COUNTED_WHEN_RECORDED}"),
+        single("Cost today", DOLLARS, q(net_cost(RANGE)), time_from="now/d", decimals=2,
+               description="Supply (net of credits) and delivery of the sessions completed today."),
+    )
+    board.add(
+        graph("Power per Wall Connector", WATT, q(UNIT_POWER, "{{unit}}"), w=16),
+        graph("Price and smart-charging thresholds", CENTS_PER_KWH, *price_and_thresholds(), thresholds=PRICE, w=8,
+              calcs=("lastNotNull",)),
+    )
+    board.add(
+        bars("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
+             thresholds=SOC, min_value=0, max_value=100),
+        single("Vehicle charging state", NONE, q(f"tesla_vehicle_charging_state_code{{{V}}}", "{{vehicle}}"),
+               mappings=VEHICLE_CHARGING, w=8, h=6,
+               description="As the car reports it (cached while asleep; the unit's power is fresher)."),
+        single("Smart charging", NONE, q(f"smart_charging_status_code{{{V}}}", "{{vehicle}}"),
+               mappings=SMART_STATUS, w=6, h=6),
+        single("Smart-charging mode", NONE, q("smart_charging_dry_run"), mappings=MODE, w=2, h=6),
+    )
+    board.add(
+        bars("Session in progress", KWH, q(f"charging_session_in_progress_energy_joules{{{U}}} / {J_PER_KWH}",
+                                          "{{unit}}"), w=8,
+             description="Energy of each open session so far."),
+        label_table("Active alerts", 'ALERTS{alertstate="firing"}',
+                    ["alertname", "severity", "unit", "charger", "vehicle", "provider", "job"], w=16,
+                    thresholds=NEUTRAL),
+    )
+    return board
+
+
+def wall_connectors() -> Board:
+    board = Board("wall-connectors", "Wall Connectors",
+                  "Every unit, leader and followers, from the Fleet API: power, state, fault state, plugged-in "
+                  "vehicle and unit facts.", variables=[unit_variable()])
+    board.add(
+        graph("Power per unit", WATT, q(f"charging:unit_power_watts{{{U}}}", "{{unit}}"), w=24,
+              description="Fleet live_status; negative while power flows back to the home (Powershare)."),
+        bars("Power now", WATT, q(f"charging:unit_power_watts{{{U}}}", "{{unit}}")),
+        single("State", NONE, q(f"tesla_wall_connector_state_code{{{U}}}", "{{unit}}"), mappings=FLEET_STATE, w=8,
+               h=6, description="Fleet wall_connector_state (community-observed meanings)."),
+        single("Vehicle plugged in", NONE, q(f"tesla_wall_connector_vehicle_connected{{{U}}}", "{{unit}}"),
+               mappings=YES_NO, w=8, h=6),
+        timeline("State over time", NONE, q(f"tesla_wall_connector_state_code{{{U}}}", "{{unit}}"),
+                 mappings=FLEET_STATE),
+        single("Fault state", NONE, q(f"tesla_wall_connector_fault_state_code{{{U}}}", "{{unit}}"),
+               mappings=FAULT_STATE, thresholds=("orange",), w=8, h=6,
+               description="wall_connector_fault_state as reported: 2 in every observation so far; other codes "
+                           "are undocumented."),
+        label_table("Plugged-in vehicle", f"tesla_wall_connector_vehicle_info{{{U}}}", ["unit", "vehicle", "vin"],
+                    w=8),
+        label_table("Units", f"tesla_wall_connector_info{{{U}}}",
+                    ["unit", "din", "part_number", "serial_number", "device_id", "active"], w=8),
+        bars("Energy of completed sessions", KWH,
+             q(f"sum by (unit) (increase(charging_session_energy_joules_total{{{U}}}[$__range])) / {J_PER_KWH}",
+               "{{unit}}"), w=12),
+        bars("Session in progress", KWH,
+             q(f"charging_session_in_progress_energy_joules{{{U}}} / {J_PER_KWH}", "{{unit}}"), w=12),
+    )
+    return board
+
+
+LIFETIME_COUNTERS = (("twc_charge_starts_total", "charge starts"), ("twc_contactor_cycles_total", "contactor cycles"),
+                     ("twc_contactor_cycles_loaded_total", "under load"), ("twc_connector_cycles_total", "plug-ins"),
+                     ("twc_alerts_total", "alerts"), ("twc_thermal_foldbacks_total", "thermal foldbacks"))
+
+
+def wall_connector_diagnostics() -> Board:
+    local = filter_variable("unit", "Wall Connector", "twc_power_watts", "charger")
+    board = Board("wall-connector-diagnostics", "Wall Connector diagnostics",
+                  "The local API of the Wall Connectors on the LAN (the power-sharing leader only): voltages, "
+                  "currents, temperatures, Wi-Fi and lifetime counters.", variables=[local])
+    board.row("Power and grid").add(
+        graph("Power", WATT, q(f"twc_power_watts{{{C}}}", "{{charger}}")),
+        graph("Grid voltage", VOLT, q(f"twc_grid_voltage_volts{{{C}}}", "{{charger}}"), w=6),
+        graph("Grid frequency", HERTZ, q(f"twc_grid_frequency_hertz{{{C}}}", "{{charger}}"), w=6),
+        graph("Currents", AMPERE, q(f"twc_vehicle_current_amperes{{{C}}}", "{{charger}} vehicle"),
+              q(f"twc_phase_current_amperes{{{C}}}", "{{charger}} {{phase}}")),
+        graph("Output voltage per phase", VOLT, q(f"twc_phase_voltage_volts{{{C}}}", "{{charger}} {{phase}}"),
+              description="A few volts while the contactor is open."),
+    )
+    board.row("State").add(
+        timeline("EVSE state", NONE, q(f"twc_evse_state_code{{{C}}}", "{{charger}}"), mappings=EVSE_STATE, h=5),
+        single("Reachable", NONE, q('twc_up{target=~"$unit"}', "{{target}}"), mappings=UP,
+               thresholds=GOOD_WHEN_ONE),
+        single("Contactor closed", NONE, q(f"twc_contactor_closed{{{C}}}", "{{charger}}"), mappings=YES_NO),
+        single("Vehicle plugged in", NONE, q(f"twc_vehicle_connected{{{C}}}", "{{charger}}"), mappings=YES_NO),
+        single("Session energy (unit meter)", KWH, q(f"twc_session_energy_joules{{{C}}} / {J_PER_KWH}",
+                                                     "{{charger}}"), decimals=2),
+        single("Plugged in for", DURATION, q(f"twc_session_duration_seconds{{{C}}}", "{{charger}}")),
+        single("Uptime", DURATION, q(f"twc_uptime_seconds{{{C}}}", "{{charger}}")),
+        single("Active alerts", COUNT, q(f"twc_active_alerts{{{C}}}", "{{charger}}"), thresholds=BAD_WHEN_ANY),
+        single("Not-ready reasons", COUNT, q(f"twc_not_ready_reasons{{{C}}}", "{{charger}}"),
+               thresholds=BAD_WHEN_ANY, description="Newer firmware only."),
+        single("Installation status", NONE, q(f"twc_config_status{{{C}}}", "{{charger}}"), mappings=CONFIG_STATUS,
+               thresholds=("orange",)),
+    )
+    board.row("Temperatures and signals").add(
+        graph("Temperatures", CELSIUS, q(f"twc_temperature_celsius{{{C}}}", "{{charger}} {{sensor}}"),
+              q("charging_threshold:temperature_high_celsius", "alert level"), thresholds=TEMPERATURE),
+        graph("Relay coil, pilot and thermopile", VOLT,
+              q(f"twc_relay_coil_voltage_volts{{{C}}}", "{{charger}} relay {{relay}}"),
+              q(f"twc_pilot_voltage_volts{{{C}}}", "{{charger}} pilot {{level}}"),
+              q(f"twc_input_thermopile_volts{{{C}}}", "{{charger}} thermopile")),
+        single("Average start-up temperature", CELSIUS,
+               q(f"twc_average_startup_temperature_celsius{{{C}}}", "{{charger}}"), thresholds=TEMPERATURE,
+               description="Absent while the unit reports nan."),
+    )
+    board.row("Wi-Fi").add(
+        graph("Wi-Fi signal", PERCENT, q(f"twc_wifi_signal_strength_percent{{{C}}}", "{{charger}}"),
+              thresholds=("red", (30, "orange"), (50, "green")), min_value=0, max_value=100),
+        single("RSSI", DBM, q(f"twc_wifi_rssi_dbm{{{C}}}", "{{charger}}"),
+               thresholds=("red", (-80, "orange"), (-67, "green"))),
+        single("SNR", DECIBEL, q(f"twc_wifi_snr_decibels{{{C}}}", "{{charger}}"),
+               thresholds=("red", (10, "orange"), (20, "green"))),
+        single("Wi-Fi connected", NONE, q(f"twc_wifi_connected{{{C}}}", "{{charger}}"), mappings=YES_NO,
+               thresholds=GOOD_WHEN_ONE, w=2),
+        single("Internet", NONE, q(f"twc_internet_connected{{{C}}}", "{{charger}}"), mappings=YES_NO,
+               thresholds=GOOD_WHEN_ONE, w=2),
+        label_table("Network", f"twc_wifi_info{{{C}}}", ["charger", "ssid", "ip", "mac"]),
+        label_table("Firmware", f"twc_version_info{{{C}}}",
+                    ["charger", "firmware_version", "part_number", "serial_number"]),
+    )
+    board.row("Lifetime counters").add(
+        single("Lifetime energy", KWH, q(f"twc_lifetime_energy_joules_total{{{C}}} / {J_PER_KWH}", "{{charger}}"),
+               decimals=0, description="The unit's own counter: it updates at session end and is known to jump."),
+        single("Counts", COUNT, *(q(f"{name}{{{C}}}", f"{{{{charger}}}} {label}") for name, label in LIFETIME_COUNTERS),
+               w=12),
+        single("Charging time", DURATION, q(f"twc_charging_time_seconds_total{{{C}}}", "{{charger}}")),
+        single("Powered on", DURATION, q(f"twc_powered_on_time_seconds_total{{{C}}}", "{{charger}}")),
+    )
+    return board
+
+
+def sessions_query() -> Infinity:
+    return (Infinity("/api/sessions", "sessions").time_range().param("limit", "1000")
+            .column("start", "Start", "timestamp_epoch_s").column("end", "End", "timestamp_epoch_s")
+            .column("unit", "Unit").column("vehicle", "Vehicle").column("vin", "VIN")
+            .column("duration_s", "Duration", "number").column("energy_wh", "Energy", "number")
+            .column("peak_w", "Peak power", "number").column("average_w", "Average power", "number")
+            .column("average_price_cents", "Average price", "number").column("supply_cost", "Supply", "number")
+            .column("delivery_cost", "Delivery", "number").column("full_cost", "Cost", "number")
+            .column("source", "Source").column("reconciliation", "Reconciliation"))
+
+
+def session_history() -> Board:
+    board = Board("session-history", "Session History",
+                  "Completed charging sessions from the session store: the sessions themselves (its API), energy "
+                  "and cost per day, and how sessions were reconciled or discarded.",
+                  time_from="now-30d", variables=session_variables())
+    board.add(
+        single("Sessions", NONE, q(f"sum(increase(charging_sessions_completed_total{{{U},{V}}}[$__range]))"),
+               decimals=0),
+        single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
+        single("Cost", DOLLARS, q(net_cost(RANGE)), decimals=2, description="Supply (net) and delivery."),
+        single("Average price paid", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE)), thresholds=PRICE,
+               decimals=2, description="Supply cost over energy; compare with Energy & Costs' market average."),
+        single("Last session", KWH, q(f"charging_session_last_energy_joules{{{U}}} / {J_PER_KWH}", "{{unit}}"),
+               decimals=1),
+        single("Last session ended", AGO, q(f"charging_session_last_end_timestamp_seconds{{{U}}} * 1000",
+                                            "{{unit}}")),
+    )
+    board.add(
+        api_table("Sessions", sessions_query(), h=10,
+                  units={"Duration": DURATION, "Energy": "watth", "Peak power": WATT, "Average power": WATT,
+                         "Average price": CENTS_PER_KWH, "Supply": DOLLARS, "Delivery": DOLLARS, "Cost": DOLLARS},
+                  description="From the session store's API (/api/sessions), newest first; every unit and vehicle."),
+        api_table("In progress", Infinity("/api/sessions/current", "sessions")
+                  .column("start", "Start", "timestamp_epoch_s").column("unit", "Unit").column("vehicle", "Vehicle")
+                  .column("energy_wh", "Energy so far", "number").column("power_w", "Power", "number")
+                  .column("estimated_cost", "Estimated cost", "number"), h=5,
+                  units={"Energy so far": "watth", "Power": WATT, "Estimated cost": DOLLARS}),
+        graph("Energy per day", KWH, q(energy_kwh(DAY, " by (vehicle) "), "{{vehicle}}"),
+              bars=True, stacked=True, interval="1d", calcs=("sum",)),
+        graph("Sessions per day", NONE,
+              q(f"sum by (unit) (increase(charging_sessions_completed_total{{{U},{V}}}{DAY}))", "{{unit}}"),
+              bars=True, stacked=True, interval="1d", calcs=("sum",)),
+        bars("Discarded sessions", NONE,
+             q(f"sum by (unit, reason) (increase(charging_sessions_discarded_total{{{U}}}[$__range]))",
+               "{{unit}} {{reason}}"), w=12,
+             description="Too short or too small (sessions.min_duration, sessions.min_energy_kwh)."),
+        bars("Reconciled with Fleet charge history", NONE,
+             q("sum by (outcome) (increase(charging_session_reconciliations_total[$__range]))", "{{outcome}}"),
+             w=12, description="matched: a live session confirmed by the meter; inserted: known only from the "
+                               "history."),
+    )
+    return board
+
+
+def summary_query(period: str, *fields: tuple[str, str]) -> Infinity:
+    query = Infinity("/api/summary", "summaries").param("period", period).time_range().column(
+        "period_start", "Period")
+    for selector, text in fields:
+        query.column(selector, text, "number")
+    return query
+
+
+def energy_costs() -> Board:
+    board = Board("energy-costs", "Energy & Costs",
+                  "Energy and cost of charging per day, week and month, split into supply, delivery and the fixed "
+                  "monthly charge, and the average price paid against the market's average.",
+                  time_from="now-90d", variables=session_variables())
+    fixed = f"max(electricity_price_monthly_fixed_dollars) * $__range_s / {MONTH_S}"
+    board.row("Time range (filtered by unit and vehicle)").add(
+        single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
+        single("Supply", DOLLARS, q(f'{cost(RANGE, "supply")} - {cost(RANGE, "supply_credit")}'),
+               decimals=2, description="Net of credits from negative prices."),
+        single("Delivery", DOLLARS, q(cost(RANGE, "delivery")), decimals=2),
+        single("Fixed charges", DOLLARS, q(fixed), decimals=2,
+               description="The monthly fixed charge prorated over the time range (unfiltered)."),
+        single("Total", DOLLARS, q(f"{net_cost(RANGE)} + {fixed}"), decimals=2),
+        single("Price paid vs market", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE), "paid"),
+               q(market_cents_per_kwh(RANGE), "market"), thresholds=PRICE, decimals=2,
+               description="Supply price paid per kWh against the average 5-minute price over the same range."),
+    )
+    board.row("Per day").add(
+        graph("Energy per day", KWH, q(energy_kwh(DAY), "energy"),
+              bars=True, interval="1d", calcs=("sum",), w=8, description=COUNTED_WHEN_RECORDED),
+        graph("Cost per day", DOLLARS,
+              q(f'sum by (component) (increase(charging_session_cost_dollars_total{{{U},{V},'
+                f'component!="supply_credit"}}{DAY}))', "{{component}}"),
+              q(f"-{cost(DAY, 'supply_credit')}", "supply credit"),
+              bars=True, stacked=True, interval="1d", calcs=("sum",), w=8, description=COUNTED_WHEN_RECORDED),
+        graph("Price paid vs market per day", CENTS_PER_KWH,
+              q(paid_cents_per_kwh(DAY), "paid"), q(market_cents_per_kwh(DAY), "market"),
+              thresholds=PRICE, interval="1d", calcs=("mean",), w=8),
+    )
+    board.row("Calendar weeks and months (session store, every unit and vehicle)").add(
+        api_bars("Cost per week", DOLLARS, summary_query("week", ("supply_cost", "Supply"),
+                                                        ("delivery_cost", "Delivery")), "Period",
+                 description=CALENDAR),
+        api_bars("Cost per month", DOLLARS, summary_query("month", ("supply_cost", "Supply"),
+                                                         ("delivery_cost", "Delivery"),
+                                                         ("fixed_charge", "Fixed")), "Period",
+                 description=CALENDAR),
+        api_table("Months", summary_query("month", ("sessions", "Sessions"), ("energy_kwh", "Energy"),
+                                          ("supply_cost", "Supply"), ("delivery_cost", "Delivery"),
+                                          ("fixed_charge", "Fixed"), ("total_cost", "Total"),
+                                          ("average_price_cents", "Average price")),
+                  units={"Sessions": NONE, "Energy": KWH, "Supply": DOLLARS, "Delivery": DOLLARS, "Fixed": DOLLARS,
+                         "Total": DOLLARS, "Average price": CENTS_PER_KWH}, w=12, h=8),
+        api_table("Weeks", summary_query("week", ("sessions", "Sessions"), ("energy_kwh", "Energy"),
+                                         ("supply_cost", "Supply"), ("delivery_cost", "Delivery"),
+                                         ("charging_cost", "Cost"), ("average_price_cents", "Average price")),
+                  units={"Sessions": NONE, "Energy": KWH, "Supply": DOLLARS, "Delivery": DOLLARS, "Cost": DOLLARS,
+                         "Average price": CENTS_PER_KWH}, w=12, h=8),
+    )
+    board.row("Rates").add(
+        single("Delivery rate", CENTS_PER_KWH, q("max(electricity_price_delivery_cents_per_kwh)"), decimals=2),
+        single("Fixed monthly charge", DOLLARS, q("max(electricity_price_monthly_fixed_dollars)"), decimals=2),
+    )
+    return board
+
+
+def vehicle_status() -> Board:
+    board = Board("vehicle-status", "Vehicle Status",
+                  "Each vehicle from Tessie's cached state (never woken): battery, range, charging, connectivity, "
+                  "and smart charging: its state, thresholds against the price and its action log.",
+                  time_from="now-24h", variables=[vehicle_variable()])
+    board.row("Battery").add(
+        dial("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
+             thresholds=SOC),
+        single("Charge limit", PERCENT, q(f"tesla_vehicle_charge_limit_percent{{{V}}}", "{{vehicle}}"), h=6),
+        single("Range", METERS, q(f"tesla_vehicle_battery_range_meters{{{V}}}", "{{vehicle}} rated"),
+               q(f"tesla_vehicle_estimated_battery_range_meters{{{V}}}", "{{vehicle}} estimated"), w=6, h=6,
+               thresholds=("red", (50000, "orange"), (100000, "green"))),
+        graph("State of charge over time", PERCENT,
+              q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
+              q(f"tesla_vehicle_usable_battery_level_percent{{{V}}}", "{{vehicle}} usable"),
+              q(f"tesla_vehicle_charge_limit_percent{{{V}}}", "{{vehicle}} limit"),
+              thresholds=SOC, w=8, h=6, min_value=0, max_value=100),
+    )
+    board.row("Charging").add(
+        timeline("Charging state", NONE, q(f"tesla_vehicle_charging_state_code{{{V}}}", "{{vehicle}}"),
+                 mappings=VEHICLE_CHARGING, h=5),
+        graph("Charger power", WATT, q(f"tesla_vehicle_charger_power_watts{{{V}}}", "{{vehicle}}"), w=8),
+        graph("Charger voltage", VOLT, q(f"tesla_vehicle_charger_voltage_volts{{{V}}}", "{{vehicle}}"), w=8),
+        graph("Charger current", AMPERE, q(f"tesla_vehicle_charger_current_amperes{{{V}}}", "{{vehicle}}"), w=8),
+        single("Energy added", KWH, q(f"tesla_vehicle_charge_energy_added_joules{{{V}}} / {J_PER_KWH}",
+                                      "{{vehicle}}"), decimals=1, w=6),
+        single("Time to full", DURATION, q(f"tesla_vehicle_time_to_full_charge_seconds{{{V}}}", "{{vehicle}}"), w=6),
+        single("Charge port door", NONE, q(f"tesla_vehicle_charge_port_door_open{{{V}}}", "{{vehicle}}"),
+               mappings=states({0: ("closed", "text"), 1: ("open", "blue")}), w=6),
+        label_table("Charge cable", f"tesla_vehicle_charge_cable_info{{{V}}}", ["vehicle", "cable"], w=6, h=5),
+    )
+    board.row("Car").add(
+        timeline("Connectivity", NONE, q(f"tesla_vehicle_connectivity_code{{{V}}}", "{{vehicle}}"),
+                 mappings=CONNECTIVITY, h=5, description="Asleep cars are never woken; their data is from when "
+                                                          "they fell asleep."),
+        single("Data age", SECONDS, q(f"time() - tesla_vehicle_data_timestamp_seconds{{{V}}}", "{{vehicle}}"),
+               thresholds=("green", (900, "yellow"), (3600, "orange")), w=6),
+        graph("Temperatures", CELSIUS, q(f"tesla_vehicle_temperature_celsius{{{V}}}", "{{vehicle}} {{location}}"),
+              w=6, h=5),
+        single("Odometer", METERS, q(f"tesla_vehicle_odometer_meters{{{V}}}", "{{vehicle}}"), w=4),
+        single("Locked / Sentry", NONE, q(f"tesla_vehicle_locked{{{V}}}", "{{vehicle}} locked"),
+               q(f"tesla_vehicle_sentry_mode{{{V}}}", "{{vehicle}} sentry"), mappings=YES_NO, w=4),
+        label_table("Software", f"tesla_vehicle_software_info{{{V}}}", ["vehicle", "vin", "version"], w=4, h=5),
+    )
+    board.row("Smart charging").add(
+        timeline("Smart-charging status", NONE, q(f"smart_charging_status_code{{{V}}}", "{{vehicle}}"),
+                 mappings=SMART_STATUS, h=5),
+        graph("Price against the thresholds", CENTS_PER_KWH,
+              q("smart_charging_price_cents_per_kwh", "price used"),
+              q("smart_charging_stop_threshold_cents_per_kwh", "stop above"),
+              q("smart_charging_resume_threshold_cents_per_kwh", "resume below"), thresholds=PRICE, w=9,
+              calcs=("lastNotNull",),
+              description="The price each evaluation used against the stop and resume thresholds (percentiles of "
+                          "the lookback)."),
+        single("Mode", NONE, q("smart_charging_dry_run"), mappings=MODE, w=3),
+        single("Price percentile", PERCENT, q("smart_charging_price_percentile_rank_percent"),
+               thresholds=PERCENTILE, decimals=0, w=3),
+        single("Price history behind the thresholds", DURATION, q("smart_charging_history_seconds"), w=3,
+               thresholds=("red", (604800, "green")),
+               description="Fewer than 7 days (smart_charging.min_history_days): never stops a car."),
+        single("Last evaluation", SECONDS, q("time() - smart_charging_last_evaluation_timestamp_seconds"), w=3,
+               thresholds=("green", (120, "orange"), (600, "red"))),
+        single("Price age", SECONDS, q("smart_charging_price_age_seconds"), w=3, thresholds=AGE,
+               description="Older than smart_charging.max_price_age (15 minutes): never stops a car."),
+        bars("Actions", NONE, q("sum by (action, outcome) (increase(smart_charging_actions_total[$__range]))",
+                                "{{action}} ({{outcome}})"), w=6, h=8),
+        bars("Fail-safe decisions", NONE,
+             q("sum by (reason) (increase(smart_charging_fail_safe_decisions_total[$__range]))", "{{reason}}"),
+             thresholds=BAD_WHEN_ANY, w=6, h=8,
+             description="Evaluations that left a car charging (or resumed it) because the market could not be "
+                         "trusted: stale price, no thresholds, too little history, Prometheus unreachable."),
+        api_table("Vehicles", Infinity("/api/smart-charging", "vehicles")
+                  .column("vehicle", "Vehicle").column("vin", "VIN").column("unit", "Unit")
+                  .column("plugged", "Plugged in")
+                  .column("charging", "Charging").column("paused_by_us", "Paused by us")
+                  .column("last_decision", "Last decision")
+                  .column("last_command_at", "Last command", "timestamp_epoch_s")
+                  .column("override_until", "Override until", "timestamp_epoch_s"), w=12, h=8),
+        api_table("Action log", Infinity("/api/smart-charging/actions", "actions").param("limit", "200")
+                  .column("t", "Time", "timestamp_epoch_s").column("vehicle", "Vehicle").column("vin", "VIN")
+                  .column("action", "Action").column("reason", "Reason").column("outcome", "Outcome")
+                  .column("price", "Price", "number").column("stop_threshold", "Stop above", "number")
+                  .column("resume_threshold", "Resume below", "number").column("detail", "Detail"),
+                  units={"Price": CENTS_PER_KWH, "Stop above": CENTS_PER_KWH, "Resume below": CENTS_PER_KWH},
+                  h=10, description="Every decision of the smart-charging loop, newest first (dry run records "
+                                    "stop_simulated/start_simulated)."),
+    )
+    return board
+
+
+def electricity_prices() -> Board:
+    board = Board("electricity-prices", "Electricity Prices",
+                  "ComEd 5-minute and hourly prices, the 30-day percentile bands smart charging uses, and the "
+                  "price history behind them.", time_from="now-24h", refresh="1m")
+    board.add(
+        single("Price now", CENTS_PER_KWH, q(PRICE_NOW), thresholds=PRICE, background=True, decimals=1),
+        single("This hour so far", CENTS_PER_KWH, q("max(electricity_price_hour_average_cents_per_kwh)"),
+               thresholds=PRICE, decimals=2, description="What the hour is billed at once complete."),
+        single("Percentile (30 days)", PERCENT, q("max(electricity_price_percentile_rank_percent)"),
+               thresholds=PERCENTILE, decimals=0),
+        single("Price age", SECONDS, q("time() - max(electricity_price_interval_end_timestamp_seconds)"),
+               thresholds=("green", (600, "orange"), (900, "red")),
+               description="Since the end of the interval the newest price covers."),
+        single("With delivery", CENTS_PER_KWH,
+               q(f"{PRICE_NOW} + max(electricity_price_delivery_cents_per_kwh)"), decimals=1),
+        single("Alert levels", CENTS_PER_KWH, q("charging_threshold:price_low_cents_per_kwh", "low"),
+               q("charging_threshold:price_high_cents_per_kwh", "high"),
+               q("charging_threshold:price_spike_cents_per_kwh", "spike"), thresholds=PRICE,
+               description="rules/thresholds.yml: ElectricityPriceLow, ElectricityPriceHigh, ElectricityPriceSpike."),
+    )
+    board.add(
+        graph("5-minute price and the 30-day percentiles", CENTS_PER_KWH,
+              q("max(electricity_price_5m_cents_per_kwh)", "5-minute price"),
+              q("max by (percentile) (electricity_price:lookback_percentile_cents_per_kwh)", "p{{percentile}}"),
+              thresholds=PRICE, threshold_lines=True, w=24, h=10, overrides=[fill_between("p75", "p25")],
+              description="Each price is stamped with the end of its 5-minute interval; the band is the 25th to "
+                          "75th percentile of the last 30 days (recording rules)."),
+        graph("Hourly price", CENTS_PER_KWH,
+              q(market_cents_per_kwh(HOUR), "hour average"),
+              thresholds=PRICE, bars=True, interval="1h", calcs=("mean", "max"), w=12,
+              description="Mean of the hour's twelve 5-minute prices; each bar is the hour starting at it."),
+        bars("30-day percentiles", CENTS_PER_KWH,
+             q("max by (percentile) (electricity_price_lookback_percentile_cents_per_kwh)", "p{{percentile}}"),
+             thresholds=PRICE, w=6, h=8, description="The exporter's numpy statistics over the lookback."),
+        single("30-day statistics", CENTS_PER_KWH, q("max(electricity_price_lookback_mean_cents_per_kwh)", "mean"),
+               q("max(electricity_price_lookback_median_cents_per_kwh)", "median"),
+               q("max(electricity_price_lookback_stddev_cents_per_kwh)", "standard deviation"),
+               thresholds=PRICE, decimals=2, w=6, h=8),
+    )
+    board.row("History").add(
+        graph("Price history (30 days)", CENTS_PER_KWH,
+              q(market_cents_per_kwh(HOUR), "hour average"),
+              q(market_cents_per_kwh("[1d]"), "24-hour average"),
+              thresholds=PRICE, interval="1h", time_from="30d", calcs=("mean", "min", "max"), w=12),
+        single("History covered", DURATION, q("max(electricity_price_history_covered_seconds)"),
+               thresholds=("red", (604800, "orange"), (2592000, "green")), w=4, h=8,
+               description="Fewer than 7 days: percentile alerts stay silent and smart charging never stops a "
+                           "car (run price-backfill)."),
+        single("Oldest price", AGO, q("max(electricity_price_history_oldest_timestamp_seconds) * 1000"), w=4, h=8),
+        single("Prices in 30 days", COUNT, q("max(electricity_price:lookback_prices)", "Prometheus"),
+               q("max(electricity_price_lookback_prices)", "exporter"),
+               thresholds=("red", (2016, "green")), w=4, h=8,
+               description="5-minute prices over the lookback as Prometheus and the exporter count them; "
+                           "8,640 is 30 full days."),
+    )
+    return board
+
+
+def suite_health() -> Board:
+    board = Board("suite-health", "Suite health",
+                  "Every exporter and the session store: scrape status, upstream polling, last success, errors, "
+                  "request and scrape durations.", time_from="now-1h", refresh="30s")
+    board.add(
+        timeline("Scrape targets", NONE, q(f"up{{{EXPORTER_JOBS}}}", "{{job}} {{instance}}"), mappings=UP,
+                 thresholds=GOOD_WHEN_ONE, description="Prometheus scraping each component (ExporterDown)."),
+        single("Upstreams", NONE, q(f'{{__name__=~"({HEALTH_PREFIXES})_up"}}', "{{job}} {{target}}"),
+               q("charging_session_store_up", "session store -> Prometheus"), mappings=UP,
+               thresholds=GOOD_WHEN_ONE, w=12, h=6,
+               description="1 if the exporter's last poll of the target succeeded and its data is fresh."),
+        bars("Since last success", SECONDS,
+             q(f'time() - {{__name__=~"({HEALTH_PREFIXES})_last_success_timestamp_seconds"}}',
+               "{{job}} {{target}}"),
+             q("time() - charging_session_store_last_success_timestamp_seconds", "session store"),
+             thresholds=AGE, w=12, h=6, description="UpstreamDataStale fires above 15 minutes."),
+        graph("Upstream requests", REQUESTS,
+              q(f"sum by (job, endpoint, outcome) (rate({REQUESTS_TOTAL}[$__rate_interval]))",
+                "{{job}} {{endpoint}} {{outcome}}"), calcs=("mean",)),
+        graph("Upstream error ratio", RATIO,
+              q(f'(sum by (job) (rate({REQUESTS_TOTAL[:-1]}, outcome!="success"}}[$__rate_interval]))'
+                f" or sum by (job) (rate({REQUESTS_TOTAL}[$__rate_interval])) * 0)"
+                f" / sum by (job) (rate({REQUESTS_TOTAL}[$__rate_interval]))", "{{job}}"),
+              thresholds=("green", (0.05, "orange"), (0.2, "red")), threshold_lines=True, min_value=0,
+              description="Failed requests (timeout, unreachable, auth_failed, ...) over all requests."),
+        graph("Upstream request duration (p95)", SECONDS,
+              q(f"histogram_quantile(0.95, sum by (job, endpoint, le) (rate({DURATION_BUCKETS}[$__rate_interval])))",
+                "{{job}} {{endpoint}}"), thresholds=("green", (1, "orange"), (5, "red"))),
+        graph("Scrape duration", SECONDS, q(f"scrape_duration_seconds{{{EXPORTER_JOBS}}}", "{{job}}"),
+              thresholds=("green", (0.5, "orange"), (1, "red"))),
+        graph("Samples per scrape", COUNT, q(f"scrape_samples_scraped{{{EXPORTER_JOBS}}}", "{{job}}"), w=8),
+        single("Sessions behind", SECONDS, q("time() - charging_session_watermark_timestamp_seconds"), thresholds=AGE,
+               w=4, description="Power samples newer than the watermark are not yet turned into sessions."),
+        single("Smart charging last evaluated", SECONDS,
+               q("time() - smart_charging_last_evaluation_timestamp_seconds"),
+               thresholds=("green", (120, "orange"), (600, "red")), w=4),
+        single("Alerts firing", NONE, q('count by (severity) (ALERTS{alertstate="firing"})', "{{severity}}"),
+               thresholds=BAD_WHEN_ANY, w=8, description="By severity; the list is on Charging Overview."),
+    )
+    return board
+
+
+DASHBOARDS: tuple[Callable[[], Board], ...] = (
+    overview, wall_connectors, wall_connector_diagnostics, session_history, energy_costs, vehicle_status,
+    electricity_prices, suite_health,
+)

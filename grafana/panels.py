@@ -1,0 +1,308 @@
+"""Shared pieces of every dashboard, on top of grafana-foundation-sdk's builders.
+
+Datasources, units, thresholds and value mappings are named once here; the panel functions set a
+unit, thresholds, the datasource and the query type (instant for single values and tables, range
+for graphs) on every panel, so no dashboard can forget one. The Infinity plugin has no typed query
+in the SDK: `Infinity` builds one, implementing the SDK's Dataquery interface.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+from grafana_foundation_sdk.builders import (
+    bargauge, barchart, common as common_builders, dashboard, gauge, prometheus, stat, statetimeline, table,
+    timeseries,
+)
+from grafana_foundation_sdk.cog import builder as cogbuilder, variants as cogvariants
+from grafana_foundation_sdk.models import common, dashboard as model, prometheus as prometheus_model
+
+TAG = "charging"
+PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
+INFINITY_TYPE = "yesoreyeram-infinity-datasource"
+SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="session-store")
+
+# Grafana unit ids; unknown ids (the ¢/kWh and $/h) are shown as a suffix.
+WATT, KWH, CENTS_PER_KWH, DOLLARS, DOLLARS_PER_HOUR = "watt", "kwatth", "¢/kWh", "currencyUSD", "$/h"
+PERCENT, RATIO, SECONDS, DURATION, AGO = "percent", "percentunit", "s", "dtdurations", "dateTimeFromNow"
+VOLT, AMPERE, HERTZ, CELSIUS, METERS = "volt", "amp", "hertz", "celsius", "lengthm"
+DBM, DECIBEL, COUNT, NONE, REQUESTS = "dBm", "dB", "short", "none", "reqps"
+J_PER_KWH = "3.6e6"
+
+Step = tuple[float, str]
+
+
+def steps(base: str, *above: Step) -> dashboard.ThresholdsConfig:
+    """Absolute thresholds: the base colour, then (value, colour) from that value up."""
+    return (dashboard.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE)
+            .steps([model.Threshold(value=None, color=base)] + [model.Threshold(value=v, color=c) for v, c in above]))
+
+
+NEUTRAL = ("green",)
+PRICE = ("green", (4, "yellow"), (6, "orange"), (8, "red"))          # ¢/kWh, the suite's price colours
+PERCENTILE = ("green", (25, "yellow"), (75, "orange"), (90, "red"))  # the optimal / resume / stop percentiles
+SOC = ("red", (20, "orange"), (40, "green"))
+TEMPERATURE = ("green", (50, "orange"), (60, "red"))                  # rules/thresholds.yml alerts at 60 °C
+AGE = ("green", (300, "orange"), (900, "red"))                        # data_stale_seconds is 900
+GOOD_WHEN_ONE = ("red", (1, "green"))
+BAD_WHEN_ANY = ("green", (1, "red"))
+
+
+def states(codes: Mapping[int, tuple[str, str]]) -> list[model.ValueMapping]:
+    """Value mappings for an enumeration: code -> (text, colour)."""
+    return [model.ValueMap(options={str(code): model.ValueMappingResult(text=text, color=color, index=i)
+                                    for i, (code, (text, color)) in enumerate(sorted(codes.items()))})]
+
+
+UP = states({0: ("down", "red"), 1: ("up", "green")})
+YES_NO = states({0: ("no", "text"), 1: ("yes", "green")})
+
+
+# ----------------------------------------------------------------------------------------- queries
+
+def q(expr: str, legend: str | None = None) -> prometheus.Dataquery:
+    """A PromQL query against the dashboard's `datasource` variable; the panel sets instant or range."""
+    query = prometheus.Dataquery().expr(expr).datasource(PROMETHEUS)
+    return query.legend_format(legend) if legend else query
+
+
+class InfinityQuery(cogvariants.Dataquery):
+    """A JSON query of the Infinity datasource (backend parser), as Grafana stores it."""
+
+    def __init__(self, ref_id: str, url: str, params: Sequence[tuple[str, str]], root_selector: str,
+                 columns: Sequence[tuple[str, str, str]]) -> None:
+        self.ref_id, self.url, self.params = ref_id, url, tuple(params)
+        self.root_selector, self.columns = root_selector, tuple(columns)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "refId": self.ref_id, "datasource": SESSION_STORE.to_json(), "type": "json", "source": "url",
+            "parser": "backend", "format": "table", "url": self.url,
+            "url_options": {"method": "GET", "data": "",
+                            "params": [{"key": key, "value": value} for key, value in self.params]},
+            "root_selector": self.root_selector,
+            "columns": [{"selector": s, "text": t, "type": kind} for s, t, kind in self.columns],
+            "filters": [],
+        }
+
+
+class Infinity(cogbuilder.Builder[InfinityQuery]):
+    """Builder of an Infinity query of the session store's API (a path relative to its datasource URL)."""
+
+    def __init__(self, url: str, root_selector: str) -> None:
+        self._ref_id, self._url, self._root = "A", url, root_selector
+        self._params: list[tuple[str, str]] = []
+        self._columns: list[tuple[str, str, str]] = []
+
+    def ref_id(self, ref_id: str) -> "Infinity":
+        self._ref_id = ref_id
+        return self
+
+    def param(self, key: str, value: str) -> "Infinity":
+        self._params.append((key, value))
+        return self
+
+    def time_range(self) -> "Infinity":
+        """Only what the dashboard's time range covers (`from`/`to` take Unix seconds)."""
+        return self.param("from", "${__from:date:seconds}").param("to", "${__to:date:seconds}")
+
+    def column(self, selector: str, text: str, kind: str = "string") -> "Infinity":
+        """kind: string, number, timestamp, timestamp_epoch (ms) or timestamp_epoch_s."""
+        self._columns.append((selector, text, kind))
+        return self
+
+    @property
+    def columns(self) -> tuple[tuple[str, str, str], ...]:
+        return tuple(self._columns)
+
+    def build(self) -> InfinityQuery:
+        return InfinityQuery(self._ref_id, self._url, self._params, self._root, self._columns)
+
+
+# ------------------------------------------------------------------------------------------ panels
+
+Target = prometheus.Dataquery | Infinity
+
+
+def _panel(builder, title: str, unit: str, targets: Sequence[Target], *, thresholds: Sequence, w: int, h: int,
+           description: str | None, instant: bool, mappings: list[model.ValueMapping] | None = None,
+           time_from: str | None = None, interval: str | None = None, decimals: int | None = None,
+           min_value: float | None = None, max_value: float | None = None, table_format: bool = False):
+    """Everything every panel gets: title, unit, thresholds, datasource, size and its queries."""
+    builder.title(title).unit(unit).thresholds(steps(*thresholds)).span(w).height(h)
+    infinity = any(isinstance(t, Infinity) for t in targets)
+    builder.datasource(SESSION_STORE if infinity else PROMETHEUS)
+    for index, target in enumerate(targets):
+        target.ref_id(chr(ord("A") + index))
+        if isinstance(target, prometheus.Dataquery):
+            if instant:
+                target.instant()
+            else:
+                target.range()
+            if table_format:
+                target.format(prometheus_model.PromQueryFormat.TABLE)
+        builder.with_target(target)
+    for value, setter in ((description, builder.description), (mappings, builder.mappings),
+                          (time_from, builder.time_from), (interval, builder.interval),
+                          (decimals, builder.decimals), (min_value, builder.min), (max_value, builder.max)):
+        if value is not None:
+            setter(value)
+    return builder
+
+
+def _legend(*calcs: str) -> common_builders.VizLegendOptions:
+    return (common_builders.VizLegendOptions().display_mode(common.LegendDisplayMode.TABLE if calcs else
+                                                            common.LegendDisplayMode.LIST)
+            .placement(common.LegendPlacement.BOTTOM).show_legend(True).calcs(list(calcs)))
+
+
+def graph(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRAL, w: int = 12, h: int = 8,
+          description: str | None = None, bars: bool = False, stacked: bool = False, interval: str | None = None,
+          time_from: str | None = None, threshold_lines: bool = False, calcs: Sequence[str] = ("lastNotNull", "max"),
+          min_value: float | None = None, max_value: float | None = None,
+          overrides: Iterable[tuple[str, list[model.DynamicConfigValue]]] = ()) -> timeseries.Panel:
+    """A time series (lines, or bars for per-day or per-hour totals)."""
+    panel = timeseries.Panel().legend(_legend(*calcs)).tooltip(
+        common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
+    if bars:
+        panel.draw_style(common.GraphDrawStyle.BARS).fill_opacity(80).line_width(1)
+    else:
+        panel.line_width(1).fill_opacity(10).show_points(common.VisibilityMode.NEVER)
+    if stacked:
+        panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
+    if threshold_lines:
+        panel.thresholds_style(common_builders.GraphThresholdsStyleConfig()
+                               .mode(common.GraphThresholdsStyleMode.DASHED))
+    for name, properties in overrides:
+        panel.override_by_name(name, properties)
+    return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
+                  instant=False, interval=interval, time_from=time_from, min_value=min_value, max_value=max_value)
+
+
+def timeline(title: str, unit: str, *targets: Target, mappings: list[model.ValueMapping],
+             thresholds: Sequence = NEUTRAL, w: int = 24, h: int = 6, description: str | None = None
+             ) -> statetimeline.Panel:
+    """A state timeline of an enumeration's numeric code, coloured by its value mappings."""
+    panel = statetimeline.Panel().show_value(common.VisibilityMode.AUTO).merge_values(True).legend(_legend())
+    panel.color_scheme(dashboard.FieldColor().mode(model.FieldColorModeId.THRESHOLDS))
+    return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
+                  instant=False, mappings=mappings)
+
+
+def single(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRAL, w: int = 4, h: int = 5,
+           description: str | None = None, mappings: list[model.ValueMapping] | None = None,
+           time_from: str | None = None, decimals: int | None = None, background: bool = False,
+           sparkline: bool = False) -> stat.Panel:
+    """A stat: the current value of each series (coloured by thresholds or mappings)."""
+    panel = (stat.Panel().reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+             .color_mode(common.BigValueColorMode.BACKGROUND if background else common.BigValueColorMode.VALUE)
+             .graph_mode(common.BigValueGraphMode.AREA if sparkline else common.BigValueGraphMode.NONE)
+             .text_mode(common.BigValueTextMode.AUTO))
+    return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
+                  instant=True, mappings=mappings, time_from=time_from, decimals=decimals)
+
+
+def dial(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRAL, w: int = 6, h: int = 6,
+         description: str | None = None, min_value: float = 0, max_value: float = 100) -> gauge.Panel:
+    panel = gauge.Panel().reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+    panel.show_threshold_markers(True)
+    return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
+                  instant=True, min_value=min_value, max_value=max_value)
+
+
+def bars(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRAL, w: int = 8, h: int = 6,
+         description: str | None = None, time_from: str | None = None, min_value: float | None = None,
+         max_value: float | None = None) -> bargauge.Panel:
+    """A bar gauge: one bar per series, current value."""
+    panel = (bargauge.Panel().reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+             .display_mode(common.BarGaugeDisplayMode.GRADIENT).orientation(common.VizOrientation.HORIZONTAL))
+    return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
+                  instant=True, time_from=time_from, min_value=min_value, max_value=max_value)
+
+
+def label_table(title: str, expr: str, columns: Sequence[str], *, w: int = 12, h: int = 6,
+                description: str | None = None, unit: str = NONE, thresholds: Sequence = NEUTRAL) -> table.Panel:
+    """The labels of an instant vector (info metrics, ALERTS) as a table, one row per series."""
+    panel = table.Panel().with_transformation(model.DataTransformerConfig(
+        id_val="organize", options={"includeByName": {name: True for name in columns},
+                                    "indexByName": {name: i for i, name in enumerate(columns)}}))
+    return _panel(panel, title, unit, [q(expr)], thresholds=thresholds, w=w, h=h, description=description,
+                  instant=True, table_format=True)
+
+
+def api_table(title: str, query: Infinity, *, units: Mapping[str, str] | None = None, w: int = 24, h: int = 9,
+              description: str | None = None, thresholds: Sequence = NEUTRAL) -> table.Panel:
+    """A table of the session store's API; `units` maps column titles to units."""
+    panel = table.Panel().sort_by([common_builders.TableSortByFieldState().display_name(query.columns[0][1])
+                                   .desc(True)])
+    for column, unit in (units or {}).items():
+        panel.override_by_name(column, [model.DynamicConfigValue(id_val="unit", value=unit)])
+    return _panel(panel, title, NONE, [query], thresholds=thresholds, w=w, h=h, description=description,
+                  instant=True)
+
+
+def api_bars(title: str, unit: str, query: Infinity, x_field: str, *, w: int = 12, h: int = 8,
+             description: str | None = None, stacked: bool = True, thresholds: Sequence = NEUTRAL
+             ) -> barchart.Panel:
+    """A bar chart of the session store's summaries, one bar (group) per period."""
+    panel = barchart.Panel().x_field(x_field).legend(_legend()).show_value(common.VisibilityMode.NEVER)
+    if stacked:
+        panel.stacking(common.StackingMode.NORMAL)
+    return _panel(panel, title, unit, [query], thresholds=thresholds, w=w, h=h, description=description,
+                  instant=True)
+
+
+def fill_between(upper: str, lower: str) -> tuple[str, list[model.DynamicConfigValue]]:
+    """Override that shades the band between two series (by display name)."""
+    return upper, [model.DynamicConfigValue(id_val="custom.fillBelowTo", value=lower)]
+
+
+# --------------------------------------------------------------------------------- variables, board
+
+def datasource_variable() -> dashboard.DatasourceVariable:
+    return (dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")
+            .current(model.VariableOption(selected=True, text="Prometheus", value="prometheus")))
+
+
+def filter_variable(name: str, label: str, metric: str, label_name: str) -> dashboard.QueryVariable:
+    """Multi-value filter over a label's values; All is `.*`, so series without the label still match."""
+    return (dashboard.QueryVariable(name).label(label).datasource(PROMETHEUS)
+            .query(f"label_values({metric}, {label_name})").refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(model.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC).multi(True).include_all(True)
+            .all_value(".*").current(model.VariableOption(selected=True, text=["All"], value=["$__all"])))
+
+
+def charging_links() -> dashboard.DashboardLink:
+    """Every dashboard tagged `charging`, keeping the time range and the filters."""
+    return (dashboard.DashboardLink("Charging dashboards").type(model.DashboardLinkType.DASHBOARDS).tags([TAG])
+            .as_dropdown(True).include_vars(True).keep_time(True))
+
+
+class Board:
+    """A dashboard with the suite's defaults; panels and rows get their ids in the order added."""
+
+    def __init__(self, uid: str, title: str, description: str, *, time_from: str = "now-6h", refresh: str = "1m",
+                 variables: Sequence[dashboard.QueryVariable] = ()) -> None:
+        self.uid = uid
+        self.builder = (dashboard.Dashboard(title).uid(uid).description(description).tags([TAG])
+                        .time(time_from, "now").timezone("browser").refresh(refresh)
+                        .tooltip(model.DashboardCursorSync.CROSSHAIR).link(charging_links())
+                        .with_variable(datasource_variable()))
+        for variable in variables:
+            self.builder.with_variable(variable)
+        self._next_id = 0
+
+    def _id(self) -> int:
+        self._next_id += 1
+        return self._next_id
+
+    def add(self, *panels) -> "Board":
+        for panel in panels:
+            self.builder.with_panel(panel.id(self._id()))
+        return self
+
+    def row(self, title: str) -> "Board":
+        self.builder.with_row(dashboard.Row(title).id(self._id()))
+        return self
+
+    def build(self) -> model.Dashboard:
+        return self.builder.build()

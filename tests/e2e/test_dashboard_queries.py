@@ -1,0 +1,334 @@
+"""Every query of every committed dashboard returns data from the real suite.
+
+The simulator, the four exporters and the session store run; nine days of prices are
+backfilled; Prometheus runs with the repository's rules; one car completes a session (and a blip is
+discarded) while another keeps charging into a price spike, so smart charging pauses it (dry run) and
+alerts fire. Then every panel query and query variable of grafana/dashboards/*.json is resolved the way
+Grafana resolves it ($__range, $__interval, $__rate_interval, All and multi-value filters, relative time
+overrides, step alignment) and run against Prometheus; every Infinity query is sent to the session
+store's API and must return the fields its columns select.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from suite.processes import free_port, wait_until
+from tests.conftest import ROOT, SIM_TOKEN
+from tests.support import get, get_json
+
+pytestmark = pytest.mark.e2e
+
+DASHBOARDS = ROOT / "grafana" / "dashboards"
+INFINITY = "yesoreyeram-infinity-datasource"
+# Panels that may legitimately be empty in this scenario (their queries must still parse and run).
+ALLOWED_EMPTY = {
+    ("vehicle-status", "Fail-safe decisions"): "the market is trusted throughout: fresh price, 9 days of history",
+}
+SCRAPE_INTERVAL = 15          # the Grafana datasource's timeInterval (prometheus.scrape_interval)
+TEST_RANGE = 600              # the dashboard time range the test uses: the last 10 minutes
+MAX_DATA_POINTS = 1000
+
+BLUE, RED = "5YJ3E1EA7KF000021", "7SAYGDEE1PA000022"
+NAMES = {BLUE: "Blue", RED: "Red"}
+GARAGE_DIN, DRIVEWAY_DIN = "1457768-01-G--PGT00000000021", "1457768-02-G--PGT00000000022"
+SCENARIO = {
+    "start": "now", "seed": 3,
+    "site": {"energy_site_id": 1689500000123456, "site_name": "Home"},
+    "chargers": [
+        {"name": "garage", "serial": "PGT00000000021", "part_number": "1457768-01-G", "role": "leader",
+         "wiring": "split_phase", "vitals_layout": "new"},
+        {"name": "driveway", "serial": "PGT00000000022", "part_number": "1457768-02-G", "role": "follower",
+         "leader": "garage"}],
+    "vehicles": [
+        {"vin": BLUE, "name": "blue", "display_name": "Blue", "target_id": "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a21",
+         "battery_kwh": 60, "soc": 40, "charge_limit": 90, "max_power_kw": 11.5, "ramp": "2s"},
+        {"vin": RED, "name": "red", "display_name": "Red", "target_id": "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a22",
+         "battery_kwh": 75, "soc": 30, "charge_limit": 90, "max_power_kw": 7.7, "ramp": "2s"}],
+    # 16 c/kWh since 40 minutes ago: above the stop percentile (smart charging pauses Red) and a spike alert.
+    "prices": {"seed": 7, "history_days": 12, "spikes": [{"from": "-40m", "to": "3h", "price": 16.0}]},
+    "telemetry": {"delay": "3s", "history": [{"charger": "garage", "vehicle": "blue", "start": "-1d",
+                                              "duration": "2h", "energy_wh": 14000}]},
+}
+
+
+# ------------------------------------------------------------------------------- the running suite
+
+def post(url: str, body: dict) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        return json.loads(response.read())
+
+
+@dataclass
+class Suite:
+    prometheus: Any
+    store_url: str
+
+
+@pytest.fixture
+def suite(tmp_path: Path, start_simulator, start_component, start_prometheus) -> Suite:
+    scenario = tmp_path / "scenario.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO))
+    sim = start_simulator(scenario)
+    ports = {name: free_port() for name in ("twc", "fleet", "vehicle", "price", "session_store")}
+    data_dir = tmp_path / "tsdb"
+    backfill = subprocess.run(
+        [sys.executable, "-m", "exporters.price_backfill", "--data-dir", str(data_dir), "--days", "9",
+         "--instance", f"127.0.0.1:{ports['price']}"],
+        env={"PATH": "/usr/bin:/bin", "COMED_BASE_URL": sim.url}, capture_output=True, text=True, timeout=120)
+    assert backfill.returncode == 0, backfill.stderr
+    names = ",".join(f"{vin}:{name}" for vin, name in NAMES.items())
+    tessie = {"TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "VEHICLE_NAMES": names,
+              "WALL_CONNECTOR_NAMES": f"{GARAGE_DIN}:garage,{DRIVEWAY_DIN}:driveway"}
+    start_component("twc-exporter", "exporters.twc", ports["twc"],
+                    env={"TWC_CHARGERS": f"garage:{sim.charger_urls['garage'].split('://')[1]}",
+                         "TWC_POLL_VITALS_INTERVAL": "1"})
+    start_component("fleet-exporter", "exporters.fleet", ports["fleet"],
+                    env={**tessie, "FLEET_LIVE_STATUS_INTERVAL": "1"})
+    start_component("vehicle-exporter", "exporters.vehicle", ports["vehicle"],
+                    env={**tessie, "TESSIE_POLL_INTERVAL": "1"})
+    start_component("price-exporter", "exporters.price", ports["price"],
+                    env={"COMED_BASE_URL": sim.url, "COMED_POLL_INTERVAL": "1"})
+    prometheus = start_prometheus({job: [f"127.0.0.1:{port}"] for job, port in ports.items()},
+                                  rule_files=[str(p) for p in sorted((ROOT / "rules").glob("*.yml"))],
+                                  data_dir=data_dir)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        # source fleet: `auto` picks its source once, and the local API may reach Prometheus first.
+        "sessions": {"source": "fleet", "evaluation_interval": 1, "catch_up": "10m", "min_energy_kwh": 0.02,
+                     "min_duration": 5, "database": str(tmp_path / "sessions.db")},
+        "prometheus": {"url": prometheus.url}}))
+    start_component("session-store", "session_store", ports["session_store"], config=config,
+                    env={**tessie, "FLEET_CHARGE_HISTORY_INTERVAL": "1", "SMART_CHARGING_EVALUATION_INTERVAL": "1"})
+    store = f"http://127.0.0.1:{ports['session_store']}"
+
+    def current(unit: str) -> list[dict]:
+        return [s for s in get_json(f"{store}/api/sessions/current")["sessions"] if s["unit"] == unit]
+
+    prometheus.wait_for("tesla_wall_connector_power_watts", 30)
+    post(f"{sim.url}/sim/events", {"vehicle": "blue", "plug_in": "garage"})
+    post(f"{sim.url}/sim/events", {"vehicle": "red", "plug_in": "driveway"})
+    wait_until(lambda: current("garage") and current("garage")[0]["energy_wh"] > 30, 60, 0.2, "30 Wh into Blue")
+    post(f"{sim.url}/sim/events", {"vehicle": "blue", "unplug": True})
+    wait_until(lambda: any(s["source"] == "live_status" for s in get_json(f"{store}/api/sessions")["sessions"]),
+               60, 0.2, "the completed live session")
+    # Unplugged as soon as the session store sees the next session open: discarded (under 20 Wh, 5 s).
+    post(f"{sim.url}/sim/events", {"vehicle": "blue", "plug_in": "garage"})
+    wait_until(lambda: current("garage"), 30, 0.1, "Blue's second session to open")
+    post(f"{sim.url}/sim/events", {"vehicle": "blue", "unplug": True})
+    # increase() needs two samples of the new counter.
+    prometheus.wait_for("count_over_time(charging_sessions_discarded_total[1m]) >= 2", 30)
+    prometheus.wait_for('ALERTS{alertname="ChargingSessionCompleted",alertstate="firing"}', 20)
+    prometheus.wait_for('smart_charging_status{state="paused_simulated"} == 1', 20)
+    # Range queries end on a step boundary (Grafana aligns them): let one pass, so the newest series are in.
+    ready = time.time()
+    time.sleep(SCRAPE_INTERVAL - ready % SCRAPE_INTERVAL + 1)
+    return Suite(prometheus, store)
+
+
+# ------------------------------------------------------------------------------ reading the JSON
+
+def panels(dashboard: dict) -> Iterator[dict]:
+    for panel in dashboard["panels"]:
+        yield panel
+        yield from panel.get("panels", [])      # collapsed rows keep their panels inside
+
+
+def query_panels() -> Iterator[tuple[dict, dict]]:
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for panel in panels(dashboard):
+            if panel["type"] != "row":
+                yield dashboard, panel
+
+
+def query_variables(dashboard: dict) -> list[dict]:
+    return [v for v in dashboard["templating"]["list"] if v["type"] == "query"]
+
+
+# ----------------------------------------------------------------- Grafana's variable resolution
+
+DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+VARIABLE = re.compile(r"\$\{(\w+)(?::([^}]+))?\}|\$(\w+)|\[\[(\w+)\]\]")
+
+
+def seconds(text: str) -> int:
+    number, unit = re.fullmatch(r"(\d+)([smhdw])", text).groups()
+    return int(number) * DURATION[unit]
+
+
+def duration_text(value: int) -> str:
+    return f"{value}s"
+
+
+@dataclass
+class Window:
+    """The time range, interval and step Grafana would use for one panel."""
+    start: float
+    end: float
+    interval: int
+
+    @classmethod
+    def of(cls, panel: dict, now: float) -> "Window":
+        relative = panel.get("timeFrom")
+        if relative == "now/d":                      # today so far (the test's clock is UTC)
+            span = max(now - now // 86400 * 86400, TEST_RANGE)
+        elif relative:
+            span = seconds(relative)
+        else:
+            span = TEST_RANGE
+        low = seconds(panel["interval"]) if panel.get("interval") else SCRAPE_INTERVAL
+        return cls(now - span, now, max(low, math.ceil(span / MAX_DATA_POINTS)))
+
+    @property
+    def range_s(self) -> int:
+        return round(self.end - self.start)
+
+    def aligned(self) -> tuple[float, float]:
+        """Grafana aligns a range query's start and end to its step (UTC here)."""
+        step = self.interval
+        return self.start // step * step, self.end // step * step
+
+
+def regex_escape(value: str) -> str:
+    """Grafana's escaping of a multi-value selection for a PromQL regex string."""
+    return re.sub(r"([\\^$*+?.()|{}\[\]])", r"\\\\\1", value)
+
+
+def resolve(text: str, window: Window, selection: dict[str, list[str] | None], variables: dict[str, dict]) -> str:
+    """Interpolate like Grafana: built-ins, the datasource, and filters (None = All)."""
+    rate_interval = max(window.interval + SCRAPE_INTERVAL, 4 * SCRAPE_INTERVAL)
+    builtins = {"__interval": duration_text(window.interval), "__interval_ms": str(window.interval * 1000),
+                "__rate_interval": duration_text(rate_interval), "__auto": duration_text(window.interval),
+                "__range": duration_text(window.range_s), "__range_s": str(window.range_s),
+                "__range_ms": str(window.range_s * 1000), "datasource": "prometheus"}
+
+    def value(match: re.Match) -> str:
+        name = match.group(1) or match.group(3) or match.group(4)
+        form = match.group(2) or ""
+        if name in ("__from", "__to"):
+            moment = window.start if name == "__from" else window.end
+            return str(int(moment)) if form == "date:seconds" else str(int(moment * 1000))
+        if name in builtins:
+            return builtins[name]
+        if name not in variables:
+            if name.isdigit():
+                return match.group()                # label_replace's "$1": Grafana leaves it alone
+            raise AssertionError(f"unknown variable ${name}")
+        chosen = selection.get(name)
+        if chosen is None:
+            return variables[name].get("allValue") or ".*"
+        escaped = [regex_escape(v) for v in chosen]
+        return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+    return VARIABLE.sub(value, text)
+
+
+# --------------------------------------------------------------------------------------- checks
+
+def prometheus_api(url: str, path: str, params: dict[str, Any]) -> dict:
+    status, _, body = get(f"{url}{path}?{urllib.parse.urlencode(params)}", timeout=30)
+    answer = json.loads(body)
+    if status != 200 or answer.get("status") != "success":
+        return {"error": f"HTTP {status}: {answer.get('error', body[:200])}"}
+    return answer["data"]
+
+
+def has_values(data: dict) -> bool:
+    """At least one sample that is a number (NaN is what a broken division looks like)."""
+    for series in data["result"]:
+        for _, sample in ([series["value"]] if "value" in series else series["values"]):
+            if not math.isnan(float(sample)):
+                return True
+    return False
+
+
+def run_prometheus(url: str, window: Window, instant: bool, expr: str) -> str | None:
+    """None when the query parses and returns data; else what went wrong."""
+    if instant:
+        data = prometheus_api(url, "/api/v1/query", {"query": expr, "time": f"{window.end:.3f}"})
+    else:
+        start, end = window.aligned()
+        data = prometheus_api(url, "/api/v1/query_range", {"query": expr, "start": start, "end": end,
+                                                            "step": window.interval})
+    if "error" in data:
+        return data["error"]
+    return None if has_values(data) else "no data"
+
+
+def run_infinity(store: str, target: dict, window: Window, selection: dict, variables: dict) -> str | None:
+    params = {p["key"]: resolve(p["value"], window, selection, variables) for p in target["url_options"]["params"]}
+    url = f"{store}{target['url']}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    status, headers, body = get(url, timeout=10)
+    if status != 200 or not headers.get("Content-Type", "").startswith("application/json"):
+        return f"HTTP {status} {headers.get('Content-Type')} from {url}: {body[:200]!r}"
+    rows = json.loads(body)[target["root_selector"]]
+    if not rows:
+        return f"no rows from {url}"
+    missing = sorted({c["selector"] for c in target["columns"] for row in rows if c["selector"] not in row})
+    return f"fields {missing} missing from {url}" if missing else None
+
+
+def filter_values(url: str, variable: dict, window: Window) -> tuple[list[str], str | None]:
+    """Run a `label_values(metric, label)` variable query."""
+    match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["query"])
+    if not match:
+        return [], f"unsupported variable query {variable['query']!r}"
+    metric, label = match.groups()
+    data = prometheus_api(url, f"/api/v1/label/{label}/values",
+                          {"match[]": metric, "start": window.start, "end": window.end})
+    if isinstance(data, dict) and "error" in data:
+        return [], data["error"]
+    return sorted(data), None
+
+
+def test_every_dashboard_query_returns_data(suite: Suite) -> None:
+    started = time.monotonic()
+    url, now = suite.prometheus.url, time.time()
+    failures: list[str] = []
+    values: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        for variable in query_variables(dashboard):
+            found, error = filter_values(url, variable, Window(now - TEST_RANGE, now, SCRAPE_INTERVAL))
+            values[dashboard["uid"], variable["name"]] = found
+            if error or not found:
+                failures.append(f"{dashboard['title']} / variable ${variable['name']} / {variable['query']}: "
+                                f"{error or 'no values'}")
+    counts = {"prometheus": 0, INFINITY: 0}
+    for dashboard, panel in query_panels():
+        variables = {v["name"]: v for v in query_variables(dashboard)}
+        window = Window.of(panel, now)
+        # All, then every value picked explicitly (a multi-value selection, `(a|b)`).
+        selections = [{}] + ([{name: values[dashboard["uid"], name] for name in variables}] if variables else [])
+        allowed = ALLOWED_EMPTY.get((dashboard["uid"], panel["title"]))
+        for target in panel["targets"]:
+            kind = target["datasource"]["type"]
+            text = target["expr"] if kind == "prometheus" else json.dumps(target["url_options"])
+            resolved = [resolve(text, window, selection, variables) for selection in selections]
+            for selection, expr in zip(selections, resolved):
+                if selection is not selections[0] and expr == resolved[0]:
+                    continue                            # no filter in this query: All said it all
+                counts[kind] += 1
+                if kind == "prometheus":
+                    problem = run_prometheus(url, window, target.get("instant", False), expr)
+                else:
+                    expr = target["url"]
+                    problem = run_infinity(suite.store_url, target, window, selection, variables)
+                if problem and not (allowed and problem.startswith(("no data", "no rows"))):
+                    failures.append(f"{dashboard['title']} / {panel['title']} / {expr}: {problem}")
+    print(f"\n{counts['prometheus']} PromQL queries, {counts[INFINITY]} session-store API queries and {len(values)} "
+          f"variables checked in {time.monotonic() - started:.1f} s")
+    assert not failures, f"{len(failures)} dashboard queries failed:\n" + "\n".join(failures)

@@ -1,0 +1,197 @@
+"""The committed Grafana dashboards are the generator's output and follow the suite's rules: stable uids,
+the datasource variable and the dashboard links everywhere, a unit and thresholds on every panel, every
+Prometheus query through `${datasource}` and naming only metrics and recording rules that exist."""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from grafana.generate import OUTPUT, main, out_of_date, rendered
+from suite.reference import health_rows
+
+ROOT = Path(__file__).resolve().parents[2]
+UIDS = {
+    "charging-overview": "Charging Overview", "wall-connectors": "Wall Connectors",
+    "wall-connector-diagnostics": "Wall Connector diagnostics", "session-history": "Session History",
+    "energy-costs": "Energy & Costs", "vehicle-status": "Vehicle Status",
+    "electricity-prices": "Electricity Prices", "suite-health": "Suite health",
+}
+# Series Prometheus itself creates.
+PROMETHEUS_SERIES = {"ALERTS", "ALERTS_FOR_STATE", "up", "scrape_duration_seconds", "scrape_samples_scraped",
+                     "scrape_samples_post_metric_relabeling", "scrape_series_added"}
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "offset", "bool", "and", "or", "unless",
+            "inf", "nan"}
+
+
+def dashboards() -> Iterator[dict]:
+    for path in sorted(OUTPUT.glob("*.json")):
+        yield json.loads(path.read_text())
+
+
+def panels(dashboard: dict) -> Iterator[dict]:
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            yield panel
+        yield from panel.get("panels", [])
+
+
+def known_series() -> set[str]:
+    """Every metric the suite exports (with histogram suffixes), its recording rules and Prometheus's own."""
+    from session_store.metrics import REFERENCE as SESSIONS
+    from session_store.smart_metrics import REFERENCE as SMART
+    rows = list(SESSIONS) + list(SMART)
+    for exporter in ("twc", "fleet", "vehicle", "price"):
+        module = importlib.import_module(f"exporters.{exporter}")
+        rows += health_rows(getattr(module, "HEALTH_PREFIX", getattr(module, "PREFIX", ""))) + module.metric_reference()
+    names = set(PROMETHEUS_SERIES)
+    for name, kind, *_ in rows:
+        names.add(name)
+        if kind == "histogram":
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    for path in (ROOT / "rules").glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            names |= {rule["record"] for rule in group["rules"] if "record" in rule}
+    return names
+
+
+def series_in(expr: str) -> tuple[set[str], list[str]]:
+    """Metric names an expression selects, and its `__name__=~` regexes."""
+    text = re.sub(r"\$\{[^}]*\}|\$\w+", "0", expr)
+    regexes = re.findall(r'__name__=~"([^"]+)"', text)
+    text = re.sub(r'"[^"]*"|\{[^}]*\}|\[[^\]]*\]|offset\s+-?\d+[smhdwy]', " ", text)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    text = re.sub(r"(?<![\w:])\d+(\.\d+)?(e[+-]?\d+)?", " ", text)
+    names = set()
+    for token in re.finditer(r"[A-Za-z_:][A-Za-z0-9_:]*", text):
+        if token.group() not in KEYWORDS and not text[token.end():].lstrip().startswith("("):
+            names.add(token.group())
+    return names, regexes
+
+
+def test_committed_dashboards_are_the_generators_output() -> None:
+    stale = out_of_date()
+    assert not stale, f"grafana/dashboards is out of date ({', '.join(stale)}): run `python -m grafana.generate`"
+
+
+def test_check_mode_names_out_of_date_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--output", str(tmp_path)]) == 0
+    assert main(["--check", "--output", str(tmp_path)]) == 0
+    (tmp_path / "suite-health.json").write_text("{}\n")
+    (tmp_path / "retired.json").write_text("{}\n")
+    assert main(["--check", "--output", str(tmp_path)]) == 1
+    assert "retired.json, suite-health.json; run: python -m grafana.generate" in capsys.readouterr().err
+
+
+def test_generation_is_deterministic() -> None:
+    first, second = rendered(), rendered()
+    assert first == second
+    for text in first.values():
+        assert text.endswith("}\n") and text == json.dumps(json.loads(text), sort_keys=True, indent=2,
+                                                            ensure_ascii=False) + "\n"
+
+
+def test_uids_are_stable_unique_and_name_the_files() -> None:
+    found = {d["uid"]: d["title"] for d in dashboards()}
+    assert found == UIDS
+    assert sorted(p.stem for p in OUTPUT.glob("*.json")) == sorted(UIDS)
+
+
+@pytest.mark.parametrize("dashboard", list(dashboards()), ids=lambda d: d["uid"])
+def test_dashboard_has_the_datasource_variable_filters_and_links(dashboard: dict) -> None:
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    for name, variable in variables.items():
+        if variable["type"] == "query":
+            assert variable["multi"] and variable["includeAll"] and variable["allValue"] == ".*", name
+            assert variable["datasource"]["uid"] == "${datasource}", name
+            assert variable["query"].startswith("label_values("), name
+    assert "charging" in dashboard["tags"]
+    assert any(link["type"] == "dashboards" and link["tags"] == ["charging"] and link["includeVars"]
+               and link["keepTime"] for link in dashboard["links"])
+    ids = [p["id"] for p in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids are unique"
+
+
+@pytest.mark.parametrize("dashboard", list(dashboards()), ids=lambda d: d["uid"])
+def test_every_panel_has_a_unit_thresholds_and_the_right_datasource(dashboard: dict) -> None:
+    for panel in panels(dashboard):
+        where = f"{dashboard['uid']} / {panel['title']}"
+        defaults = panel["fieldConfig"]["defaults"]
+        assert defaults.get("unit"), f"{where}: no unit"
+        assert defaults.get("thresholds", {}).get("steps"), f"{where}: no thresholds"
+        assert panel["targets"], f"{where}: no query"
+        kinds = {t["datasource"]["type"] for t in panel["targets"]}
+        assert kinds == {panel["datasource"]["type"]}, f"{where}: mixed datasources"
+        if panel["datasource"]["type"] == "prometheus":
+            assert panel["datasource"]["uid"] == "${datasource}", where
+            assert all(t["datasource"]["uid"] == "${datasource}" for t in panel["targets"]), where
+            assert all(t["instant"] != t["range"] for t in panel["targets"]), f"{where}: instant or range"
+        else:
+            assert panel["datasource"] == {"type": "yesoreyeram-infinity-datasource", "uid": "session-store"}, where
+            assert all(t["url"].startswith("/api/") and t["parser"] == "backend" for t in panel["targets"]), where
+        refs = [t["refId"] for t in panel["targets"]]
+        assert len(refs) == len(set(refs)) and all(refs), f"{where}: refIds"
+
+
+@pytest.mark.parametrize("dashboard", list(dashboards()), ids=lambda d: d["uid"])
+def test_panels_fit_the_grid_without_overlapping(dashboard: dict) -> None:
+    taken: dict[tuple[int, int], str] = {}
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        for cell in ((x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                     for y in range(grid["y"], grid["y"] + grid["h"])):
+            assert cell not in taken, f"{panel['title']} overlaps {taken[cell]}"
+            taken[cell] = panel["title"]
+
+
+def test_price_panels_use_the_price_colours() -> None:
+    colours = [("green", None), ("yellow", 4), ("orange", 6), ("red", 8)]
+    not_supply = {"With delivery", "Delivery rate"}     # the 4/6/8 colours are for the supply price
+    price_panels = [p for d in dashboards() for p in panels(d)
+                    if p["fieldConfig"]["defaults"]["unit"] == "¢/kWh" and p["title"] not in not_supply]
+    assert len(price_panels) >= 10
+    for panel in price_panels:
+        steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["color"], s["value"]) for s in steps] == colours, panel["title"]
+
+
+def test_queries_name_only_metrics_and_rules_that_exist() -> None:
+    known = known_series()
+    unknown: list[str] = []
+    for dashboard in dashboards():
+        exprs = [(p["title"], t["expr"]) for p in panels(dashboard) for t in p["targets"] if "expr" in t]
+        exprs += [(f"${v['name']}", re.sub(r"label_values\((.+),\s*\w+\)", r"\1", v["query"]))
+                  for v in dashboard["templating"]["list"] if v["type"] == "query"]
+        for title, expr in exprs:
+            names, regexes = series_in(expr)
+            unknown += [f"{dashboard['uid']} / {title}: {name}" for name in sorted(names - known)]
+            unknown += [f"{dashboard['uid']} / {title}: __name__=~{r!r} matches nothing"
+                        for r in regexes if not any(re.fullmatch(r, name) for name in known)]
+    assert not unknown, "unknown series:\n" + "\n".join(unknown)
+
+
+def test_queries_use_only_defined_variables() -> None:
+    builtins = {"__range", "__range_s", "__range_ms", "__interval", "__interval_ms", "__rate_interval", "__from",
+                "__to", "__auto"}
+    for dashboard in dashboards():
+        defined = {v["name"] for v in dashboard["templating"]["list"]} | builtins
+        for panel in panels(dashboard):
+            for target in panel["targets"]:
+                text = target.get("expr") or json.dumps(target["url_options"])
+                used = {a or b for a, b in re.findall(r"\$\{(\w+)[^}]*\}|\$(\w+)", text)}
+                assert used <= defined | {n for n in used if n.isdigit()}, f"{panel['title']}: {used - defined}"
+
+
+def test_series_extraction() -> None:
+    names, regexes = series_in('sum by (unit) (increase(charging_session_energy_joules_total{unit=~"$unit"}'
+                               '[1d] offset -1d)) / 3.6e6 + on() group_left() max(electricity_price:lookback_prices)'
+                               ' - time() + {__name__=~"twc_up|tesla_vehicle_up"}')
+    assert names == {"charging_session_energy_joules_total", "electricity_price:lookback_prices"}
+    assert regexes == ["twc_up|tesla_vehicle_up"]
