@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: up test setup clean
+.PHONY: up test setup soak clean
 
 setup:
 	@./scripts/setup.sh
@@ -13,6 +13,10 @@ up: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Minutes of the whole suite under a busy scenario (not part of `make test`); SOAK_MINUTES=5 by default.
+soak: setup
+	$(VENV)/bin/python -m pytest -m soak -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
