@@ -61,6 +61,9 @@ class Live:
     up: bool = False
 
 
+FLEET_WAIT_S = 300.0   # auto mode with a Tessie token: how long Fleet data may lag the local API at start
+
+
 def _key(series: Series, source: Source) -> str | None:
     return series.labels.get(source.key)
 
@@ -82,6 +85,7 @@ class SessionService:
         self.delivery = config.price.delivery_per_kwh
         self.live = Live(states=storage.load_states())
         self.source: Source | None = None
+        self.started = clock()
 
     async def choose_source(self) -> Source | None:
         """The configured source; in auto mode Fleet when Prometheus has its series, else the local API,
@@ -89,8 +93,11 @@ class SessionService:
         wanted = self.config.sessions.source
         if wanted != "auto":
             return FLEET if wanted == "fleet" else LOCAL
+        fleet_expected = self.config.secrets.tessie_access_token is not None
         for source in (FLEET, LOCAL):
             if await self.prometheus.query(f"count({source.power})"):
+                if source is LOCAL and fleet_expected and self.clock() - self.started < FLEET_WAIT_S:
+                    return None   # the Fleet exporter may only be a poll behind the local one: wait for it
                 self.log.info("deriving sessions from %s (%s)", source.power, source.name)
                 return source
         return None

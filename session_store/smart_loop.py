@@ -110,7 +110,7 @@ class SmartCharger:
             vin, din = labels.get("vin"), labels.get("din")
             if not vin:
                 continue
-            self.state.names[vin] = labels.get("vehicle") or self.config.vehicles.names.get(vin) or vin
+            self.state.names[vin] = self.config.vehicles.names.get(vin) or labels.get("vehicle") or vin
             found[vin] = VehicleNow(vin, plugged=True, charging=power.get(din, 0.0) > threshold,
                                     session_start=starts.get(din), unit=labels.get("unit") or din)
         return found
