@@ -44,6 +44,8 @@ class OpenSession:
     peak_w: float = 0.0
     gap_s: float = 0.0
     vin: str | None = None
+    span_s: float = 0.0                # seconds integrated into energy_wh (ramps in, gaps out)
+    pending_span_s: float = 0.0        # seconds of the below-threshold tail, kept if power returns
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Completed:
     intervals: dict[float, float]
     gap_s: float
     vin: str | None
+    span_s: float | None = None   # seconds the energy was integrated over (the ramps included, gaps not)
 
     @property
     def duration_s(self) -> float:
@@ -71,7 +74,10 @@ class Completed:
 
     @property
     def average_w(self) -> float:
-        return self.energy_wh * 3600.0 / self.duration_s if self.duration_s > 0 else 0.0
+        """Energy over the time it was integrated over: the ramps into and out of the session count
+        on both sides, so a short session's average never exceeds its peak."""
+        seconds = self.span_s if self.span_s else self.duration_s
+        return self.energy_wh * 3600.0 / seconds if seconds > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -106,8 +112,10 @@ def _segment(session: OpenSession, t0: float, w0: float, t1: float, w1: float, p
     parts = segment_energy(t0, w0, t1, w1)
     wh = sum(parts.values())
     if committed:
-        return replace(session, energy_wh=session.energy_wh + wh, intervals=_add(session.intervals, parts))
-    return replace(session, pending_wh=session.pending_wh + wh, pending=_add(session.pending, parts))
+        return replace(session, energy_wh=session.energy_wh + wh, intervals=_add(session.intervals, parts),
+                       span_s=session.span_s + (t1 - t0))
+    return replace(session, pending_wh=session.pending_wh + wh, pending=_add(session.pending, parts),
+                   pending_span_s=session.pending_span_s + (t1 - t0))
 
 
 def _close(session: OpenSession, params: Params) -> Completed | Discarded:
@@ -117,7 +125,7 @@ def _close(session: OpenSession, params: Params) -> Completed | Discarded:
     if session.energy_wh < params.min_energy_wh:
         return Discarded(session.start, session.last_above, session.energy_wh, "too_small")
     return Completed(session.start, session.last_above, session.energy_wh, session.peak_w, session.intervals,
-                     session.gap_s, session.vin)
+                     session.gap_s, session.vin, session.span_s or None)
 
 
 def step(state: UnitState, t: Sequence[float], watts: Sequence[float], params: Params,
@@ -158,6 +166,7 @@ def step(state: UnitState, t: Sequence[float], watts: Sequence[float], params: P
             session = _segment(session, last_t, last_w, time, power, params, committed=previous_above or above)
             if above:
                 session = replace(session, last_above=time, peak_w=max(session.peak_w, power),
+                                  span_s=session.span_s + session.pending_span_s, pending_span_s=0.0,
                                   energy_wh=session.energy_wh + session.pending_wh,
                                   intervals=_add(session.intervals, session.pending), pending_wh=0.0, pending={})
             if unplugged or (not above and time - session.last_above > params.grace_s):

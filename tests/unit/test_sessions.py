@@ -117,3 +117,16 @@ def test_replayed_link_observations_do_not_end_a_later_session() -> None:
     assert len(completed(early)) == 1 and first.open is not None   # the second session is open
     later, rest = step(first, t, w, P, connected=[unplug])         # the same observations again
     assert [s.start for s in completed(rest)] == [960.0]
+
+
+def test_a_short_sessions_average_power_never_exceeds_its_peak() -> None:
+    """The ramps from and to the samples around the session are integrated, so the average is taken
+    over the same seconds as the energy (found end to end: 47.9 Wh in 14 s read as 12.3 kW > 11.5 kW peak)."""
+    t = np.arange(0, 60, 5.0)
+    watts = np.where((t >= 10) & (t <= 24), 11500.0, 0.0)
+    _, events = step(UnitState(), t, watts, Params(grace_s=20, min_energy_wh=1, min_duration_s=1))
+    [done] = [e for e in events if isinstance(e, Completed)]
+    # samples at 10, 15, 20 s: full power for 10 s plus two 5-s ramps = 15 s of full power over 20 s
+    assert done.duration_s == 10 and done.energy_wh == pytest.approx(11500 * 15 / 3600)
+    assert done.span_s == 20 and done.average_w == pytest.approx(11500 * 15 / 20)
+    assert done.average_w < done.peak_w
