@@ -50,8 +50,9 @@ def openmetrics(start: float, hours: int) -> tuple[str, dict[str, list[Completed
     return "\n".join(lines) + "\n# EOF\n", expected
 
 
-def test_random_sigkills_lose_and_duplicate_no_session(tmp_path: Path, start_prometheus) -> None:
-    hours = 24
+def history(tmp_path: Path, hours: int, start_prometheus) -> tuple:
+    """Prometheus holding `hours` of synthetic sessions ending two hours ago, and a session-store
+    config to catch up on them minute by minute: (start, expected, prometheus, database, config)."""
     start = (time.time() // 3600 - hours - 2) * 3600
     text, expected = openmetrics(start, hours)
     (tmp_path / "data.om").write_text(text)
@@ -65,6 +66,12 @@ def test_random_sigkills_lose_and_duplicate_no_session(tmp_path: Path, start_pro
                                                    "catch_up_chunk": "1m", "evaluation_interval": 1,
                                                    "database": str(database)},
                                       "prometheus": {"url": prometheus.url}}))
+    return start, expected, prometheus, database, config
+
+
+def test_random_sigkills_lose_and_duplicate_no_session(tmp_path: Path, start_prometheus) -> None:
+    hours = 24
+    start, expected, prometheus, database, config = history(tmp_path, hours, start_prometheus)
     rng = random.Random(7)
     kills = 0
 
@@ -117,19 +124,7 @@ def test_prometheus_outage_mid_catch_up_neither_invents_nor_loses_sessions(tmp_p
     """Prometheus stops while the store catches up: the store keeps serving, says it is blind
     (`charging_session_store_up 0`), stores nothing meanwhile, and finishes exactly once it is back."""
     hours = 12
-    start = (time.time() // 3600 - hours - 2) * 3600
-    text, expected = openmetrics(start, hours)
-    (tmp_path / "data.om").write_text(text)
-    data = tmp_path / "tsdb"
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=24h",
-                    str(tmp_path / "data.om"), str(data)], check=True, timeout=120)
-    prometheus = start_prometheus({}, data_dir=data)
-    database = tmp_path / "sessions.db"
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"sessions": {"source": "fleet", "catch_up": f"{hours + 3}h",
-                                                   "catch_up_chunk": "1m", "evaluation_interval": 1,
-                                                   "database": str(database)},
-                                      "prometheus": {"url": prometheus.url}}))
+    start, expected, prometheus, database, config = history(tmp_path, hours, start_prometheus)
     port = free_port()
     start_component("session-store", "session_store", port, config=config)
     store = f"http://127.0.0.1:{port}"
