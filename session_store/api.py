@@ -174,8 +174,10 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
             session_id = int(request.match_info["id"])
         except ValueError:
             raise BadParameter(f"id: expected a whole number, got {request.match_info['id'][:40]!r}") from None
-        session = storage.session(session_id)
-        return _json(session.public()) if session else _json({"error": f"no session {session_id}"}, status=404)
+        # beyond SQLite's INTEGER range no session exists (and sqlite3 would raise OverflowError: a 500)
+        session = storage.session(session_id) if -2**63 <= session_id < 2**63 else None
+        return _json(session.public()) if session else _json({"error": f"no session {str(session_id)[:40]}"},
+                                                             status=404)
 
     async def current(request: web.Request) -> web.StreamResponse:
         return _json({"sessions": service.in_progress()})
@@ -211,12 +213,21 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
     app.router.add_get("/api/events", websocket)
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula (a vehicle named "=HYPERLINK(...)") gets a
+    leading apostrophe, as OWASP advises; numbers, negative costs included, stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def csv_response(rows: list[Session], filename: str) -> web.Response:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for session in rows:
-        writer.writerow(session.public())
+        writer.writerow({key: spreadsheet_safe(value) for key, value in session.public().items()})
     return web.Response(text=buffer.getvalue(), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -386,6 +386,9 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
         problem = getattr(error, "problem", None) or "invalid YAML"
         raise ConfigError(f"config file: invalid YAML at {where} ({problem}), got {str(path)!r}; "
                           "fix the indentation or quoting there") from None
+    except RecursionError:   # PyYAML composes nested collections recursively
+        raise ConfigError(f"config file: nested too deeply to read, got {str(path)!r}; "
+                          "a configuration needs a few levels of nesting at most") from None
 
 
 def load_files(config_path: str | None, secrets_path: str | None, env: Mapping[str, str]) -> Config:

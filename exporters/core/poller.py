@@ -117,4 +117,9 @@ class Poller(Generic[T]):
     async def run(self) -> None:
         while True:
             delay = await self.poll_once()
+            # asyncio.wait_for returns the fetch's outcome when a cancel races its completion, and the
+            # cancel is lost: without this check, shutdown waited out the whole backoff (minutes).
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError
             await asyncio.sleep(delay)

@@ -5,7 +5,9 @@ the fix, because that line is all a user sees when start-up stops.
 """
 from __future__ import annotations
 
+import math
 import re
+import reprlib
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -16,10 +18,24 @@ class ConfigError(ValueError):
     """Invalid configuration; str(error) is the one line printed before exiting with status 2."""
 
 
+# Containers are shown through reprlib, which bounds depth and length: repr() of a deeply nested
+# YAML value raises RecursionError, and of a huge one costs time for text that is cut anyway.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 4, 60, 60
+
+
 def show(value: Any) -> str:
     """Render a bad value for an error message, short enough for one line."""
-    text = repr(value)
+    text = _SHORT.repr(value) if isinstance(value, (list, tuple, dict, set)) else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _finite(number: int | float) -> bool:
+    """False for inf, nan and integers too large for a float (YAML and env values can be any of them)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def fail(key: str, problem: str, value: Any, fix: str) -> ConfigError:
@@ -109,10 +125,10 @@ class Number(Kind):
                 number = float(value.strip())
             except ValueError:
                 number = None
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number:
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not _finite(number):
             raise fail(key, f"must be a number{self._unit()}", value, f"write a number such as {self._example()}")
         if self.integer:
-            if float(number) != int(number):
+            if number != int(number):
                 raise fail(key, "must be a whole number", value, f"write a whole number such as {self._example()}")
             number = int(number)
         too_low = self.minimum is not None and (
@@ -145,12 +161,12 @@ class Duration(Kind):
         if isinstance(value, bool):
             seconds = None
         elif isinstance(value, (int, float)):
-            seconds = float(value)
+            seconds = float(value) if _finite(value) else None
         elif isinstance(value, str):
             seconds = parse_duration(value)
         else:
             seconds = None
-        if seconds is None or seconds != seconds:
+        if seconds is None or not _finite(seconds):
             raise fail(key, "must be a duration", value, "write seconds (60) or a duration such as 30s, 5m, 1h")
         if seconds < 0 or (seconds == 0 and not self.allow_zero):
             bound = "zero or more" if self.allow_zero else "greater than zero"
@@ -185,22 +201,36 @@ class OptionalText(Text):
         return super().parse(key, value)
 
 
+def _http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError:  # also an unclosed IPv6 bracket
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
 class Url(Kind):
     def parse(self, key: str, value: Any) -> str:
         text = value.strip() if isinstance(value, str) else None
-        parts = urlsplit(text) if text else None
-        if not parts or parts.scheme not in ("http", "https") or not parts.netloc:
+        if not text or not _http_url(text):
             raise fail(key, "must be an http:// or https:// URL", value, "write a URL such as http://127.0.0.1:9090")
         return text.rstrip("/")
 
 
+_TZ_NAME = re.compile(r"^[A-Za-z0-9_+-]{1,40}(/[A-Za-z0-9_+-]{1,40}){0,3}$")
+
+
 class TimeZone(Kind):
     def parse(self, key: str, value: Any) -> str:
+        # Only plausible IANA names reach ZoneInfo: it recurses on very long paths ('a/' * 3000).
+        if not isinstance(value, str) or not _TZ_NAME.fullmatch(value):
+            raise fail(key, "is not a known time zone", value, "use an IANA name such as America/Chicago")
         try:
-            ZoneInfo(str(value))
+            ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise fail(key, "is not a known time zone", value, "use an IANA name such as America/Chicago") from None
-        return str(value)
+        return value
 
 
 class Address(Kind):
@@ -210,7 +240,7 @@ class Address(Kind):
         text = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else ""
         host, sep, port = text.rpartition(":")
         host = host.strip("[]")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
             raise fail(key, "must be host:port", value, "write an address such as 127.0.0.1:9881")
         return Listen(host, int(port))
 
@@ -287,7 +317,10 @@ class NameMap(Kind):
             return {}
         if not isinstance(value, dict):
             raise fail(key, "must be a mapping of id: name", value, f"write it as a mapping or, in the environment, {self.example}")
-        return self._checked(key, [(str(k).strip(), str(v).strip()) for k, v in value.items()])
+        for name in value.values():
+            if isinstance(name, (list, dict)):
+                raise fail(key, "has a name that is not text", name, f"write it as {self.example}")
+        return self._checked(key, [(str(k).strip(), "" if v is None else str(v).strip()) for k, v in value.items()])
 
     def parse_env(self, key: str, text: str) -> dict[str, str]:
         return self._checked(key, _pairs(key, text, self.example))

@@ -1,0 +1,1 @@
+"""Security and bad-input tests: secrets, loopback defaults, write endpoints, hostile input."""
