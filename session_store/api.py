@@ -9,6 +9,7 @@ import csv
 import hmac
 import io
 import json
+import math
 import weakref
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -38,9 +39,13 @@ def _time(request: web.Request, name: str, zone: ZoneInfo) -> float | None:
     if text is None or text == "":
         return None
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if math.isfinite(seconds):
+            return seconds
+        raise BadParameter(f"{name}: expected a finite number of Unix seconds, got {text[:40]!r}")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -51,7 +56,7 @@ def _time(request: web.Request, name: str, zone: ZoneInfo) -> float | None:
 
 def _moment(value: Any, zone: ZoneInfo) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     if not isinstance(value, str):
         return None
     try:

@@ -478,3 +478,9 @@ def test_the_live_components_keep_configured_names_as_data(stack: Stack) -> None
     current = get_json(f"{store}/api/sessions/current")["sessions"]
     assert {s["vehicle"] for s in current} <= set(NAMES.values())
     assert SCRIPT_NAME in {v["vehicle"] for v in get_json(f"{store}/api/smart-charging")["vehicles"]}
+
+
+def test_non_finite_times_are_refused_not_read_as_an_empty_range(quiet: Quiet) -> None:
+    for value in ("nan", "inf", "-inf", "1e400"):
+        status, _, body = get(f"{quiet.url}/api/sessions?from={value}")
+        assert status == 400 and json.loads(body)["error"].startswith("from: expected a finite number"), (value, body)
