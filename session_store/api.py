@@ -5,6 +5,7 @@ Bad query parameters get a 400 with a one-line JSON error naming the parameter.
 """
 from __future__ import annotations
 
+import asyncio
 import csv
 import hmac
 import io
@@ -12,7 +13,7 @@ import json
 import math
 import weakref
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSMsgType, web
@@ -98,18 +99,20 @@ def period_start(moment: datetime, period: str) -> datetime:
     return day
 
 
-def summarise(sessions: list[Session], period: str, zone: ZoneInfo, monthly_fixed: float) -> list[dict[str, Any]]:
-    """Totals per local day, ISO week (from Monday) or month; months also carry the fixed charge."""
+def summarise(rows: Iterable[tuple[float, float, float, float, float]], period: str, zone: ZoneInfo,
+              monthly_fixed: float) -> list[dict[str, Any]]:
+    """Totals per local day, ISO week (from Monday) or month; months also carry the fixed charge.
+    `rows` are (start, energy_wh, supply_cost, delivery_cost, full_cost), oldest first."""
     buckets: dict[str, dict[str, Any]] = {}
-    for session in sorted(sessions, key=lambda s: s.start):
-        key = period_start(datetime.fromtimestamp(session.start, zone), period).date().isoformat()
+    for start, energy_wh, supply_cost, delivery_cost, full_cost in rows:
+        key = period_start(datetime.fromtimestamp(start, zone), period).date().isoformat()
         bucket = buckets.setdefault(key, {"period_start": key, "sessions": 0, "energy_kwh": 0.0, "supply_cost": 0.0,
                                           "delivery_cost": 0.0, "charging_cost": 0.0})
         bucket["sessions"] += 1
-        bucket["energy_kwh"] += session.energy_wh / 1000
-        bucket["supply_cost"] += session.supply_cost
-        bucket["delivery_cost"] += session.delivery_cost
-        bucket["charging_cost"] += session.full_cost
+        bucket["energy_kwh"] += energy_wh / 1000
+        bucket["supply_cost"] += supply_cost
+        bucket["delivery_cost"] += delivery_cost
+        bucket["charging_cost"] += full_cost
     for bucket in buckets.values():
         energy = bucket["energy_kwh"]
         bucket["average_price_cents"] = bucket["supply_cost"] / energy * 100 if energy else None
@@ -168,11 +171,29 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
                       "sessions": [s.public() for s in rows]})
 
     async def export(request: web.Request) -> web.StreamResponse:
+        """Streamed a thousand sessions at a time, yielding to the loop in between: an export of every
+        session neither holds them all in memory nor stalls scrapes and other requests."""
         chosen = filters(request)
-        rows = storage.sessions(**chosen, limit=10**9)
-        if _choice(request, "format", ("csv", "json"), "csv") == "json":
-            return _json([s.public() for s in rows])
-        return csv_response(rows, "sessions-export.csv")
+        as_json = _choice(request, "format", ("csv", "json"), "csv") == "json"
+        response = web.StreamResponse(headers={
+            "Content-Type": "application/json; charset=utf-8" if as_json else "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="sessions-export.{"json" if as_json else "csv"}"'})
+        await response.prepare(request)
+        first = True
+        if not as_json:
+            await response.write(csv_text([], header=True).encode())
+        for batch in storage.iter_sessions(**chosen):
+            if as_json:
+                text = ",".join(json.dumps(s.public(), allow_nan=False, default=str) for s in batch)
+                await response.write((("[" if first else ",") + text).encode())
+            else:
+                await response.write(csv_text(batch, header=False).encode())
+            first = False
+            await asyncio.sleep(0)
+        if as_json:
+            await response.write(b"[]" if first else b"]")
+        await response.write_eof()
+        return response
 
     async def one(request: web.Request) -> web.StreamResponse:
         try:
@@ -190,8 +211,7 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
     async def summary(request: web.Request) -> web.StreamResponse:
         period = _choice(request, "period", ("day", "week", "month"), "day")
         chosen = filters(request)
-        rows = storage.sessions(start=chosen["start"], end=chosen["end"], unit=chosen["unit"],
-                                vehicle=chosen["vehicle"], limit=10**9)
+        rows = storage.summary_rows(**chosen)
         return _json({"period": period, "time_zone": zone.key,
                       "summaries": summarise(rows, period, zone, monthly_fixed)})
 
@@ -227,13 +247,18 @@ def spreadsheet_safe(value: Any) -> Any:
     return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
 
 
-def csv_response(rows: list[Session], filename: str) -> web.Response:
+def csv_text(rows: list[Session], header: bool) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore")
-    writer.writeheader()
+    if header:
+        writer.writeheader()
     for session in rows:
         writer.writerow({key: spreadsheet_safe(value) for key, value in session.public().items()})
-    return web.Response(text=buffer.getvalue(), content_type="text/csv",
+    return buffer.getvalue()
+
+
+def csv_response(rows: list[Session], filename: str) -> web.Response:
+    return web.Response(text=csv_text(rows, header=True), content_type="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 

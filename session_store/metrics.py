@@ -10,12 +10,13 @@ stays monotonic: net supply = supply - supply_credit.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as Family
 
 from session_store.service import SessionService
-from session_store.storage import Storage
+from session_store.storage import Session, Storage
 
 WH = 3600.0
 
@@ -49,10 +50,28 @@ REFERENCE = [
 ]
 
 
+@dataclass(frozen=True)
+class StoredTotals:
+    totals: list[Any]
+    discarded: list[Any]
+    reconciliations: dict[str, int]
+    last: list[Session]
+
+
 class SessionCollector:
     def __init__(self, storage: Storage, service: SessionService) -> None:
         self.storage = storage
         self.service = service
+        self._cached: tuple[int, StoredTotals] | None = None
+
+    def stored(self) -> "StoredTotals":
+        """The database's aggregates, queried once per committed write rather than per render (each
+        render collects twice, text and OpenMetrics, and totals() scans every session)."""
+        version = self.storage.version
+        if self._cached is None or self._cached[0] != version:
+            self._cached = (version, StoredTotals(self.storage.totals(), self.storage.discarded(),
+                                                  self.storage.reconciliation_counts(), self.storage.last_sessions()))
+        return self._cached[1]
 
     def collect(self) -> Iterable[Family]:
         completed = CounterMetricFamily("charging_sessions_completed", "Completed charging sessions.",
@@ -62,7 +81,8 @@ class SessionCollector:
         cost = CounterMetricFamily("charging_session_cost_dollars", "Final cost of completed sessions by component "
                                    "(supply charges, supply_credit from negative prices, delivery).",
                                    labels=["unit", "vehicle", "component"])
-        for row in self.storage.totals():
+        stored = self.stored()
+        for row in stored.totals:
             labels = [row["unit"], row["vehicle"]]
             completed.add_metric(labels, row["sessions"])
             energy.add_metric(labels, (row["energy_wh"] or 0.0) * WH)
@@ -71,12 +91,12 @@ class SessionCollector:
                 cost.add_metric([*labels, component], value or 0.0)
         discarded = CounterMetricFamily("charging_sessions_discarded", "Sessions discarded as too short or too "
                                         "small.", labels=["unit", "reason"])
-        for row in self.storage.discarded():
+        for row in stored.discarded:
             discarded.add_metric([row["unit"], row["reason"]], row["count"])
         reconciled = CounterMetricFamily("charging_session_reconciliations", "Sessions reconciled with Fleet charge "
                                          "history: matched (live session confirmed by the meter) or inserted "
                                          "(known only from the history).", labels=["outcome"])
-        counts = self.storage.reconciliation_counts()
+        counts = stored.reconciliations
         for outcome in ("matched", "inserted"):
             reconciled.add_metric([outcome], counts.get(outcome, 0))
         yield from (completed, energy, cost, discarded, reconciled)
@@ -110,7 +130,7 @@ class SessionCollector:
                                  "session.", labels=["unit"])
         end = GaugeMetricFamily("charging_session_last_end_timestamp_seconds", "When the unit's last completed "
                                 "session ended.", labels=["unit"])
-        for session in self.storage.last_sessions():
+        for session in self.stored().last:
             energy.add_metric([session.unit], session.energy_wh * WH)
             cost.add_metric([session.unit], session.full_cost)
             end.add_metric([session.unit], session.end)

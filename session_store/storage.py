@@ -76,7 +76,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX smart_charging_actions_by_t ON smart_charging_actions (t);
     """,
+    """
+    CREATE INDEX sessions_by_unit_end ON sessions (unit, end);
+    CREATE INDEX sessions_provisional ON sessions (start) WHERE cost_final = 0;
+    """,
 )
+SUMMARY_COLUMNS = "start, energy_wh, supply_cost, delivery_cost, full_cost"
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,7 @@ class Storage:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
+        self.version = 0   # bumped by every committed write: readers cache what they derive per version
         self._migrate()
 
     def _migrate(self) -> None:
@@ -189,6 +195,7 @@ class Storage:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+        self.version += 1
 
     # --- the sidecar's step ----------------------------------------------------------------------
 
@@ -255,6 +262,23 @@ class Storage:
               "ORDER BY start DESC, id DESC LIMIT ? OFFSET ?"
         return [self._row(r) for r in self.db.execute(sql, (*params, limit, offset))]
 
+    def iter_sessions(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
+                      vehicle: str | None = None, batch: int = 1000) -> Iterator[list[Session]]:
+        """Every matching session, newest first, a batch at a time (exports never hold them all)."""
+        where, params = self._filters(start, end, unit, vehicle)
+        cursor = self.db.execute(f"SELECT * FROM sessions {'WHERE ' + ' AND '.join(where) if where else ''} "
+                                 "ORDER BY start DESC, id DESC", params)
+        while rows := cursor.fetchmany(batch):
+            yield [self._row(r) for r in rows]
+
+    def summary_rows(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
+                     vehicle: str | None = None) -> list[tuple[float, float, float, float, float]]:
+        """(start, energy_wh, supply_cost, delivery_cost, full_cost) of the matching sessions, oldest first:
+        what summaries add up, without decoding each session's intervals."""
+        where, params = self._filters(start, end, unit, vehicle)
+        return self.db.execute(f"SELECT {SUMMARY_COLUMNS} FROM sessions "
+                               f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY start", params).fetchall()
+
     def count(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
               vehicle: str | None = None) -> int:
         where, params = self._filters(start, end, unit, vehicle)
@@ -290,7 +314,8 @@ class Storage:
 
     def last_sessions(self) -> list[Session]:
         """The most recent completed session of every unit."""
-        rows = self.db.execute("SELECT * FROM sessions s WHERE end = (SELECT MAX(end) FROM sessions WHERE unit = s.unit)")
+        rows = self.db.execute("SELECT s.* FROM (SELECT unit, MAX(end) AS end FROM sessions GROUP BY unit) AS last "
+                               "JOIN sessions AS s ON s.unit = last.unit AND s.end = last.end")
         return [self._row(r) for r in rows]
 
     # --- reconciliation --------------------------------------------------------------------------
