@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks import hung_upstream, scrape_latency, session_accuracy
+from benchmarks import hung_upstream, latency, memory, scale, scrape_latency, session_accuracy
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
-BENCHMARKS = ("scrape", "hung", "accuracy")
+BENCHMARKS = ("scrape", "hung", "accuracy", "latency", "scale", "memory")
 
 
 def say(line: str = "") -> None:
@@ -43,12 +44,17 @@ def targets(results: list[scrape_latency.CaseResult]) -> list[str]:
 def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              scrapes: list[scrape_latency.CaseResult] | None, hung: hung_upstream.HungResult | None,
              scrape_settings: scrape_latency.Settings, hung_settings: hung_upstream.Settings,
-             accuracy: list[dict[str, float]] | None = None) -> str:
+             accuracy: list[dict[str, float]] | None = None, ends: latency.LatencyResult | None = None,
+             scaled: scale.ScaleResult | None = None, memories: memory.MemoryResult | None = None,
+             load: tuple[float, float, float] | None = None) -> str:
     machine = describe()
     run = "`python -m benchmarks --quick` (short run)" if args.quick else "`python -m benchmarks`"
+    shared = (f" Load average when it started: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); "
+              "other processes on the machine share its cores." if load else "")
     out = ["# Benchmark results", "",
            f"Measured by {run} on {started:%Y-%m-%d %H:%M} UTC; the run took {elapsed:.0f} s. "
-           "Every figure below was measured in that run; see benchmarks/README.md for what each one means.", "",
+           "Every figure below was measured in that run; see benchmarks/README.md for what each one means."
+           + shared, "",
            "## Machine", "", table(["", ""], machine.rows()), ""]
     if scrapes:
         s = scrape_settings
@@ -92,7 +98,19 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
                 "the session store's trapezoid and by the rectangle method; truth is the simulator's per-second "
                 "energy and per-second energy x interval price (benchmarks/session_accuracy.py).", "",
                 accuracy_table(accuracy), ""]
+    if ends:
+        out += latency.markdown(ends)
+    if scaled:
+        out += scale.markdown(scaled)
+    if memories:
+        out += memory.markdown(memories, store_100k(scaled))
     return "\n".join(out)
+
+
+def store_100k(scaled: scale.ScaleResult | None) -> tuple[int, float, float, float] | None:
+    """The session store's memory over many sessions, measured by the scale benchmark, for the memory table."""
+    api = scaled.api if scaled else None
+    return (api.sessions, api.rss_idle_mib, api.rss_load_mib, api.rss_after_mib) if api else None
 
 
 def accuracy_table(rows: list[dict[str, float]]) -> str:
@@ -104,7 +122,7 @@ def accuracy_table(rows: list[dict[str, float]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="fewer scrapes and a 10 s hang instead of 30 s (~1 min instead of ~2.5)")
+                        help="smaller sizes and fewer repetitions (~4 min instead of ~15)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help="results file (markdown), default %(default)s")
     parser.add_argument("--only", choices=BENCHMARKS, action="append",
@@ -114,7 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = set(args.only or BENCHMARKS)
     scrape_settings = scrape_latency.Settings.quick() if args.quick else scrape_latency.Settings.full()
     hung_settings = hung_upstream.Settings.quick() if args.quick else hung_upstream.Settings.full()
+    latency_settings = latency.Settings.quick() if args.quick else latency.Settings.full()
+    scale_settings = scale.Settings.quick() if args.quick else scale.Settings.full()
+    memory_settings = memory.Settings.quick() if args.quick else memory.Settings.full()
     started, clock = datetime.now(timezone.utc), time.monotonic()
+    load = os.getloadavg()
 
     machine = describe()
     say(f"machine: {machine.cpu}, {machine.cores} cores, {machine.ram_gib:.1f} GiB RAM, Python {machine.python}, "
@@ -148,8 +170,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         accuracy = session_accuracy.accuracy()
         say(accuracy_table(accuracy))
 
+    ends = None
+    if "latency" in chosen:
+        section("4. end-to-end latency (simulator, exporters, Prometheus, session store)")
+        ends = latency.run(latency_settings, say)
+        section("car unplugged -> session served by GET /api/sessions")
+        say(ends.unplug_table())
+        section("price spike scraped -> stop command sent")
+        say(ends.spike_table())
+    scaled = None
+    if "scale" in chosen:
+        section("5. scale: catch-up, price backfill, sessions API")
+        scaled = scale.run(scale_settings, say)
+        for title, text in (("catch-up", scaled.catch_up_table()), ("price backfill", scaled.backfill_table()),
+                            ("sessions API", scaled.api_table()), ("start-up with N sessions", scaled.ladder_table())):
+            section(title)
+            say(text)
+        if scaled.api:
+            for line in scale.api_notes(scaled.api) + scale.ladder_notes(scaled.api.ladder):
+                say(line)
+    memories = None
+    if "memory" in chosen:
+        section("6. memory (VmRSS) of every long-running component")
+        memories = memory.run(memory_settings, say)
+        say(memories.table(store_100k(scaled)))
+
     elapsed = time.monotonic() - clock
-    args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy))
+    args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy,
+                                    ends, scaled, memories, load))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0
