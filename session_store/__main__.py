@@ -153,6 +153,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             log.info("shutting down")
+            await events.close()
             await runner.cleanup()
             storage.close()
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from exporters.core.settings_types import is_vin
 from session_store.openapi import OPENAPI
@@ -130,6 +130,11 @@ class Events:
 
     def publish(self, event: dict[str, Any]) -> None:
         self.pending.append(event)
+
+    async def close(self) -> None:
+        """Say goodbye to every client: an open WebSocket would otherwise hold shutdown until it is killed."""
+        for client in list(self.clients):
+            await client.close(code=WSCloseCode.GOING_AWAY, message=b"session store shutting down")
 
     async def flush(self) -> None:
         events, self.pending = self.pending, []

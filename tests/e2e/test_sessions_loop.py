@@ -79,7 +79,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
                                                    "min_energy_kwh": 0.05, "min_duration": 10, "database": str(tmp_path / "s.db")},
                                       "vehicles": {"names": {VIN: "Blue car"}},
                                       "prometheus": {"url": prometheus.url}}))
-    start_component("session-store", "session_store", store, config=config, env={
+    store_process = start_component("session-store", "session_store", store, config=config, env={
         "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_CHARGE_HISTORY_INTERVAL": "1",
         "WALL_CONNECTOR_NAMES": "1457768-02-G--PGT00000000007:garage",  # one configuration for every component
         "SMART_CHARGING_EVALUATION_INTERVAL": "1"})
@@ -161,3 +161,5 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
                for a in logged), logged
     assert 'smart_charging_fail_safe_decisions_total{reason="too_little_history"}' in metrics
     assert prometheus.value("up") == 1.0
+    assert events.thread.is_alive(), "the WebSocket client is still connected"
+    assert store_process.stop(timeout=5) == 0, "SIGTERM with a WebSocket client connected stops the store promptly"
