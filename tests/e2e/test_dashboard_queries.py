@@ -107,7 +107,7 @@ def suite(tmp_path: Path, start_simulator, start_component, start_prometheus) ->
                                   data_dir=data_dir)
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({
-        # source fleet: `auto` picks its source once, and the local API may reach Prometheus first.
+        # source fleet: the Fleet data the panels filter by, whichever exporter Prometheus sees first.
         "sessions": {"source": "fleet", "evaluation_interval": 1, "catch_up": "10m", "min_energy_kwh": 0.02,
                      "min_duration": 5, "database": str(tmp_path / "sessions.db")},
         "prometheus": {"url": prometheus.url}}))

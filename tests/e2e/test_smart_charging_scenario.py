@@ -93,7 +93,7 @@ class Run:
         return get_json(f"{self.sim.url}/sim/state")["vehicles"][VIN]["charging_state"]
 
     def sim_now(self) -> float:
-        return get_json(f"{self.sim.url}/sim/clock")["now"]
+        return sim_now(self.sim)
 
     def jump_to(self, when: float) -> None:
         """Move the simulated clock forward to `when`; it must stay behind the wall clock."""

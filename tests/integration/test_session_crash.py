@@ -135,7 +135,8 @@ def test_prometheus_outage_mid_catch_up_neither_invents_nor_loses_sessions(tmp_p
     wait_until(lambda: "charging_session_store_up 0.0" in get(f"{store}/metrics")[2].decode(), 20, 0.2,
                "the store to report Prometheus unreachable")
     before = get_json(f"{store}/api/sessions?limit=1000")["total"]
-    time.sleep(3)  # an outage lasting several evaluations: nothing must move meanwhile
+    failed = failed_queries(store)
+    wait_until(lambda: failed_queries(store) >= failed + 3, 30, 0.2, "three evaluations against the outage")
     assert watermark(database) == blind_at and get_json(f"{store}/api/sessions?limit=1000")["total"] == before
 
     prometheus.process.start().wait_ready(30)
@@ -148,3 +149,10 @@ def test_prometheus_outage_mid_catch_up_neither_invents_nor_loses_sessions(tmp_p
     assert len(want) >= 5 and rows == want, "sessions lost, invented or duplicated across the outage"
     wait_until(lambda: "charging_session_store_up 1.0" in get(f"{store}/metrics")[2].decode(), 20, 0.2,
                "the store to report Prometheus reachable again")
+
+
+def failed_queries(store: str) -> float:
+    """PromQL requests the store has seen fail as unreachable (one or more per evaluation while blind)."""
+    series = 'charging_session_store_upstream_requests_total{endpoint="query",outcome="unreachable"} '
+    return sum(float(line.split()[-1]) for line in get(f"{store}/metrics")[2].decode().splitlines()
+               if line.startswith(series))
