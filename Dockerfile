@@ -17,6 +17,7 @@ FROM ${PROMETHEUS_IMAGE} AS prometheus
 FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY billing ./billing
 COPY exporters ./exporters
 COPY session_store ./session_store
 COPY simulator ./simulator

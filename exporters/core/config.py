@@ -20,9 +20,10 @@ from typing import Any, Iterator, Mapping
 import yaml
 
 from exporters.core.settings_types import (
-    Address, Bool, Charger, ChargerList, Choice, ConfigError, Duration, Kind, Listen, NameMap,
+    Address, Bool, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen, NameMap,
     Number, OptionalText, Text, TimeZone, Url, UrlList, fail, is_uuid, is_vin,
 )
+from billing.tariff import RULES, DeliveryPeriod
 
 __all__ = ["Config", "ConfigError", "Secret", "load", "load_files", "read_secrets", "Charger", "Listen"]
 
@@ -132,14 +133,33 @@ class PriceSettings:
     base_url: str = setting(Url(), "https://hourlypricing.comed.com", "Provider API base URL.", "COMED_BASE_URL")
     poll_interval: float = setting(Duration(), 300, "How often the current price is read.", "COMED_POLL_INTERVAL")
     timeout: float = setting(Duration(), 15, "Per-request timeout towards the provider.")
-    delivery_per_kwh: float = setting(Number(minimum=0, unit="$/kWh"), 0.075,
-                                      "Delivery charges per kWh in dollars, added to the supply price.",
-                                      "COMED_DELIVERY_PER_KWH")
-    monthly_fixed: float = setting(Number(minimum=0, unit="$"), 19.56,
-                                   "Fixed monthly charges in dollars (customer + metering + capacity).",
-                                   "COMED_MONTHLY_FIXED")
     stale_after: float = setting(Duration(), 900, "Values older than this are withdrawn from /metrics.")
     listen: Listen = setting(Address(), "127.0.0.1:9884", "Where price-exporter serves /metrics.")
+
+
+@dataclass(frozen=True)
+class TariffSettings:
+    supply_billing: str = setting(Choice(("auto", *RULES)), "auto",
+                                  "How supply is billed: hourly_average (each local clock hour at the mean of its "
+                                  "5-minute prices, ComEd Hourly Pricing), interval (each price interval at its own "
+                                  "price), auto = the provider's own rule.", "SUPPLY_BILLING")
+    delivery_per_kwh: float = setting(Number(minimum=0, unit="$/kWh"), 0.075,
+                                      "Delivery charges per kWh in dollars: the flat rate, and the rate of any time "
+                                      "no delivery period covers.", "COMED_DELIVERY_PER_KWH")
+    delivery_periods: tuple[DeliveryPeriod, ...] = setting(
+        DeliveryPeriods(), [], "Time-of-day delivery: a list of {name, months, days, start, end, per_kwh}; the "
+        "first period covering a moment (local time) sets its rate. Empty = flat delivery.")
+    monthly_fixed: float = setting(Number(minimum=0, unit="$"), 19.56,
+                                   "Fixed monthly charges in dollars (customer + metering), in month totals.",
+                                   "COMED_MONTHLY_FIXED")
+    capacity_per_month: float = setting(Number(minimum=0, unit="$"), 0,
+                                        "Capacity charge in dollars per month, on hourly-pricing bills (capacity "
+                                        "PLC kW x scaling x pool requirement x $/kW-month); in month totals.",
+                                        "COMED_CAPACITY_PER_MONTH")
+    reference_supply_per_kwh: float = setting(Number(minimum=0, unit="$/kWh"), 0.10028,
+                                              "The fixed-price supply rate savings are measured against (ComEd's "
+                                              "Price to Compare, summer 2025: 10.028 cents); 0 = no reference.",
+                                              "COMED_REFERENCE_SUPPLY_PER_KWH")
 
 
 @dataclass(frozen=True)
@@ -172,13 +192,18 @@ class SmartChargingSettings:
                             "SMART_CHARGING_ENABLED")
     control_enabled: bool = setting(Bool(), False, "Send real stop/start commands (live mode; needs the token).",
                                     "SMART_CHARGING_CONTROL_ENABLED")
+    signal: str = setting(Choice(("billed", "five_minute")), "billed",
+                          "The price decided on: billed = the projected price of the billing hour in progress "
+                          "against percentiles of billed hourly prices (energy anywhere in an hour pays its mean); "
+                          "five_minute = the latest 5-minute price against 5-minute percentiles (the old rule, "
+                          "kept for comparison).", "SMART_CHARGING_SIGNAL")
     lookback_days: float = setting(Number(minimum=1, maximum=365, unit="days"), 30,
                                    "Price history the percentiles are taken over.", "SMART_CHARGING_LOOKBACK_DAYS")
     stop_percentile: float = setting(Number(minimum=0, maximum=100, exclusive_minimum=True), 90,
-                                     "Stop charging when the price is above this percentile.",
+                                     "Stop charging when the signal price is above this percentile.",
                                      "SMART_CHARGING_STOP_PERCENTILE")
     resume_percentile: float = setting(Number(minimum=0, maximum=100, exclusive_minimum=True), 75,
-                                       "Resume when the price falls below this percentile.",
+                                       "Resume when the signal price falls below this percentile.",
                                        "SMART_CHARGING_RESUME_PERCENTILE")
     min_interval: float = setting(Duration(), 600, "Never two commands for one vehicle within this.",
                                   "SMART_CHARGING_MIN_INTERVAL")
@@ -247,6 +272,7 @@ class Config:
     energy_site: EnergySiteSettings
     vehicles: VehicleSettings
     price: PriceSettings
+    tariff: TariffSettings
     sessions: SessionSettings
     smart_charging: SmartChargingSettings
     prometheus: PrometheusSettings
@@ -269,7 +295,13 @@ SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Config) 
 SECTIONS = {name: globals()[cls] if isinstance(cls, str) else cls for name, cls in SECTIONS.items()}
 
 
+MOVED = {"price.delivery_per_kwh": "tariff.delivery_per_kwh", "price.monthly_fixed": "tariff.monthly_fixed"}
+
+
 def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
+    if key in MOVED:
+        return ConfigError(f"{key}: moved to {MOVED[key]} (the tariff now bills every cost), got key {name!r}; "
+                           f"move the line under 'tariff:' as {MOVED[key].split('.')[1]}")
     if name.lower() in {"access_token", "token", "tessie_access_token", "password", "api_key", "smtp_password"}:
         secret = "SMTP_PASSWORD" if "password" in name.lower() else "TESSIE_ACCESS_TOKEN"
         return ConfigError(f"{key}: secrets are not read from the YAML file, got key {name!r}; remove it and put "

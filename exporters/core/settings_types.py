@@ -13,6 +13,8 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from billing.tariff import ALL_DAYS, ALL_MONTHS, DeliveryPeriod, parse_clock, weekday_numbers
+
 
 class ConfigError(ValueError):
     """Invalid configuration; str(error) is the one line printed before exiting with status 2."""
@@ -360,3 +362,65 @@ class UrlList(Kind):
 
     def parse_env(self, key: str, text: str) -> tuple[str, ...]:
         return tuple(Url().parse(key, part.strip()) for part in text.split(",") if part.strip())
+
+
+class DeliveryPeriods(Kind):
+    """Time-of-day delivery: a YAML list of {name, months, days, start, end, per_kwh}."""
+
+    KEYS = ("name", "months", "days", "start", "end", "per_kwh")
+    example = "{name: super_peak, months: [6, 7, 8, 9], days: [mon, tue, wed, thu, fri], start: '13:00', " \
+              "end: '19:00', per_kwh: 0.107}"
+
+    def parse(self, key: str, value: Any) -> tuple[DeliveryPeriod, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            raise fail(key, "must be a list of periods", value, f"write entries like '- {self.example}'")
+        return tuple(self._period(f"{key}[{index}]", item) for index, item in enumerate(value))
+
+    def _period(self, where: str, item: Any) -> DeliveryPeriod:
+        if not isinstance(item, dict):
+            raise fail(where, "must be a mapping", item, f"write it as {self.example}")
+        unknown = sorted(str(k) for k in set(item) - set(self.KEYS))
+        if unknown:
+            raise fail(f"{where}.{unknown[0]}", "is not a known key", item[unknown[0]],
+                       "use name, months, days, start, end and per_kwh")
+        for required in ("start", "end", "per_kwh"):
+            if required not in item:
+                raise fail(f"{where}.{required}", "is missing", None, f"add {required}: to the period")
+        start, end = (self._clock(f"{where}.{k}", item[k]) for k in ("start", "end"))
+        if start == end:
+            raise fail(f"{where}.end", "must differ from start", item["end"],
+                       "give the period a length (end before start wraps past midnight)")
+        return DeliveryPeriod(start % 1440, end, Number(minimum=0, unit="$/kWh").parse(f"{where}.per_kwh",
+                                                                                   item["per_kwh"]),
+                              self._months(f"{where}.months", item.get("months")),
+                              self._days(f"{where}.days", item.get("days")),
+                              "" if item.get("name") is None else str(item["name"]))
+
+    @staticmethod
+    def _clock(key: str, value: Any) -> int:
+        minutes = parse_clock(value) if isinstance(value, str) else None
+        if minutes is None:
+            raise fail(key, "must be a local time HH:MM on a 5-minute mark", value,
+                       "write it quoted, such as '13:00' (24:00 for midnight at the end)")
+        return minutes
+
+    @staticmethod
+    def _months(key: str, value: Any) -> frozenset[int]:
+        if value is None:
+            return ALL_MONTHS
+        if not isinstance(value, list) or not value or not all(
+                isinstance(m, int) and not isinstance(m, bool) and 1 <= m <= 12 for m in value):
+            raise fail(key, "must be a list of month numbers 1 to 12", value, "write it as [6, 7, 8, 9]")
+        return frozenset(value)
+
+    @staticmethod
+    def _days(key: str, value: Any) -> frozenset[int]:
+        if value is None:
+            return ALL_DAYS
+        days = weekday_numbers(value) if isinstance(value, list) and value and all(
+            isinstance(d, str) for d in value) else None
+        if days is None:
+            raise fail(key, "must be a list of weekdays", value, "write it as [mon, tue, wed, thu, fri]")
+        return days

@@ -37,7 +37,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.core.config import SECTIONS, ConfigError, load, load_files
 from exporters.core.settings_types import (
-    Address, Bool, ChargerList, Choice, Duration, NameMap, Number, OptionalText, Text, TimeZone, Url, UrlList,
+    Address, Bool, ChargerList, Choice, DeliveryPeriods, Duration, NameMap, Number, OptionalText, Text, TimeZone, Url,
+    UrlList,
 )
 from session_store.openapi import OPENAPI
 from session_store.smart_charging import Memory
@@ -108,6 +109,14 @@ def must_reject(kind: Any) -> list[Any]:
                 *([{"not-an-id": "x"}] if kind.validate_id else [])]
     if isinstance(kind, UrlList):
         return [5, [5], ["ftp://x"], {"a": 1}, "ftp://x", [None], nested(5000)]
+    if isinstance(kind, DeliveryPeriods):
+        period = {"start": "13:00", "end": "19:00", "per_kwh": 0.1}
+        return ["13:00-19:00", 5, {"start": "13:00"}, [5], [{"start": "13:00"}], [{**period, "x": 1}],
+                *[[{**period, key: value}] for key, value in (
+                    ("start", "25:00"), ("start", 780), ("start", "13:01"), ("end", "13:00"), ("end", HUGE),
+                    ("per_kwh", -1), ("per_kwh", "nan"), ("per_kwh", float("inf")), ("months", [13]),
+                    ("months", []), ("months", "june"), ("months", [True]), ("days", ["funday"]), ("days", "mon"),
+                    ("days", [5]), ("days", nested(50)))], nested(5000)]
     raise AssertionError(f"no bad values for {type(kind).__name__}: add them here")
 
 

@@ -350,3 +350,16 @@ def test_secrets_never_reach_the_image() -> None:
     for name, arg in dockerfile():
         if name in {"COPY", "ADD"}:
             assert ".secrets" not in arg and ".env" not in arg.split(), f"{name} {arg}"
+
+
+def test_the_image_gets_every_package_the_project_installs() -> None:
+    """A package missing from the Dockerfile's COPY lines or from .dockerignore's re-inclusions builds an
+    image whose entry points fail on their first import."""
+    import tomllib
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in include}
+    copied = {arg.split()[0] for name, arg in dockerfile() if name == "COPY" and not arg.startswith("--")}
+    reincluded = {line.strip()[1:] for line in (ROOT / ".dockerignore").read_text().splitlines()
+                  if line.strip().startswith("!")}
+    assert packages <= copied, f"not copied into the image: {packages - copied}"
+    assert packages <= reincluded, f"excluded from the build context: {packages - reincluded}"

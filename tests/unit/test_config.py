@@ -72,7 +72,7 @@ def test_environment_overrides_yaml_with_the_familiar_names() -> None:
     assert config.wall_connectors.enabled is False
     assert (config.smart_charging.stop_percentile, config.smart_charging.resume_percentile) == (95, 80)
     assert config.smart_charging.min_interval == 900
-    assert (config.price.delivery_per_kwh, config.price.monthly_fixed) == (0.081, 20.5)
+    assert (config.tariff.delivery_per_kwh, config.tariff.monthly_fixed) == (0.081, 20.5)
     assert (config.sessions.min_energy_kwh, config.sessions.min_duration) == (0.2, 120)
     assert config.vehicles.names == {"5YJ3E1EA7KF000001": "Blue", "7SAYGDEE1PA000002": "Red"}
     assert config.vehicles.target_ids == {"aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee": "Blue"}

@@ -2,16 +2,18 @@
 
 Every provider answers "what were the prices over this interval?" as `Rate`s in cents per kWh
 (negative prices are valid; no data is an empty list, never zero) and "what is the price now?".
-Adders shared by all providers (delivery per kWh, the fixed monthly charge) are applied by the
-cost model on top, never inside a provider.
+A provider delivers prices; it does not bill them. How its market bills them (its supply rule,
+ComEd's hourly average) is a fact it declares, and the tariff (billing/tariff.py) applies it with
+delivery and monthly charges on top.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from billing.tariff import HOURLY_AVERAGE
 from exporters.clients.comed import INTERVAL_S, ComEd, PricePoint
 from exporters.core.upstream import Upstream
 
@@ -32,6 +34,7 @@ class CurrentPrice:
 class PriceProvider(Protocol):
     name: str
     resolution: float               # seconds per rate
+    billing_rule: str               # how the market bills supply: hourly_average or interval
     zone: ZoneInfo                  # the provider's calendar, for day-sized history requests
 
     async def history(self, day: datetime) -> list[Rate]:
@@ -50,6 +53,7 @@ class ComEdProvider:
 
     name = "comed"
     resolution = INTERVAL_S
+    billing_rule = HOURLY_AVERAGE   # Rate BESH: each clock hour at the mean of its twelve 5-minute prices
     zone = ZoneInfo("America/Chicago")
 
     def __init__(self, upstream: Upstream, base_url: str) -> None:
@@ -66,4 +70,4 @@ class ComEdProvider:
         return CurrentPrice(recent, average.cents if average else None)
 
 
-PROVIDERS: dict[str, Callable[[Upstream, str], PriceProvider]] = {"comed": ComEdProvider}
+PROVIDERS: dict[str, type[ComEdProvider]] = {"comed": ComEdProvider}

@@ -1,0 +1,1 @@
+"""The bill: how a utility charges for energy (pure, no I/O)."""

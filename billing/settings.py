@@ -1,0 +1,16 @@
+"""The configured tariff: the `tariff:` settings on top of what the price provider declares."""
+from __future__ import annotations
+
+from billing.tariff import Tariff
+from exporters.core.config import Config
+from exporters.price_providers import PROVIDERS
+
+
+def tariff_for(config: Config) -> Tariff:
+    """The provider fixes the market's rule, resolution and calendar (ComEd: hourly average of 5-minute
+    prices, Central time); `tariff.supply_billing` may override the rule."""
+    provider = PROVIDERS[config.price.provider]
+    settings = config.tariff
+    rule = provider.billing_rule if settings.supply_billing == "auto" else settings.supply_billing
+    return Tariff(provider.zone, rule, provider.resolution, settings.delivery_per_kwh, settings.delivery_periods,
+                  settings.monthly_fixed, settings.capacity_per_month, settings.reference_supply_per_kwh or None)
