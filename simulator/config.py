@@ -145,6 +145,39 @@ class PriceConfig:
     explicit: ExplicitPrices | None = None
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()
+
+
+@dataclass(frozen=True)
+class DeliveryPeriodConfig:
+    """One time-of-day delivery rate: local [start, end) minutes of the day, wrapping past
+    midnight when start > end, on the listed months (1..12) and weekdays (0 = Monday)."""
+
+    start_min: int
+    end_min: int  # 1..1440 (1440 = "24:00")
+    per_kwh: float  # $/kWh
+    name: str = ""
+    months: tuple[int, ...] = tuple(range(1, 13))
+    days: tuple[int, ...] = tuple(range(7))
+
+
+@dataclass(frozen=True)
+class TariffConfig:
+    """How the simulator bills what it simulates (ground truth for the suite's costing).
+
+    supply_billing: ``hourly_average`` (ComEd: each local clock hour at the mean of its twelve
+    5-minute prices) or ``interval`` (each 5-minute interval at its own price). Money in $;
+    reference_supply_per_kwh 0 means "no reference" (reference and savings are null).
+    """
+
+    supply_billing: str = "hourly_average"
+    delivery_per_kwh: float = 0.075
+    delivery_periods: tuple[DeliveryPeriodConfig, ...] = ()
+    monthly_fixed: float = 19.56
+    capacity_per_month: float = 0.0
+    reference_supply_per_kwh: float = 0.0
+
+
 @dataclass(frozen=True)
 class HistoricalSession:
     charger: str
@@ -201,6 +234,7 @@ class Scenario:
     faults: tuple[FaultSpec, ...] = ()
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     quirks: Quirks = field(default_factory=Quirks)
+    tariff: TariffConfig = field(default_factory=TariffConfig)
 
     def charger(self, name: str) -> ChargerConfig:
         for c in self.chargers:

@@ -1,6 +1,7 @@
 """The ``/sim/`` control API (no auth, JSON): ground truth, faults, clock, live events, state.
 
-    GET    /sim/truth[?prices_from=&prices_to=]   sessions, commands, events, prices (unix s bounds)
+    GET    /sim/truth[?prices_from=&prices_to=]   sessions (each with its "bill"), commands, events, prices
+    GET    /sim/bill[?month=YYYY-MM]               the month's bill (default: the current local month)
     GET    /sim/faults                             registered faults with hits/remaining/active
     POST   /sim/faults                             body = one fault spec -> {"id": ...}
     DELETE /sim/faults | /sim/faults/{id}          clear all / one (releases hung requests)
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
+from simulator.bill import month_bill, month_of, parse_month, session_bill
 from simulator.faults import FaultRegistry, parse_fault
 from simulator.model import Model
 from simulator.events import parse_event, scenario_refs
@@ -36,18 +39,32 @@ async def _body(request: web.Request) -> Any:
 
 
 def truth_payload(model: Model, prices_from: float | None = None, prices_to: float | None = None) -> dict[str, Any]:
-    """``GET /sim/truth``: sessions, commands, events and the true prices (default: the last 24 h
-    including the interval in progress)."""
+    """``GET /sim/truth``: sessions (each with its ``bill``), commands, events and the true prices
+    (default: the last 24 h including the interval in progress)."""
     now = model.now
-    tel = model.scenario.telemetry
+    tel, tariff, tz = model.scenario.telemetry, model.scenario.tariff, site_zone(model)
     hi = prices_to if prices_to is not None else now + 300
     lo = prices_from if prices_from is not None else now - 86400
     return {
         "now": now, "origin": model.origin, "model_time": model.t,
-        "sessions": [s.to_json(model.prices, tel.meter_error, tel.delay_s) for s in model.truth.sessions],
+        "sessions": [{**s.to_json(model.prices, tel.meter_error, tel.delay_s),
+                      "bill": session_bill(s, model.prices, tariff, tz, now)} for s in model.truth.sessions],
         "commands": list(model.truth.commands), "events": list(model.truth.events),
         "prices": [{"t": t, "price": p} for t, p in model.prices.between(lo, hi)],
     }
+
+
+def site_zone(model: Model) -> ZoneInfo:
+    """Bills follow the site's local clock (hours, days, months)."""
+    return ZoneInfo(model.scenario.site.time_zone)
+
+
+def bill_payload(model: Model, month: tuple[int, int] | None = None) -> dict[str, Any]:
+    """``GET /sim/bill``: the bill of a local calendar (year, month) over every session (default:
+    the month it is now at the site)."""
+    tz = site_zone(model)
+    year, number = month if month is not None else month_of(model.now, tz)
+    return month_bill(model.truth.sessions, year, number, model.prices, model.scenario.tariff, tz, model.now)
 
 
 def state_payload(model: Model) -> dict[str, Any]:
@@ -84,6 +101,15 @@ def routes(model: Model, faults: FaultRegistry) -> list[web.RouteDef]:
         except ValueError:
             return _json({"error": "prices_from/prices_to must be unix seconds"}, 400)
         return _json(truth_payload(model, lo, hi))
+
+    async def bill(request: web.Request) -> web.Response:
+        text = request.query.get("month")
+        try:
+            month = parse_month(text) if text is not None else None
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        model.sync()
+        return _json(bill_payload(model, month))
 
     async def list_faults(request: web.Request) -> web.Response:
         now = model.now
@@ -139,6 +165,7 @@ def routes(model: Model, faults: FaultRegistry) -> list[web.RouteDef]:
 
     return [
         web.get("/sim/truth", truth),
+        web.get("/sim/bill", bill),
         web.get("/sim/faults", list_faults),
         web.post("/sim/faults", add_fault),
         web.delete("/sim/faults", clear_faults),

@@ -45,11 +45,21 @@ Format (every key optional unless marked *; durations accept ``90``, ``90s``, ``
                 history: [{charger: garage, vehicle: red | target_id: <uuid>, start: -2d, duration: 2h,
                            energy_wh: 21508}]}
     quirks: {stale_cache_while_charging: false}
+    tariff:                                   # how /sim/truth and /sim/bill bill the charging (money in $)
+      supply_billing: hourly_average | interval   # ComEd: local clock hour at the mean of its 12 prices
+      delivery_per_kwh: 0.075                 # flat, and the rate for times no period covers
+      delivery_periods:                       # optional time of day; the first matching period wins
+        - {name: super_peak, months: [6, 7, 8, 9], days: [mon, tue, wed, thu, fri],
+           start: "13:00", end: "19:00", per_kwh: 0.107}   # local HH:MM on 5-minute marks, quoted
+        - {name: night, start: "22:00", end: "06:00", per_kwh: 0.03}   # start > end wraps midnight
+      monthly_fixed: 19.56, capacity_per_month: 0      # month bills only
+      reference_supply_per_kwh: 0             # fixed-price supply for savings; 0 = no reference
 """
 
 from __future__ import annotations
 
 import math
+import re
 import uuid
 import zlib
 from collections.abc import Mapping
@@ -61,8 +71,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from simulator.config import (
-    ChargerConfig, ExplicitPrices, HistoricalSession, LifetimeInit, PowerFlows, PriceConfig, PriceOverride, Quirks,
-    Scenario, SiteConfig, TelemetryConfig, VehicleConfig, WifiConfig,
+    WEEKDAYS, ChargerConfig, DeliveryPeriodConfig, ExplicitPrices, HistoricalSession, LifetimeInit, PowerFlows,
+    PriceConfig, PriceOverride, Quirks, Scenario, SiteConfig, TariffConfig, TelemetryConfig, VehicleConfig,
+    WifiConfig,
 )
 from simulator.events import Refs, parse_event, scenario_refs
 from simulator.faults import parse_fault
@@ -74,6 +85,8 @@ WIRINGS = ("split_phase", "three_phase")
 ROLES = ("standalone", "leader", "follower")
 LAYOUTS = ("old", "new")
 LIFETIME_MODES = ("on_session_end", "live")
+SUPPLY_BILLING = ("hourly_average", "interval")
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
 
 def _stable_int(text: str) -> int:
@@ -122,11 +135,12 @@ def _scenario(s: Section) -> Scenario:
     quirks_s = s.section("quirks")
     quirks = Quirks(stale_cache_while_charging=quirks_s.bool("stale_cache_while_charging", False))
     quirks_s.finish()
+    tariff = _tariff(s.section("tariff"))
     s.finish()
     return Scenario(
         start=start, speed=speed, seed=seed, site=site, chargers=chargers, vehicles=vehicles, prices=prices,
         events=tuple(sorted(events, key=lambda e: e.at_s or 0.0)), faults=faults, telemetry=telemetry,
-        quirks=quirks,
+        quirks=quirks, tariff=tariff,
     )
 
 
@@ -335,3 +349,65 @@ def _telemetry(s: Section, refs: Refs) -> TelemetryConfig:
     )
     s.finish()
     return cfg
+
+
+def _tariff(s: Section) -> TariffConfig:
+    periods = tuple(_delivery_period(Section(item, p)) for p, item in s.list("delivery_periods"))
+    cfg = TariffConfig(
+        supply_billing=s.str("supply_billing", "hourly_average", choices=SUPPLY_BILLING),
+        delivery_per_kwh=s.float("delivery_per_kwh", 0.075, min=0, max=5),
+        delivery_periods=periods,
+        monthly_fixed=s.float("monthly_fixed", 19.56, min=0, max=10000),
+        capacity_per_month=s.float("capacity_per_month", 0.0, min=0, max=10000),
+        reference_supply_per_kwh=s.float("reference_supply_per_kwh", 0.0, min=0, max=5),
+    )
+    s.finish()
+    return cfg
+
+
+def _delivery_period(s: Section) -> DeliveryPeriodConfig:
+    start, end = _clock_minutes(s, "start"), _clock_minutes(s, "end")
+    if start == 1440:
+        raise fail(s.key_path("start"), "got '24:00'", "use 00:00 (24:00 is only an end)")
+    if start == end:
+        raise fail(s.key_path("end"), "equals start", "use 00:00 to 24:00 for a whole day")
+    cfg = DeliveryPeriodConfig(
+        start_min=start, end_min=end, per_kwh=s.float("per_kwh", min=0, max=5),
+        name=s.str("name", ""),
+        months=_months(s), days=_days(s),
+    )
+    s.finish()
+    return cfg
+
+
+def _clock_minutes(s: Section, key: str) -> int:
+    """Minutes after local midnight from a quoted ``HH:MM`` on a 5-minute mark (24:00 allowed)."""
+    value = s.raw(key)
+    if isinstance(value, int) and not isinstance(value, bool):  # YAML 1.1 reads unquoted 22:00 as 1320
+        raise fail(s.key_path(key), f"got the number {value!r} (YAML reads an unquoted HH:MM as a number)",
+                   'quote the time, e.g. "22:00"')
+    match = _CLOCK.match(value) if isinstance(value, str) else None
+    minutes = int(match[1]) * 60 + int(match[2]) if match else -1
+    if not match or minutes % 5 or minutes > 1440:
+        raise fail(s.key_path(key), f"got {value!r}", "use HH:MM on a 5-minute mark")
+    return minutes
+
+
+def _months(s: Section) -> tuple[int, ...]:
+    value = s.raw("months", None)
+    if value is None:
+        return tuple(range(1, 13))
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 12 for v in value):
+        raise fail(s.key_path("months"), f"got {value!r}", "use a non-empty list of months 1..12")
+    return tuple(sorted(set(value)))
+
+
+def _days(s: Section) -> tuple[int, ...]:
+    """Weekday names as ``datetime.weekday()`` numbers (0 = Monday)."""
+    value = s.raw("days", None)
+    if value is None:
+        return tuple(range(7))
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in WEEKDAYS for v in value):
+        raise fail(s.key_path("days"), f"got {value!r}", f"use a non-empty list of {', '.join(WEEKDAYS)}")
+    return tuple(sorted({WEEKDAYS.index(v) for v in value}))
