@@ -3,8 +3,9 @@
 them, with the session store's trapezoid and with the rectangle method (last value x interval).
 
 The simulator's model is stepped in process, one second at a time, so truth is exact: energy is
-the sum of the per-second power, cost the sum of per-second energy x the price of its 5-minute
-interval. Nothing here waits on a clock.
+the sum of the per-second power, cost the simulator's own bill of it (simulator/bill.py: each
+Central clock hour at the mean of its twelve 5-minute prices, plus delivery), computed without the
+suite's code. Nothing here waits on a clock.
 """
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from session_store.costing import session_cost
+from zoneinfo import ZoneInfo
+
+from billing.tariff import HOURLY_AVERAGE, Tariff, bill
 from session_store.sessions import Completed, Params, UnitState, step
+from simulator.bill import session_bill
 from simulator.clock import ManualClock
 from simulator.model import Model
 from simulator.scenario import load_scenario
@@ -31,6 +35,7 @@ SCENARIO = {
                {"at": "6h", "vehicle": "blue", "unplug": True}],
 }
 DELIVERY = 0.075
+TARIFF = Tariff(ZoneInfo("America/Chicago"), HOURLY_AVERAGE, delivery_per_kwh=DELIVERY)
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class Ground:
     watts: np.ndarray        # true power during that second
     prices: dict[float, float]
     energy_wh: float
-    cost: float              # exact supply + delivery, dollars
+    cost: float              # the simulator's bill: supply + delivery, dollars
 
 
 def ground_truth(hours: float = 6.5) -> Ground:
@@ -53,12 +58,11 @@ def ground_truth(hours: float = 6.5) -> Ground:
         model.sync()
         t[i], watts[i] = model.t, model.current_power("garage")
         clock.advance(1.0)
-    ends = np.ceil((t + 1) / 300.0) * 300.0                       # the second [t, t+1) ends inside (T-300, T]
-    prices = {float(end): model.prices.price(int(end)) for end in np.unique(ends)}
-    per_second_wh = watts / 3600.0
-    supply = sum(wh / 1000 * prices[float(end)] / 100 for wh, end in zip(per_second_wh, ends))
-    energy = float(per_second_wh.sum())
-    return Ground(t, watts, prices, energy, supply + energy / 1000 * DELIVERY)
+    first, last = int(t[0] // 3600 * 3600) - 3600, int(t[-1] // 3600 * 3600) + 7200   # whole hours around it
+    prices = {float(end): model.prices.price(end) for end in range(first + 300, last + 1, 300)}
+    [session] = model.truth.sessions
+    truth = session_bill(session, model.prices, scenario.tariff, ZoneInfo(scenario.site.time_zone), model.now)
+    return Ground(t, watts, prices, float(watts.sum() / 3600.0), truth["full"])
 
 
 def sampled(ground: Ground, interval: float, phase: float = 7.0) -> tuple[np.ndarray, np.ndarray]:
@@ -71,17 +75,19 @@ def trapezoid(ground: Ground, interval: float) -> tuple[float, float]:
     t, w = sampled(ground, interval)
     _, events = step(UnitState(), t, w, Params(grace_s=600, max_gap_s=max(300, 2 * interval)))
     [session] = [e for e in events if isinstance(e, Completed)]
-    cost = session_cost(session.intervals, ground.prices, DELIVERY)
-    return session.energy_wh, cost.full
+    return session.energy_wh, bill(session.intervals, ground.prices, TARIFF).full
 
 
 def rectangle(ground: Ground, interval: float) -> tuple[float, float]:
-    """Each sample's value held for one interval (what a naive 'value x interval' sum does)."""
+    """Each sample's value held for one interval (what a naive 'value x interval' sum does), billed
+    by the same tariff."""
     t, w = sampled(ground, interval)
     wh = w * interval / 3600.0
     ends = np.ceil((t + interval / 2) / 300.0) * 300.0
-    supply = sum(e / 1000 * ground.prices.get(float(end), 0.0) / 100 for e, end in zip(wh, ends))
-    return float(wh.sum()), supply + float(wh.sum()) / 1000 * DELIVERY
+    intervals: dict[float, float] = {}
+    for end, energy in zip(ends, wh):
+        intervals[float(end)] = intervals.get(float(end), 0.0) + float(energy)
+    return float(wh.sum()), bill(intervals, ground.prices, TARIFF).full
 
 
 def accuracy(intervals: tuple[float, ...] = (15, 30, 60)) -> list[dict[str, float]]:

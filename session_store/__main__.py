@@ -102,7 +102,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         stop = asyncio.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
-    storage = Storage(config.sessions.database)
+    storage = Storage(config.sessions.database, ZoneInfo(config.general.timezone))
     registry = CollectorRegistry()
     exposition = Exposition(registry)
     events = Events()
@@ -113,7 +113,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         registry.register(SessionCollector(storage, service))
         exposition.render_now()
         app = metrics_app("session-store", DESCRIPTION, exposition)
-        add_routes(app, storage, service, events, ZoneInfo(config.general.timezone), config.price.monthly_fixed)
+        add_routes(app, storage, service, events, ZoneInfo(config.general.timezone))
         token = config.secrets.tessie_access_token
         charger: SmartCharger | None = None
         if config.smart_charging.enabled:

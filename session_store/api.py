@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from billing.tariff import Tariff, Totals
 from exporters.core.settings_types import is_vin
 from session_store.openapi import OPENAPI
 from session_store.service import SessionService
@@ -26,8 +27,8 @@ from session_store.storage import Session, Storage
 MAX_LIMIT = 1000
 CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
               "meter_energy_wh", "supply_cost", "supply_credit", "delivery_cost", "full_cost", "average_price_cents",
-              "cost_final", "gap_s", "source", "reconciliation", "metered_energy_wh", "energy_of_record_wh",
-              "target_id"]
+              "effective_price_cents", "reference_cost", "savings", "cost_final", "gap_s", "source", "reconciliation",
+              "metered_energy_wh", "energy_of_record_wh", "target_id"]
 
 
 class BadParameter(ValueError):
@@ -99,26 +100,38 @@ def period_start(moment: datetime, period: str) -> datetime:
     return day
 
 
-def summarise(rows: Iterable[tuple[float, float, float, float, float]], period: str, zone: ZoneInfo,
-              monthly_fixed: float) -> list[dict[str, Any]]:
-    """Totals per local day, ISO week (from Monday) or month; months also carry the fixed charge.
-    `rows` are (start, energy_wh, supply_cost, delivery_cost, full_cost), oldest first."""
-    buckets: dict[str, dict[str, Any]] = {}
-    for start, energy_wh, supply_cost, delivery_cost, full_cost in rows:
-        key = period_start(datetime.fromtimestamp(start, zone), period).date().isoformat()
-        bucket = buckets.setdefault(key, {"period_start": key, "sessions": 0, "energy_kwh": 0.0, "supply_cost": 0.0,
-                                          "delivery_cost": 0.0, "charging_cost": 0.0})
-        bucket["sessions"] += 1
-        bucket["energy_kwh"] += energy_wh / 1000
-        bucket["supply_cost"] += supply_cost
-        bucket["delivery_cost"] += delivery_cost
-        bucket["charging_cost"] += full_cost
-    for bucket in buckets.values():
-        energy = bucket["energy_kwh"]
-        bucket["average_price_cents"] = bucket["supply_cost"] / energy * 100 if energy else None
-        bucket["fixed_charge"] = monthly_fixed if period == "month" else None
-        bucket["total_cost"] = bucket["charging_cost"] + (monthly_fixed if period == "month" else 0.0)
-    return list(buckets.values())
+def summarise(days: Iterable[Any], period: str, tariff: Tariff) -> list[dict[str, Any]]:
+    """Totals per local day, ISO week (from Monday) or month, from the stored per-day shares of the
+    bills (a session crossing midnight counts in both days). A month is a bill: the fixed and capacity
+    charges on top, and its reference (the fixed-price rate) without capacity."""
+    sums: dict[str, dict[str, Any]] = {}
+    for row in days:
+        key = period_start(datetime.fromisoformat(row["day"]), period).date().isoformat()
+        bucket = sums.setdefault(key, {"sessions": 0, "energy_wh": 0.0, "supply": 0.0, "delivery": 0.0,
+                                       "reference": 0.0, "has_reference": False, "final": True})
+        bucket["sessions"] += row["sessions"]
+        for name, column in (("energy_wh", "energy_wh"), ("supply", "supply_cost"), ("delivery", "delivery_cost")):
+            bucket[name] += row[column]
+        if row["reference_cost"] is not None:
+            bucket["reference"] += row["reference_cost"] - row["delivery_cost"]
+            bucket["has_reference"] = True
+        bucket["final"] = bucket["final"] and bool(row["final"])
+    monthly = period == "month"
+    out = []
+    for key, bucket in sums.items():
+        totals = Totals(bucket["energy_wh"], bucket["supply"], bucket["delivery"],
+                        bucket["reference"] if bucket["has_reference"] else None, bucket["final"],
+                        tariff.monthly_fixed if monthly else 0.0, tariff.capacity_per_month if monthly else 0.0)
+        kwh = totals.energy_wh / 1000
+        out.append({"period_start": key, "sessions": bucket["sessions"], "energy_kwh": kwh,
+                    "supply_cost": totals.supply, "delivery_cost": totals.delivery, "charging_cost": totals.charging,
+                    "average_price_cents": totals.supply / kwh * 100 if kwh else None,
+                    "effective_price_cents": totals.charging / kwh * 100 if kwh else None,
+                    "fixed_charge": totals.fixed if monthly else None,
+                    "capacity_charge": totals.capacity if monthly else None,
+                    "total_cost": totals.total, "reference_cost": totals.reference, "savings": totals.savings,
+                    "final": totals.final})
+    return out
 
 
 class Events:
@@ -147,8 +160,8 @@ class Events:
                     break
 
 
-def add_routes(app: web.Application, storage: Storage, service: SessionService, events: Events, zone: ZoneInfo,
-               monthly_fixed: float) -> None:
+def add_routes(app: web.Application, storage: Storage, service: SessionService, events: Events,
+               zone: ZoneInfo) -> None:
     def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
         async def wrapper(request: web.Request) -> web.StreamResponse:
             try:
@@ -207,8 +220,8 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
             raise BadParameter(f"id: expected a whole number, got {request.match_info['id'][:40]!r}") from None
         # beyond SQLite's INTEGER range no session exists (and sqlite3 would raise OverflowError: a 500)
         session = storage.session(session_id) if -2**63 <= session_id < 2**63 else None
-        return _json(session.public()) if session else _json({"error": f"no session {str(session_id)[:40]}"},
-                                                             status=404)
+        return _json(session.public(lines=True)) if session else _json(
+            {"error": f"no session {str(session_id)[:40]}"}, status=404)
 
     async def current(request: web.Request) -> web.StreamResponse:
         return _json({"sessions": service.in_progress()})
@@ -216,9 +229,8 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
     async def summary(request: web.Request) -> web.StreamResponse:
         period = _choice(request, "period", ("day", "week", "month"), "day")
         chosen = filters(request)
-        rows = storage.summary_rows(**chosen)
         return _json({"period": period, "time_zone": zone.key,
-                      "summaries": summarise(rows, period, zone, monthly_fixed)})
+                      "summaries": summarise(storage.day_totals(**chosen), period, service.tariff)})
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         return _json(OPENAPI)

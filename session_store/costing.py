@@ -1,51 +1,28 @@
-"""What a session cost: supply (energy in each 5-minute interval x the price in force then),
-delivery (energy x the delivery rate) and their sum, in dollars.
+"""What a session cost on the configured tariff: the bill's supply, delivery and reference, as the
+session record's fields.
 
-Prices are cents per kWh stamped with the end of their interval (see exporters/clients/comed.py).
-An interval whose price is not known yet is priced at the nearest earlier known price and the
-cost is marked provisional; it is recomputed once the price arrives. Negative prices are valid:
-the supply cost of an interval can be a credit, kept apart so counters stay monotonic.
+Prices are cents per kWh stamped with the end of their 5-minute interval, the session's energy is
+{interval end: Wh}. An hour whose prices are not all published yet is estimated and the session is
+provisional (`cost_final` false); it is repriced when the hour closes. A price still missing an
+hour after its hour ended will not come: the hour is billed at the mean of the published ones.
 """
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
+
+from billing.tariff import Bill, Tariff, bill
+
+GIVE_UP_S = 3600.0
 
 
-@dataclass(frozen=True)
-class Cost:
-    supply: float          # dollars, net (credits included)
-    supply_credit: float   # dollars credited by negative prices, as a positive number
-    delivery: float
-    final: bool            # every interval had its own price
-
-    @property
-    def full(self) -> float:
-        return self.supply + self.delivery
+def session_bill(intervals: Mapping[float, float], prices: Mapping[float, float], tariff: Tariff,
+                 now: float) -> Bill:
+    return bill(intervals, prices, tariff, final_before=now - GIVE_UP_S)
 
 
-def price_at(prices: Mapping[float, float], ends: list[float], end: float) -> tuple[float | None, bool]:
-    """The price of the interval ending at `end`, else the nearest earlier one (flagged estimate)."""
-    if end in prices:
-        return prices[end], True
-    index = bisect.bisect_left(ends, end) - 1
-    return (prices[ends[index]], False) if index >= 0 else (None, False)
-
-
-def session_cost(intervals: Mapping[float, float], prices: Mapping[float, float], delivery_per_kwh: float) -> Cost:
-    """`intervals` maps interval end -> Wh; `prices` maps interval end -> cents per kWh."""
-    ends = sorted(prices)
-    supply = credit = 0.0
-    final = True
-    for end, wh in intervals.items():
-        cents, exact = price_at(prices, ends, end)
-        final = final and exact
-        if cents is None:
-            continue
-        dollars = wh / 1000.0 * cents / 100.0
-        supply += dollars
-        if dollars < 0:
-            credit -= dollars
-    energy_kwh = sum(intervals.values()) / 1000.0
-    return Cost(supply, credit, energy_kwh * delivery_per_kwh, final)
+def cost_fields(charged: Bill) -> dict[str, Any]:
+    """The money fields of a `Session` (dollars; prices in cents per kWh)."""
+    return {"supply_cost": charged.supply, "supply_credit": charged.supply_credit,
+            "delivery_cost": charged.delivery, "full_cost": charged.full, "cost_final": charged.final,
+            "average_price_cents": charged.per_kwh_cents(charged.supply), "reference_cost": charged.reference,
+            "bill_lines": charged.lines}

@@ -1,9 +1,9 @@
 """The session store's metrics, read from storage and the live state at each render.
 
 Counters are sums over the stored sessions, so they survive restarts without resets or double
-counting, and `increase()` gives any period's totals. Costs enter the counters once final (all
-interval prices known); credits from negative prices are their own component so every counter
-stays monotonic: net supply = supply - supply_credit.
+counting, and `increase()` gives any period's totals. Costs are the tariff's bill and enter the
+counters once final (every hour the session touched is complete); credits from negative prices are
+their own component so every counter stays monotonic: net supply = supply - supply_credit.
 
     charging_sessions_completed_total{unit="garage",vehicle="Blue"} 42.0
     charging_session_cost_dollars_total{component="delivery",unit="garage",vehicle="Blue"} 31.4
@@ -26,12 +26,19 @@ REFERENCE = [
      "Sessions discarded as too short or too small (FLEET_SESSION_MIN_*)."),
     ("charging_session_energy_joules_total", "counter", "unit, vehicle", "Energy of completed sessions."),
     ("charging_session_cost_dollars_total", "counter", "unit, vehicle, component",
-     "Final cost of completed sessions: supply (charges), supply_credit (credits from negative prices), delivery."),
+     "Final cost of completed sessions as billed: supply (charges), supply_credit (credits from negative prices), "
+     "delivery."),
+    ("charging_session_reference_cost_dollars_total", "counter", "unit, vehicle",
+     "What the same sessions would have cost on the fixed-price rate (tariff.reference_supply_per_kwh, same "
+     "delivery); minus the net cost, the savings."),
+    ("charging_sessions_provisional", "gauge", "unit, vehicle",
+     "Completed sessions whose cost is provisional: an hour they touched is not complete yet."),
     ("charging_session_reconciliations_total", "counter", "outcome",
      "Sessions reconciled with Fleet charge history: matched or inserted (known only from the history)."),
     ("charging_session_in_progress", "gauge", "unit", "1 while a session is open on the unit."),
     ("charging_session_in_progress_energy_joules", "gauge", "unit", "Energy of the open session so far."),
-    ("charging_session_in_progress_cost_dollars", "gauge", "unit", "Estimated full cost of the open session so far."),
+    ("charging_session_in_progress_cost_dollars", "gauge", "unit",
+     "Estimated full cost of the open session so far (its hour in progress at the projected hour price)."),
     ("charging_session_in_progress_start_timestamp_seconds", "gauge", "unit", "When the open session started."),
     ("charging_session_last_energy_joules", "gauge", "unit", "Energy of the unit's last completed session."),
     ("charging_session_last_cost_dollars", "gauge", "unit", "Full cost of the unit's last completed session."),
@@ -48,6 +55,8 @@ REFERENCE = [
     ("charging_session_store_fleet_upstream_request_duration_seconds", "histogram", "endpoint",
      "Duration of Fleet charge-history requests."),
 ]
+
+HELP = {name.removesuffix("_total"): text for name, _, _, text in REFERENCE}
 
 
 @dataclass(frozen=True)
@@ -74,13 +83,17 @@ class SessionCollector:
         return self._cached[1]
 
     def collect(self) -> Iterable[Family]:
-        completed = CounterMetricFamily("charging_sessions_completed", "Completed charging sessions.",
-                                        labels=["unit", "vehicle"])
-        energy = CounterMetricFamily("charging_session_energy_joules", "Energy of completed sessions.",
-                                     labels=["unit", "vehicle"])
-        cost = CounterMetricFamily("charging_session_cost_dollars", "Final cost of completed sessions by component "
-                                   "(supply charges, supply_credit from negative prices, delivery).",
-                                   labels=["unit", "vehicle", "component"])
+        by_vehicle = ["unit", "vehicle"]
+        completed = CounterMetricFamily("charging_sessions_completed", HELP["charging_sessions_completed"],
+                                        labels=by_vehicle)
+        energy = CounterMetricFamily("charging_session_energy_joules", HELP["charging_session_energy_joules"],
+                                     labels=by_vehicle)
+        cost = CounterMetricFamily("charging_session_cost_dollars", HELP["charging_session_cost_dollars"],
+                                   labels=[*by_vehicle, "component"])
+        reference = CounterMetricFamily("charging_session_reference_cost_dollars",
+                                        HELP["charging_session_reference_cost_dollars"], labels=by_vehicle)
+        provisional = GaugeMetricFamily("charging_sessions_provisional", HELP["charging_sessions_provisional"],
+                                        labels=by_vehicle)
         stored = self.stored()
         for row in stored.totals:
             labels = [row["unit"], row["vehicle"]]
@@ -89,30 +102,26 @@ class SessionCollector:
             for component, value in (("supply", row["supply_charged"]), ("supply_credit", row["supply_credit"]),
                                      ("delivery", row["delivery"])):
                 cost.add_metric([*labels, component], value or 0.0)
-        discarded = CounterMetricFamily("charging_sessions_discarded", "Sessions discarded as too short or too "
-                                        "small.", labels=["unit", "reason"])
+            reference.add_metric(labels, row["reference"] or 0.0)
+            provisional.add_metric(labels, row["provisional"] or 0)
+        discarded = CounterMetricFamily("charging_sessions_discarded", HELP["charging_sessions_discarded"],
+                                        labels=["unit", "reason"])
         for row in stored.discarded:
             discarded.add_metric([row["unit"], row["reason"]], row["count"])
-        reconciled = CounterMetricFamily("charging_session_reconciliations", "Sessions reconciled with Fleet charge "
-                                         "history: matched (live session confirmed by the meter) or inserted "
-                                         "(known only from the history).", labels=["outcome"])
+        reconciled = CounterMetricFamily("charging_session_reconciliations", HELP["charging_session_reconciliations"],
+                                         labels=["outcome"])
         counts = stored.reconciliations
         for outcome in ("matched", "inserted"):
             reconciled.add_metric([outcome], counts.get(outcome, 0))
-        yield from (completed, energy, cost, discarded, reconciled)
+        yield from (completed, energy, cost, reference, provisional, discarded, reconciled)
         yield from self._in_progress()
         yield from self._last()
         yield from self._health()
 
     def _in_progress(self) -> Iterable[Family]:
-        flag = GaugeMetricFamily("charging_session_in_progress", "1 while a session is open on the unit.",
-                                 labels=["unit"])
-        energy = GaugeMetricFamily("charging_session_in_progress_energy_joules", "Energy of the open session so far.",
-                                   labels=["unit"])
-        cost = GaugeMetricFamily("charging_session_in_progress_cost_dollars", "Estimated full cost of the open "
-                                 "session so far.", labels=["unit"])
-        start = GaugeMetricFamily("charging_session_in_progress_start_timestamp_seconds", "When the open session "
-                                  "started.", labels=["unit"])
+        flag, energy, cost, start = (GaugeMetricFamily(name, HELP[name], labels=["unit"]) for name in (
+            "charging_session_in_progress", "charging_session_in_progress_energy_joules",
+            "charging_session_in_progress_cost_dollars", "charging_session_in_progress_start_timestamp_seconds"))
         open_units = {row["unit"]: row for row in self.service.in_progress()}
         for unit in sorted(set(self.service.live.names.values())):
             row = open_units.get(unit)
@@ -124,12 +133,9 @@ class SessionCollector:
         return flag, energy, cost, start
 
     def _last(self) -> Iterable[Family]:
-        energy = GaugeMetricFamily("charging_session_last_energy_joules", "Energy of the unit's last completed "
-                                   "session.", labels=["unit"])
-        cost = GaugeMetricFamily("charging_session_last_cost_dollars", "Full cost of the unit's last completed "
-                                 "session.", labels=["unit"])
-        end = GaugeMetricFamily("charging_session_last_end_timestamp_seconds", "When the unit's last completed "
-                                "session ended.", labels=["unit"])
+        energy, cost, end = (GaugeMetricFamily(name, HELP[name], labels=["unit"]) for name in (
+            "charging_session_last_energy_joules", "charging_session_last_cost_dollars",
+            "charging_session_last_end_timestamp_seconds"))
         for session in self.stored().last:
             energy.add_metric([session.unit], session.energy_wh * WH)
             cost.add_metric([session.unit], session.full_cost)
@@ -140,13 +146,13 @@ class SessionCollector:
         live = self.service.live
         watermark = self.storage.watermark()
         if watermark is not None:
-            yield GaugeMetricFamily("charging_session_watermark_timestamp_seconds", "Samples up to this moment are "
-                                    "turned into sessions.", value=watermark)
-        yield GaugeMetricFamily("charging_session_store_up", "1 if the last evaluation against Prometheus succeeded.",
+            yield GaugeMetricFamily("charging_session_watermark_timestamp_seconds",
+                                    HELP["charging_session_watermark_timestamp_seconds"], value=watermark)
+        yield GaugeMetricFamily("charging_session_store_up", HELP["charging_session_store_up"],
                                 value=1.0 if live.up else 0.0)
         if live.last_success is not None:
-            yield GaugeMetricFamily("charging_session_store_last_success_timestamp_seconds", "When an evaluation "
-                                    "last succeeded.", value=live.last_success)
+            yield GaugeMetricFamily("charging_session_store_last_success_timestamp_seconds",
+                                    HELP["charging_session_store_last_success_timestamp_seconds"], value=live.last_success)
 
     def describe(self) -> Iterable[Family]:
         return []

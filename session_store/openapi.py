@@ -17,9 +17,17 @@ SESSION = {
         "energy_wh": {"type": "number", "description": "trapezoid integral of the unit's power"},
         "peak_w": {"type": "number"}, "average_w": {"type": "number"},
         "meter_energy_wh": {**NUMBER_OR_NULL, "description": "the unit's own session meter, when it has one"},
-        "supply_cost": {"type": "number", "description": "dollars, net of credits from negative prices"},
-        "supply_credit": {"type": "number"}, "delivery_cost": {"type": "number"}, "full_cost": {"type": "number"},
-        "average_price_cents": NUMBER_OR_NULL, "cost_final": {"type": "boolean"}, "gap_s": {"type": "number"},
+        "supply_cost": {"type": "number", "description": "dollars as billed (ComEd: each clock hour's kWh at the "
+                        "mean of its 5-minute prices), net of credits from negative prices"},
+        "supply_credit": {"type": "number"}, "delivery_cost": {"type": "number", "description": "by delivery period"},
+        "full_cost": {"type": "number", "description": "supply + delivery, dollars"},
+        "average_price_cents": {**NUMBER_OR_NULL, "description": "supply cost over energy, cents per kWh"},
+        "effective_price_cents": {**NUMBER_OR_NULL, "description": "full cost over energy, cents per kWh"},
+        "reference_cost": {**NUMBER_OR_NULL, "description": "the same energy on the fixed-price rate, same delivery"},
+        "savings": {**NUMBER_OR_NULL, "description": "reference_cost - full_cost"},
+        "cost_final": {"type": "boolean", "description": "false while an hour the session touched is not complete "
+                       "(provisional: estimated, repriced when it closes)"},
+        "gap_s": {"type": "number"},
         "source": {"type": "string", "enum": ["live_status", "local", "telemetry_history"]},
         "reconciliation": {"type": "string", "enum": ["pending", "matched", "unmatched", "inserted"]},
         "metered_energy_wh": {**NUMBER_OR_NULL, "description": "energy_added_wh of the matching Fleet charge record"},
@@ -28,12 +36,23 @@ SESSION = {
     },
 }
 
+BILL_LINE = {
+    "type": "object", "required": ["end", "energy_wh", "price_cents", "supply", "delivery", "final"],
+    "properties": {"end": {"type": "number", "description": "end of the billed hour (or interval), Unix seconds"},
+                   "energy_wh": {"type": "number"},
+                   "price_cents": {"type": "number", "description": "its billed supply price"},
+                   "supply": {"type": "number"}, "delivery": {"type": "number"}, "final": {"type": "boolean"}},
+}
+SESSION_WITH_LINES = {**SESSION, "required": [*SESSION["required"], "bill_lines"],
+                      "properties": {**SESSION["properties"], "bill_lines": {"type": "array", "items": BILL_LINE}}}
+
 IN_PROGRESS = {
     "type": "object",
     "required": ["unit", "start", "energy_wh", "estimated_cost"],
     "properties": {"unit": {"type": "string"}, "start": {"type": "number"}, "vin": STRING_OR_NULL,
                    "vehicle": STRING_OR_NULL, "energy_wh": {"type": "number"}, "peak_w": {"type": "number"},
-                   "power_w": NUMBER_OR_NULL, "estimated_cost": {"type": "number"}},
+                   "power_w": NUMBER_OR_NULL, "estimated_cost": {"type": "number"},
+                   "estimated_supply_cost": {"type": "number"}, "estimated_delivery_cost": {"type": "number"}},
 }
 
 SUMMARY = {
@@ -43,8 +62,14 @@ SUMMARY = {
     "properties": {"period_start": {"type": "string", "format": "date"}, "sessions": {"type": "integer"},
                    "energy_kwh": {"type": "number"}, "supply_cost": {"type": "number"},
                    "delivery_cost": {"type": "number"}, "charging_cost": {"type": "number"},
-                   "fixed_charge": NUMBER_OR_NULL, "total_cost": {"type": "number"},
-                   "average_price_cents": NUMBER_OR_NULL},
+                   "fixed_charge": NUMBER_OR_NULL, "capacity_charge": NUMBER_OR_NULL,
+                   "total_cost": {"type": "number", "description": "charging cost, plus fixed and capacity charges "
+                                  "for a month"},
+                   "average_price_cents": NUMBER_OR_NULL, "effective_price_cents": NUMBER_OR_NULL,
+                   "reference_cost": {**NUMBER_OR_NULL, "description": "on the fixed-price rate (a month: with the "
+                                      "fixed charge, without capacity)"},
+                   "savings": NUMBER_OR_NULL,
+                   "final": {"type": "boolean", "description": "false while a session in it is provisional"}},
 }
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -62,8 +87,14 @@ FILTERS = [
 MARKET = {
     "type": ["object", "null"],
     "required": ["price", "price_age_s", "stop_threshold", "resume_threshold", "history_days", "prometheus_ok"],
-    "properties": {"price": {**NUMBER_OR_NULL, "description": "current 5-minute price, cents per kWh"},
-                   "price_age_s": {**NUMBER_OR_NULL, "description": "seconds since the end of its interval"},
+    "properties": {"price": {**NUMBER_OR_NULL, "description": "the signal decided on, cents per kWh"},
+                   "signal": {"type": "string", "enum": ["billed", "five_minute"],
+                              "description": "billed: the projected hour price; five_minute: the 5-minute price"},
+                   "five_minute_price": {**NUMBER_OR_NULL, "description": "the latest 5-minute price"},
+                   "hour_projected": {**NUMBER_OR_NULL, "description": "the projected billed price of the hour in "
+                                      "progress: its published prices, the rest at the latest one"},
+                   "price_age_s": {**NUMBER_OR_NULL, "description": "seconds since the end of the latest 5-minute "
+                                   "price's interval"},
                    "stop_threshold": NUMBER_OR_NULL, "resume_threshold": NUMBER_OR_NULL,
                    "history_days": {"type": "number"}, "prometheus_ok": {"type": "boolean"},
                    "price_rank": {**NUMBER_OR_NULL, "description": "percent of the lookback's prices below it"}},
@@ -128,7 +159,7 @@ OPENAPI = {
         "/api/sessions/{id}": {"get": {
             "summary": "One session",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
-            "responses": {"200": _json_response(SESSION, "The session"),
+            "responses": {"200": _json_response(SESSION_WITH_LINES, "The session with its bill lines"),
                           "404": _json_response(ERROR, "No such session"), **BAD_REQUEST}}},
         "/api/export": {"get": {
             "summary": "Every matching session as CSV (default) or JSON",
@@ -139,7 +170,7 @@ OPENAPI = {
                                               "application/json": {"schema": {"type": "array", "items": SESSION}}}},
                           **BAD_REQUEST}}},
         "/api/summary": {"get": {
-            "summary": "Totals per day, week or month (months include the fixed charge)",
+            "summary": "Totals per day, week or month (months are bills: fixed and capacity charges included)",
             "parameters": [*FILTERS, {"name": "period", "in": "query",
                                       "schema": {"type": "string", "enum": ["day", "week", "month"]}}],
             "responses": {"200": _json_response({"type": "object", "required": ["period", "time_zone", "summaries"],

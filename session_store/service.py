@@ -1,7 +1,8 @@
 """The driver loop: read new samples from Prometheus, step every unit's state machine, price the
 completed sessions, and hand sessions, states and the watermark to storage in one transaction.
 
-Nothing here decides anything: detection is `sessions.step`, costing is `costing.session_cost`.
+Nothing here decides anything: detection is `sessions.step`, costing is the tariff's bill
+(`costing.session_bill`).
 The watermark only moves after the transaction commits, so a crash at any point replays the same
 window on restart and the unique key on (unit, start) makes the replay insert nothing twice.
 """
@@ -9,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 from typing import Any, Callable
 
+from billing.settings import tariff_for
 from exporters.clients.tessie import ChargeRecord
 from exporters.core.config import Config
-from session_store.costing import Cost, session_cost
+from session_store.costing import GIVE_UP_S, cost_fields, session_bill
 from session_store.prometheus import Prometheus, Series
 from session_store.reconciliation import Plan, plan
 from session_store.sessions import Completed, Discarded, Params, UnitState, segment_energy, step
@@ -26,7 +28,6 @@ PRICE_SERIES = "electricity_price_5m_cents_per_kwh"
 # Each window re-reads this much before the watermark: a sample stamped just before the last window's
 # end but ingested after it is still seen, and step() ignores what it has already consumed.
 REPLAY_S = 60.0
-PROVISIONAL_GIVE_UP_S = 3600.0  # a price still missing an hour later will not come: keep the estimate
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class SessionService:
         self.params = Params(threshold_w=settings.power_threshold_w, grace_s=settings.grace_period,
                              max_gap_s=300.0, min_energy_wh=settings.min_energy_kwh * 1000,
                              min_duration_s=settings.min_duration)
-        self.delivery = config.price.delivery_per_kwh
+        self.tariff = tariff_for(config)
         self.live = Live(states=storage.load_states())
         self.source: Source | None = None
         self.started = clock()
@@ -127,7 +128,9 @@ class SessionService:
         links = await self.prometheus.samples(source.connected, start, end)
         infos = await self.prometheus.samples(source.vin_info, start, end) if source.vin_info else []
         meters = await self.prometheus.samples(source.meter, start, end) if source.meter else []
-        prices = await self._prices(start - 86400, end)
+        # a day before the window for estimates; an hour after it so a session's last hour is complete
+        # when catching up (live, the clock stops it)
+        prices = await self._prices(start - 86400, min(self.clock(), end + 3600))
         self.live.prices = prices
         states = dict(self.live.states)
         sessions: list[Session] = []
@@ -184,18 +187,22 @@ class SessionService:
         readings = [(t, v) for series in meters for t, v in zip(series.t, series.v) if event.start <= t <= event.end + 600]
         return max(v for _, v in readings) / 3600.0 if readings else None
 
+    def _cost(self, intervals: dict[float, float], prices: dict[float, float]) -> dict[str, Any]:
+        return cost_fields(session_bill(intervals, prices, self.tariff, self.clock()))
+
     def _session(self, source: Source, key: str, name: str, event: Completed, prices: dict[float, float],
                  vehicles: dict[str | None, str | None], meter: float | None) -> Session:
-        cost = session_cost(event.intervals, prices, self.delivery)
         return Session(
             unit=name, din=key if source is FLEET else None, vin=event.vin,
             vehicle=self._name_vehicle(event.vin, vehicles), start=event.start, end=event.end,
             duration_s=event.duration_s, energy_wh=event.energy_wh, peak_w=event.peak_w, average_w=event.average_w,
-            meter_energy_wh=meter, **_cost_fields(cost, event.energy_wh), intervals=event.intervals,
+            meter_energy_wh=meter, **self._cost(event.intervals, prices), intervals=event.intervals,
             gap_s=event.gap_s, source=source.name, reconciliation="pending")
 
     async def _reprice(self) -> None:
-        """Sessions priced with an estimate get their real prices once published."""
+        """Sessions touching an hour that was not complete are repriced once it closes. A session whose
+        prices are gone from Prometheus (stored before the tariff, older than its retention) keeps the
+        cost it has."""
         provisional = self.storage.sessions(provisional_only=True, limit=1000)
         if not provisional:
             return
@@ -203,11 +210,10 @@ class SessionService:
         prices = await self._prices(earliest - 3600, self.clock())
         updates = []
         for session in provisional:
-            cost = session_cost(session.intervals, prices, self.delivery)
-            final = cost.final or self.clock() - session.end > PROVISIONAL_GIVE_UP_S
-            fields = _cost_fields(cost, session.energy_wh)
-            updates.append((session.id, fields["supply_cost"], fields["supply_credit"], fields["delivery_cost"],
-                             fields["full_cost"], fields["average_price_cents"], final))
+            fields = self._cost(session.intervals, prices)
+            if not prices or min(prices) > session.start:
+                fields = {"cost_final": self.clock() - session.end > GIVE_UP_S}
+            updates.append(replace(session, **fields))
         self.storage.update_costs(updates)
 
     async def reconcile(self, tessie: Any, site_id: str, days: float = 7.0) -> Plan:
@@ -248,10 +254,9 @@ class SessionService:
         unit = (self.config.energy_site.unit_names.get(record.din)
                 or next((s.unit for s in sessions if s.din == record.din), None)
                 or record.din.partition("--")[2] or record.din)
-        cost = session_cost(intervals, prices, self.delivery)
         return Session(unit=unit, din=record.din, vin=vin, vehicle=vehicle, start=record.start, end=end,
                        duration_s=record.duration_s, energy_wh=record.energy_wh, peak_w=watts, average_w=watts,
-                       meter_energy_wh=None, **_cost_fields(cost, record.energy_wh), intervals=intervals, gap_s=0.0,
+                       meter_energy_wh=None, **self._cost(intervals, prices), intervals=intervals, gap_s=0.0,
                        source="telemetry_history", reconciliation="inserted", metered_energy_wh=record.energy_wh,
                        target_id=record.target_id)
 
@@ -261,15 +266,10 @@ class SessionService:
         for key, state in self.live.states.items():
             if state.open is None:
                 continue
-            cost = session_cost(state.open.intervals, self.live.prices, self.delivery)
+            cost = session_bill(state.open.intervals, self.live.prices, self.tariff, self.clock())
             rows.append({"unit": self.live.names.get(key, key), "start": state.open.start, "vin": state.open.vin,
                          "vehicle": self._name_vehicle(state.open.vin, {}), "energy_wh": state.open.energy_wh,
                          "peak_w": state.open.peak_w, "power_w": self.live.power.get(key, (None, None))[1],
-                         "estimated_cost": cost.full})
+                         "estimated_cost": cost.full, "estimated_supply_cost": cost.supply,
+                         "estimated_delivery_cost": cost.delivery})
         return rows
-
-
-def _cost_fields(cost: Cost, energy_wh: float) -> dict[str, Any]:
-    return {"supply_cost": cost.supply, "supply_credit": cost.supply_credit, "delivery_cost": cost.delivery,
-            "full_cost": cost.full, "cost_final": cost.final,
-            "average_price_cents": cost.supply / (energy_wh / 1000.0) * 100 if energy_wh > 0 else None}

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
+from billing.tariff import Line, local_day
 from session_store.sessions import OpenSession, UnitState
 from session_store.smart_charging import Memory
 
@@ -80,8 +82,26 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX sessions_by_unit_end ON sessions (unit, end);
     CREATE INDEX sessions_provisional ON sessions (start) WHERE cost_final = 0;
     """,
+    # Costs as the bill computes them (billing/tariff.py): every stored session is repriced once, its
+    # bill lines kept, and each local day's share kept apart so summaries split sessions at midnight.
+    """
+    ALTER TABLE sessions ADD COLUMN reference_cost REAL;
+    ALTER TABLE sessions ADD COLUMN bill_lines TEXT NOT NULL DEFAULT '[]';
+    CREATE TABLE session_days (
+        session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        day TEXT NOT NULL,
+        energy_wh REAL NOT NULL,
+        supply_cost REAL NOT NULL,
+        delivery_cost REAL NOT NULL,
+        reference_cost REAL,
+        final INTEGER NOT NULL,
+        started INTEGER NOT NULL,
+        PRIMARY KEY (session_id, day)
+    );
+    CREATE INDEX session_days_by_day ON session_days (day);
+    UPDATE sessions SET cost_final = 0;
+    """,
 )
-SUMMARY_COLUMNS = "start, energy_wh, supply_cost, delivery_cost, full_cost"
 
 
 @dataclass(frozen=True)
@@ -109,6 +129,8 @@ class Session:
     reconciliation: str
     metered_energy_wh: float | None = None
     target_id: str | None = None
+    reference_cost: float | None = None        # the same energy on the fixed-price rate (same delivery)
+    bill_lines: tuple[Line, ...] = ()           # one per billed hour (ComEd) or price interval
     id: int | None = None
 
     @property
@@ -116,15 +138,29 @@ class Session:
         """The meter's energy from Fleet charge history once matched, else the live integral."""
         return self.metered_energy_wh if self.metered_energy_wh is not None else self.energy_wh
 
-    def public(self) -> dict[str, Any]:
-        """The JSON shape served by the API (intervals omitted: internal costing detail)."""
-        data = asdict(self)
-        data.pop("intervals")
-        data["energy_of_record_wh"] = self.energy_of_record_wh
+    @property
+    def savings(self) -> float | None:
+        return None if self.reference_cost is None else self.reference_cost - self.full_cost
+
+    @property
+    def effective_price_cents(self) -> float | None:
+        """All-in price paid: supply and delivery over the energy, cents per kWh."""
+        return self.full_cost / self.energy_wh * 1e5 if self.energy_wh > 0 else None
+
+    def public(self, lines: bool = False) -> dict[str, Any]:
+        """The JSON shape served by the API (intervals omitted: internal costing detail; the bill's
+        lines only when asked, for one session)."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("intervals",
+                                                                                                "bill_lines")}
+        data.update(energy_of_record_wh=self.energy_of_record_wh, savings=self.savings,
+                    effective_price_cents=self.effective_price_cents)
+        if lines:
+            data["bill_lines"] = [asdict(line) for line in self.bill_lines]
         return data
 
 
 COLUMNS = [name for name in Session.__dataclass_fields__ if name != "id"]
+FIRST_DAY, LAST_DAY = -62_135_000_000.0, 253_402_000_000.0   # Unix seconds within years 1 to 9999
 
 
 @dataclass(frozen=True)
@@ -141,6 +177,14 @@ class ActionRecord:
     stop_threshold: float | None
     resume_threshold: float | None
     detail: str | None = None
+
+
+def _lines_to_json(lines: Sequence[Line]) -> str:
+    return json.dumps([astuple(line) for line in lines])
+
+
+def _lines_from_json(text: str) -> tuple[Line, ...]:
+    return tuple(Line(*row) for row in json.loads(text))
 
 
 def _state_to_json(state: UnitState) -> str:
@@ -162,8 +206,10 @@ def _state_from_json(text: str) -> UnitState:
 
 
 class Storage:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, zone: ZoneInfo = ZoneInfo("UTC")) -> None:
+        """`zone` names the local days summaries are kept by."""
         self.path = str(path)
+        self.zone = zone
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -229,19 +275,49 @@ class Storage:
     def _insert(self, session: Session) -> Session | None:
         values = [getattr(session, c) for c in COLUMNS]
         values[COLUMNS.index("intervals")] = json.dumps(sorted(session.intervals.items()))
+        values[COLUMNS.index("bill_lines")] = _lines_to_json(session.bill_lines)
         cursor = self.db.execute(
             f"INSERT OR IGNORE INTO sessions ({', '.join(COLUMNS)}, created_at) "
             f"VALUES ({', '.join('?' * len(COLUMNS))}, ?)", (*values, time.time()))
         if cursor.rowcount == 0:
             return None
-        return Session(**{**session.__dict__, "id": cursor.lastrowid})
+        inserted = Session(**{**session.__dict__, "id": cursor.lastrowid})
+        self._write_days(inserted)
+        return inserted
 
-    def update_costs(self, updates: Iterable[tuple[int, float, float, float, float, float | None, bool]]) -> None:
-        """(id, supply, credit, delivery, full, average price, final) for re-priced sessions."""
+    def _write_days(self, session: Session) -> None:
+        """Each local day's share of the session's bill, the session counted on its first day. A session
+        without lines (one whose prices were gone when it was repriced) counts whole on its start day."""
+        self.db.execute("DELETE FROM session_days WHERE session_id = ?", (session.id,))
+        reference = session.reference_cost is not None
+        # reference = energy x the reference supply price + delivery; its supply price per kWh:
+        supply_reference = (session.reference_cost - session.delivery_cost) / session.energy_wh \
+            if reference and session.energy_wh > 0 else 0.0
+        rows = [(line.end - 1, line.energy_wh, line.supply, line.delivery) for line in session.bill_lines] or \
+               [(session.start, session.energy_wh, session.supply_cost, session.delivery_cost)]
+        days: dict[str, list[float]] = {}
+        for moment, energy, supply, delivery in rows:
+            totals = days.setdefault(local_day(moment, self.zone).isoformat(), [0.0, 0.0, 0.0, 0.0])
+            for index, value in enumerate((energy, supply, delivery, energy * supply_reference + delivery)):
+                totals[index] += value
+        first = min(days)
+        self.db.executemany(
+            "INSERT INTO session_days (session_id, day, energy_wh, supply_cost, delivery_cost, reference_cost, final, "
+            "started) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(session.id, day, e, s, d, r if reference else None, int(session.cost_final), int(day == first))
+             for day, (e, s, d, r) in days.items()])
+
+    def update_costs(self, sessions: Iterable[Session]) -> None:
+        """Re-priced sessions: their money fields, bill lines and days, in one transaction."""
         with self._transaction():
-            self.db.executemany("UPDATE sessions SET supply_cost = ?, supply_credit = ?, delivery_cost = ?, "
-                                "full_cost = ?, average_price_cents = ?, cost_final = ? WHERE id = ?",
-                                [(s, c, d, f, p, int(final), i) for i, s, c, d, f, p, final in updates])
+            for session in sessions:
+                self.db.execute("UPDATE sessions SET supply_cost = ?, supply_credit = ?, delivery_cost = ?, "
+                                "full_cost = ?, average_price_cents = ?, cost_final = ?, reference_cost = ?, "
+                                "bill_lines = ? WHERE id = ?",
+                                (session.supply_cost, session.supply_credit, session.delivery_cost,
+                                 session.full_cost, session.average_price_cents, int(session.cost_final),
+                                 session.reference_cost, _lines_to_json(session.bill_lines), session.id))
+                self._write_days(session)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -249,6 +325,7 @@ class Storage:
     def _row(row: sqlite3.Row) -> Session:
         data = {key: row[key] for key in row.keys() if key != "created_at"}
         data["intervals"] = {float(end): wh for end, wh in json.loads(data["intervals"])}
+        data["bill_lines"] = _lines_from_json(data["bill_lines"])
         data["cost_final"] = bool(data["cost_final"])
         return Session(**data)
 
@@ -271,13 +348,23 @@ class Storage:
         while rows := cursor.fetchmany(batch):
             yield [self._row(r) for r in rows]
 
-    def summary_rows(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
-                     vehicle: str | None = None) -> list[tuple[float, float, float, float, float]]:
-        """(start, energy_wh, supply_cost, delivery_cost, full_cost) of the matching sessions, oldest first:
-        what summaries add up, without decoding each session's intervals."""
+    def day_totals(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
+                   vehicle: str | None = None) -> list[sqlite3.Row]:
+        """Per local day of the matching sessions' bills, oldest first: day, sessions (first days) that day,
+        energy_wh, supply_cost, delivery_cost, reference_cost (NULL without a reference), final (0 or 1).
+        Days outside [start, end) are left out, so a session crossing `start` counts only its share."""
         where, params = self._filters(start, end, unit, vehicle)
-        return self.db.execute(f"SELECT {SUMMARY_COLUMNS} FROM sessions "
-                               f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY start", params).fetchall()
+        where = [f"s.{clause}" for clause in where]
+        for clause, moment in (("d.day >= ?", start), ("d.day <= ?", None if end is None else end - 1e-3)):
+            if moment is not None:
+                where.append(clause)
+                params.append(local_day(min(max(moment, FIRST_DAY), LAST_DAY), self.zone).isoformat())
+        return self.db.execute(
+            "SELECT d.day AS day, SUM(d.energy_wh) AS energy_wh, SUM(d.supply_cost) AS supply_cost, "
+            "SUM(d.delivery_cost) AS delivery_cost, SUM(d.reference_cost) AS reference_cost, "
+            "MIN(d.final) AS final, SUM(d.started) AS sessions "
+            "FROM session_days AS d JOIN sessions AS s ON s.id = d.session_id "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY d.day ORDER BY d.day", params).fetchall()
 
     def count(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
               vehicle: str | None = None) -> int:
@@ -306,7 +393,9 @@ class Storage:
             "SELECT unit, COALESCE(vehicle, '') AS vehicle, COUNT(*) AS sessions, SUM(energy_wh) AS energy_wh, "
             "SUM(CASE WHEN cost_final THEN supply_cost + supply_credit ELSE 0 END) AS supply_charged, "
             "SUM(CASE WHEN cost_final THEN supply_credit ELSE 0 END) AS supply_credit, "
-            "SUM(CASE WHEN cost_final THEN delivery_cost ELSE 0 END) AS delivery "
+            "SUM(CASE WHEN cost_final THEN delivery_cost ELSE 0 END) AS delivery, "
+            "SUM(CASE WHEN cost_final THEN COALESCE(reference_cost, 0) ELSE 0 END) AS reference, "
+            "SUM(cost_final = 0) AS provisional "
             "FROM sessions GROUP BY unit, COALESCE(vehicle, '')").fetchall()
 
     def discarded(self) -> list[sqlite3.Row]:

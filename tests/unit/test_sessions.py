@@ -4,7 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from session_store.costing import session_cost
+from zoneinfo import ZoneInfo
+
+from billing.tariff import HOURLY_AVERAGE, Tariff
+from session_store.costing import cost_fields, session_bill
 from session_store.sessions import Completed, Discarded, Params, UnitState, segment_energy, step
 
 P = Params(threshold_w=100, grace_s=600, max_gap_s=300, min_energy_wh=100, min_duration_s=60)
@@ -97,16 +100,28 @@ def test_segment_energy_is_split_exactly_at_five_minute_boundaries() -> None:
     assert parts == {300.0: pytest.approx(10.0), 600.0: pytest.approx(10.0)}
 
 
-def test_cost_uses_the_interval_price_and_keeps_credits_apart() -> None:
-    intervals = {300.0: 1000.0, 600.0: 1000.0}          # 1 kWh in each interval
-    cost = session_cost(intervals, {300.0: 4.0, 600.0: -2.0}, delivery_per_kwh=0.075)
-    assert cost.supply == pytest.approx(0.02) and cost.supply_credit == pytest.approx(0.02)
-    assert cost.delivery == pytest.approx(0.15) and cost.full == pytest.approx(0.17) and cost.final
+HOUR = 1_784_000_000 // 3600 * 3600          # a clock hour in Chicago too (whole-hour offsets)
+TARIFF = Tariff(ZoneInfo("America/Chicago"), HOURLY_AVERAGE, delivery_per_kwh=0.075,
+                reference_supply_per_kwh=0.10)
 
 
-def test_cost_with_a_missing_price_is_provisional_at_the_last_known_price() -> None:
-    cost = session_cost({300.0: 1000.0, 600.0: 1000.0}, {300.0: 5.0}, 0.0)
-    assert cost.supply == pytest.approx(0.10) and not cost.final
+def test_session_cost_fields_come_from_the_hourly_bill_with_credits_apart() -> None:
+    intervals = {HOUR + 300.0: 1000.0, HOUR + 3900.0: 1000.0}                   # 1 kWh in each of two hours
+    prices = {HOUR + 300.0 * i: (4.0 if i <= 12 else -2.0) for i in range(1, 25)}
+    fields = cost_fields(session_bill(intervals, prices, TARIFF, now=HOUR + 7200))
+    assert fields["supply_cost"] == pytest.approx(0.02) and fields["supply_credit"] == pytest.approx(0.02)
+    assert fields["delivery_cost"] == pytest.approx(0.15) and fields["full_cost"] == pytest.approx(0.17)
+    assert fields["reference_cost"] == pytest.approx(0.20 + 0.15) and fields["cost_final"]
+    assert fields["average_price_cents"] == pytest.approx(1.0) and len(fields["bill_lines"]) == 2
+
+
+def test_an_hour_still_missing_prices_an_hour_after_it_ended_is_billed_at_what_was_published() -> None:
+    intervals = {HOUR + 300.0: 1000.0}
+    prices = {HOUR + 300.0: 5.0, HOUR + 600.0: 7.0}                              # 2 of 12 published
+    soon = cost_fields(session_bill(intervals, prices, TARIFF, now=HOUR + 3600 + 60))
+    assert not soon["cost_final"] and soon["supply_cost"] == pytest.approx((5 + 7 * 11) / 12 / 100)
+    late = cost_fields(session_bill(intervals, prices, TARIFF, now=HOUR + 7200 + 60))
+    assert late["cost_final"] and late["supply_cost"] == pytest.approx(0.06)
 
 
 def test_replayed_link_observations_do_not_end_a_later_session() -> None:
