@@ -21,6 +21,7 @@ import aiohttp
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from billing.settings import tariff_for
 from exporters import fleet, price, twc, vehicle
 from exporters.clients.comed import INTERVAL_S, parse_feed
 from exporters.clients.tessie import parse_live_status, parse_site_info, parse_vehicle_state, unwrap
@@ -30,7 +31,7 @@ from exporters.core.config import Config, load
 from exporters.core.poller import Health, Poller, Snapshot
 from exporters.core.runtime import BuildContext, ExporterParts
 from exporters.core.upstream import Upstream, UpstreamMetrics, decode_json
-from exporters.tariffs import PROVIDERS, CurrentPrice, Rate
+from exporters.price_providers import PROVIDERS, CurrentPrice, Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "unit" / "fixtures"
@@ -226,8 +227,7 @@ def price_registry(session: aiohttp.ClientSession, days: int = 30, seed: int = 3
     target.add(Poller(provider.name, "current", never, settings.poll_interval, timeout=settings.timeout * 2))
     target.add(Poller(provider.name, "history", never, price.HISTORY_REFRESH, timeout=price.HISTORY_TIMEOUT))
     collector = SnapshotCollector(price.PREFIX, [target], settings.stale_after,
-                                  price.make_collect(provider.name, book, settings.delivery_per_kwh * 100,
-                                                     settings.monthly_fixed))
+                                  price.make_collect(provider.name, book, tariff_for(config)))
     registry.register(collector)
     records = {(provider.name, "current"): current, (provider.name, "history"): len(book.history)}
     bench = BenchRegistry(f"price ({days}-day history, {len(book.history):,} prices)", "price", 1, registry,

@@ -1,11 +1,18 @@
-"""price-exporter: real-time electricity price and its statistics -> Prometheus (prefix `electricity_price_`).
+"""price-exporter: real-time electricity price, the billed price and their statistics -> Prometheus
+(prefix `electricity_price_`).
 
 On start it bootstraps about `smart_charging.lookback_days` of 5-minute prices from the provider,
 a day per request, then keeps the rolling history up to date from the live feed. Statistics are
 numpy over that history; they agree with PromQL `quantile_over_time` over the same prices.
 
+What is billed comes from the tariff (billing/tariff.py): ComEd bills each clock hour at the mean of
+its twelve 5-minute prices, so beside the 5-minute price it exports the projected price of the hour
+in progress (its published prices, the rest at the latest one) and every complete hour's billed price
+once, stamped with the hour's end. Everything is derived from the latest price's moment, not a clock.
+
     electricity_price_cents_per_kwh{provider="comed"} 3.4
-    electricity_price_lookback_percentile_cents_per_kwh{percentile="90",provider="comed"} 5.2
+    electricity_price_hour_projected_cents_per_kwh{provider="comed"} 4.1
+    electricity_price_billed_cents_per_kwh{provider="comed"} 3.9 1784000000000
     electricity_price_percentile_rank_percent{provider="comed"} 61.5
 """
 from __future__ import annotations
@@ -13,12 +20,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Callable, Iterable, Sequence
 
+import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric as Family
 
+from billing.settings import tariff_for
+from billing.tariff import INTERVAL_S, Projection, Tariff, billed_prices, projected_price
 from exporters.core.collector import FreshData, SnapshotCollector, Target
 from exporters.core.config import Config
 from exporters.core.errors import NoData
@@ -27,7 +37,7 @@ from exporters.core.poller import Poller
 from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
 from exporters.core.upstream import Upstream, UpstreamMetrics
 from exporters.price_history import PriceHistory, PriceStats, percentile_rank, statistics
-from exporters.tariffs import PROVIDERS, CurrentPrice, PriceProvider, Rate
+from exporters.price_providers import PROVIDERS, CurrentPrice, PriceProvider, Rate
 
 PREFIX = "electricity_price"
 ENDPOINTS = ("5minutefeed", "5minutefeed_range", "currenthouraverage")
@@ -73,8 +83,20 @@ async def fill_history(book: PriceBook, provider: PriceProvider, zone: Any, days
 
 
 @dataclass(frozen=True)
+class Billed:
+    """What the tariff makes of the prices: the billing period in progress and the last complete one."""
+
+    projection: Projection | None        # the period in progress (ComEd: the clock hour)
+    projection_rank: float | None        # its percentile rank among the lookback's billed prices
+    latest: tuple[float, float] | None   # (end, billed price) of the newest complete period
+    delivery_cents: float                # the delivery rate in force for the interval in progress
+    stats: PriceStats | None = None      # of the lookback's billed prices
+
+
+@dataclass(frozen=True)
 class PriceView:
-    """What one render exports: the current price (when fresh) and the statistics of the lookback."""
+    """What one render exports: the current price (when fresh), the billed price and the statistics
+    of the lookback."""
 
     current: Rate | None
     hour_average: float | None
@@ -82,24 +104,49 @@ class PriceView:
     rank: float | None
     oldest: float | None
     covered_s: float | None
-    delivery_cents: float | None = None
-    monthly_fixed: float | None = None
+    billed: Billed | None = None
+    tariff: Tariff | None = None
 
 
-def view(current: CurrentPrice | None, history: PriceHistory, lookback_s: float) -> PriceView:
+def bill_view(latest: Rate | None, history: PriceHistory, lookback_s: float, tariff: Tariff) -> Billed | None:
+    """The tariff over the history, as of the latest price: the period of the interval after it is the
+    one in progress (clock-free, so a render between polls stays true)."""
+    if latest is None or not len(history):
+        return None
+    newest = float(history.ends[-1])
+    keep = history.ends > newest - lookback_s - tariff.period_length()
+    prices = dict(zip(history.ends[keep].tolist(), history.cents[keep].tolist()))
+    billed = [(end, cents) for end, cents in billed_prices(prices, tariff) if end > newest - lookback_s]
+    projection = projected_price(prices, tariff.period_end(latest.end + INTERVAL_S), tariff)
+    values = np.array([cents for _, cents in billed])
+    return Billed(projection, percentile_rank(values, projection.cents) if projection else None,
+                  billed[-1] if billed else None, 100 * tariff.delivery_rate(latest.end), statistics(values))
+
+
+def view(current: CurrentPrice | None, history: PriceHistory, lookback_s: float,
+         tariff: Tariff | None = None) -> PriceView:
     latest = current.recent[-1] if current and current.recent else None
+    billed = bill_view(latest, history, lookback_s, tariff) if tariff else None
     if not len(history):
-        return PriceView(latest, current.hour_average if current else None, None, None, None, None)
+        return PriceView(latest, current.hour_average if current else None, None, None, None, None, billed, tariff)
     newest = float(history.ends[-1])
     window = history.window(newest - lookback_s, newest)
     oldest = float(history.ends[history.ends > newest - lookback_s][0]) if window.size else None
     return PriceView(latest, current.hour_average if current else None, statistics(window),
                      percentile_rank(window, latest.cents) if latest else None, oldest,
-                     window.size * 300.0)
+                     window.size * 300.0, billed, tariff)
 
 
 def _stat(pick: Callable[[PriceStats], float]) -> Callable[[PriceView], float | None]:
     return lambda v: pick(v.stats) if v.stats else None
+
+
+def _billed(pick: Callable[[Billed], Any]) -> Callable[[PriceView], Any]:
+    return lambda v: pick(v.billed) if v.billed else None
+
+
+def _tariff(pick: Callable[[Tariff], float | None]) -> Callable[[PriceView], float | None]:
+    return lambda v: pick(v.tariff) if v.tariff else None
 
 
 ROWS: tuple[Metric, ...] = (
@@ -108,8 +155,21 @@ ROWS: tuple[Metric, ...] = (
            lambda v: v.current.cents if v.current else None),
     Metric(f"{PREFIX}_interval_end_timestamp_seconds", GAUGE, "End of the 5-minute interval the latest price "
            "covers; time() minus this is the price's age.", lambda v: v.current.end if v.current else None),
-    Metric(f"{PREFIX}_hour_average_cents_per_kwh", GAUGE, "Running mean of the current hour's 5-minute prices "
-           "(what the hour is billed at once complete).", lambda v: v.hour_average),
+    Metric(f"{PREFIX}_hour_average_cents_per_kwh", GAUGE, "The provider's running mean of the current hour's "
+           "5-minute prices so far (ComEd's currenthouraverage).", lambda v: v.hour_average),
+    Metric(f"{PREFIX}_hour_projected_cents_per_kwh", GAUGE, "Projected billed price of the billing period in "
+           "progress (ComEd: the clock hour): the mean of its published 5-minute prices with the rest at the latest "
+           "price. Energy drawn anywhere in the hour pays this; smart charging decides on it.",
+           _billed(lambda b: b.projection.cents if b.projection else None)),
+    Metric(f"{PREFIX}_hour_published_prices", GAUGE, "Prices of the billing period in progress published so far "
+           "(ComEd: 12 make the hour final).", _billed(lambda b: b.projection.published if b.projection else None)),
+    Metric(f"{PREFIX}_hour_projected_percentile_rank_percent", GAUGE, "Where the projected hour price ranks among "
+           "the lookback's billed hourly prices, in percent (equal prices count half).",
+           _billed(lambda b: b.projection_rank)),
+    Metric(f"{PREFIX}_billed_lookback_percentile_cents_per_kwh", GAUGE, "Percentiles (10, 25, 50, 75, 90, 95) of "
+           "the billed prices (ComEd: hourly means) over the lookback, every hour weighing once.",
+           _billed(lambda b: {f"{q * 100:g}": x for q, x in b.stats.quantiles.items()} if b.stats else {}),
+           ("percentile",)),
     Metric(f"{PREFIX}_lookback_mean_cents_per_kwh", GAUGE, "Mean 5-minute price over the lookback.",
            _stat(lambda s: s.mean)),
     Metric(f"{PREFIX}_lookback_median_cents_per_kwh", GAUGE, "Median 5-minute price over the lookback.",
@@ -127,40 +187,52 @@ ROWS: tuple[Metric, ...] = (
            "(5-minute prices held x 300 s).", lambda v: v.covered_s),
     Metric(f"{PREFIX}_history_oldest_timestamp_seconds", GAUGE, "End of the oldest price in the lookback window.",
            lambda v: v.oldest),
-    Metric(f"{PREFIX}_delivery_cents_per_kwh", GAUGE, "Delivery charges per kWh added to the supply price "
-           "(configured: price.delivery_per_kwh), so PromQL can compute the full cost.", lambda v: v.delivery_cents),
-    Metric(f"{PREFIX}_monthly_fixed_dollars", GAUGE, "Fixed monthly charges (configured: price.monthly_fixed).",
-           lambda v: v.monthly_fixed),
+    Metric(f"{PREFIX}_delivery_cents_per_kwh", GAUGE, "Delivery charges per kWh in force now (tariff: the "
+           "delivery period covering the interval in progress, else tariff.delivery_per_kwh), so PromQL can compute "
+           "the full cost.", _billed(lambda b: b.delivery_cents)),
+    Metric(f"{PREFIX}_monthly_fixed_dollars", GAUGE, "Fixed monthly charges (tariff.monthly_fixed).",
+           _tariff(lambda t: t.monthly_fixed)),
+    Metric(f"{PREFIX}_monthly_capacity_dollars", GAUGE, "Capacity charge per month (tariff.capacity_per_month).",
+           _tariff(lambda t: t.capacity_per_month)),
+    Metric(f"{PREFIX}_reference_supply_cents_per_kwh", GAUGE, "The fixed-price supply rate savings are measured "
+           "against (tariff.reference_supply_per_kwh); absent when none is set.",
+           _tariff(lambda t: None if t.reference_supply_per_kwh is None else 100 * t.reference_supply_per_kwh)),
 )
 BASE_LABELS = ("provider",)
 
 
 def metric_reference() -> list[tuple[str, str, str, str]]:
     rows = [row for metric in ROWS for row in metric.reference(BASE_LABELS)]
-    return rows + [(SERIES_5M, "gauge (sample timestamps)", "provider", SERIES_5M_HELP)]
+    return rows + [(SERIES_5M, "gauge (sample timestamps)", "provider", SERIES_5M_HELP),
+                   (SERIES_BILLED, "gauge (sample timestamps)", "provider", SERIES_BILLED_HELP)]
 
 
 SERIES_5M = f"{PREFIX}_5m_cents_per_kwh"
 SERIES_5M_HELP = ("Every 5-minute price exactly once, each sample stamped with the end of its interval, so "
                   "quantile_over_time weights every price once whatever the scrape interval; backfilled history "
                   "uses the same name. Use electricity_price_cents_per_kwh for the current price.")
+SERIES_BILLED = f"{PREFIX}_billed_cents_per_kwh"
+SERIES_BILLED_HELP = ("The price each complete billing period was billed at (ComEd: the mean of the hour's twelve "
+                      "5-minute prices), one sample per period stamped with its end, so quantile_over_time weights "
+                      "every billed hour once; backfilled history uses the same name.")
 
 
-def timestamped_price(provider: str, latest: Rate | None) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(SERIES_5M, SERIES_5M_HELP, labels=list(BASE_LABELS))
-    if latest is not None:
-        family.add_metric([provider], latest.cents, timestamp=latest.end)
+def timestamped(name: str, text: str, provider: str, point: tuple[float, float] | None) -> GaugeMetricFamily:
+    """One sample stamped with the end of the interval or period its (end, cents) covers."""
+    family = GaugeMetricFamily(name, text, labels=list(BASE_LABELS))
+    if point is not None:
+        family.add_metric([provider], point[1], timestamp=point[0])
     return family
 
 
-def make_collect(provider: str, book: PriceBook, delivery_cents: float | None = None,
-                 monthly_fixed: float | None = None):
+def make_collect(provider: str, book: PriceBook, tariff: Tariff | None = None):
     def collect(data: FreshData) -> Iterable[Family]:
         values = data.get(provider, {})
-        record = replace(view(values.get("current"), book.history, book.lookback_s),
-                         delivery_cents=delivery_cents, monthly_fixed=monthly_fixed)
+        record = view(values.get("current"), book.history, book.lookback_s, tariff)
         yield from build_families(ROWS, BASE_LABELS, [((provider,), record)])
-        yield timestamped_price(provider, record.current)
+        latest = record.current
+        yield timestamped(SERIES_5M, SERIES_5M_HELP, provider, (latest.end, latest.cents) if latest else None)
+        yield timestamped(SERIES_BILLED, SERIES_BILLED_HELP, provider, record.billed.latest if record.billed else None)
     return collect
 
 
@@ -193,8 +265,7 @@ def make_build(config: Config, log: logging.Logger) -> Build:
         target.add(Poller(provider.name, "history", history, HISTORY_REFRESH, timeout=HISTORY_TIMEOUT,
                           on_update=ctx.on_update, logger=log))
         collector = SnapshotCollector(PREFIX, [target], settings.stale_after,
-                                      make_collect(provider.name, book, settings.delivery_per_kwh * 100,
-                                                   settings.monthly_fixed))
+                                      make_collect(provider.name, book, tariff_for(config)))
         ctx.registry.register(collector)
         return ExporterParts([target], collector)
 

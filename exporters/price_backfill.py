@@ -4,7 +4,8 @@ percentiles exist from the first minute instead of after 30 days.
 It fetches the history a day per request (the same provider code as price-exporter), writes it
 as OpenMetrics under the exact series the exporter produces live
 (`electricity_price_5m_cents_per_kwh{provider, job, instance}`, one sample per price stamped with
-the end of its interval), and runs `promtool tsdb create-blocks-from openmetrics` with a block
+the end of its interval, and `electricity_price_billed_cents_per_kwh`, one sample per complete
+billing hour stamped with its end, as the tariff bills it), and runs `promtool tsdb create-blocks-from openmetrics` with a block
 duration covering the whole range (a few blocks instead of hundreds of two-hour ones). Backfilled
 and scraped samples of a price share name, labels and timestamp, so Prometheus keeps one of them
 and every price weighs once in `quantile_over_time`.
@@ -34,21 +35,27 @@ from exporters.core.errors import UpstreamError
 from exporters.core.logs import setup_logging
 from exporters.core.runtime import load_config_or_exit
 from exporters.core.upstream import Upstream, UpstreamMetrics
-from exporters.price import PREFIX, SERIES_5M, SERIES_5M_HELP, PriceBook, fill_history
+from billing.settings import tariff_for
+from billing.tariff import Tariff, billed_prices
+from exporters.price import PREFIX, SERIES_5M, SERIES_5M_HELP, SERIES_BILLED, SERIES_BILLED_HELP, PriceBook, fill_history
 from exporters.price_history import PriceHistory
-from exporters.tariffs import PROVIDERS
+from exporters.price_providers import PROVIDERS
 from prometheus_client import CollectorRegistry
 
 BLOCK_HOURS_STEP = 24
 
 
-def openmetrics(history: PriceHistory, labels: dict[str, str], start: float = 0.0,
+def openmetrics(history: PriceHistory, labels: dict[str, str], tariff: Tariff, start: float = 0.0,
                 until: float = float("inf")) -> str:
-    """The series as OpenMetrics text, prices ending in (start, until], oldest first (promtool needs order)."""
+    """Both series as OpenMetrics text, prices and billing periods ending in (start, until], oldest first
+    (promtool needs order). A period counts once all its prices are in the history."""
     label_text = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    lines = [f"# HELP {SERIES_5M} {SERIES_5M_HELP}", f"# TYPE {SERIES_5M} gauge"]
-    lines += [f"{SERIES_5M}{{{label_text}}} {cents:g} {end:.0f}"
-              for end, cents in zip(history.ends, history.cents) if start < end <= until]
+    prices = dict(zip(history.ends.tolist(), history.cents.tolist()))
+    lines = []
+    for name, text, points in ((SERIES_5M, SERIES_5M_HELP, prices.items()),
+                               (SERIES_BILLED, SERIES_BILLED_HELP, billed_prices(prices, tariff))):
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+        lines += [f"{name}{{{label_text}}} {cents!r} {end:.0f}" for end, cents in points if start < end <= until]
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -97,10 +104,16 @@ async def fetch(config: Config, days: int, log) -> PriceHistory:
     raise RuntimeError("price history unavailable after 3 attempts")
 
 
+SERIES = [SERIES_5M, SERIES_BILLED]
+
+
 def read_state(path: Path | None) -> float:
+    """The end of what was backfilled before; 0 (everything again) when that did not include every
+    series written now (a state from before the billed series, say)."""
     try:
-        return float(json.loads(path.read_text())["end"]) if path else 0.0
-    except (OSError, ValueError, KeyError, TypeError):
+        state = json.loads(path.read_text()) if path else {}
+        return float(state["end"]) if state.get("series", [SERIES_5M]) == SERIES else 0.0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 0.0
 
 
@@ -113,8 +126,9 @@ def run(config: Config, data_dir: Path, days: int, instance: str, job: str, stat
         return 1
     has_blocks = data_dir.is_dir() and any((d / "meta.json").exists() for d in data_dir.iterdir())
     since = read_state(state) if has_blocks else 0.0  # a wiped TSDB needs the whole history again
-    text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance}, since, until)
-    count = text.count("\n") - 3
+    text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance},
+                       tariff_for(config), since, until)
+    count = text.count(f"\n{SERIES_5M}{{")
     fetched = time.monotonic() - started
     if output:
         output.write_text(text)
@@ -129,7 +143,7 @@ def run(config: Config, data_dir: Path, days: int, instance: str, job: str, stat
              count, days, data_dir, blocks, fetched, time.monotonic() - written_at)
     if state:
         state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({"end": float(min(history.ends[-1], until))}))
+        state.write_text(json.dumps({"end": float(min(history.ends[-1], until)), "series": SERIES}))
     return 0
 
 

@@ -12,17 +12,23 @@ import pytest
 
 from tests.collectors import check_golden, promtool_problems, render
 
+from zoneinfo import ZoneInfo
+
+from billing.tariff import HOURLY_AVERAGE, Tariff
 from exporters.clients.comed import INTERVAL_S, parse_feed
 from exporters.core.errors import BadPayload
 from exporters.core.upstream import decode_json
 from exporters.price import PriceBook, make_collect
-from exporters.tariffs import CurrentPrice, Rate
+from exporters.price_providers import CurrentPrice, Rate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "comed"
 GOLDEN = Path(__file__).parent / "golden" / "price.txt"
 LOOKBACK_S = 86400.0
 COMED = '{provider="comed"}'
 NEWEST = 1752556800.0  # 2025-07-15 00:20 CDT, the newest entry of 5minutefeed.json
+MIDNIGHT = 1752555600.0  # 2025-07-15 00:00 CDT
+TARIFF = Tariff(ZoneInfo("America/Chicago"), HOURLY_AVERAGE, delivery_per_kwh=0.075,
+                reference_supply_per_kwh=0.10028)
 
 
 def rates(name: str, endpoint: str = "5minutefeed") -> list[Rate]:
@@ -55,7 +61,7 @@ SCENARIOS = {
 
 
 def exposition(data: dict, book: PriceBook) -> str:
-    return render(lambda: make_collect("comed", book)(data))
+    return render(lambda: make_collect("comed", book, TARIFF)(data))
 
 
 def render_scenario(name: str) -> str:
@@ -83,8 +89,8 @@ def test_promtool_check_metrics_is_clean(name: str) -> None:
 def test_empty_price_list_is_no_data_not_zero() -> None:
     assert rates("5minutefeed_empty.json") == [] and hour_average("currenthouraverage_empty.json") is None
     found = samples(render_scenario("empty_answers"))
-    prices = [series for series in found if series.startswith("electricity_price_")
-              and not series.startswith(("electricity_price_delivery", "electricity_price_monthly"))]  # config
+    prices = [series for series in found if series.startswith("electricity_price_") and not series.startswith(
+        ("electricity_price_monthly", "electricity_price_reference"))]  # the tariff's own figures
     assert prices == [], found
 
 
@@ -118,6 +124,32 @@ def test_current_price_carries_the_end_of_its_interval() -> None:
     assert f"electricity_price_interval_end_timestamp_seconds{COMED} 1.7525568e+09" in text
     # every 5-minute price once, stamped with the end of its interval in milliseconds
     assert f"electricity_price_5m_cents_per_kwh{COMED} -0.4 1752556800000" in text
+
+
+def test_the_hour_in_progress_is_projected_from_its_published_prices_and_the_latest() -> None:
+    """00:20 is the newest price: 00:05-00:20 of the hour 00:00-01:00 are published, eight to go at -0.4."""
+    published = [r.cents for r in rates("5minutefeed.json") if MIDNIGHT < r.end <= NEWEST]
+    found = samples(render_scenario("day_of_history_and_live_feed"))
+    assert found[f"electricity_price_hour_published_prices{COMED}"] == len(published) == 4
+    assert found[f"electricity_price_hour_projected_cents_per_kwh{COMED}"] == pytest.approx(
+        (sum(published) + 8 * -0.4) / 12)
+    assert 0 <= found[f"electricity_price_hour_projected_percentile_rank_percent{COMED}"] <= 100
+
+
+def test_the_last_complete_hour_is_exported_once_at_its_billed_price_stamped_with_its_end() -> None:
+    last_hour = [r.cents for r in rates("5minutefeed.json") if MIDNIGHT - 3600 < r.end <= MIDNIGHT]
+    text = render_scenario("day_of_history_and_live_feed")
+    [line] = [line for line in text.splitlines() if line.startswith("electricity_price_billed_cents_per_kwh{")]
+    _, value, stamp = line.split(" ")
+    assert len(last_hour) == 12 and float(value) == pytest.approx(sum(last_hour) / 12)
+    assert int(stamp) == int(MIDNIGHT * 1000)
+
+
+def test_the_tariffs_figures_are_exported_for_promql() -> None:
+    found = samples(render_scenario("day_of_history_and_live_feed"))
+    assert found[f"electricity_price_delivery_cents_per_kwh{COMED}"] == pytest.approx(7.5)
+    assert found[f"electricity_price_monthly_fixed_dollars{COMED}"] == 19.56
+    assert found[f"electricity_price_reference_supply_cents_per_kwh{COMED}"] == pytest.approx(10.028)
 
 
 def test_hour_average_comes_from_currenthouraverage() -> None:
