@@ -305,10 +305,14 @@ def run_spike(settings: Settings, log: Callable[[str], None]) -> tuple[list[Spik
         stack.component("price-exporter", "exporters.price", comed, port=price_port)
         prometheus = stack.prometheus({"fleet": [fleet.split("//")[1]], "price": [f"127.0.0.1:{price_port}"]},
                                       scrape_interval=1, data_dir=stack.workdir / "tsdb")
+        # Latency is the pipeline's (poll, render, scrape, evaluation, command), the same for both
+        # signals: the price exporter renders the 5-minute price and the projected hour price together.
+        # The 5-minute signal lets a cheap price resume within minutes, so repetitions follow each other
+        # (the billed signal holds a pause to the end of the spike's hour: tests/e2e/test_smart_charging_scenario.py).
         store_config = {
             "sessions": {"database": str(stack.workdir / "sessions.db"), "evaluation_interval": 1},
             "prometheus": {"url": prometheus.url, "scrape_interval": 1},
-            "smart_charging": {"control_enabled": True, "min_interval": MIN_INTERVAL_S,
+            "smart_charging": {"control_enabled": True, "min_interval": MIN_INTERVAL_S, "signal": "five_minute",
                                "max_price_age": f"{behind + 1800}s"}}
         run = SpikeRun(stack, sim, prometheus, store_config,
                        {**tessie, **names, "FLEET_CHARGE_HISTORY_INTERVAL": "3600"})

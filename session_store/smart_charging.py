@@ -1,8 +1,17 @@
 """Smart charging decisions: a pure function of the market, one vehicle and what we remember of it.
 
-Stop a charging car when the 5-minute price is above the stop threshold (the lookback's 90th
-percentile); start a car we paused when the price falls below the resume threshold (75th); between
-the two nothing changes (hysteresis). Never two commands for one vehicle within `min_interval_s`.
+Decide on what is billed. ComEd bills every kWh of a clock hour at the mean of that hour's twelve
+5-minute prices, so the signal is the projected price of the hour in progress (its published prices,
+the rest at the latest one), against percentiles of billed hourly prices. Stop a charging car when
+the signal is above the stop threshold (the lookback's 90th percentile); start a car we paused when
+it falls below the resume threshold (75th); between the two nothing changes (hysteresis). Never two
+commands for one vehicle within `min_interval_s`.
+
+The consequence of hourly billing is built into the signal: after a spike the rest of its hour
+still pays the spike's share of the mean, so the projection stays high and the car stays paused
+until the hour's remaining energy is worth drawing, usually the next hour. The 5-minute rule
+(`signal: five_minute`, kept for comparison) resumes on the next cheap 5-minute price, inside the
+expensive hour.
 
 Safe by default:
 - with a stale price, Prometheus unreachable, no thresholds or too little history, never stop a
@@ -28,13 +37,16 @@ STOP, START = "stop", "start"
 
 @dataclass(frozen=True)
 class Market:
-    price: float | None              # the current 5-minute price, cents per kWh
-    price_age_s: float | None        # seconds since the end of its interval
-    stop_threshold: float | None     # cents per kWh
+    price: float | None              # the signal decided on, cents per kWh (see `signal`)
+    price_age_s: float | None        # seconds since the end of the latest 5-minute price's interval
+    stop_threshold: float | None     # cents per kWh, percentiles of the signal's own history
     resume_threshold: float | None
-    history_days: float              # days of 5-minute prices behind the thresholds
+    history_days: float              # days of prices behind the thresholds
     prometheus_ok: bool = True
-    price_rank: float | None = None  # percent of the lookback's prices at or below the price (shown, not decided on)
+    price_rank: float | None = None  # percent of the lookback's prices at or below the signal (shown, not decided on)
+    signal: str = "billed"           # billed: the projected hour price; five_minute: the latest 5-minute price
+    five_minute_price: float | None = None
+    hour_projected: float | None = None   # the projected price of the billing hour in progress
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,18 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
+from billing.settings import tariff_for
 from exporters.core.config import Config
 from exporters.core.errors import UpstreamError
 from session_store.prometheus import Prometheus
 from session_store.smart_charging import Decision, Market, Memory, Params, VehicleNow, decide, remember
 from session_store.storage import ActionRecord, Storage
 
-PRICE_5M = "electricity_price_5m_cents_per_kwh"
+# Per signal: its history (one sample per price or billed period, so every one weighs once) and its rank.
+SIGNALS = {
+    "billed": ("electricity_price_billed_cents_per_kwh", "electricity_price_hour_projected_percentile_rank_percent"),
+    "five_minute": ("electricity_price_5m_cents_per_kwh", "electricity_price_percentile_rank_percent"),
+}
 SUCCESS_REASONS = {"is_charging", "not_charging"}   # Tessie says it is already in the requested state
 
 
@@ -75,6 +80,7 @@ class SmartCharger:
         self.session_starts = session_starts   # unit key (DIN) -> start of its open session
         self.clock = clock
         self.lookback = f"{int(settings.lookback_days * 86400)}s"
+        self.period_s = tariff_for(config).period_length()   # seconds per billed price (ComEd: an hour)
         self.params = Params(max_price_age_s=settings.max_price_age, min_history_days=settings.min_history_days,
                              min_interval_s=settings.min_interval,
                              dry_run=not settings.control_enabled or commands is None,
@@ -82,20 +88,27 @@ class SmartCharger:
         self.state = SmartState(memories=storage.load_memories())
 
     async def market(self) -> Market:
+        """The signal and its thresholds: percentiles over the signal's own history (billed hourly
+        prices for the billed signal, so every hour weighs once)."""
         settings = self.config.smart_charging
+        history, rank_series = SIGNALS[settings.signal]
+        seconds_per_sample = self.period_s if settings.signal == "billed" else 300.0
         try:
-            price = _first(await self.prometheus.query("max(electricity_price_cents_per_kwh)"))
+            five = _first(await self.prometheus.query("max(electricity_price_cents_per_kwh)"))
+            projected = _first(await self.prometheus.query("max(electricity_price_hour_projected_cents_per_kwh)"))
             end = _first(await self.prometheus.query("max(electricity_price_interval_end_timestamp_seconds)"))
             stop = _first(await self.prometheus.query(
-                f"max(quantile_over_time({settings.stop_percentile / 100:g}, {PRICE_5M}[{self.lookback}]))"))
+                f"max(quantile_over_time({settings.stop_percentile / 100:g}, {history}[{self.lookback}]))"))
             resume = _first(await self.prometheus.query(
-                f"max(quantile_over_time({settings.resume_percentile / 100:g}, {PRICE_5M}[{self.lookback}]))"))
-            count = _first(await self.prometheus.query(f"max(count_over_time({PRICE_5M}[{self.lookback}]))"))
-            rank = _first(await self.prometheus.query("max(electricity_price_percentile_rank_percent)"))
+                f"max(quantile_over_time({settings.resume_percentile / 100:g}, {history}[{self.lookback}]))"))
+            count = _first(await self.prometheus.query(f"max(count_over_time({history}[{self.lookback}]))"))
+            rank = _first(await self.prometheus.query(f"max({rank_series})"))
         except UpstreamError:
-            return Market(None, None, None, None, 0.0, prometheus_ok=False)
+            return Market(None, None, None, None, 0.0, prometheus_ok=False, signal=settings.signal)
         age = None if end is None else max(0.0, self.clock() - end)
-        return Market(price, age, stop, resume, (count or 0.0) * 300 / 86400, price_rank=rank)
+        price = projected if settings.signal == "billed" else five
+        return Market(price, age, stop, resume, (count or 0.0) * seconds_per_sample / 86400, price_rank=rank,
+                      signal=settings.signal, five_minute_price=five, hour_projected=projected)
 
     async def vehicles(self) -> dict[str, VehicleNow]:
         """Plugged-in vehicles from the Fleet view (fresher than the cars' own data): VIN and unit power."""
@@ -121,7 +134,7 @@ class SmartCharger:
         try:
             vehicles = await self.vehicles() if market.prometheus_ok else {}
         except UpstreamError:
-            market, vehicles = Market(None, None, None, None, 0.0, prometheus_ok=False), {}
+            market, vehicles = Market(None, None, None, None, 0.0, prometheus_ok=False, signal=market.signal), {}
         memories = dict(self.state.memories)
         records: list[ActionRecord] = []
         decisions = {}

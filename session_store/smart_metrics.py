@@ -36,19 +36,27 @@ def status_code(charger: SmartCharger, vin: str) -> int:
 
 # Gauges read off the last evaluation's market: (name, help, value); absent while Prometheus is unreachable.
 MARKET_GAUGES: tuple[tuple[str, str, Callable[[Market], float | None]], ...] = (
-    ("smart_charging_price_cents_per_kwh", "The 5-minute price the last evaluation used.", lambda m: m.price),
-    ("smart_charging_price_age_seconds", "Seconds since the end of that price's interval.", lambda m: m.price_age_s),
-    ("smart_charging_price_percentile_rank_percent", "Where that price ranks within the lookback, in percent.",
-     lambda m: m.price_rank),
-    ("smart_charging_stop_threshold_cents_per_kwh", "Stop charging above this price (lookback percentile).",
-     lambda m: m.stop_threshold),
+    ("smart_charging_price_cents_per_kwh", "The price the last evaluation decided on (its signal: the projected "
+     "hour price, or the 5-minute price with signal five_minute).", lambda m: m.price),
+    ("smart_charging_five_minute_price_cents_per_kwh", "The latest 5-minute price at the last evaluation.",
+     lambda m: m.five_minute_price),
+    ("smart_charging_hour_projected_cents_per_kwh", "The projected billed price of the hour in progress at the "
+     "last evaluation.", lambda m: m.hour_projected),
+    ("smart_charging_price_age_seconds", "Seconds since the end of the latest 5-minute price's interval.",
+     lambda m: m.price_age_s),
+    ("smart_charging_price_percentile_rank_percent", "Where the price decided on ranks within the lookback, in "
+     "percent.", lambda m: m.price_rank),
+    ("smart_charging_stop_threshold_cents_per_kwh", "Stop charging above this price (lookback percentile of the "
+     "signal's history: billed hourly prices, or 5-minute prices).", lambda m: m.stop_threshold),
     ("smart_charging_resume_threshold_cents_per_kwh", "Resume below this price (lookback percentile).",
      lambda m: m.resume_threshold),
-    ("smart_charging_history_seconds", "5-minute prices behind the thresholds, as seconds of history.",
+    ("smart_charging_history_seconds", "Price history behind the thresholds, in seconds.",
      lambda m: m.history_days * 86400),
 )
 HELP = {
     "smart_charging_enabled": "1 when smart charging evaluates.",
+    "smart_charging_signal_info": "The signal smart charging decides on (smart_charging.signal): billed or "
+                                  "five_minute.",
     "smart_charging_dry_run": "1 in dry run (the default): actions are recorded, no command is sent.",
     "smart_charging_status": "Smart-charging status of the vehicle: 1 for the current state.",
     "smart_charging_actions": "Commands decided: stop/start (sent or failed) and stop_simulated/start_simulated "
@@ -62,6 +70,7 @@ STATUS_CODE_HELP = "Status per vehicle: " + ", ".join(f"{code}={state}" for code
 REFERENCE = [
     ("smart_charging_enabled", "gauge", "", HELP["smart_charging_enabled"]),
     ("smart_charging_dry_run", "gauge", "", HELP["smart_charging_dry_run"]),
+    ("smart_charging_signal_info", "gauge", "signal", HELP["smart_charging_signal_info"]),
     *[(name, "gauge", "", text) for name, text, _ in MARKET_GAUGES],
     ("smart_charging_status_code", "gauge", "vehicle, vin", STATUS_CODE_HELP),
     ("smart_charging_status", "gauge (state set)", "vehicle, vin, state", HELP["smart_charging_status"]),
@@ -82,6 +91,9 @@ class SmartChargingCollector:
         yield GaugeMetricFamily("smart_charging_enabled", HELP["smart_charging_enabled"], value=1.0)
         yield GaugeMetricFamily("smart_charging_dry_run", HELP["smart_charging_dry_run"],
                                 value=1.0 if self.charger.params.dry_run else 0.0)
+        signal = GaugeMetricFamily("smart_charging_signal_info", HELP["smart_charging_signal_info"], labels=["signal"])
+        signal.add_metric([self.charger.config.smart_charging.signal], 1.0)
+        yield signal
         market = state.market
         if market is not None and market.prometheus_ok:
             for name, text, read in MARKET_GAUGES:

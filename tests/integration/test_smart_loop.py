@@ -27,17 +27,26 @@ VIN = "7SAYGDEE1PA000001"          # the demo scenario's Model Y
 DIN = "1457768-01-G--PGT12345678901"
 
 
+FIVE_MINUTE = [i % 100 for i in range(2305)]       # 8 days of 5-minute prices, 0..99 repeating
+HOURLY = [(7 * i) % 50 for i in range(193)]          # 8 days of billed hours: other values, other percentiles
+
+
 def backfill(tmp_path: Path, price_now: float, power: float = 11000, name: str = "tsdb") -> Path:
-    """8 days of prices 0..99 repeating, the current price, and a unit (charging by default) with the
-    demo's Model Y."""
+    """8 days of 5-minute and billed hourly prices, the current price (5-minute and projected hour
+    alike), and a unit (charging by default) with the demo's Model Y."""
     now = time.time()
     end = (now // 300) * 300 - 300
-    lines = ["# TYPE electricity_price_5m_cents_per_kwh gauge"]
-    lines += [f'electricity_price_5m_cents_per_kwh{{instance="p:1",job="price",provider="comed"}} {i % 100} '
-              f"{end - (2304 - i) * 300:.0f}" for i in range(2305)]
+    hour = (now // 3600) * 3600
+    price = 'instance="p:1",job="price",provider="comed"'
+    lines = ["# TYPE electricity_price_5m_cents_per_kwh gauge", "# TYPE electricity_price_billed_cents_per_kwh gauge"]
+    lines += [f"electricity_price_5m_cents_per_kwh{{{price}}} {cents} {end - (2304 - i) * 300:.0f}"
+              for i, cents in enumerate(FIVE_MINUTE)]
+    lines += [f"electricity_price_billed_cents_per_kwh{{{price}}} {cents} {hour - (192 - i) * 3600:.0f}"
+              for i, cents in enumerate(HOURLY)]
     recent = [now - 240 + 15 * k for k in range(15)]
     for name, labels, value in (
-            ("electricity_price_cents_per_kwh", 'instance="p:1",job="price",provider="comed"', price_now),
+            ("electricity_price_cents_per_kwh", price, price_now),
+            ("electricity_price_hour_projected_cents_per_kwh", price, price_now),
             ("electricity_price_interval_end_timestamp_seconds", 'instance="p:1",job="price",provider="comed"', end),
             ("tesla_wall_connector_power_watts", f'din="{DIN}",instance="f:1",job="fleet",unit="garage"', power),
             ("tesla_wall_connector_vehicle_info", f'din="{DIN}",instance="f:1",job="fleet",unit="garage",'
@@ -66,10 +75,15 @@ async def test_thresholds_come_from_promql_and_dry_run_sends_nothing(tmp_path, s
     async with aiohttp.ClientSession() as session:
         smart = await charger(config, storage, prometheus.url, session)
         market = await smart.market()
-        prices = [i % 100 for i in range(2305)]
-        assert market.stop_threshold == pytest.approx(np.quantile(prices, 0.9))
-        assert market.resume_threshold == pytest.approx(np.quantile(prices, 0.75))
-        assert market.history_days == pytest.approx(2305 * 300 / 86400) and market.price == 95.0
+        assert (market.signal, market.price, market.hour_projected, market.five_minute_price) == ("billed", 95, 95, 95)
+        assert market.stop_threshold == pytest.approx(np.quantile(HOURLY, 0.9))
+        assert market.resume_threshold == pytest.approx(np.quantile(HOURLY, 0.75))
+        assert market.history_days == pytest.approx(193 / 24)
+        five = await (await charger(load({"smart_charging": {"signal": "five_minute"}}, {}, {}), storage,
+                                    prometheus.url, session)).market()
+        assert five.stop_threshold == pytest.approx(np.quantile(FIVE_MINUTE, 0.9))
+        assert five.resume_threshold == pytest.approx(np.quantile(FIVE_MINUTE, 0.75))
+        assert five.history_days == pytest.approx(2305 * 300 / 86400) and five.price == 95.0
         [record] = await smart.evaluate()
         assert (record.vin, record.action, record.reason, record.outcome) == (VIN, "stop_simulated",
                                                                              "price_above_stop", "simulated")

@@ -80,12 +80,20 @@ def python_process(name: str, module: str, args: list[str], log: Path, env: Mapp
 
 
 def backfill_prices(directory: Path, labels: str, values: list[float], end: float, extra: str = "") -> Path:
-    """A TSDB block of `electricity_price_5m_cents_per_kwh{labels}`: values[i] ends 300 s apart,
-    the last one at `end`; `extra` appends more OpenMetrics lines (with their own # TYPE)."""
+    """A TSDB block of `electricity_price_5m_cents_per_kwh{labels}` (values[i] ends 300 s apart, the
+    last one at `end`) and of the billed hourly prices they make (`electricity_price_billed_cents_per_kwh`,
+    the mean of each complete clock hour, stamped with its end); `extra` appends more OpenMetrics lines
+    (with their own # TYPE)."""
     name = "electricity_price_5m_cents_per_kwh"
     lines = [f"# TYPE {name} gauge"]
     start = end - (len(values) - 1) * 300
     lines += [f"{name}{{{labels}}} {value} {start + i * 300:.0f}" for i, value in enumerate(values)]
+    hours: dict[float, list[float]] = {}
+    for i, value in enumerate(values):
+        hours.setdefault(-(-(start + i * 300) // 3600) * 3600, []).append(value)
+    billed = "electricity_price_billed_cents_per_kwh"
+    lines += [f"# TYPE {billed} gauge"] + [f"{billed}{{{labels}}} {sum(v) / 12!r} {hour:.0f}"
+                                          for hour, v in sorted(hours.items()) if len(v) == 12]
     source = directory.with_suffix(".om")
     source.write_text("\n".join(lines) + "\n" + extra + "# EOF\n")
     subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=240h",

@@ -184,14 +184,16 @@ STEP = 60.0                         # one evaluation a minute, the default
 
 
 def market(tmp: Path, name: str, price_now: float, power: float) -> Path:
-    """Two days of 5-minute prices 0..99 (stop threshold ~89, resume ~74), the current price, and the
-    garage unit with the Model Y plugged in, drawing `power`."""
+    """Two days of 5-minute prices 0..99 and their hourly means (billed stop threshold ~79, resume ~68), the
+    current price (5-minute and projected hour alike), and the garage unit with the Model Y plugged in,
+    drawing `power`."""
     now = time.time()
     recent = [now - 240 + 15 * k for k in range(15)]
     price_labels = 'instance="p:1",job="price",provider="comed"'
     unit = f'din="{DIN}",instance="f:1",job="fleet",unit="garage"'
     extra = ""
     for metric, labels, value in (("electricity_price_cents_per_kwh", price_labels, price_now),
+                                  ("electricity_price_hour_projected_cents_per_kwh", price_labels, price_now),
                                   ("electricity_price_interval_end_timestamp_seconds", price_labels, now - 300),
                                   ("tesla_wall_connector_power_watts", unit, power),
                                   ("tesla_wall_connector_vehicle_info", f'{unit},vehicle="Model Y",vin="{VIN}"', 1)):

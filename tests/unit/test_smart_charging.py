@@ -120,3 +120,44 @@ def test_memory_and_action_log_survive_a_restart(tmp_path) -> None:
     # after the restart the same market sends nothing again: the pause is remembered
     assert decide(market(price=9.1), PAUSED_CAR, reopened.load_memories()[VIN], LIVE, 5010) == Decision(None, "holding")
     assert [tuple(r) for r in reopened.action_counts()] == [("stop", "sent", 1)]
+
+
+def run_hour(prices: list[float], signal: str, stop: float, resume: float) -> list[str | None]:
+    """Evaluate just after each 5-minute price is published, through one clock hour and into the next,
+    as the driver would: the billed signal is the projected price of the hour in progress (the one of
+    the interval after the latest price), the other the latest price itself."""
+    from zoneinfo import ZoneInfo
+
+    from billing.tariff import HOURLY_AVERAGE, Tariff, projected_price
+
+    tariff = Tariff(ZoneInfo("America/Chicago"), HOURLY_AVERAGE)
+    hour = 1_784_000_000 // 3600 * 3600
+    memory, actions, published = Memory(), [], {}
+    for i, cents in enumerate(prices, start=1):
+        end = hour + 300 * i
+        published[end] = cents
+        projection = projected_price(published, tariff.period_end(end + 300), tariff).cents
+        signal_price = projection if signal == "billed" else cents
+        now = end + 30
+        car = PAUSED_CAR if memory.paused_by_us else CHARGING
+        decision = decide(market(price=signal_price, stop_threshold=stop, resume_threshold=resume), car, memory,
+                          Params(dry_run=False, min_interval_s=0), now)
+        memory = remember(memory, decision, car, True if decision.action else None, now, LIVE)
+        actions.append(decision.action)
+    return actions
+
+
+# a 50-cent spike for ten minutes early in an hour of 3 cents: the hour is billed at 10.8 cents
+SPIKE_HOUR = [3, 3, 50, 50, 3, 3, 3, 3, 3, 3, 3, 3] + [3, 3]
+
+
+def test_the_billed_signal_holds_the_pause_through_the_rest_of_an_expensive_hour() -> None:
+    actions = run_hour(SPIKE_HOUR, "billed", stop=6.0, resume=4.0)
+    assert actions[2] == "stop"                       # the spike makes the hour expensive
+    assert set(actions[3:11]) == {None}               # every later minute of the hour still pays 10.8 cents
+    assert actions[11] == "start"                     # its last price is in: the next hour, at 3 cents, has begun
+
+
+def test_the_five_minute_signal_resumes_inside_the_expensive_hour() -> None:
+    actions = run_hour(SPIKE_HOUR, "five_minute", stop=6.0, resume=4.0)
+    assert actions[2] == "stop" and actions[4] == "start"   # back on at minute 25, billed at the hour's 10.8
