@@ -15,7 +15,7 @@ from grafana.panels import (
     AGE, AGO, AMPERE, BAD_WHEN_ANY, CELSIUS, CENTS_PER_KWH, COUNT, DBM, DECIBEL, DOLLARS, DOLLARS_PER_HOUR, DURATION,
     GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, METERS, NEUTRAL, NONE, PERCENT, PERCENTILE, PRICE, RATIO, REQUESTS, SECONDS,
     SOC, TEMPERATURE, UP, VOLT, WATT, YES_NO, Board, Infinity, api_bars, api_table, bars, dial, fill_between,
-    filter_variable, graph, label_table, q, single, states, timeline,
+    filter_variable, flags, graph, label_table, q, single, states, timeline,
 )
 
 U, V, C = 'unit=~"$unit"', 'vehicle=~"$vehicle"', 'charger=~"$unit"'
@@ -29,7 +29,10 @@ COUNTED_WHEN_RECORDED = ("From the session store's counters, so a session counts
                          "summaries (Energy & Costs, weeks and months) count by start time.")
 CALENDAR = ("The session store's /api/summary: sessions in the time range by start, per week (from Monday) or "
             "month in general.timezone; the first and last periods may be partial.")
-MONTH_S = 2629800  # an average month (30.44 days): the fixed monthly charge prorated over a range
+MONTH_S = 2629800  # an average month (30.44 days): the monthly charges prorated over a range
+HOURLY_BILLING = "ComEd bills each clock hour at the mean of its twelve 5-minute prices"
+PROJECTED = ("the projected billed price of the clock hour in progress: the mean of its published 5-minute "
+             "prices, the rest at the latest one")
 
 FLEET_STATE = states({1: ("charging", "green"), 2: ("disconnected", "text"), 4: ("connected", "blue")})
 EVSE_STATE = states({0: ("booting", "purple"), 1: ("not connected", "text"), 2: ("connected", "blue"),
@@ -44,6 +47,7 @@ SMART_STATUS = states({0: ("not charging", "text"), 1: ("charging", "green"), 2:
                        5: ("manual override", "purple"), 6: ("fail-safe", "red")})
 MODE = states({0: ("live control", "green"), 1: ("dry run", "blue")})
 FAULT_STATE = states({2: ("normal (2)", "green")})
+COST_FINAL = flags(("final", "green"), ("provisional", "orange"))
 CONFIG_STATUS = states({5: ("commissioned (5)", "green")})
 
 
@@ -85,48 +89,82 @@ def paid_cents_per_kwh(window: str) -> str:
             f' / (sum(increase(charging_session_energy_joules_total{{{U},{V}}}{window})) / {J_PER_KWH})')
 
 
-def market_cents_per_kwh(window: str) -> str:
-    """Average 5-minute market price, every price weighing once."""
-    return f"max(avg_over_time(electricity_price_5m_cents_per_kwh{window}))"
+def billed_cents_per_kwh(window: str) -> str:
+    """Average billed hourly price (one sample per complete hour, stamped with its end), every hour weighing once."""
+    return f"max(avg_over_time(electricity_price_billed_cents_per_kwh{window}))"
 
 
-PRICE_NOW = "max(electricity_price_cents_per_kwh)"
+def reference_cost(window: str) -> str:
+    """What the sessions would have cost on the fixed-price rate (same delivery), dollars."""
+    return f"sum(increase(charging_session_reference_cost_dollars_total{{{U},{V}}}{window}))"
+
+
+def savings(window: str) -> str:
+    """The fixed-price rate's cost minus the net cost (supply - credits + delivery), dollars."""
+    return f"({reference_cost(window)} - {net_cost(window)})"
+
+
+PRICE_NOW = "max(electricity_price_cents_per_kwh)"                 # the latest 5-minute price
+HOUR_NOW = "max(electricity_price_hour_projected_cents_per_kwh)"   # what energy drawn now is billed at
+LAST_BILLED = "max(last_over_time(electricity_price_billed_cents_per_kwh[2h]))"  # the newest complete hour
+# The billed price of the hour starting at a step H (bars of an hour): its sample is stamped with the hour's
+# end, H + 1h. Half an hour of lookback keeps out the previous hour's, stamped H (Prometheus 2 range
+# selectors include their start).
+BILLED_HOUR = "max(last_over_time(electricity_price_billed_cents_per_kwh[30m] offset -1h))"
+# The hours of the day starting at a step D end in (D, D + 1d]: the same minus the previous day's last hour.
+BILLED_DAY = "[1439m] offset -1d"
 # Power per unit: the Fleet view of every unit, else the local API's chargers (as charging:power_watts:sum).
 UNIT_POWER = (f"sum by (unit) (charging:unit_power_watts{{{U}}}) or sum by (unit) "
               f'(label_replace(charging:charger_power_watts{{{C}}}, "unit", "$1", "charger", "(.*)"))')
 
 
 def price_and_thresholds() -> tuple:
-    return (q(PRICE_NOW, "price"), q("max(smart_charging_stop_threshold_cents_per_kwh)", "stop above"),
+    return (q(HOUR_NOW, "this hour (projected)"), q(PRICE_NOW, "5-minute price"),
+            q("max(smart_charging_stop_threshold_cents_per_kwh)", "stop above"),
             q("max(smart_charging_resume_threshold_cents_per_kwh)", "resume below"))
 
 
 def overview() -> Board:
     board = Board("charging-overview", "Charging Overview",
-                  "Home: live power per Wall Connector, the vehicles, the price and where it ranks, today's energy "
-                  "and cost, smart charging and the alerts firing now.",
+                  "Home: live power per Wall Connector, the vehicles, this hour's price (what charging now is billed "
+                  "at) beside the 5-minute price and where it ranks, today's energy, cost and savings, smart "
+                  "charging and the alerts firing now.",
                   time_from="now-6h", refresh="30s", variables=[unit_variable(), vehicle_variable()])
     board.add(
         single("Charging power", WATT, q(f"sum({UNIT_POWER})"),
                description="Fleet units, else the local Wall Connectors (as charging:power_watts:sum).",
                sparkline=True),
-        single("Charging cost now", DOLLARS_PER_HOUR, q("charging:cost_dollars_per_hour"), decimals=2,
+        single("Charging cost now", DOLLARS_PER_HOUR, q("charging:cost_dollars_per_hour"), decimals=2, w=3,
                thresholds=("green", (0.5, "yellow"), (1, "orange"), (2, "red")),
-               description="Every unit's power x (5-minute price + delivery), dollars per hour."),
-        single("Price now", CENTS_PER_KWH, q(PRICE_NOW), thresholds=PRICE, background=True, decimals=1),
-        single("Price percentile (30 days)", PERCENT, q("max(electricity_price_percentile_rank_percent)"),
-               thresholds=PERCENTILE, decimals=0,
-               description="Where the current price ranks among the last 30 days of 5-minute prices; smart "
-                           "charging stops above the 90th and resumes below the 75th percentile."),
-        single("Energy today", KWH, q(energy_kwh(RANGE)), time_from="now/d", decimals=1,
+               description=f"Every unit's power x (this hour's projected price + the delivery rate in force), dollars "
+                           f"per hour. {HOURLY_BILLING}, so energy drawn now pays the hour's price, not the latest "
+                           f"5-minute one."),
+        single("Price now", CENTS_PER_KWH, q(HOUR_NOW, "this hour"), q(PRICE_NOW, "5-minute"), thresholds=PRICE,
+               background=True, decimals=1,
+               description=f"This hour: {PROJECTED}; what charging now is billed at ({HOURLY_BILLING}). "
+                           f"5-minute: the latest 5-minute price."),
+        single("This hour's percentile", PERCENT, q("max(electricity_price_hour_projected_percentile_rank_percent)"),
+               thresholds=PERCENTILE, decimals=0, w=3,
+               description="Where this hour's projected price ranks among the billed hours of the last 30 days; "
+                           "smart charging (signal billed) stops above the 90th and resumes below the 75th "
+                           "percentile."),
+        single("Energy today", KWH, q(energy_kwh(RANGE)), time_from="now/d", decimals=1, w=3,
                description=f"Sessions completed today. {COUNTED_WHEN_RECORDED}"),
-        single("Cost today", DOLLARS, q(net_cost(RANGE)), time_from="now/d", decimals=2,
-               description="Supply (net of credits) and delivery of the sessions completed today."),
+        single("Cost today", DOLLARS, q(net_cost(RANGE)), time_from="now/d", decimals=2, w=3,
+               description="Supply (net of credits) and delivery of the sessions completed today, as billed; a "
+                           "session enters once its cost is final (every hour it touched complete)."),
+        single("Savings today", DOLLARS, q(savings(RANGE)), time_from="now/d", decimals=2,
+               thresholds=("red", (0, "green")),
+               description="What the sessions completed today would have cost on the fixed-price rate "
+                           "(tariff.reference_supply_per_kwh, same delivery) minus what they cost."),
     )
     board.add(
         graph("Power per Wall Connector", WATT, q(UNIT_POWER, "{{unit}}"), w=16),
         graph("Price and smart-charging thresholds", CENTS_PER_KWH, *price_and_thresholds(), thresholds=PRICE, w=8,
-              calcs=("lastNotNull",)),
+              calcs=("lastNotNull",),
+              description="This hour's projected price (what charging now is billed at) and the 5-minute price "
+                          "against smart charging's thresholds (with signal billed: percentiles of the billed "
+                          "hours of the lookback)."),
     )
     board.add(
         bars("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
@@ -258,23 +296,28 @@ def sessions_query() -> Infinity:
             .column("unit", "Unit").column("vehicle", "Vehicle").column("vin", "VIN")
             .column("duration_s", "Duration", "number").column("energy_wh", "Energy", "number")
             .column("peak_w", "Peak power", "number").column("average_w", "Average power", "number")
-            .column("average_price_cents", "Average price", "number").column("supply_cost", "Supply", "number")
+            .column("average_price_cents", "Supply price", "number")
+            .column("effective_price_cents", "Effective price", "number").column("supply_cost", "Supply", "number")
             .column("delivery_cost", "Delivery", "number").column("full_cost", "Cost", "number")
+            .column("savings", "Savings", "number").column("cost_final", "Final", "boolean")
             .column("source", "Source").column("reconciliation", "Reconciliation"))
 
 
 def session_history() -> Board:
     board = Board("session-history", "Session History",
-                  "Completed charging sessions from the session store: the sessions themselves (its API), energy "
-                  "and cost per day, and how sessions were reconciled or discarded.",
+                  "Completed charging sessions from the session store: the sessions themselves (its API) with their "
+                  "billed cost, effective price and savings, energy and cost per day, and how sessions were "
+                  "reconciled or discarded.",
                   time_from="now-30d", variables=session_variables())
     board.add(
         single("Sessions", NONE, q(f"sum(increase(charging_sessions_completed_total{{{U},{V}}}[$__range]))"),
                decimals=0),
         single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
-        single("Cost", DOLLARS, q(net_cost(RANGE)), decimals=2, description="Supply (net) and delivery."),
+        single("Cost", DOLLARS, q(net_cost(RANGE)), decimals=2,
+               description=f"Supply (net) and delivery as billed ({HOURLY_BILLING}); final costs only."),
         single("Average price paid", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE)), thresholds=PRICE,
-               decimals=2, description="Supply cost over energy; compare with Energy & Costs' market average."),
+               decimals=2, description="Net supply cost over energy; compare with Energy & Costs' average billed "
+                                       "hourly price."),
         single("Last session", KWH, q(f"charging_session_last_energy_joules{{{U}}} / {J_PER_KWH}", "{{unit}}"),
                decimals=1),
         single("Last session ended", AGO, q(f"charging_session_last_end_timestamp_seconds{{{U}}} * 1000",
@@ -283,8 +326,14 @@ def session_history() -> Board:
     board.add(
         api_table("Sessions", sessions_query(), h=10,
                   units={"Duration": DURATION, "Energy": "watth", "Peak power": WATT, "Average power": WATT,
-                         "Average price": CENTS_PER_KWH, "Supply": DOLLARS, "Delivery": DOLLARS, "Cost": DOLLARS},
-                  description="From the session store's API (/api/sessions), newest first; every unit and vehicle."),
+                         "Supply price": CENTS_PER_KWH, "Effective price": CENTS_PER_KWH, "Supply": DOLLARS,
+                         "Delivery": DOLLARS, "Cost": DOLLARS, "Savings": DOLLARS},
+                  mappings={"Final": COST_FINAL},
+                  description=f"From the session store's API (/api/sessions), newest first; every unit and vehicle. "
+                              f"Costs are the bill's: {HOURLY_BILLING}. Supply price: net supply over energy; "
+                              f"effective price: supply and delivery over energy; savings: the fixed-price rate's "
+                              f"cost minus the cost. Final: provisional while an hour the session touched is not "
+                              f"complete (estimated, repriced when it closes)."),
         api_table("In progress", Infinity("/api/sessions/current", "sessions")
                   .column("start", "Start", "timestamp_epoch_s").column("unit", "Unit").column("vehicle", "Vehicle")
                   .column("energy_wh", "Energy so far", "number").column("power_w", "Power", "number")
@@ -317,33 +366,62 @@ def summary_query(period: str, *fields: tuple[str, str]) -> Infinity:
 
 def energy_costs() -> Board:
     board = Board("energy-costs", "Energy & Costs",
-                  "Energy and cost of charging per day, week and month, split into supply, delivery and the fixed "
-                  "monthly charge, and the average price paid against the market's average.",
+                  "Energy and cost of charging as billed per day, week and month, split into supply, delivery and "
+                  "the fixed and capacity charges; the savings against the fixed-price rate, and the average price "
+                  "paid against the average billed hourly price.",
                   time_from="now-90d", variables=session_variables())
     fixed = f"max(electricity_price_monthly_fixed_dollars) * $__range_s / {MONTH_S}"
+    capacity = f"max(electricity_price_monthly_capacity_dollars) * $__range_s / {MONTH_S}"
     board.row("Time range (filtered by unit and vehicle)").add(
         single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
         single("Supply", DOLLARS, q(f'{cost(RANGE, "supply")} - {cost(RANGE, "supply_credit")}'),
-               decimals=2, description="Net of credits from negative prices."),
-        single("Delivery", DOLLARS, q(cost(RANGE, "delivery")), decimals=2),
+               decimals=2, description=f"As billed ({HOURLY_BILLING}), net of credits from negative prices."),
+        single("Delivery", DOLLARS, q(cost(RANGE, "delivery")), decimals=2,
+               description="At the delivery rate in force during each interval (tariff.delivery_periods)."),
         single("Fixed charges", DOLLARS, q(fixed), decimals=2,
                description="The monthly fixed charge prorated over the time range (unfiltered)."),
-        single("Total", DOLLARS, q(f"{net_cost(RANGE)} + {fixed}"), decimals=2),
-        single("Price paid vs market", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE), "paid"),
-               q(market_cents_per_kwh(RANGE), "market"), thresholds=PRICE, decimals=2,
-               description="Supply price paid per kWh against the average 5-minute price over the same range."),
+        single("Capacity charges", DOLLARS, q(capacity), decimals=2,
+               description="The monthly capacity charge (tariff.capacity_per_month) prorated over the time range "
+                           "(unfiltered)."),
+        single("Total", DOLLARS, q(f"{net_cost(RANGE)} + {fixed} + {capacity}"), decimals=2,
+               description="Supply, delivery, and the fixed and capacity charges prorated."),
+    )
+    board.add(
+        single("Fixed-rate cost", DOLLARS, q(reference_cost(RANGE)), decimals=2,
+               description="What the same sessions would have cost on the fixed-price rate "
+                           "(tariff.reference_supply_per_kwh, Rates below) with the same delivery."),
+        single("Savings vs the fixed rate", DOLLARS, q(savings(RANGE)), decimals=2, thresholds=("red", (0, "green")),
+               description="Fixed-rate cost minus the cost (supply - credits + delivery) of the sessions: what "
+                           "hourly pricing and when you charged saved. Negative: the fixed rate would have been "
+                           "cheaper. The capacity charge, which only hourly pricing bills on its own, is not "
+                           "deducted here; the Months table deducts it."),
+        single("Price paid vs billed hours", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE), "paid"),
+               q(billed_cents_per_kwh(RANGE), "billed hours"), thresholds=PRICE, decimals=2, w=8,
+               description=f"Net supply cost per kWh of the sessions against the average billed hourly price over "
+                           f"the range, every hour weighing once ({HOURLY_BILLING}): below it, charging went to "
+                           f"cheaper hours."),
+        single("Provisional sessions", COUNT, q(f"sum(charging_sessions_provisional{{{U},{V}}})"), decimals=0,
+               thresholds=("green", (1, "blue")),
+               description="Completed sessions whose cost waits for an hour to close (the hour's last 5-minute "
+                           "price); they enter the totals above once final."),
+        single("Sessions", COUNT, q(f"sum(increase(charging_sessions_completed_total{{{U},{V}}}[$__range]))"),
+               decimals=0),
     )
     board.row("Per day").add(
         graph("Energy per day", KWH, q(energy_kwh(DAY), "energy"),
-              bars=True, interval="1d", calcs=("sum",), w=8, description=COUNTED_WHEN_RECORDED),
+              bars=True, interval="1d", calcs=("sum",), w=6, description=COUNTED_WHEN_RECORDED),
         graph("Cost per day", DOLLARS,
               q(f'sum by (component) (increase(charging_session_cost_dollars_total{{{U},{V},'
                 f'component!="supply_credit"}}{DAY}))', "{{component}}"),
               q(f"-{cost(DAY, 'supply_credit')}", "supply credit"),
-              bars=True, stacked=True, interval="1d", calcs=("sum",), w=8, description=COUNTED_WHEN_RECORDED),
-        graph("Price paid vs market per day", CENTS_PER_KWH,
-              q(paid_cents_per_kwh(DAY), "paid"), q(market_cents_per_kwh(DAY), "market"),
-              thresholds=PRICE, interval="1d", calcs=("mean",), w=8),
+              bars=True, stacked=True, interval="1d", calcs=("sum",), w=6, description=COUNTED_WHEN_RECORDED),
+        graph("Savings per day", DOLLARS, q(savings(DAY), "savings"),
+              bars=True, interval="1d", calcs=("sum",), w=6, thresholds=("red", (0, "green")),
+              description=f"Fixed-rate cost minus the cost of the sessions. {COUNTED_WHEN_RECORDED}"),
+        graph("Price paid vs billed hours per day", CENTS_PER_KWH,
+              q(paid_cents_per_kwh(DAY), "paid"), q(billed_cents_per_kwh(BILLED_DAY), "billed hours"),
+              thresholds=PRICE, interval="1d", calcs=("mean",), w=6,
+              description="Net supply cost per kWh against the mean of the day's billed hourly prices."),
     )
     board.row("Calendar weeks and months (session store, every unit and vehicle)").add(
         api_bars("Cost per week", DOLLARS, summary_query("week", ("supply_cost", "Supply"),
@@ -351,23 +429,45 @@ def energy_costs() -> Board:
                  description=CALENDAR),
         api_bars("Cost per month", DOLLARS, summary_query("month", ("supply_cost", "Supply"),
                                                          ("delivery_cost", "Delivery"),
-                                                         ("fixed_charge", "Fixed")), "Period",
-                 description=CALENDAR),
+                                                         ("fixed_charge", "Fixed"),
+                                                         ("capacity_charge", "Capacity")), "Period",
+                 description=f"{CALENDAR} A month is a bill: fixed and capacity charges on top."),
         api_table("Months", summary_query("month", ("sessions", "Sessions"), ("energy_kwh", "Energy"),
                                           ("supply_cost", "Supply"), ("delivery_cost", "Delivery"),
-                                          ("fixed_charge", "Fixed"), ("total_cost", "Total"),
-                                          ("average_price_cents", "Average price")),
+                                          ("fixed_charge", "Fixed"), ("capacity_charge", "Capacity"),
+                                          ("total_cost", "Total"), ("average_price_cents", "Supply price"),
+                                          ("effective_price_cents", "Effective price"),
+                                          ("reference_cost", "Fixed-rate cost"), ("savings", "Savings"))
+                  .column("final", "Final", "boolean"),
                   units={"Sessions": NONE, "Energy": KWH, "Supply": DOLLARS, "Delivery": DOLLARS, "Fixed": DOLLARS,
-                         "Total": DOLLARS, "Average price": CENTS_PER_KWH}, w=12, h=8),
+                         "Capacity": DOLLARS, "Total": DOLLARS, "Supply price": CENTS_PER_KWH,
+                         "Effective price": CENTS_PER_KWH, "Fixed-rate cost": DOLLARS, "Savings": DOLLARS},
+                  mappings={"Final": COST_FINAL}, w=24, h=8,
+                  description=f"{CALENDAR} Total: charging plus the fixed and capacity charges. Effective price: "
+                              f"supply and delivery over energy. Fixed-rate cost: the same energy on the fixed-price "
+                              f"rate with the same delivery and fixed charge (that rate has no separate capacity "
+                              f"charge); savings: that minus the total. Final: no session in it is provisional."),
         api_table("Weeks", summary_query("week", ("sessions", "Sessions"), ("energy_kwh", "Energy"),
                                          ("supply_cost", "Supply"), ("delivery_cost", "Delivery"),
-                                         ("charging_cost", "Cost"), ("average_price_cents", "Average price")),
+                                         ("charging_cost", "Cost"), ("average_price_cents", "Supply price"),
+                                         ("effective_price_cents", "Effective price"), ("savings", "Savings"))
+                  .column("final", "Final", "boolean"),
                   units={"Sessions": NONE, "Energy": KWH, "Supply": DOLLARS, "Delivery": DOLLARS, "Cost": DOLLARS,
-                         "Average price": CENTS_PER_KWH}, w=12, h=8),
+                         "Supply price": CENTS_PER_KWH, "Effective price": CENTS_PER_KWH, "Savings": DOLLARS},
+                  mappings={"Final": COST_FINAL}, w=24, h=8, description=CALENDAR),
     )
     board.row("Rates").add(
-        single("Delivery rate", CENTS_PER_KWH, q("max(electricity_price_delivery_cents_per_kwh)"), decimals=2),
-        single("Fixed monthly charge", DOLLARS, q("max(electricity_price_monthly_fixed_dollars)"), decimals=2),
+        single("Delivery rate", CENTS_PER_KWH, q("max(electricity_price_delivery_cents_per_kwh)"), decimals=2, w=6,
+               description="The delivery rate in force now (tariff.delivery_periods by time of day, else "
+                           "tariff.delivery_per_kwh)."),
+        single("Fixed-rate supply price", CENTS_PER_KWH, q("max(electricity_price_reference_supply_cents_per_kwh)"),
+               thresholds=PRICE, decimals=3, w=6,
+               description="The fixed-price supply rate savings are measured against "
+                           "(tariff.reference_supply_per_kwh)."),
+        single("Fixed monthly charge", DOLLARS, q("max(electricity_price_monthly_fixed_dollars)"), decimals=2, w=6),
+        single("Capacity charge per month", DOLLARS, q("max(electricity_price_monthly_capacity_dollars)"),
+               decimals=2, w=6, description="tariff.capacity_per_month: capacity PLC x scaling x the capacity rate; "
+                                       "in month totals."),
     )
     return board
 
@@ -375,7 +475,8 @@ def energy_costs() -> Board:
 def vehicle_status() -> Board:
     board = Board("vehicle-status", "Vehicle Status",
                   "Each vehicle from Tessie's cached state (never woken): battery, range, charging, connectivity, "
-                  "and smart charging: its state, thresholds against the price and its action log.",
+                  "and smart charging: its state, the signal it decides on (this hour's projected price by default) "
+                  "and the 5-minute price against the thresholds, and its action log.",
                   time_from="now-24h", variables=[vehicle_variable()])
     board.row("Battery").add(
         dial("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
@@ -420,27 +521,37 @@ def vehicle_status() -> Board:
         timeline("Smart-charging status", NONE, q(f"smart_charging_status_code{{{V}}}", "{{vehicle}}"),
                  mappings=SMART_STATUS, h=5),
         graph("Price against the thresholds", CENTS_PER_KWH,
-              q("smart_charging_price_cents_per_kwh", "price used"),
+              q("smart_charging_price_cents_per_kwh", "decided on"),
+              q("smart_charging_hour_projected_cents_per_kwh", "this hour (projected)"),
+              q("smart_charging_five_minute_price_cents_per_kwh", "5-minute price"),
               q("smart_charging_stop_threshold_cents_per_kwh", "stop above"),
-              q("smart_charging_resume_threshold_cents_per_kwh", "resume below"), thresholds=PRICE, w=9,
+              q("smart_charging_resume_threshold_cents_per_kwh", "resume below"), thresholds=PRICE, w=12,
               calcs=("lastNotNull",),
-              description="The price each evaluation used against the stop and resume thresholds (percentiles of "
-                          "the lookback)."),
-        single("Mode", NONE, q("smart_charging_dry_run"), mappings=MODE, w=3),
+              description=f"What each evaluation saw: the price it decided on (its signal), this hour's projected "
+                          f"price and the latest 5-minute price, against the stop and resume thresholds "
+                          f"(percentiles of the signal's own history over the lookback). With signal billed "
+                          f"(default) it decides on the projected hour price: {HOURLY_BILLING}."),
+        label_table("Signal", "smart_charging_signal_info", ["signal"], w=3, h=8,
+                    description="smart_charging.signal: billed = this hour's projected price against percentiles "
+                                "of the billed hours; five_minute = the latest 5-minute price against percentiles "
+                                "of the 5-minute prices."),
+        single("Mode", NONE, q("smart_charging_dry_run"), mappings=MODE, w=3, h=8),
         single("Price percentile", PERCENT, q("smart_charging_price_percentile_rank_percent"),
-               thresholds=PERCENTILE, decimals=0, w=3),
-        single("Price history behind the thresholds", DURATION, q("smart_charging_history_seconds"), w=3,
+               thresholds=PERCENTILE, decimals=0, w=3, h=8,
+               description="Where the price decided on ranks within its history over the lookback."),
+        single("Price history behind the thresholds", DURATION, q("smart_charging_history_seconds"), w=3, h=8,
                thresholds=("red", (604800, "green")),
                description="Fewer than 7 days (smart_charging.min_history_days): never stops a car."),
         single("Last evaluation", SECONDS, q("time() - smart_charging_last_evaluation_timestamp_seconds"), w=3,
-               thresholds=("green", (120, "orange"), (600, "red"))),
-        single("Price age", SECONDS, q("smart_charging_price_age_seconds"), w=3, thresholds=AGE,
-               description="Older than smart_charging.max_price_age (15 minutes): never stops a car."),
+               h=8, thresholds=("green", (120, "orange"), (600, "red"))),
+        single("Price age", SECONDS, q("smart_charging_price_age_seconds"), w=3, h=8, thresholds=AGE,
+               description="Since the end of the latest 5-minute price's interval; older than "
+                           "smart_charging.max_price_age (15 minutes): never stops a car."),
         bars("Actions", NONE, q("sum by (action, outcome) (increase(smart_charging_actions_total[$__range]))",
-                                "{{action}} ({{outcome}})"), w=6, h=8),
+                                "{{action}} ({{outcome}})"), w=9, h=8),
         bars("Fail-safe decisions", NONE,
              q("sum by (reason) (increase(smart_charging_fail_safe_decisions_total[$__range]))", "{{reason}}"),
-             thresholds=BAD_WHEN_ANY, w=6, h=8,
+             thresholds=BAD_WHEN_ANY, w=9, h=8,
              description="Evaluations that left a car charging (or resumed it) because the market could not be "
                          "trusted: stale price, no thresholds, too little history, Prometheus unreachable."),
         api_table("Vehicles", Infinity("/api/smart-charging", "vehicles")
@@ -449,73 +560,127 @@ def vehicle_status() -> Board:
                   .column("charging", "Charging").column("paused_by_us", "Paused by us")
                   .column("last_decision", "Last decision")
                   .column("last_command_at", "Last command", "timestamp_epoch_s")
-                  .column("override_until", "Override until", "timestamp_epoch_s"), w=12, h=8),
+                  .column("override_until", "Override until", "timestamp_epoch_s"), w=24, h=6),
         api_table("Action log", Infinity("/api/smart-charging/actions", "actions").param("limit", "200")
                   .column("t", "Time", "timestamp_epoch_s").column("vehicle", "Vehicle").column("vin", "VIN")
                   .column("action", "Action").column("reason", "Reason").column("outcome", "Outcome")
-                  .column("price", "Price", "number").column("stop_threshold", "Stop above", "number")
+                  .column("price", "Price decided on", "number").column("stop_threshold", "Stop above", "number")
                   .column("resume_threshold", "Resume below", "number").column("detail", "Detail"),
-                  units={"Price": CENTS_PER_KWH, "Stop above": CENTS_PER_KWH, "Resume below": CENTS_PER_KWH},
+                  units={"Price decided on": CENTS_PER_KWH, "Stop above": CENTS_PER_KWH,
+                         "Resume below": CENTS_PER_KWH},
                   h=10, description="Every decision of the smart-charging loop, newest first (dry run records "
-                                    "stop_simulated/start_simulated)."),
+                                    "stop_simulated/start_simulated); the price is the signal's (with signal billed, "
+                                    "the projected hour price)."),
     )
     return board
 
 
 def electricity_prices() -> Board:
     board = Board("electricity-prices", "Electricity Prices",
-                  "ComEd 5-minute and hourly prices, the 30-day percentile bands smart charging uses, and the "
-                  "price history behind them.", time_from="now-24h", refresh="1m")
+                  f"ComEd prices as billed and as published: {HOURLY_BILLING}. This hour's projected price (what "
+                  f"charging now pays) beside the 5-minute price, the billed hourly prices with their 30-day "
+                  f"percentiles (what smart charging and the percentile alerts compare with), the 5-minute prices "
+                  f"with theirs, and the price history behind them.", time_from="now-24h", refresh="1m")
     board.add(
-        single("Price now", CENTS_PER_KWH, q(PRICE_NOW), thresholds=PRICE, background=True, decimals=1),
-        single("This hour so far", CENTS_PER_KWH, q("max(electricity_price_hour_average_cents_per_kwh)"),
-               thresholds=PRICE, decimals=2, description="What the hour is billed at once complete."),
-        single("Percentile (30 days)", PERCENT, q("max(electricity_price_percentile_rank_percent)"),
-               thresholds=PERCENTILE, decimals=0),
-        single("Price age", SECONDS, q("time() - max(electricity_price_interval_end_timestamp_seconds)"),
+        single("Price now", CENTS_PER_KWH, q(PRICE_NOW), thresholds=PRICE, background=True, decimals=1, w=3,
+               description="The latest 5-minute price (it covers the 5 minutes ending at its timestamp)."),
+        single("This hour (projected)", CENTS_PER_KWH, q(HOUR_NOW), thresholds=PRICE, background=True, decimals=2,
+               w=3, description=f"{PROJECTED[0].upper()}{PROJECTED[1:]}. {HOURLY_BILLING}: energy drawn now pays "
+                                f"this, final once the hour's twelfth price is published."),
+        single("Published this hour", COUNT, q("max(electricity_price_hour_published_prices)"), decimals=0, w=3,
+               thresholds=("blue", (12, "green")),
+               description="5-minute prices of the hour in progress published so far, of 12; the rest of the "
+                           "projection is at the latest price."),
+        single("Last billed hour", CENTS_PER_KWH, q(LAST_BILLED), thresholds=PRICE, decimals=2, w=3,
+               description="The billed price of the newest complete clock hour (the mean of its twelve 5-minute "
+                           "prices)."),
+        single("Percentile (30 days)", PERCENT,
+               q("max(electricity_price_hour_projected_percentile_rank_percent)", "this hour"),
+               q("max(electricity_price_percentile_rank_percent)", "5-minute"), thresholds=PERCENTILE, decimals=0,
+               w=3, description="This hour: where the projected hour price ranks among the billed hours of the "
+                                "last 30 days (smart charging's default signal). 5-minute: where the latest "
+                                "5-minute price ranks among the 5-minute prices."),
+        single("Price age", SECONDS, q("time() - max(electricity_price_interval_end_timestamp_seconds)"), w=3,
                thresholds=("green", (600, "orange"), (900, "red")),
                description="Since the end of the interval the newest price covers."),
         single("With delivery", CENTS_PER_KWH,
-               q(f"{PRICE_NOW} + max(electricity_price_delivery_cents_per_kwh)"), decimals=1),
+               q(f"{HOUR_NOW} + max(electricity_price_delivery_cents_per_kwh)"), decimals=1, w=3,
+               description="This hour's projected price plus the delivery rate in force: what a kWh drawn now "
+                           "costs, before the fixed and capacity charges."),
         single("Alert levels", CENTS_PER_KWH, q("charging_threshold:price_low_cents_per_kwh", "low"),
                q("charging_threshold:price_high_cents_per_kwh", "high"),
-               q("charging_threshold:price_spike_cents_per_kwh", "spike"), thresholds=PRICE,
-               description="rules/thresholds.yml: ElectricityPriceLow, ElectricityPriceHigh, ElectricityPriceSpike."),
+               q("charging_threshold:price_spike_cents_per_kwh", "spike"), thresholds=PRICE, w=3,
+               description="rules/thresholds.yml: ElectricityPriceLow and ElectricityPriceHigh compare this hour's "
+                           "projected price with them, ElectricityPriceSpike the 5-minute prices."),
     )
     board.add(
-        graph("5-minute price and the 30-day percentiles", CENTS_PER_KWH,
+        graph("This hour, the billed hours and their 30-day percentiles", CENTS_PER_KWH,
+              q(HOUR_NOW, "this hour (projected)"),
+              q(LAST_BILLED, "last billed hour"),
+              q("max(electricity_price_5m_cents_per_kwh)", "5-minute price"),
+              q("max by (percentile) (electricity_price:billed_lookback_percentile_cents_per_kwh)",
+                "billed p{{percentile}}"),
+              thresholds=PRICE, threshold_lines=True, w=24, h=10, overrides=[fill_between("billed p75", "billed p25")],
+              description=f"{HOURLY_BILLING}. This hour (projected): {PROJECTED}; it settles on the hour's billed "
+                          f"price as the hour's prices are published, and the last billed hour steps to it when the "
+                          f"hour closes. The band is the 25th to 75th percentile of the billed hours of the last 30 "
+                          f"days (recording rules over electricity_price_billed_cents_per_kwh, every hour weighing "
+                          f"once); smart charging stops above the 90th and the percentile alerts compare with them."),
+    )
+    board.add(
+        graph("Billed price per hour", CENTS_PER_KWH,
+              q(BILLED_HOUR, "billed"),
+              q(f"max(last_over_time(electricity_price_hour_projected_cents_per_kwh[1h] offset -1h)) "
+                f"unless on() {BILLED_HOUR}", "this hour (projected)"),
+              thresholds=PRICE, bars=True, interval="1h", calcs=("mean", "max"), w=12,
+              description=f"{HOURLY_BILLING}; each bar is the hour starting at it, the hour in progress at its "
+                          f"projected price."),
+        graph("5-minute price and its 30-day percentiles", CENTS_PER_KWH,
               q("max(electricity_price_5m_cents_per_kwh)", "5-minute price"),
               q("max by (percentile) (electricity_price:lookback_percentile_cents_per_kwh)", "p{{percentile}}"),
-              thresholds=PRICE, threshold_lines=True, w=24, h=10, overrides=[fill_between("p75", "p25")],
+              thresholds=PRICE, w=12, overrides=[fill_between("p75", "p25")],
               description="Each price is stamped with the end of its 5-minute interval; the band is the 25th to "
-                          "75th percentile of the last 30 days (recording rules)."),
-        graph("Hourly price", CENTS_PER_KWH,
-              q(market_cents_per_kwh(HOUR), "hour average"),
-              thresholds=PRICE, bars=True, interval="1h", calcs=("mean", "max"), w=12,
-              description="Mean of the hour's twelve 5-minute prices; each bar is the hour starting at it."),
+                          "75th percentile of the 5-minute prices of the last 30 days (recording rules): what the "
+                          "spike alert and smart charging's five_minute signal use. Short spikes lift these "
+                          "percentiles far more than the billed hours'."),
+    )
+    board.add(
         bars("30-day percentiles", CENTS_PER_KWH,
-             q("max by (percentile) (electricity_price_lookback_percentile_cents_per_kwh)", "p{{percentile}}"),
-             thresholds=PRICE, w=6, h=8, description="The exporter's numpy statistics over the lookback."),
+             q("max by (percentile) (electricity_price_billed_lookback_percentile_cents_per_kwh)",
+               "billed hours p{{percentile}}"),
+             q("max by (percentile) (electricity_price_lookback_percentile_cents_per_kwh)", "5-minute p{{percentile}}"),
+             thresholds=PRICE, w=12, h=8,
+             description="The exporter's numpy statistics over the lookback: of the billed hourly prices (every "
+                         "hour once) and of the 5-minute prices."),
         single("30-day statistics", CENTS_PER_KWH, q("max(electricity_price_lookback_mean_cents_per_kwh)", "mean"),
                q("max(electricity_price_lookback_median_cents_per_kwh)", "median"),
                q("max(electricity_price_lookback_stddev_cents_per_kwh)", "standard deviation"),
-               thresholds=PRICE, decimals=2, w=6, h=8),
+               thresholds=PRICE, decimals=2, w=6, h=8, description="Of the 5-minute prices over the lookback."),
+        single("Delivery rate", CENTS_PER_KWH, q("max(electricity_price_delivery_cents_per_kwh)"), decimals=2, w=6,
+               h=8, description="The delivery rate in force now (tariff.delivery_periods by time of day, else "
+                                "tariff.delivery_per_kwh), added to the supply price."),
     )
     board.row("History").add(
         graph("Price history (30 days)", CENTS_PER_KWH,
-              q(market_cents_per_kwh(HOUR), "hour average"),
-              q(market_cents_per_kwh("[1d]"), "24-hour average"),
-              thresholds=PRICE, interval="1h", time_from="30d", calcs=("mean", "min", "max"), w=12),
+              q(BILLED_HOUR, "billed hour"),
+              q(billed_cents_per_kwh("[1d]"), "24-hour average"),
+              thresholds=PRICE, interval="1h", time_from="30d", calcs=("mean", "min", "max"), w=12,
+              description="The billed price of every hour and the mean of the 24 billed hours before each moment."),
         single("History covered", DURATION, q("max(electricity_price_history_covered_seconds)"),
-               thresholds=("red", (604800, "orange"), (2592000, "green")), w=4, h=8,
-               description="Fewer than 7 days: percentile alerts stay silent and smart charging never stops a "
-                           "car (run price-backfill)."),
-        single("Oldest price", AGO, q("max(electricity_price_history_oldest_timestamp_seconds) * 1000"), w=4, h=8),
+               thresholds=("red", (604800, "orange"), (2592000, "green")), w=3, h=8,
+               description="5-minute prices the exporter holds. Fewer than 7 days: smart charging never stops a car "
+                           "(run price-backfill)."),
+        single("Oldest price", AGO, q("max(electricity_price_history_oldest_timestamp_seconds) * 1000"), w=3, h=8),
         single("Prices in 30 days", COUNT, q("max(electricity_price:lookback_prices)", "Prometheus"),
                q("max(electricity_price_lookback_prices)", "exporter"),
-               thresholds=("red", (2016, "green")), w=4, h=8,
+               thresholds=("red", (2016, "green")), w=3, h=8,
                description="5-minute prices over the lookback as Prometheus and the exporter count them; "
                            "8,640 is 30 full days."),
+        single("Billed hours in 30 days", COUNT, q("max(electricity_price:billed_lookback_hours)"),
+               thresholds=("red", (168, "green")), w=3, h=8,
+               description="Complete hours Prometheus holds a billed price for (electricity_price_billed_cents_per_kwh)"
+                           "; 720 is 30 full days. Fewer than 168 (7 days, charging_threshold:min_history_hours): "
+                           "the percentile alerts stay silent (run price-backfill)."),
     )
     return board
 

@@ -53,6 +53,12 @@ def states(codes: Mapping[int, tuple[str, str]]) -> list[model.ValueMapping]:
                                     for i, (code, (text, color)) in enumerate(sorted(codes.items()))})]
 
 
+def flags(true: tuple[str, str], false: tuple[str, str]) -> list[model.ValueMapping]:
+    """Value mappings for a boolean field (JSON true/false): (text, colour) of each."""
+    return [model.ValueMap(options={"true": model.ValueMappingResult(text=true[0], color=true[1], index=0),
+                                    "false": model.ValueMappingResult(text=false[0], color=false[1], index=1)})]
+
+
 UP = states({0: ("down", "red"), 1: ("up", "green")})
 YES_NO = states({0: ("no", "text"), 1: ("yes", "green")})
 
@@ -106,7 +112,7 @@ class Infinity(cogbuilder.Builder[InfinityQuery]):
         return self.param("from", "${__from:date:seconds}").param("to", "${__to:date:seconds}")
 
     def column(self, selector: str, text: str, kind: str = "string") -> "Infinity":
-        """kind: string, number, timestamp, timestamp_epoch (ms) or timestamp_epoch_s."""
+        """kind: string, number, boolean, timestamp, timestamp_epoch (ms) or timestamp_epoch_s."""
         self._columns.append((selector, text, kind))
         return self
 
@@ -230,12 +236,18 @@ def label_table(title: str, expr: str, columns: Sequence[str], *, w: int = 12, h
 
 
 def api_table(title: str, query: Infinity, *, units: Mapping[str, str] | None = None, w: int = 24, h: int = 9,
-              description: str | None = None, thresholds: Sequence = NEUTRAL) -> table.Panel:
-    """A table of the session store's API; `units` maps column titles to units."""
+              description: str | None = None, thresholds: Sequence = NEUTRAL,
+              mappings: Mapping[str, list[model.ValueMapping]] | None = None) -> table.Panel:
+    """A table of the session store's API; `units` maps column titles to units, `mappings` column titles
+    to value mappings (shown as coloured text)."""
     panel = table.Panel().sort_by([common_builders.TableSortByFieldState().display_name(query.columns[0][1])
                                    .desc(True)])
     for column, unit in (units or {}).items():
         panel.override_by_name(column, [model.DynamicConfigValue(id_val="unit", value=unit)])
+    for column, mapping in (mappings or {}).items():
+        panel.override_by_name(column, [model.DynamicConfigValue(id_val="mappings", value=mapping),
+                                        model.DynamicConfigValue(id_val="custom.cellOptions",
+                                                                 value={"type": "color-text"})])
     return _panel(panel, title, NONE, [query], thresholds=thresholds, w=w, h=h, description=description,
                   instant=True)
 

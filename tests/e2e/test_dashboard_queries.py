@@ -38,7 +38,10 @@ ALLOWED_EMPTY = {
     ("vehicle-status", "Fail-safe decisions"): "the market is trusted throughout: fresh price, 9 days of history",
 }
 SCRAPE_INTERVAL = 15          # the Grafana datasource's timeInterval (prometheus.scrape_interval)
-TEST_RANGE = 600              # the dashboard time range the test uses: the last 10 minutes
+# The dashboard time range the test uses: the last 2 hours. Billed hourly prices are one sample per clock
+# hour, stamped with its end (electricity_price_billed_cents_per_kwh): two hours always hold a complete
+# hour's, wherever in the hour the test runs; ten minutes would hold one only just after the hour.
+TEST_RANGE = 7200
 MAX_DATA_POINTS = 1000
 
 BLUE, RED = "5YJ3E1EA7KF000021", "7SAYGDEE1PA000022"

@@ -195,3 +195,63 @@ def test_series_extraction() -> None:
                                ' - time() + {__name__=~"twc_up|tesla_vehicle_up"}')
     assert names == {"charging_session_energy_joules_total", "electricity_price:lookback_prices"}
     assert regexes == ["twc_up|tesla_vehicle_up"]
+
+
+def exprs_of(uid: str) -> dict[str, list[str]]:
+    """Panel title -> its PromQL queries, of one dashboard."""
+    dashboard = next(d for d in dashboards() if d["uid"] == uid)
+    return {p["title"]: [t["expr"] for t in p["targets"] if "expr" in t] for p in panels(dashboard)}
+
+
+def test_billed_hours_are_read_over_a_window() -> None:
+    """One sample per complete hour, stamped with its end: an instant selector is empty most of the hour, and
+    the 5-minute prices averaged are not what is billed."""
+    for dashboard in dashboards():
+        for title, exprs in exprs_of(dashboard["uid"]).items():
+            for expr in exprs:
+                assert not re.search(r"electricity_price_billed_cents_per_kwh(?!\s*(\{[^}]*\})?\s*\[)", expr), \
+                    f"{dashboard['uid']} / {title}: {expr}"
+                assert "avg_over_time(electricity_price_5m_cents_per_kwh" not in expr, f"{dashboard['uid']} / {title}"
+
+
+def test_prices_are_shown_as_billed_beside_the_5_minute_price() -> None:
+    prices = exprs_of("electricity-prices")
+    assert any("electricity_price_hour_projected_cents_per_kwh" in e for e in prices["This hour (projected)"])
+    assert prices["With delivery"] == ["max(electricity_price_hour_projected_cents_per_kwh)"
+                                       " + max(electricity_price_delivery_cents_per_kwh)"]
+    graph = " ".join(prices["This hour, the billed hours and their 30-day percentiles"])
+    for name in ("electricity_price_hour_projected_cents_per_kwh", "electricity_price_billed_cents_per_kwh",
+                 "electricity_price_5m_cents_per_kwh", "electricity_price:billed_lookback_percentile_cents_per_kwh"):
+        assert name in graph, name
+    assert prices["Published this hour"] == ["max(electricity_price_hour_published_prices)"]
+
+    overview = exprs_of("charging-overview")
+    assert overview["Charging cost now"] == ["charging:cost_dollars_per_hour"]
+    assert overview["Price now"] == ["max(electricity_price_hour_projected_cents_per_kwh)",
+                                     "max(electricity_price_cents_per_kwh)"]
+    assert "charging_session_reference_cost_dollars_total" in overview["Savings today"][0]
+
+    costs = exprs_of("energy-costs")
+    assert "avg_over_time(electricity_price_billed_cents_per_kwh[$__range])" in costs["Price paid vs billed hours"][1]
+    assert "electricity_price_monthly_capacity_dollars" in costs["Total"][0]
+    assert "charging_session_reference_cost_dollars_total" in costs["Savings vs the fixed rate"][0]
+    assert costs["Provisional sessions"] == ['sum(charging_sessions_provisional{unit=~"$unit",vehicle=~"$vehicle"})']
+
+    smart = " ".join(exprs_of("vehicle-status")["Price against the thresholds"])
+    for name in ("smart_charging_price_cents_per_kwh", "smart_charging_five_minute_price_cents_per_kwh",
+                 "smart_charging_hour_projected_cents_per_kwh", "smart_charging_stop_threshold_cents_per_kwh",
+                 "smart_charging_resume_threshold_cents_per_kwh"):
+        assert name in smart, name
+
+
+def test_session_tables_show_effective_price_savings_and_finality() -> None:
+    selectors = {}
+    for dashboard in dashboards():
+        for panel in panels(dashboard):
+            for target in panel["targets"]:
+                if "columns" in target:
+                    selectors[dashboard["uid"], panel["title"]] = {c["selector"] for c in target["columns"]}
+    assert {"effective_price_cents", "savings", "cost_final"} <= selectors["session-history", "Sessions"]
+    assert {"effective_price_cents", "savings", "capacity_charge", "reference_cost", "final"} <= \
+        selectors["energy-costs", "Months"]
+    assert {"effective_price_cents", "savings"} <= selectors["energy-costs", "Weeks"]
