@@ -13,12 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks import hung_upstream, latency, memory, scale, scrape_latency, session_accuracy
+from benchmarks import bill_accuracy, hung_upstream, latency, memory, scale, scrape_latency, session_accuracy, smart_savings
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
-BENCHMARKS = ("scrape", "hung", "accuracy", "latency", "scale", "memory")
+BENCHMARKS = ("scrape", "hung", "accuracy", "billing", "savings", "latency", "scale", "memory")
 
 
 def say(line: str = "") -> None:
@@ -46,7 +46,8 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              scrape_settings: scrape_latency.Settings, hung_settings: hung_upstream.Settings,
              accuracy: list[dict[str, float]] | None = None, ends: latency.LatencyResult | None = None,
              scaled: scale.ScaleResult | None = None, memories: memory.MemoryResult | None = None,
-             load: tuple[float, float, float] | None = None) -> str:
+             load: tuple[float, float, float] | None = None, billing: str | None = None,
+             savings: str | None = None) -> str:
     machine = describe()
     run = "`python -m benchmarks --quick` (short run)" if args.quick else "`python -m benchmarks`"
     shared = (f" Load average when it started: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); "
@@ -95,9 +96,13 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
         out += ["## 3. Session accuracy against the simulator's ground truth", "",
                 f"One realistic charge ({accuracy[0]['true_energy_kwh']:.2f} kWh with ramp, a 3-minute dip, taper and "
                 f"a price spike, true cost ${accuracy[0]['true_cost']:.4f}) from samples every 15, 30 and 60 s, by "
-                "the session store's trapezoid and by the rectangle method; truth is the simulator's per-second "
-                "energy and per-second energy x interval price (benchmarks/session_accuracy.py).", "",
+                "the session store's trapezoid and by the rectangle method, both billed by the tariff; truth is the "
+                "simulator's per-second energy and its own bill of it (benchmarks/session_accuracy.py).", "",
                 accuracy_table(accuracy), ""]
+    if billing:
+        out += ["## 3a. Costs against the simulator's bill", "", paragraph(bill_accuracy.__doc__), "", billing, ""]
+    if savings:
+        out += ["## 3b. Smart charging's savings on the bill", "", paragraph(smart_savings.__doc__), "", savings, ""]
     if ends:
         out += latency.markdown(ends)
     if scaled:
@@ -105,6 +110,11 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
     if memories:
         out += memory.markdown(memories, store_100k(scaled))
     return "\n".join(out)
+
+
+def paragraph(doc: str | None) -> str:
+    """A module docstring's first paragraph on one line."""
+    return " ".join((doc or "").split("\n\n")[0].split())
 
 
 def store_100k(scaled: scale.ScaleResult | None) -> tuple[int, float, float, float] | None:
@@ -170,6 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         accuracy = session_accuracy.accuracy()
         say(accuracy_table(accuracy))
 
+    billing = savings = None
+    if "billing" in chosen:
+        section("3a. session and month costs vs the simulator's bill (every case)")
+        billing = bill_accuracy.markdown()
+        say(billing)
+    if "savings" in chosen:
+        section("3b. smart charging's savings on the simulator's bill, a simulated month")
+        savings = smart_savings.markdown()
+        say(savings)
+
     ends = None
     if "latency" in chosen:
         section("4. end-to-end latency (simulator, exporters, Prometheus, session store)")
@@ -197,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     elapsed = time.monotonic() - clock
     args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy,
-                                    ends, scaled, memories, load))
+                                    ends, scaled, memories, load, billing, savings))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0
