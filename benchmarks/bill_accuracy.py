@@ -32,16 +32,16 @@ SCRAPE_S = 15
 CHICAGO = ZoneInfo("America/Chicago")
 # The same mapping configures both sides: the suite's `tariff:` section and the scenario's.
 TARIFF = {
-    "delivery_per_kwh": 0.059,
+    "delivery_cents_per_kwh": 5.9,
     "delivery_periods": [
-        {"name": "overnight", "start": "21:00", "end": "06:00", "per_kwh": 0.030},
-        {"name": "morning", "start": "06:00", "end": "13:00", "per_kwh": 0.040},
+        {"name": "overnight", "start": "21:00", "end": "06:00", "cents_per_kwh": 3.0},
+        {"name": "morning", "start": "06:00", "end": "13:00", "cents_per_kwh": 4.0},
         {"name": "super_peak", "months": [6, 7, 8, 9], "days": ["mon", "tue", "wed", "thu", "fri"],
-         "start": "13:00", "end": "19:00", "per_kwh": 0.107},
-        {"name": "evening", "start": "19:00", "end": "21:00", "per_kwh": 0.040}],
-    "monthly_fixed": 19.56,
-    "capacity_per_month": 9.80,
-    "reference_supply_per_kwh": 0.10028,
+         "start": "13:00", "end": "19:00", "cents_per_kwh": 10.7},
+        {"name": "evening", "start": "19:00", "end": "21:00", "cents_per_kwh": 4.0}],
+    "monthly_fixed_dollars": 19.56,
+    "capacity_dollars_per_month": 9.80,
+    "reference_supply_cents_per_kwh": 10.028,
 }
 CAR = {"vin": "5YJ3E1EA7KF000042", "name": "blue", "battery_kwh": 100, "soc": 10, "charge_limit": 100,
        "max_power_kw": 11.5}

@@ -12,5 +12,6 @@ def tariff_for(config: Config) -> Tariff:
     provider = PROVIDERS[config.price.provider]
     settings = config.tariff
     rule = provider.billing_rule if settings.supply_billing == "auto" else settings.supply_billing
-    return Tariff(provider.zone, rule, provider.resolution, settings.delivery_per_kwh, settings.delivery_periods,
-                  settings.monthly_fixed, settings.capacity_per_month, settings.reference_supply_per_kwh or None)
+    return Tariff(provider.zone, rule, provider.resolution, settings.delivery_cents_per_kwh / 100,
+                  settings.delivery_periods, settings.monthly_fixed_dollars, settings.capacity_dollars_per_month,
+                  settings.reference_supply_cents_per_kwh / 100 or None)

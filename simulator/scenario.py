@@ -45,15 +45,15 @@ Format (every key optional unless marked *; durations accept ``90``, ``90s``, ``
                 history: [{charger: garage, vehicle: red | target_id: <uuid>, start: -2d, duration: 2h,
                            energy_wh: 21508}]}
     quirks: {stale_cache_while_charging: false}
-    tariff:                                   # how /sim/truth and /sim/bill bill the charging (money in $)
+    tariff:                                   # how /sim/truth and /sim/bill bill the charging (cents per kWh, $ a month)
       supply_billing: hourly_average | interval   # ComEd: local clock hour at the mean of its 12 prices
-      delivery_per_kwh: 0.075                 # flat, and the rate for times no period covers
+      delivery_cents_per_kwh: 7.5             # flat, and the rate for times no period covers
       delivery_periods:                       # optional time of day; the first matching period wins
         - {name: super_peak, months: [6, 7, 8, 9], days: [mon, tue, wed, thu, fri],
-           start: "13:00", end: "19:00", per_kwh: 0.107}   # local HH:MM on 5-minute marks, quoted
-        - {name: night, start: "22:00", end: "06:00", per_kwh: 0.03}   # start > end wraps midnight
-      monthly_fixed: 19.56, capacity_per_month: 0      # month bills only
-      reference_supply_per_kwh: 0             # fixed-price supply for savings; 0 = no reference
+           start: "13:00", end: "19:00", cents_per_kwh: 10.7}   # local HH:MM on 5-minute marks, quoted
+        - {name: night, start: "22:00", end: "06:00", cents_per_kwh: 3}   # start > end wraps midnight
+      monthly_fixed_dollars: 19.56, capacity_dollars_per_month: 0     # month bills only
+      reference_supply_cents_per_kwh: 0       # fixed-price supply for savings; 0 = no reference
 """
 
 from __future__ import annotations
@@ -355,11 +355,11 @@ def _tariff(s: Section) -> TariffConfig:
     periods = tuple(_delivery_period(Section(item, p)) for p, item in s.list("delivery_periods"))
     cfg = TariffConfig(
         supply_billing=s.str("supply_billing", "hourly_average", choices=SUPPLY_BILLING),
-        delivery_per_kwh=s.float("delivery_per_kwh", 0.075, min=0, max=5),
+        delivery_per_kwh=s.float("delivery_cents_per_kwh", 7.5, min=0, max=500) / 100,
         delivery_periods=periods,
-        monthly_fixed=s.float("monthly_fixed", 19.56, min=0, max=10000),
-        capacity_per_month=s.float("capacity_per_month", 0.0, min=0, max=10000),
-        reference_supply_per_kwh=s.float("reference_supply_per_kwh", 0.0, min=0, max=5),
+        monthly_fixed=s.float("monthly_fixed_dollars", 19.56, min=0, max=10000),
+        capacity_per_month=s.float("capacity_dollars_per_month", 0.0, min=0, max=10000),
+        reference_supply_per_kwh=s.float("reference_supply_cents_per_kwh", 0.0, min=0, max=500) / 100,
     )
     s.finish()
     return cfg
@@ -372,7 +372,7 @@ def _delivery_period(s: Section) -> DeliveryPeriodConfig:
     if start == end:
         raise fail(s.key_path("end"), "equals start", "use 00:00 to 24:00 for a whole day")
     cfg = DeliveryPeriodConfig(
-        start_min=start, end_min=end, per_kwh=s.float("per_kwh", min=0, max=5),
+        start_min=start, end_min=end, per_kwh=s.float("cents_per_kwh", min=0, max=500) / 100,
         name=s.str("name", ""),
         months=_months(s), days=_days(s),
     )

@@ -18,6 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM_TOKEN = "test-token-0123456789abcdef"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No test reads the user's own files: the token a user keeps in ./.secrets or the chargers in
+    ./config.yaml would change what tests see, and could reach a real car or charger. Every loader in
+    this process and in the processes tests start reads empty files instead; a test that wants a
+    configuration or a secret passes it (or sets these variables itself)."""
+    os.environ["CHARGING_SECRETS"] = os.devnull
+    os.environ["CHARGING_CONFIG"] = os.devnull
+
+
 @pytest.fixture
 def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., RunningPrometheus]]:
     """Start a real Prometheus scraping the given jobs every second; stopped after the test."""

@@ -20,8 +20,9 @@ from typing import Any, Iterator, Mapping
 import yaml
 
 from exporters.core.settings_types import (
-    Address, Bool, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen, NameMap,
-    Number, OptionalText, Text, TimeZone, Url, UrlList, fail, is_uuid, is_vin,
+    Address, Bool, CentsPerKwh, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen,
+    NameMap,
+    Number, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, is_uuid, is_vin, show,
 )
 from billing.tariff import RULES, DeliveryPeriod
 
@@ -63,9 +64,11 @@ class GeneralSettings:
     log_level: str = setting(Choice(("debug", "info", "warning", "error")), "info",
                              "Log level of every component: debug, info, warning or error.", "LOG_LEVEL")
     timezone: str = setting(TimeZone(), "America/Chicago",
-                            "Time zone for daily/monthly summaries and ComEd's Central-time date ranges.", "TZ")
-    data_dir: str = setting(Text(), "var", "Where the local suite keeps Prometheus data, the SQLite file and logs.",
-                            "CHARGING_DATA_DIR")
+                            "Time zone for daily/monthly summaries, the times in notifications and ComEd's "
+                            "Central-time date ranges.", "TZ")
+    data_dir: str = setting(Text(), "var", "Where the local suite keeps its state (Prometheus data, the SQLite "
+                            "file, logs): `make up` uses its subdirectory `demo` for the simulated demo and `live` "
+                            "for real equipment, never one for both.", "CHARGING_DATA_DIR")
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,10 @@ class EnergySiteSettings:
     site_id: str | None = setting(OptionalText(), None, "Energy site id; empty = discover it from /api/1/products.",
                                   "ENERGY_SITE_ID")
     unit_names: dict[str, str] = setting(
-        NameMap("1457768-02-G--ABC123:garage"), {}, "Friendly names of Wall Connector units by DIN "
-        "(leader and followers); unnamed units are called by their serial.", "WALL_CONNECTOR_NAMES")
+        NameMap("PGT12345678901:garage"), {}, "Names of Wall Connector units (leader and followers) by serial "
+        "or DIN; unnamed units are called by their serial. Use the names of wall_connectors.chargers, so the "
+        "local and the Fleet view agree, and set them before the first run: sessions keep the name they were "
+        "recorded with.", "WALL_CONNECTOR_NAMES")
     live_status_interval: float = setting(Duration(), 30, "How often live_status is read (Tessie clients poll 30 s).",
                                           "FLEET_LIVE_STATUS_INTERVAL")
     site_info_interval: float = setting(Duration(), 3600, "How often site_info (unit facts) is read.")
@@ -117,7 +122,8 @@ class VehicleSettings:
                                    "TESSIE_POLL_INTERVAL")
     names: dict[str, str] = setting(
         NameMap("5YJ3E1EA7KF000001:Blue", is_vin, "17-character VIN"), {},
-        "Vehicle names by VIN; vehicles not listed are discovered and named by Tessie's display_name.",
+        "Vehicle names by VIN, in every component; vehicles not listed are named by their Tessie display name, "
+        "else by VIN. Set them before the first run: sessions keep the name they were recorded with.",
         "VEHICLE_NAMES")
     target_ids: dict[str, str] = setting(
         NameMap("aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee:Blue", is_uuid, "a UUID"), {},
@@ -143,23 +149,25 @@ class TariffSettings:
                                   "How supply is billed: hourly_average (each local clock hour at the mean of its "
                                   "5-minute prices, ComEd Hourly Pricing), interval (each price interval at its own "
                                   "price), auto = the provider's own rule.", "SUPPLY_BILLING")
-    delivery_per_kwh: float = setting(Number(minimum=0, unit="$/kWh"), 0.075,
-                                      "Delivery charges per kWh in dollars: the flat rate, and the rate of any time "
-                                      "no delivery period covers.", "COMED_DELIVERY_PER_KWH")
+    delivery_cents_per_kwh: float = setting(CentsPerKwh(env_dollars=True), 7.5,
+                                            "Delivery charges in cents per kWh: the flat rate, and the rate of any "
+                                            "time no delivery period covers. Its environment variable is in dollars "
+                                            "per kWh (0.075), as the original setup had it.",
+                                            "COMED_DELIVERY_PER_KWH")
     delivery_periods: tuple[DeliveryPeriod, ...] = setting(
-        DeliveryPeriods(), [], "Time-of-day delivery: a list of {name, months, days, start, end, per_kwh}; the "
+        DeliveryPeriods(), [], "Time-of-day delivery: a list of {name, months, days, start, end, cents_per_kwh}; the "
         "first period covering a moment (local time) sets its rate. Empty = flat delivery.")
-    monthly_fixed: float = setting(Number(minimum=0, unit="$"), 19.56,
-                                   "Fixed monthly charges in dollars (customer + metering), in month totals.",
-                                   "COMED_MONTHLY_FIXED")
-    capacity_per_month: float = setting(Number(minimum=0, unit="$"), 0,
-                                        "Capacity charge in dollars per month, on hourly-pricing bills (capacity "
-                                        "PLC kW x scaling x pool requirement x $/kW-month); in month totals.",
-                                        "COMED_CAPACITY_PER_MONTH")
-    reference_supply_per_kwh: float = setting(Number(minimum=0, unit="$/kWh"), 0.10028,
-                                              "The fixed-price supply rate savings are measured against (ComEd's "
-                                              "Price to Compare, summer 2025: 10.028 cents); 0 = no reference.",
-                                              "COMED_REFERENCE_SUPPLY_PER_KWH")
+    monthly_fixed_dollars: float = setting(Number(minimum=0, maximum=500, unit="$"), 19.56,
+                                           "Fixed monthly charges in dollars (customer + metering), in month totals.",
+                                           "COMED_MONTHLY_FIXED")
+    capacity_dollars_per_month: float = setting(Number(minimum=0, maximum=1000, unit="$"), 0,
+                                                "Capacity charge in dollars per month, on hourly-pricing bills "
+                                                "(capacity PLC kW x scaling x pool requirement x $/kW-month); in "
+                                                "month totals.", "COMED_CAPACITY_PER_MONTH")
+    reference_supply_cents_per_kwh: float = setting(CentsPerKwh(), 10.028,
+                                                    "The fixed-price supply rate savings are measured against, in "
+                                                    "cents per kWh (ComEd's Price to Compare, summer 2025); 0 = no "
+                                                    "reference.", "COMED_REFERENCE_SUPPLY_CENTS_PER_KWH")
 
 
 @dataclass(frozen=True)
@@ -181,8 +189,9 @@ class SessionSettings:
     catch_up: float = setting(Duration(), 7 * 86400, "On first start, how much stored history is turned into sessions.")
     catch_up_chunk: float = setting(Duration(), 6 * 3600, "Catching up reads Prometheus in windows of this size, "
                                     "one transaction each.")
-    database: str = setting(Text(), "var/session_store.sqlite3", "SQLite file of the session store.",
-                            "SESSION_STORE_DB")
+    database: str = setting(OptionalText(), None, "SQLite file of the session store; empty = "
+                            "`session_store.sqlite3` in general.data_dir (with `make up`: in the mode's "
+                            "subdirectory).", "SESSION_STORE_DB")
     listen: Listen = setting(Address(), "127.0.0.1:9885", "Where session-store serves its API and /metrics.")
 
 
@@ -238,6 +247,10 @@ class AlertmanagerSettings:
     smtp_from: str | None = setting(OptionalText(), None, "Sender address of e-mail notifications.", "SMTP_FROM")
     smtp_username: str | None = setting(OptionalText(), None, "SMTP user; the password is the SMTP_PASSWORD secret.",
                                         "SMTP_USERNAME")
+    runbook_base_url: str | None = setting(
+        OptionalUrl(), None, "Where the README is published, e.g. https://github.com/you/twc-charging-suite/blob/main/: "
+        "notifications resolve the alerts' runbook links (README.md#alertname) against it, so they open from a "
+        "phone; empty = the links stay relative.", "ALERT_RUNBOOK_BASE_URL")
 
 
 @dataclass(frozen=True)
@@ -281,12 +294,15 @@ class Config:
     secrets: Secrets = field(default_factory=Secrets)
 
     def require_tessie_token(self, needed_by: str) -> Secret:
-        """Components that talk to Tessie call this at start-up; no token stops them with a fix."""
+        """Components that talk to Tessie call this at start-up; no token stops them with both fixes.
+        `needed_by` names the component and, in parentheses, the setting that turns it on."""
         token = self.secrets.tessie_access_token
         if token is None:
+            switch = needed_by.partition("(")[2].split()[0].rstrip(")") if "(" in needed_by else ""
+            instead = f", or set {switch}: false" if switch else ""
             raise ConfigError(
-                f"TESSIE_ACCESS_TOKEN: missing, but {needed_by} needs it, got nothing; put "
-                "TESSIE_ACCESS_TOKEN=<token> in .secrets or the environment, or disable that component")
+                f"TESSIE_ACCESS_TOKEN: missing, but {needed_by} needs it, got no token; put "
+                f"TESSIE_ACCESS_TOKEN=<token> in .secrets or the environment{instead}")
         return token
 
 
@@ -295,13 +311,15 @@ SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Config) 
 SECTIONS = {name: globals()[cls] if isinstance(cls, str) else cls for name, cls in SECTIONS.items()}
 
 
-MOVED = {"price.delivery_per_kwh": "tariff.delivery_per_kwh", "price.monthly_fixed": "tariff.monthly_fixed"}
+MOVED = {"price.delivery_per_kwh": ("tariff.delivery_cents_per_kwh", "in cents: 0.075 dollars is 7.5"),
+         "price.monthly_fixed": ("tariff.monthly_fixed_dollars", "in dollars, as before")}
 
 
 def _unknown(key: str, name: str, known: list[str]) -> ConfigError:
     if key in MOVED:
-        return ConfigError(f"{key}: moved to {MOVED[key]} (the tariff now bills every cost), got key {name!r}; "
-                           f"move the line under 'tariff:' as {MOVED[key].split('.')[1]}")
+        new, unit = MOVED[key]
+        return ConfigError(f"{key}: moved to {new} (the tariff now bills every cost), got key {name!r}; move the "
+                           f"line under 'tariff:' as {new.split('.')[1]} ({unit})")
     if name.lower() in {"access_token", "token", "tessie_access_token", "password", "api_key", "smtp_password"}:
         secret = "SMTP_PASSWORD" if "password" in name.lower() else "TESSIE_ACCESS_TOKEN"
         return ConfigError(f"{key}: secrets are not read from the YAML file, got key {name!r}; remove it and put "
@@ -351,14 +369,39 @@ def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Map
         if key not in SECTIONS:
             raise _unknown(str(key), str(key), list(SECTIONS))
     sections = {name: _section(name, cls, mapping.get(name), env) for name, cls in SECTIONS.items()}
+    sections["sessions"] = _with_database(sections["sessions"], sections["general"])
+    _check_secrets(secrets)
     config = Config(**sections, secrets=Secrets(**{name.lower(): _secret(name, env, secrets) for name in SECRET_NAMES}))
     _check(config)
     return config
 
 
+def _with_database(sessions: SessionSettings, general: GeneralSettings) -> SessionSettings:
+    """sessions.database left empty lives in general.data_dir, so moving the data directory (or `make up`
+    choosing the demo's or the live one) moves the SQLite file too."""
+    if sessions.database:
+        return sessions
+    return dataclasses.replace(sessions, database=str(Path(general.data_dir) / "session_store.sqlite3"))
+
+
 def _secret(name: str, env: Mapping[str, str], secrets: Mapping[str, str]) -> Secret | None:
     value = (env.get(name) or secrets.get(name) or "").strip()
     return Secret(value) if value else None
+
+
+def _check_secrets(secrets: Mapping[str, str]) -> None:
+    """A typo of a secret's name (TESSIE_TOKEN, tessie_access_token) or an empty value would leave the
+    suite quietly without it. Keys nothing like a secret's name belong to other tools sharing the file."""
+    for key, value in secrets.items():
+        if key not in SECRET_NAMES:
+            close = difflib.get_close_matches(key.upper(), SECRET_NAMES, n=1, cutoff=0.6)
+            if close:
+                raise ConfigError(f"secrets file: unknown key, got {key[:60]!r}; did you mean {close[0]}? "
+                                  "(settings go in config.yaml or the environment)")
+            continue
+        if not value.strip():
+            raise ConfigError(f"secrets file: {key} is empty, got '{key}='; put the value after the = or remove "
+                              "the line")
 
 
 def _check(config: Config) -> None:
@@ -368,14 +411,14 @@ def _check(config: Config) -> None:
             f"smart_charging.stop_percentile: must be above resume_percentile ({smart.resume_percentile:g}) "
             f"for hysteresis, got {smart.stop_percentile:g}; raise stop_percentile or lower resume_percentile")
     if smart.enabled and smart.control_enabled:
-        config.require_tessie_token("smart_charging.control_enabled (live mode)")
+        config.require_tessie_token("live smart charging (smart_charging.control_enabled)")
     if config.prometheus.retention < (smart.lookback_days + 2) * 86400:
         raise ConfigError(f"prometheus.retention: must cover smart_charging.lookback_days ({smart.lookback_days:g} d) "
                           f"plus margin, got {config.prometheus.retention / 86400:g}d; set it to "
                           f"{smart.lookback_days + 10:g}d or more")
     mail = config.alertmanager
     if mail.email_to and not (mail.smtp_smarthost and mail.smtp_from):
-        raise ConfigError(f"alertmanager.email_to: needs smtp_smarthost and smtp_from, got {mail.email_to!r} alone; "
+        raise ConfigError(f"alertmanager.email_to: needs smtp_smarthost and smtp_from, got {show(mail.email_to)} alone; "
                           "set alertmanager.smtp_smarthost (host:port) and alertmanager.smtp_from")
 
 
@@ -423,14 +466,33 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
                           "a configuration needs a few levels of nesting at most") from None
 
 
+def default_secrets_path() -> str | None:
+    """$CHARGING_SECRETS, else ./.secrets when present. The tests point CHARGING_SECRETS at an empty
+    file, so no test ever reads the token a user keeps in ./.secrets."""
+    chosen = os.environ.get("CHARGING_SECRETS")
+    if chosen:
+        return chosen
+    return ".secrets" if Path(".secrets").is_file() else None
+
+
+DEFAULT_CONFIG_FILE = "config.yaml"
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> str | None:
+    """Every entry point's --config default: $CHARGING_CONFIG, else ./config.yaml when present, else none
+    (built-in defaults and the environment only). `make up` and each component alone read the same file."""
+    chosen = (os.environ if env is None else env).get("CHARGING_CONFIG")
+    if chosen:
+        return chosen
+    return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else None
+
+
 def load_files(config_path: str | None, secrets_path: str | None, env: Mapping[str, str]) -> Config:
-    """The entry points' loader: YAML file (optional), secrets file (optional, default ./.secrets), env."""
+    """The entry points' loader: YAML file (optional), secrets file (optional, default
+    $CHARGING_SECRETS or ./.secrets), env."""
     mapping = read_yaml(config_path) if config_path else {}
-    if secrets_path:
-        secrets = read_secrets(secrets_path)
-    else:
-        secrets = read_secrets(".secrets") if Path(".secrets").is_file() else {}
-    return load(mapping, env, secrets)
+    secrets_path = secrets_path or default_secrets_path()
+    return load(mapping, env, read_secrets(secrets_path) if secrets_path else {})
 
 
 def reference_rows() -> Iterator[tuple[str, str, str, str]]:

@@ -223,6 +223,15 @@ class Url(Kind):
 _TZ_NAME = re.compile(r"^[A-Za-z0-9_+-]{1,40}(/[A-Za-z0-9_+-]{1,40}){0,3}$")
 
 
+class OptionalUrl(Url):
+    """An http(s) URL, or empty for none."""
+
+    def parse(self, key: str, value: Any) -> str | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return super().parse(key, value)
+
+
 class TimeZone(Kind):
     def parse(self, key: str, value: Any) -> str:
         # Only plausible IANA names reach ZoneInfo: it recurses on very long paths ('a/' * 3000).
@@ -364,12 +373,41 @@ class UrlList(Kind):
         return tuple(Url().parse(key, part.strip()) for part in text.split(",") if part.strip())
 
 
-class DeliveryPeriods(Kind):
-    """Time-of-day delivery: a YAML list of {name, months, days, start, end, per_kwh}."""
+@dataclass
+class CentsPerKwh(Kind):
+    """A price per kWh in cents, the unit every metric, panel and alert shows. A value that only makes
+    sense in dollars (0.075) is refused with the cents it probably means; so is one no tariff charges.
+    `env_dollars`: the environment variable keeps the dollars the original InfluxDB setup used."""
 
-    KEYS = ("name", "months", "days", "start", "end", "per_kwh")
+    maximum: float = 100.0
+    env_dollars: bool = False
+
+    def parse(self, key: str, value: Any) -> float:
+        cents = Number(minimum=0, unit="cents/kWh").parse(key, value)
+        if 0 < cents < 0.5:
+            raise fail(key, "is in cents per kWh, and this looks like dollars", value,
+                       f"write {cents * 100:g} for {cents * 100:g} cents")
+        if cents > self.maximum:
+            raise fail(key, f"is in cents per kWh, and no tariff charges more than {self.maximum:g}", value,
+                       "check the unit: 7.5 means 7.5 cents")
+        return float(cents)
+
+    def parse_env(self, key: str, text: str) -> float:
+        if not self.env_dollars:
+            return self.parse(key, text)
+        dollars = Number(minimum=0, unit="$/kWh").parse(key, text)
+        if dollars > 1:
+            raise fail(key, "is in dollars per kWh, and this looks like cents", text,
+                       f"write {dollars / 100:g} for {dollars:g} cents")
+        return float(dollars) * 100
+
+
+class DeliveryPeriods(Kind):
+    """Time-of-day delivery: a YAML list of {name, months, days, start, end, cents_per_kwh}."""
+
+    KEYS = ("name", "months", "days", "start", "end", "cents_per_kwh")
     example = "{name: super_peak, months: [6, 7, 8, 9], days: [mon, tue, wed, thu, fri], start: '13:00', " \
-              "end: '19:00', per_kwh: 0.107}"
+              "end: '19:00', cents_per_kwh: 10.7}"
 
     def parse(self, key: str, value: Any) -> tuple[DeliveryPeriod, ...]:
         if value is None:
@@ -384,16 +422,16 @@ class DeliveryPeriods(Kind):
         unknown = sorted(str(k) for k in set(item) - set(self.KEYS))
         if unknown:
             raise fail(f"{where}.{unknown[0]}", "is not a known key", item[unknown[0]],
-                       "use name, months, days, start, end and per_kwh")
-        for required in ("start", "end", "per_kwh"):
+                       "use name, months, days, start, end and cents_per_kwh")
+        for required in ("start", "end", "cents_per_kwh"):
             if required not in item:
                 raise fail(f"{where}.{required}", "is missing", None, f"add {required}: to the period")
         start, end = (self._clock(f"{where}.{k}", item[k]) for k in ("start", "end"))
         if start == end:
             raise fail(f"{where}.end", "must differ from start", item["end"],
                        "give the period a length (end before start wraps past midnight)")
-        return DeliveryPeriod(start % 1440, end, Number(minimum=0, unit="$/kWh").parse(f"{where}.per_kwh",
-                                                                                   item["per_kwh"]),
+        cents = CentsPerKwh().parse(f"{where}.cents_per_kwh", item["cents_per_kwh"])
+        return DeliveryPeriod(start % 1440, end, cents / 100,
                               self._months(f"{where}.months", item.get("months")),
                               self._days(f"{where}.days", item.get("days")),
                               "" if item.get("name") is None else str(item["name"]))

@@ -37,8 +37,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporters.core.config import SECTIONS, ConfigError, load, load_files
 from exporters.core.settings_types import (
-    Address, Bool, ChargerList, Choice, DeliveryPeriods, Duration, NameMap, Number, OptionalText, Text, TimeZone, Url,
-    UrlList,
+    Address, Bool, CentsPerKwh, ChargerList, Choice, DeliveryPeriods, Duration, NameMap, Number, OptionalText,
+    OptionalUrl, Text, TimeZone, Url, UrlList,
 )
 from session_store.openapi import OPENAPI
 from session_store.smart_charging import Memory
@@ -92,6 +92,8 @@ def must_reject(kind: Any) -> list[Any]:
         return ["nope", 5, "", True, "ｃｏｍｅｄ", HUGE, *CONTAINERS]
     if isinstance(kind, Text):   # and OptionalText
         return ["   ", True, 1.5, *CONTAINERS] + ([] if isinstance(kind, OptionalText) else ["", 5])
+    if isinstance(kind, OptionalUrl):   # empty means none
+        return ["ftp://x", "http://", "http://[::1", "javascript:alert(1)", "//no-scheme", 5, HUGE, *CONTAINERS]
     if isinstance(kind, Url):
         return ["ftp://x", "http://", "http://[::1", "http://h:99999", "http://h:port", "javascript:alert(1)",
                 "//no-scheme", 5, "", HUGE, *CONTAINERS]
@@ -109,12 +111,14 @@ def must_reject(kind: Any) -> list[Any]:
                 *([{"not-an-id": "x"}] if kind.validate_id else [])]
     if isinstance(kind, UrlList):
         return [5, [5], ["ftp://x"], {"a": 1}, "ftp://x", [None], nested(5000)]
+    if isinstance(kind, CentsPerKwh):   # cents: dollars-looking 0.075 and over a dollar are refused
+        return ["abc", "", "7c", float("nan"), float("inf"), "1e400", -1, 0.075, 101, True, HUGE, *CONTAINERS]
     if isinstance(kind, DeliveryPeriods):
-        period = {"start": "13:00", "end": "19:00", "per_kwh": 0.1}
+        period = {"start": "13:00", "end": "19:00", "cents_per_kwh": 10.7}
         return ["13:00-19:00", 5, {"start": "13:00"}, [5], [{"start": "13:00"}], [{**period, "x": 1}],
                 *[[{**period, key: value}] for key, value in (
                     ("start", "25:00"), ("start", 780), ("start", "13:01"), ("end", "13:00"), ("end", HUGE),
-                    ("per_kwh", -1), ("per_kwh", "nan"), ("per_kwh", float("inf")), ("months", [13]),
+                    ("cents_per_kwh", -1), ("cents_per_kwh", "nan"), ("cents_per_kwh", 0.075), ("months", [13]),
                     ("months", []), ("months", "june"), ("months", [True]), ("days", ["funday"]), ("days", "mon"),
                     ("days", [5]), ("days", nested(50)))], nested(5000)]
     raise AssertionError(f"no bad values for {type(kind).__name__}: add them here")
@@ -125,7 +129,8 @@ def must_reject_env(kind: Any) -> list[str]:
     table = {Bool: ["maybe", "2", "✓"], Number: ["abc", "nan", "inf", "1e400", "1,5"],
              Duration: ["soon", "-5m", "inf", "1e400"], Choice: ["nope", "ｃｏｍｅｄ"],
              Url: ["ftp://x", "http://[::1", "http://h:99999"], TimeZone: ["Mars/Olympus", "a/" * 3000],
-             ChargerList: ["garage", "a:b,a:c", ":x"], NameMap: ["x", "id:"], UrlList: ["ftp://x", "http://[x"]}
+             ChargerList: ["garage", "a:b,a:c", ":x"], NameMap: ["x", "id:"], UrlList: ["ftp://x", "http://[x"],
+             CentsPerKwh: ["abc", "nan", "-1", "1e400", "500"]}
     for cls, values in table.items():
         if isinstance(kind, cls):
             return values + ([HUGE] if cls not in (NameMap, ChargerList) else [])
@@ -268,7 +273,7 @@ def seeded_session(index: int, vin: str, now: float) -> Session:
     return Session(unit="garage", din="1457768-02-G--PGT00000000090", vin=vin, vehicle=HOSTILE_NAMES[vin],
                    start=start, end=start + 3600, duration_s=3600, energy_wh=7000, peak_w=7700, average_w=7000,
                    meter_energy_wh=None, supply_cost=0.21, supply_credit=0.0, delivery_cost=0.525, full_cost=0.735,
-                   average_price_cents=3.0, cost_final=True, intervals={start + 300: 583.3}, gap_s=0.0,
+                   supply_price_cents=3.0, cost_final=True, intervals={start + 300: 583.3}, gap_s=0.0,
                    source="live_status", reconciliation="pending")
 
 

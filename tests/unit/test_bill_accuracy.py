@@ -26,7 +26,7 @@ def test_each_sessions_supply_delivery_and_full_cost_match_the_bill(outcome: Out
 def test_each_months_charging_and_total_with_fixed_and_capacity_match_the_bill(outcome: Outcome) -> None:
     for month, ours, truth in outcome.months:
         assert (ours["fixed"], ours["capacity"]) == (truth["fixed"], truth["capacity"]) == (
-            TARIFF["monthly_fixed"], TARIFF["capacity_per_month"])
+            TARIFF["monthly_fixed_dollars"], TARIFF["capacity_dollars_per_month"])
         for line in ("charging", "total"):
             assert ours[line] == pytest.approx(truth[line], rel=TOLERANCE_PCT / 100), (month, line)
 

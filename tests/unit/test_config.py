@@ -72,7 +72,7 @@ def test_environment_overrides_yaml_with_the_familiar_names() -> None:
     assert config.wall_connectors.enabled is False
     assert (config.smart_charging.stop_percentile, config.smart_charging.resume_percentile) == (95, 80)
     assert config.smart_charging.min_interval == 900
-    assert (config.tariff.delivery_per_kwh, config.tariff.monthly_fixed) == (0.081, 20.5)
+    assert (config.tariff.delivery_cents_per_kwh, config.tariff.monthly_fixed_dollars) == (pytest.approx(8.1), 20.5)
     assert (config.sessions.min_energy_kwh, config.sessions.min_duration) == (0.2, 120)
     assert config.vehicles.names == {"5YJ3E1EA7KF000001": "Blue", "7SAYGDEE1PA000002": "Red"}
     assert config.vehicles.target_ids == {"aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee": "Blue"}
@@ -130,7 +130,9 @@ def test_unreadable_files_and_malformed_secrets(tmp_path: Path) -> None:
 def test_component_needing_tessie_names_itself_when_token_missing() -> None:
     with pytest.raises(ConfigError) as error:
         load({}, {}, {}).require_tessie_token("vehicle-exporter (vehicles.enabled)")
-    assert str(error.value).startswith("TESSIE_ACCESS_TOKEN: missing, but vehicle-exporter (vehicles.enabled) needs it")
+    assert str(error.value) == ("TESSIE_ACCESS_TOKEN: missing, but vehicle-exporter (vehicles.enabled) needs it, got no "
+                                "token; put TESSIE_ACCESS_TOKEN=<token> in .secrets or the environment, or set "
+                                "vehicles.enabled: false")
 
 
 @pytest.mark.parametrize("case", ["negative_interval", "secret_in_yaml", "bad_yaml"])
@@ -141,3 +143,49 @@ def test_entry_point_prints_one_line_and_exits_2(case: str) -> None:
     assert result.returncode == 2
     assert result.stderr == f"twc-exporter: configuration error: {expected_message(path)}\n"
     assert TOKEN not in result.stdout + result.stderr
+
+
+def test_a_users_secrets_file_never_reaches_the_tests(tmp_path, monkeypatch) -> None:
+    """`make test` with a token in ./.secrets (where the README says to put it) behaves as without one."""
+    (tmp_path / ".secrets").write_text(f"TESSIE_ACCESS_TOKEN={TOKEN}\n")
+    monkeypatch.chdir(tmp_path)
+    case = BAD / "live_mode_without_token.yaml"
+    with pytest.raises(ConfigError) as error:
+        load_files(str(case), None, {})
+    assert str(error.value) == expected_message(case)
+
+
+def test_without_the_test_override_the_secrets_file_in_the_working_directory_is_read(tmp_path, monkeypatch) -> None:
+    (tmp_path / ".secrets").write_text(f"TESSIE_ACCESS_TOKEN={TOKEN}\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CHARGING_SECRETS")
+    assert load_files(None, None, {}).secrets.tessie_access_token == Secret(TOKEN)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("TESSIE_TOKEN=abc", "secrets file: unknown key, got 'TESSIE_TOKEN'; did you mean TESSIE_ACCESS_TOKEN? "
+                         "(settings go in config.yaml or the environment)"),
+    ("tessie_access_token=abc", "secrets file: unknown key, got 'tessie_access_token'; did you mean "
+                                "TESSIE_ACCESS_TOKEN? (settings go in config.yaml or the environment)"),
+    ("TESSIE_ACCESS_TOKEN=", "secrets file: TESSIE_ACCESS_TOKEN is empty, got 'TESSIE_ACCESS_TOKEN='; put the value "
+                             "after the = or remove the line"),
+])
+def test_secrets_file_typos_and_empty_values_stop_with_one_line(tmp_path, line: str, message: str) -> None:
+    secrets = tmp_path / ".secrets"
+    secrets.write_text(line + "\n")
+    with pytest.raises(ConfigError) as error:
+        load_files(None, str(secrets), {})
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize("value, message", [
+    ("7.5", "COMED_DELIVERY_PER_KWH: is in dollars per kWh, and this looks like cents, got '7.5'; write 0.075 for "
+            "7.5 cents"),
+    ("abc", "COMED_DELIVERY_PER_KWH: must be a number in $/kWh, got 'abc'; write a number such as 0"),
+])
+def test_the_delivery_environment_variable_is_in_dollars_and_cents_there_are_refused(value: str, message: str) -> None:
+    """COMED_DELIVERY_PER_KWH=7.5 would have made every cost 100 times too high."""
+    with pytest.raises(ConfigError) as error:
+        load({}, {"COMED_DELIVERY_PER_KWH": value}, {})
+    assert str(error.value) == message
+    assert load({}, {"COMED_DELIVERY_PER_KWH": "0.075"}, {}).tariff.delivery_cents_per_kwh == pytest.approx(7.5)

@@ -212,12 +212,12 @@ def test_negative_price_hour_is_a_supply_credit_and_savings_use_the_reference() 
 # --- delivery ---------------------------------------------------------------------------------------
 
 SCHEDULE = {
-    "delivery_per_kwh": 0.05,
+    "delivery_cents_per_kwh": 5,
     "delivery_periods": [
         {"name": "summer_peak", "months": [7], "days": ["mon", "tue", "wed", "thu", "fri"],
-         "start": "13:00", "end": "19:00", "per_kwh": 0.10},
-        {"name": "saturday_night", "days": ["sat"], "start": "22:00", "end": "06:00", "per_kwh": 0.02},
-        {"name": "shadowed", "start": "13:00", "end": "14:00", "per_kwh": 0.9},  # the first match wins
+         "start": "13:00", "end": "19:00", "cents_per_kwh": 10},
+        {"name": "saturday_night", "days": ["sat"], "start": "22:00", "end": "06:00", "cents_per_kwh": 2},
+        {"name": "shadowed", "start": "13:00", "end": "14:00", "cents_per_kwh": 90},  # the first match wins
     ],
 }
 
@@ -252,7 +252,7 @@ def test_delivery_schedule_in_a_session_bill() -> None:
 
 MONTH_END = charging_scenario(
     "2026-07-31T23:00:00-05:00", [2] * 6 + [4] * 6 + [6] * 12, "30m", "1h30m", 6.0,
-    {"monthly_fixed": 19.56, "capacity_per_month": 8.0, "reference_supply_per_kwh": 0.12})
+    {"monthly_fixed_dollars": 19.56, "capacity_dollars_per_month": 8.0, "reference_supply_cents_per_kwh": 12})
 
 
 def test_month_bill_splits_a_session_crossing_the_month_boundary() -> None:
@@ -325,9 +325,9 @@ def test_tariff_documented_example_loads() -> None:
     supply_billing: interval
     delivery_periods:
       - {name: super_peak, months: [6, 7, 8, 9], days: [mon, tue, wed, thu, fri],
-         start: "13:00", end: "19:00", per_kwh: 0.107}
-      - {name: night, start: "22:00", end: "06:00", per_kwh: 0.03}
-      - {start: "00:00", end: "24:00", per_kwh: 0.06}
+         start: "13:00", end: "19:00", cents_per_kwh: 10.7}
+      - {name: night, start: "22:00", end: "06:00", cents_per_kwh: 3}
+      - {start: "00:00", end: "24:00", cents_per_kwh: 6}
     """
     data = charging_scenario("2026-07-14T00:00:00-05:00", [3], "1m", "2m", 3.0, yaml.safe_load(text))
     peak, night, day = load_scenario(data).tariff.delivery_periods
@@ -339,27 +339,27 @@ def test_tariff_documented_example_loads() -> None:
 @pytest.mark.parametrize(("tariff", "message"), [
     ({"supply_billing": "hourly"}, "tariff.supply_billing: got 'hourly'; use one of hourly_average, interval"),
     ({"delivery": 0.07}, "tariff.delivery: unknown key; use one of"),
-    ({"delivery_per_kwh": "7c"}, "tariff.delivery_per_kwh: got '7c'; use a number"),
-    ({"monthly_fixed": -1}, "tariff.monthly_fixed: got -1.0; use a value >= 0"),
-    ({"delivery_periods": [{"start": "25:00", "end": "06:00", "per_kwh": 0.03}]},
+    ({"delivery_cents_per_kwh": "7c"}, "tariff.delivery_cents_per_kwh: got '7c'; use a number"),
+    ({"monthly_fixed_dollars": -1}, "tariff.monthly_fixed_dollars: got -1.0; use a value >= 0"),
+    ({"delivery_periods": [{"start": "25:00", "end": "06:00", "cents_per_kwh": 3}]},
      "tariff.delivery_periods[0].start: got '25:00'; use HH:MM on a 5-minute mark"),
-    ({"delivery_periods": [{"start": "13:07", "end": "19:00", "per_kwh": 0.1}]},
+    ({"delivery_periods": [{"start": "13:07", "end": "19:00", "cents_per_kwh": 10}]},
      "tariff.delivery_periods[0].start: got '13:07'; use HH:MM on a 5-minute mark"),
-    ({"delivery_periods": [{"start": "13:00", "end": "24:05", "per_kwh": 0.1}]},
+    ({"delivery_periods": [{"start": "13:00", "end": "24:05", "cents_per_kwh": 10}]},
      "tariff.delivery_periods[0].end: got '24:05'; use HH:MM on a 5-minute mark"),
-    ({"delivery_periods": [{"start": "24:00", "end": "06:00", "per_kwh": 0.1}]},
+    ({"delivery_periods": [{"start": "24:00", "end": "06:00", "cents_per_kwh": 10}]},
      "tariff.delivery_periods[0].start: got '24:00'"),
-    ({"delivery_periods": [{"start": "13:00", "end": "13:00", "per_kwh": 0.1}]},
+    ({"delivery_periods": [{"start": "13:00", "end": "13:00", "cents_per_kwh": 10}]},
      "tariff.delivery_periods[0].end: equals start"),
-    ({"delivery_periods": [{"start": 1320, "end": "06:00", "per_kwh": 0.1}]},
+    ({"delivery_periods": [{"start": 1320, "end": "06:00", "cents_per_kwh": 10}]},
      "tariff.delivery_periods[0].start: got the number 1320"),
     ({"delivery_periods": [{"start": "13:00", "end": "19:00"}]},
-     "tariff.delivery_periods[0].per_kwh: missing"),
-    ({"delivery_periods": [{"start": "13:00", "end": "19:00", "per_kwh": 0.1, "days": ["monday"]}]},
+     "tariff.delivery_periods[0].cents_per_kwh: missing"),
+    ({"delivery_periods": [{"start": "13:00", "end": "19:00", "cents_per_kwh": 10, "days": ["monday"]}]},
      "tariff.delivery_periods[0].days: got ['monday']; use a non-empty list of mon, tue"),
-    ({"delivery_periods": [{"start": "13:00", "end": "19:00", "per_kwh": 0.1, "months": [0, 13]}]},
+    ({"delivery_periods": [{"start": "13:00", "end": "19:00", "cents_per_kwh": 10, "months": [0, 13]}]},
      "tariff.delivery_periods[0].months: got [0, 13]; use a non-empty list of months 1..12"),
-    ({"delivery_periods": [{"start": "13:00", "end": "19:00", "per_kwh": 0.1, "hours": 6}]},
+    ({"delivery_periods": [{"start": "13:00", "end": "19:00", "cents_per_kwh": 10, "hours": 6}]},
      "tariff.delivery_periods[0].hours: unknown key"),
 ])
 def test_bad_tariff_fails_with_one_line(tariff: dict, message: str) -> None:
@@ -370,7 +370,7 @@ def test_bad_tariff_fails_with_one_line(tariff: dict, message: str) -> None:
 
 
 def test_unquoted_yaml_time_is_rejected_with_a_hint() -> None:
-    period = yaml.safe_load("{start: 22:00, end: '06:00', per_kwh: 0.03}")
+    period = yaml.safe_load("{start: 22:00, end: '06:00', cents_per_kwh: 3}")
     data = charging_scenario("2026-07-14T00:00:00-05:00", [3], "1m", "2m", 3.0, {"delivery_periods": [period]})
     with pytest.raises(ScenarioError, match=r'quote the time, e.g. "22:00"'):
         load_scenario(data)
