@@ -30,14 +30,16 @@ from typing import Sequence
 
 import aiohttp
 
-from exporters.core.config import Config, ConfigError
+from exporters.core.config import Config, ConfigError, default_config_path
 from exporters.core.errors import UpstreamError
 from exporters.core.logs import setup_logging
-from exporters.core.runtime import load_config_or_exit
+from exporters.core.runtime import load_config_or_exit, log_config_source
 from exporters.core.upstream import Upstream, UpstreamMetrics
 from billing.settings import tariff_for
 from billing.tariff import Tariff, billed_prices
-from exporters.price import PREFIX, SERIES_5M, SERIES_5M_HELP, SERIES_BILLED, SERIES_BILLED_HELP, PriceBook, fill_history
+from exporters.price import (
+    PREFIX, SERIES_5M, SERIES_5M_HELP, SERIES_BILLED, SERIES_BILLED_HELP, PriceBook, fill_history, tidy,
+)
 from exporters.price_history import PriceHistory
 from exporters.price_providers import PROVIDERS
 from prometheus_client import CollectorRegistry
@@ -55,7 +57,7 @@ def openmetrics(history: PriceHistory, labels: dict[str, str], tariff: Tariff, s
     for name, text, points in ((SERIES_5M, SERIES_5M_HELP, prices.items()),
                                (SERIES_BILLED, SERIES_BILLED_HELP, billed_prices(prices, tariff))):
         lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
-        lines += [f"{name}{{{label_text}}} {cents!r} {end:.0f}" for end, cents in points if start < end <= until]
+        lines += [f"{name}{{{label_text}}} {tidy(cents)!r} {end:.0f}" for end, cents in points if start < end <= until]
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
 
@@ -66,8 +68,8 @@ def block_duration(history: PriceHistory) -> str:
     return f"{max(BLOCK_HOURS_STEP, math.ceil(span_h / BLOCK_HOURS_STEP + 1) * BLOCK_HOURS_STEP)}h"
 
 
-def create_blocks(text: str, data_dir: Path, duration: str, promtool: str = "promtool") -> int:
-    """Run promtool; returns the number of blocks it wrote."""
+def create_blocks(text: str, data_dir: Path, duration: str, promtool: str = "promtool") -> list[str]:
+    """Run promtool; returns the names of the blocks it wrote."""
     binary = shutil.which(promtool)
     if not binary:
         raise ConfigError("promtool: not found, got nothing on PATH; install it with: apt-get install -y prometheus")
@@ -83,7 +85,7 @@ def create_blocks(text: str, data_dir: Path, duration: str, promtool: str = "pro
         os.unlink(handle.name)
     if result.returncode != 0:
         raise RuntimeError(f"promtool failed: {result.stderr.strip().splitlines()[-1] if result.stderr else ''}")
-    return len({p.name for p in data_dir.iterdir()} - before)
+    return sorted({p.name for p in data_dir.iterdir()} - before)
 
 
 async def fetch(config: Config, days: int, log) -> PriceHistory:
@@ -107,25 +109,82 @@ async def fetch(config: Config, days: int, log) -> PriceHistory:
 SERIES = [SERIES_5M, SERIES_BILLED]
 
 
-def read_state(path: Path | None) -> float:
-    """The end of what was backfilled before; 0 (everything again) when that did not include every
-    series written now (a state from before the billed series, say)."""
+def state_source(config: Config, mode: str | None) -> dict[str, str | None]:
+    """What a backfill's prices came from: the provider, its base URL, and the suite's mode (demo or live)."""
+    return {"provider": config.price.provider, "base_url": config.price.base_url, "mode": mode}
+
+
+def load_state(path: Path | None) -> dict:
     try:
         state = json.loads(path.read_text()) if path else {}
-        return float(state["end"]) if state.get("series", [SERIES_5M]) == SERIES else 0.0
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def read_state(path: Path | None, source: dict[str, str | None] | None = None) -> float:
+    """The end of what was backfilled before; 0 (everything again) when that did not include every
+    series written now (a state from before the billed series, say) or came from another source (another
+    provider or base URL, the demo's simulator rather than the real provider, or a state that does not say)."""
+    state = load_state(path)
+    try:
+        if state.get("series", [SERIES_5M]) != SERIES:
+            return 0.0
+        if source is not None and {key: state.get(key, "?") for key in source} != source:
+            return 0.0
+        return float(state["end"])
+    except (KeyError, TypeError, ValueError):
         return 0.0
 
 
+def remove_blocks(data_dir: Path, names: Sequence[str], log) -> list[str]:
+    """Delete the blocks an earlier backfill of other prices wrote, when they are still there (Prometheus
+    compacts blocks together after a while; those prices then stay, overlaid by the new ones). Never while a
+    Prometheus holds the directory's lock."""
+    if _locked(data_dir):
+        log.warning("%s is in use by a running Prometheus: the earlier backfill's blocks stay", data_dir)
+        return []
+    removed = []
+    for name in names:
+        block = data_dir / str(name)
+        if "/" not in str(name) and block.is_dir() and (block / "meta.json").is_file():
+            shutil.rmtree(block)
+            removed.append(str(name))
+    return removed
+
+
+def _locked(data_dir: Path) -> bool:
+    import fcntl
+    lock = data_dir / "lock"
+    if not lock.exists():
+        return False
+    try:
+        with open(lock, "a") as handle:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.lockf(handle, fcntl.LOCK_UN)
+    except OSError:
+        return True
+    return False
+
+
 def run(config: Config, data_dir: Path, days: int, instance: str, job: str, state: Path | None,
-        output: Path | None, log, until: float = float("inf")) -> int:
+        output: Path | None, log, until: float = float("inf"), mode: str | None = None) -> int:
     started = time.monotonic()
     history = asyncio.run(fetch(config, days, log))
     if not len(history):
         log.error("the provider returned no prices for the last %d days; nothing to backfill", days)
         return 1
     has_blocks = data_dir.is_dir() and any((d / "meta.json").exists() for d in data_dir.iterdir())
-    since = read_state(state) if has_blocks else 0.0  # a wiped TSDB needs the whole history again
+    source = state_source(config, mode)
+    previous = load_state(state)
+    since = read_state(state, source) if has_blocks else 0.0  # a wiped TSDB needs the whole history again
+    kept = [str(b) for b in previous.get("blocks", []) if (data_dir / str(b)).is_dir()] if since else []
+    if has_blocks and not since and previous and not output:
+        before = {key: previous.get(key) for key in source}
+        if before != source:
+            removed = remove_blocks(data_dir, previous.get("blocks", []), log)
+            log.info("the prices backfilled before came from %s; backfilling everything again from %s "
+                     "(%d earlier blocks removed)", _describe(before), _describe(source), len(removed))
     text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance},
                        tariff_for(config), since, until)
     count = text.count(f"\n{SERIES_5M}{{")
@@ -139,17 +198,26 @@ def run(config: Config, data_dir: Path, days: int, instance: str, job: str, stat
         return 0
     written_at = time.monotonic()
     blocks = create_blocks(text, data_dir, block_duration(history))
-    log.info("backfilled %d 5-minute prices (%d days) into %s as %d blocks: fetch %.1fs, promtool %.2fs",
-             count, days, data_dir, blocks, fetched, time.monotonic() - written_at)
+    log.info("backfilled %d 5-minute prices (%d days) from %s into %s as %d blocks: fetch %.1fs, promtool %.2fs",
+             count, days, _describe(source), data_dir, len(blocks), fetched, time.monotonic() - written_at)
     if state:
         state.parent.mkdir(parents=True, exist_ok=True)
-        state.write_text(json.dumps({"end": float(min(history.ends[-1], until)), "series": SERIES}))
+        state.write_text(json.dumps({"end": float(min(history.ends[-1], until)), "series": SERIES, **source,
+                                     "blocks": kept + blocks}))
     return 0
+
+
+def _describe(source: dict[str, str | None]) -> str:
+    if not source.get("provider"):
+        return "an unrecorded source"
+    mode = f", {source['mode']} mode" if source.get("mode") else ""
+    return f"{source['provider']} at {source.get('base_url')}{mode}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="price-backfill", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"), help="YAML configuration")
+    parser.add_argument("--config", default=default_config_path(),
+                        help="YAML configuration (default $CHARGING_CONFIG, else ./config.yaml when present)")
     parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file (default ./.secrets when present)")
     parser.add_argument("--data-dir", help="Prometheus TSDB directory (default <general.data_dir>/prometheus)")
     parser.add_argument("--days", type=int, help="days of history (default smart_charging.lookback_days + 2)")
@@ -159,16 +227,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", help="write the OpenMetrics text here instead of creating blocks")
     parser.add_argument("--until", type=float, default=float("inf"),
                         help="only prices whose interval ends at or before this Unix time (default: all)")
+    parser.add_argument("--mode", help="recorded in the state file with the provider and its base URL "
+                                       "(charging-suite passes demo or live); another one backfills everything again")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     args = parser.parse_args(argv)
     config = load_config_or_exit("price-backfill", args)
     log = setup_logging("price-backfill", args.log_level or config.general.log_level)
+    log_config_source(log, args.config)
     days = args.days or math.ceil(config.smart_charging.lookback_days) + 2
     data_dir = Path(args.data_dir or Path(config.general.data_dir) / "prometheus")
     try:
         return run(config, data_dir, days, args.instance or str(config.price.listen), args.job,
                    Path(args.state) if args.state else None, Path(args.output) if args.output else None, log,
-                   args.until)
+                   args.until, args.mode)
     except ConfigError as error:
         print(f"price-backfill: configuration error: {error}", file=sys.stderr)
         return 2

@@ -35,6 +35,8 @@ fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing the suite and its test tools into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$VENV/bin/python" -m pip install -q -e '.[test]'
+  # setuptools says "Editable installation ... be careful with folders named like your package" at every
+  # editable install, even with -q: nothing to act on here, so it is filtered.
+  PYTHONWARNINGS='ignore:Editable installation' "$VENV/bin/python" -m pip install -q -e '.[test]'
   touch "$stamp"
 fi

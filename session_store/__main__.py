@@ -17,7 +17,7 @@ from exporters.core.config import Config
 from exporters.core.errors import UpstreamError
 from exporters.core.exposition import Exposition
 from exporters.core.logs import setup_logging
-from exporters.core.runtime import argument_parser, load_config_or_exit, parse_listen_or_exit
+from exporters.core.runtime import argument_parser, load_config_or_exit, log_config_source, parse_listen_or_exit
 from exporters.core.server import metrics_app
 from exporters.core.upstream import Upstream, UpstreamMetrics
 from session_store.api import Events, add_routes, add_smart_charging_routes
@@ -29,6 +29,12 @@ from session_store.smart_metrics import SmartChargingCollector
 from session_store.storage import Storage
 
 DESCRIPTION = "Charging sessions with energy and cost, derived from the power series in Prometheus."
+API_LINKS = (("/api/sessions", "completed sessions (JSON, or ?format=csv)"),
+             ("/api/sessions/current", "sessions in progress"),
+             ("/api/summary", "energy and cost totals by day or month"),
+             ("/api/openapi.json", "the API's OpenAPI description"))
+SMART_CHARGING_LINKS = (("/api/smart-charging", "smart charging: price, thresholds, each vehicle's last decision"),
+                        ("/api/smart-charging/actions", "commands sent (or simulated in dry run)"))
 
 
 async def pause(stop: asyncio.Event, seconds: float) -> None:
@@ -39,23 +45,55 @@ async def pause(stop: asyncio.Event, seconds: float) -> None:
         pass
 
 
+RETRY_S = 5.0   # a failed charge-history import is retried after this, doubling up to the full interval
+
+
+class _FromTessie:
+    """Tessie as `reconcile` sees it, its failures tagged, so the log names the upstream that failed:
+    Tessie (the charge history) or Prometheus (the prices it is costed with)."""
+
+    def __init__(self, tessie: Tessie) -> None:
+        self._tessie = tessie
+
+    def __getattr__(self, name: str):
+        method = getattr(self._tessie, name)
+
+        async def call(*args, **kwargs):
+            try:
+                return await method(*args, **kwargs)
+            except UpstreamError as error:
+                error.upstream = "Tessie"
+                raise
+        return call
+
+
 async def reconcile_forever(service: SessionService, tessie: Tessie, site_id: str | None, interval: float,
                             log: logging.Logger, stop: asyncio.Event) -> None:
-    """Match late Fleet charge history every `interval`; failures are logged once per episode."""
-    failing: str | None = None
+    """Match late Fleet charge history every `interval`. A failure is retried soon (RETRY_S, doubling up to
+    `interval`), not a whole interval later, and logged once per episode naming the upstream that failed."""
+    failing: tuple[str, str] | None = None
+    retry = RETRY_S
+    tagged = _FromTessie(tessie)
     while not stop.is_set():
+        wait = interval
         try:
             if site_id is None:
-                sites = [s for s in await tessie.energy_sites() if s.units]
+                sites = [s for s in await tagged.energy_sites() if s.units]
                 site_id = sites[0].site_id if sites else None
             if site_id is not None:
-                await service.reconcile(tessie, site_id)
-            failing = None
+                await service.reconcile(tagged, site_id)
+            if failing:
+                log.info("charge history imported again (%s answers)", failing[0])
+            failing, retry = None, RETRY_S
         except UpstreamError as error:
-            if failing != error.outcome:
-                log.warning("charge history unavailable (%s): %s; will retry", error.outcome, error)
-            failing = error.outcome
-        await pause(stop, interval)
+            upstream = getattr(error, "upstream", "Prometheus")
+            what = ("charge history unavailable: Tessie" if upstream == "Tessie"
+                    else "charge history not imported: its prices are unavailable from Prometheus")
+            wait, retry = min(retry, interval), min(retry * 2, interval)
+            if failing != (upstream, error.outcome):
+                log.warning("%s (%s): %s; retrying in %gs", what, error.outcome, error, wait)
+            failing = (upstream, error.outcome)
+        await pause(stop, wait)
 
 
 async def smart_charging_forever(charger: SmartCharger, interval: float, log: logging.Logger,
@@ -100,7 +138,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
               stop: asyncio.Event | None = None) -> None:
     if stop is None:
         stop = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):   # SIGHUP: the terminal closed
             asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     storage = Storage(config.sessions.database, ZoneInfo(config.general.timezone))
     registry = CollectorRegistry()
@@ -112,7 +150,8 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         service = SessionService(config, storage, prometheus, log, on_event=events.publish)
         registry.register(SessionCollector(storage, service))
         exposition.render_now()
-        app = metrics_app("session-store", DESCRIPTION, exposition)
+        app = metrics_app("session-store", DESCRIPTION, exposition, links=API_LINKS + (
+            SMART_CHARGING_LINKS if config.smart_charging.enabled else ()))
         add_routes(app, storage, service, events, ZoneInfo(config.general.timezone))
         token = config.secrets.tessie_access_token
         charger: SmartCharger | None = None
@@ -163,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = load_config_or_exit("session-store", args)
     listen = parse_listen_or_exit("session-store", args.listen, config.sessions.listen)
     log = setup_logging("session-store", args.log_level or config.general.log_level, config.secrets.all())
+    log_config_source(log, args.config)
     try:
         asyncio.run(run(config, listen.host, listen.port, log))
     except OSError as error:

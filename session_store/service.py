@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from typing import Any, Callable
 
 from billing.settings import tariff_for
-from exporters.clients.tessie import ChargeRecord
+from exporters.clients.tessie import ChargeRecord, configured_unit_name, serial_of, vehicle_name
 from exporters.core.config import Config
 from session_store.costing import GIVE_UP_S, cost_fields, session_bill
 from session_store.prometheus import Prometheus, Series
@@ -85,21 +85,42 @@ class SessionService:
                              min_duration_s=settings.min_duration)
         self.tariff = tariff_for(config)
         self.live = Live(states=storage.load_states())
+        self.vehicle_names: dict[str, str] = {}   # VIN -> the name the Fleet exporter gave it (vehicle_info)
         self.source: Source | None = None
         self.started = clock()
 
     async def choose_source(self) -> Source | None:
-        """The configured source; in auto mode Fleet when Prometheus has its series, else the local API,
-        else none yet (nothing is decided, the watermark waits)."""
+        """The configured source. In auto mode only a source whose exporter this configuration runs: Fleet
+        when the fleet exporter is enabled and a Tessie token is present, the local API when Wall Connectors
+        are configured (series of an exporter that is not running, say a demo's left in Prometheus, are never
+        used). Of those, Fleet when Prometheus has its series, else the local one; else none yet (nothing is
+        decided, the watermark waits)."""
         wanted = self.config.sessions.source
         if wanted != "auto":
             return FLEET if wanted == "fleet" else LOCAL
-        fleet_expected = self.config.secrets.tessie_access_token is not None
-        for source in (FLEET, LOCAL):
+        token = self.config.secrets.tessie_access_token is not None
+        fleet_expected = self.config.energy_site.enabled and token
+        local_expected = self.config.wall_connectors.enabled and bool(self.config.wall_connectors.chargers)
+        without_fleet = ("energy_site.enabled is false" if not self.config.energy_site.enabled
+                         else "no TESSIE_ACCESS_TOKEN")
+        reasons = {FLEET: "the fleet exporter is enabled and a Tessie token is present",
+                   LOCAL: f"Wall Connectors are configured; Fleet: {without_fleet}" if not fleet_expected
+                   else f"Wall Connectors are configured; no Fleet series within {FLEET_WAIT_S:g}s of start"}
+        candidates = [s for s, expected in ((FLEET, fleet_expected), (LOCAL, local_expected)) if expected]
+        if not candidates:
+            if not getattr(self, "_no_source_logged", False):
+                self._no_source_logged = True
+                self.log.warning("no session source: Fleet needs energy_site.enabled and a TESSIE_ACCESS_TOKEN "
+                                 "(%s), the local API Wall Connectors in wall_connectors.chargers (%s); no "
+                                 "sessions are recorded until one is configured", without_fleet,
+                                 "none configured" if self.config.wall_connectors.enabled
+                                 else "wall_connectors.enabled is false")
+            return None
+        for source in candidates:
             if await self.prometheus.query(f"count({source.power})"):
                 if source is LOCAL and fleet_expected and self.clock() - self.started < FLEET_WAIT_S:
                     return None   # the Fleet exporter may only be a poll behind the local one: wait for it
-                self.log.info("deriving sessions from %s (%s)", source.power, source.name)
+                self.log.info("deriving sessions from %s (%s): %s", source.power, source.name, reasons[source])
                 return source
         return None
 
@@ -149,7 +170,7 @@ class SessionService:
             self.live.names[key] = name
             connected = [(t, v >= 0.5) for series in data.get("links", []) for t, v in zip(series.t, series.v)]
             vins = [(t, series.labels.get("vin")) for series in data.get("infos", []) for t in series.t]
-            vehicles = {series.labels.get("vin"): series.labels.get("vehicle") for series in data.get("infos", [])}
+            vehicles = self._vehicle_labels(data.get("infos", []))
             before = states.get(key, UnitState())
             state, closed = step(before, [t for t, _ in samples], [v for _, v in samples], self.params,
                                  connected, vins)
@@ -176,10 +197,27 @@ class SessionService:
         return {t: v for series in await self.prometheus.samples(PRICE_SERIES, start, end)
                 for t, v in zip(series.t, series.v)}
 
+    def _vehicle_labels(self, infos: list[Series]) -> dict[str | None, str | None]:
+        """VIN -> `vehicle` label of the Fleet exporter's vehicle_info, which names cars by the shared rule;
+        a label that is only the VIN (Tessie's list not read yet) never hides a real name. Remembered, so
+        sessions found later (charge history, in progress) get the same name."""
+        vehicles: dict[str | None, str | None] = {}
+        for series in infos:
+            vin, name = series.labels.get("vin"), series.labels.get("vehicle")
+            if vin and name and (name != vin or not vehicles.get(vin)):
+                vehicles[vin] = name
+        self.vehicle_names.update({vin: name for vin, name in vehicles.items() if vin and name and name != vin})
+        return vehicles
+
     def _name_vehicle(self, vin: str | None, vehicles: dict[str | None, str | None]) -> str | None:
+        """The rule of every component (exporters.clients.tessie.vehicle_name): vehicles.names, else the
+        name the Fleet exporter gave the car (Tessie's display name), else the VIN."""
         if vin is None:
             return None
-        return self.config.vehicles.names.get(vin) or vehicles.get(vin) or vin
+        known = vehicles.get(vin)
+        if not known or known == vin:
+            known = self.vehicle_names.get(vin) or known
+        return vehicle_name(self.config.vehicles.names, vin, known)
 
     @staticmethod
     def _meter(meters: list[Series], event: Completed) -> float | None:
@@ -226,8 +264,9 @@ class SessionService:
         result = plan(records, sessions, known)
         inserts = []
         if result.inserts:
+            # an hour past the last end, so the last billing hour is complete when its prices are out
             prices = await self._prices(min(r.start for r in result.inserts) - 3600,
-                                        max(r.start + r.duration_s for r in result.inserts) + 600)
+                                        min(self.clock(), max(r.start + r.duration_s for r in result.inserts) + 3600))
             inserts = [self._from_record(record, prices, {**known, **result.learned}, sessions)
                        for record in result.inserts]
         learned = {target: (vin, self._name_vehicle(vin, {})) for target, vin in result.learned.items()}
@@ -251,9 +290,10 @@ class SessionService:
         vin = targets.get(record.target_id or "")
         vehicle = (self.config.vehicles.target_ids.get(record.target_id or "")
                    or self._name_vehicle(vin, {}))
-        unit = (self.config.energy_site.unit_names.get(record.din)
+        unit = (configured_unit_name(self.config.energy_site.unit_names, record.din)
+                or (self.live.names.get(record.din) if self.source is FLEET else None)
                 or next((s.unit for s in sessions if s.din == record.din), None)
-                or record.din.partition("--")[2] or record.din)
+                or serial_of(record.din))
         return Session(unit=unit, din=record.din, vin=vin, vehicle=vehicle, start=record.start, end=end,
                        duration_s=record.duration_s, energy_wh=record.energy_wh, peak_w=watts, average_w=watts,
                        meter_energy_wh=None, **self._cost(intervals, prices), intervals=intervals, gap_s=0.0,

@@ -39,7 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=None,
                         help="sim seconds per real second (default: the scenario's speed, else 1.0)")
     parser.add_argument("--port-file", type=Path, default=None,
-                        help='write {"url": ..., "chargers": {name: url}} here once listening')
+                        help='write {"url": ..., "chargers": {name: url}, "dins": {name: DIN}} here once '
+                             'listening (dins: every charger, followers too)')
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser.parse_args(argv)
 
@@ -61,12 +62,13 @@ async def run(args: argparse.Namespace) -> int:
                           speed=args.speed, access_log=args.log_level == "debug")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):   # SIGHUP: the terminal closed
         loop.add_signal_handler(sig, stop.set)
     await sim.start()
     try:
         if args.port_file:
-            write_port_file(args.port_file, {"url": sim.url, "chargers": sim.charger_urls})
+            write_port_file(args.port_file, {"url": sim.url, "chargers": sim.charger_urls,
+                                             "dins": {c.name: c.din for c in scenario.chargers}})
         await stop.wait()
         logging.getLogger("simulator").info("shutting down")
     finally:

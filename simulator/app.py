@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import math
 import time
@@ -37,11 +38,43 @@ def _auth_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
         path = request.path
-        if path == "/api" or path == "/sim" or path.startswith("/sim/"):
+        if path in ("/", "/api", "/sim") or path.startswith("/sim/"):
             return await handler(request)
         return tessie.auth_error(request, token) or await handler(request)
 
     return middleware
+
+
+INDEX = """<!doctype html>
+<html><head><meta charset="utf-8"><title>charging-sim</title></head>
+<body><h1>charging-sim</h1><p>{scenario}</p>
+<h2>Control and ground truth (no token)</h2><ul>
+<li><a href="sim/state">/sim/state</a> chargers and vehicles now</li>
+<li><a href="sim/clock">/sim/clock</a> simulated time (POST {{"advance": seconds}} jumps ahead)</li>
+<li><a href="sim/truth">/sim/truth</a> true sessions with their bills, commands, events, prices</li>
+<li><a href="sim/bill">/sim/bill</a> this month's bill (?month=YYYY-MM)</li>
+<li><a href="sim/faults">/sim/faults</a> injected faults (POST one, DELETE to clear)</li>
+<li>POST /sim/events: one scenario event, applied now</li></ul>
+<h2>ComEd (no token)</h2><ul>
+<li><a href="api?type=5minutefeed">/api?type=5minutefeed</a> 5-minute prices</li>
+<li><a href="api?type=currenthouraverage">/api?type=currenthouraverage</a> the hour's average</li></ul>
+<h2>Tessie and the Fleet API (Authorization: Bearer TESSIE_ACCESS_TOKEN)</h2><ul>
+<li>/vehicles, /{{vin}}/state, /{{vin}}/status, /{{vin}}/battery, POST /{{vin}}/command/{{command}}, POST /{{vin}}/wake</li>
+<li>/api/1/products, /api/1/energy_sites/{{site}}/live_status, site_info, telemetry_history</li></ul>
+<h2>Wall Connectors (local API, one address each)</h2><ul>
+{chargers}</ul></body></html>
+"""
+
+
+def _index(server: "SimulatorServer") -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def index(request: web.Request) -> web.Response:
+        chargers = "".join(
+            f'<li>{html.escape(name)}: <a href="{html.escape(url)}/api/1/vitals">{html.escape(url)}/api/1/vitals</a>,'
+            " /api/1/lifetime, /api/1/version, /api/1/wifi_status</li>\n" for name, url in server.charger_urls.items())
+        scenario = f"{len(server.scenario.chargers)} Wall Connector(s), {len(server.scenario.vehicles)} vehicle(s)"
+        return web.Response(text=INDEX.format(scenario=html.escape(scenario), chargers=chargers or "<li>none</li>"),
+                            content_type="text/html")
+    return index
 
 
 def _url(host: str, port: int) -> str:
@@ -66,6 +99,7 @@ class SimulatorServer:
             self.faults.add(spec, clock.now())
         self.app = web.Application(middlewares=[
             fault_middleware(self.faults, clock, classify_main), _auth_middleware(token)])
+        self.app.router.add_get("/", _index(self))
         self.app.add_routes(control.routes(self.model, self.faults))
         self.app.add_routes(comed.routes(self.model))
         self.app.add_routes(fleet.routes(self.model))

@@ -1,7 +1,12 @@
 """charging-suite: run the whole local suite (what `make up` calls).
 
 Simulator (when no credentials are configured), exporters, Prometheus and Alertmanager, all on
-loopback; prints where everything is; Ctrl-C or SIGTERM stops everything in reverse order.
+loopback; prints where everything is; Ctrl-C, SIGTERM or SIGHUP (the terminal closed) stops everything
+in reverse order, and every child dies with the suite should it die otherwise.
+
+The demo (the simulator, when no Wall Connector or token is configured) and live mode (real equipment)
+never share state: each keeps its Prometheus data, session store, Alertmanager state, run files and logs
+in its own directory, <general.data_dir>/demo or <general.data_dir>/live, which records its mode.
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import json
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -17,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from exporters.core.config import Config, ConfigError, Listen, load_files
+from exporters.core.config import Config, ConfigError, Listen, default_config_path, load_files
 from suite.processes import (
-    ManagedProcess, StartupError, alertmanager_process, component_process, port_in_use, prometheus_process,
+    ManagedProcess, StartupError, alertmanager_process, component_process, listener, port_in_use, prometheus_process,
 )
+from suite import grafana_provisioning
 from suite.alertmanager_config import render_alertmanager_config, write_alertmanager_config
 from suite.prometheus_config import render_prometheus_config
 
@@ -102,27 +109,145 @@ def simulated(config: Config) -> bool:
     return config.secrets.tessie_access_token is None and not config.wall_connectors.chargers
 
 
-def _check_free(listen: Listen, key: str) -> None:
-    if port_in_use(listen.host, listen.port):
-        hint = " (the Debian prometheus service? sudo systemctl disable --now prometheus)" if listen.port == 9090 else ""
-        raise ConfigError(f"{key}: {listen} is already in use{hint}, got a busy port; stop what listens "
-                          f"there or set {key} to a free host:port")
+DEMO, LIVE = "demo", "live"
+MODE_FILE = "MODE"                 # in each mode's directory: which mode wrote it
+PID_FILE = "charging-suite.pid"    # in general.data_dir: the running suite, whichever its mode
+LEGACY = ("prometheus", "alertmanager", "session_store.sqlite3", "run")   # the layout before the mode directories
+OUR_COMMANDS = (" -m exporters.", " -m session_store", " -m simulator", "/twc-exporter ", "/fleet-exporter ",
+                "/vehicle-exporter ", "/price-exporter ", "/session-store ", "/charging-sim ")
+
+
+class CannotStart(RuntimeError):
+    """Something outside the configuration prevents starting (a running suite, a busy port, a data
+    directory of the other mode): one line saying what and what to do, exit status 1."""
+
+
+def mode_of(config: Config) -> str:
+    return DEMO if simulated(config) else LIVE
+
+
+def check_mode_dir(directory: Path, mode: str) -> None:
+    """Refuse a directory (or one inside it) that another mode's suite wrote."""
+    for candidate in (directory, *directory.parents):
+        marker = candidate / MODE_FILE
+        try:
+            recorded = marker.read_text().strip()
+        except OSError:
+            continue
+        if recorded != mode:
+            raise CannotStart(f"{directory} belongs to the {recorded} suite ({marker} says {recorded!r}) but this "
+                              f"is the {mode} suite; the two never share state: point general.data_dir (or "
+                              f"sessions.database) elsewhere")
+
+
+def running_suite(pid_file: Path) -> int | None:
+    """The pid recorded in `pid_file` when that process still runs and is a charging suite."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if pid == os.getpid() or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    if _state(pid) == "Z":
+        return None                      # exited, not yet reaped
+    command = _command_line(pid)
+    return pid if not command or _is_suite(command) else None   # else the pid was reused
+
+
+def _is_suite(command: str) -> bool:
+    return "charging-suite" in command or " -m suite" in f" {command}"
+
+
+def _command_line(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return None
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _check_free(listen: Listen, key: str, data_dir: Path) -> None:
+    """A busy port stops start-up with what holds it: a running suite, a leftover of one, or another program."""
+    if not port_in_use(listen.host, listen.port):
+        return
+    holder = listener(listen.host, listen.port)
+    fix = f"or set {key} to a free host:port"
+    if holder is None:
+        hint = (" (the Debian prometheus service? sudo systemctl disable --now prometheus)"
+                if listen.port == 9090 else "")
+        raise CannotStart(f"{key}: {listen} is already in use{hint}; stop what listens there {fix}")
+    pid, command = holder
+    parent = _parent(pid)
+    parent_command = _command_line(parent) if parent and parent > 1 else None
+    if parent_command and _is_suite(parent_command):
+        raise CannotStart(f"a charging suite is already running (pid {parent}; it holds {listen}, {key}); use it, "
+                          f"or stop it with Ctrl-C in its terminal or kill {parent}")
+    ours = any(m in f" {command} " for m in OUR_COMMANDS) or any(
+        f"{separator}{path}/" in command for separator in "= " for path in {str(data_dir), str(data_dir.resolve())})
+    if ours:
+        raise CannotStart(f"{key}: {listen} is held by pid {pid} ({_short(command)}), left over from an earlier "
+                          f"charging suite; stop it with kill {pid}, then run make up again")
+    hint = " (the Debian prometheus service? sudo systemctl disable --now prometheus)" \
+        if listen.port == 9090 and "prometheus" in command else ""
+    raise CannotStart(f"{key}: {listen} is already in use by pid {pid} ({_short(command)}){hint}; stop it {fix}")
+
+
+def _short(command: str, limit: int = 100) -> str:
+    command = " ".join(command.split())
+    return command if len(command) <= limit else command[:limit - 3] + "..."
+
+
+def say(text: str, out=None) -> None:
+    """Print, but never fail: after SIGHUP the terminal is gone and writing to it raises EIO, which must
+    not keep the suite from stopping its children."""
+    try:
+        print(text, file=out or sys.stdout, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 class Suite:
     """Starts processes in dependency order and stops them in reverse; owns nothing else."""
 
     def __init__(self, config: Config, config_path: str | None, data_dir: Path,
-                 secrets_path: str | None = None) -> None:
+                 secrets_path: str | None = None, mode: str = LIVE) -> None:
         self.config = config
         self.config_path = config_path
         self.secrets_path = secrets_path
-        self.data_dir = data_dir
+        self.mode = mode
+        self.data_dir = data_dir          # this mode's directory: <general.data_dir>/<mode>
         self.logs = data_dir / "logs"
         self.run_dir = data_dir / "run"
         self.processes: list[ManagedProcess] = []
-        # The session store queries the Prometheus this suite runs, wherever it listens.
-        self.env: dict[str, str] = {"PROMETHEUS_URL": config.prometheus.listen.url}
+        # The session store queries the Prometheus this suite runs, wherever it listens; every default
+        # path of every child (the SQLite file, the backfill's TSDB) lies in this mode's directory.
+        self.env: dict[str, str] = {"PROMETHEUS_URL": config.prometheus.listen.url,
+                                    "CHARGING_DATA_DIR": str(data_dir)}
+        if mode == DEMO:   # the demo never writes a configured database: that one is for real equipment
+            self.env["SESSION_STORE_DB"] = str(data_dir / "session_store.sqlite3")
+
+    def database(self) -> Path:
+        """The session store's SQLite file as the child will see it (its environment included)."""
+        return Path(load_files(self.config_path, self.secrets_path, {**os.environ, **self.env}).sessions.database)
 
     def _start(self, process: ManagedProcess, timeout: float = 30) -> ManagedProcess:
         self.processes.append(process.start())
@@ -152,9 +277,11 @@ class Suite:
             "TWC_CHARGERS": ",".join(f"{name}:{url.split('://', 1)[1]}" for name, url in ports["chargers"].items()),
             "TESSIE_BASE_URL": ports["url"], "COMED_BASE_URL": ports["url"],
         })
+        if ports.get("dins"):   # Fleet units called by the scenario's charger names, as twc_* `charger` labels
+            self.env["WALL_CONNECTOR_NAMES"] = ",".join(f"{din}:{name}" for name, din in ports["dins"].items())
         return ports
 
-    def start_components(self, components: list[Component]) -> list[tuple[Component, Listen]]:
+    def start_components(self, components: Sequence[Component]) -> list[tuple[Component, Listen]]:
         started = []
         for component in components:
             listen = component.listen(self.config)
@@ -173,20 +300,27 @@ class Suite:
         return listen.url
 
     def backfill_prices(self) -> None:
-        """Write the price history into the TSDB before Prometheus starts; a failure only warns."""
+        """Write the price history into this mode's TSDB before Prometheus starts; a failure only warns."""
         process = component_process(
             "price-backfill", "exporters.price_backfill",
             [*self._args(), "--data-dir", str(self.data_dir / "prometheus"), "--instance", str(self.config.price.listen),
-             "--state", str(self.run_dir / "price-backfill.json"),
+             "--state", str(self.run_dir / "price-backfill.json"), "--mode", self.mode,
              # The newest price is left to the live exporter: a block holding it would make Prometheus
              # drop the scraped sample as too old (and warn on every scrape until the next price).
              "--until", f"{time.time() - 240:.0f}"],
             log_path=self.logs / "price-backfill.log", env=self.env).start()
-        if process.process.wait(300) != 0:
-            print(f"charging-suite: price backfill failed (see {self.logs}/price-backfill.log); percentiles will "
-                  "build up from live prices", file=sys.stderr)
+        self.processes.append(process)   # stopped with the rest should the suite be stopped meanwhile
+        try:
+            status = process.process.wait(300)
+        except subprocess.TimeoutExpired:
+            process.stop()
+            status = None
+        self.processes.remove(process)
+        if status != 0:
+            say(f"charging-suite: price backfill failed (see {self.logs}/price-backfill.log); percentiles will "
+                "build up from live prices", sys.stderr)
 
-    def start_prometheus(self, components: list[tuple[Component, Listen]]) -> str:
+    def start_prometheus(self, components: Sequence[tuple[Component, Listen]]) -> str:
         settings = self.config.prometheus
         config_file = self.run_dir / "prometheus.yml"
         config_file.write_text(prometheus_config(self.config, components, str(ROOT / "rules" / "*.yml")))
@@ -205,80 +339,164 @@ class Suite:
         return next((p for p in self.processes if not p.running), None)
 
 
+def legacy_note(base: Path, database: Path) -> str | None:
+    """Data an earlier version kept directly in general.data_dir, shared by the demo and live runs (the
+    database in use, when sessions.database names that file, is not mentioned)."""
+    found = [name for name in LEGACY if (base / name).exists() and base / name != database]
+    if not any(n in found for n in ("prometheus", "session_store.sqlite3")):
+        return None
+    paths = " ".join(str(base / name) + ("*" if name.endswith(".sqlite3") else "") for name in found)
+    if (base / "run" / "simulator.json").exists():
+        return (f"charging-suite: note: {paths} hold the demo's simulated data from an earlier version (which "
+                f"shared them with real equipment); no longer used, delete them: rm -r {paths}")
+    return (f"charging-suite: note: {paths} are from an earlier version and no longer used; if they hold your "
+            f"real equipment's data, stop the suite and move them: mkdir -p {base / LIVE} && mv {paths} "
+            f"{base / LIVE}/")
+
+
 def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.stdout,
        secrets_path: str | None = None) -> int:
-    data_dir = Path(config.general.data_dir)
-    suite = Suite(config, config_path, data_dir, secrets_path)
+    base = Path(config.general.data_dir)
+    simulate = simulated(config)
+    mode = DEMO if simulate else LIVE
+    mode_dir = base / mode
+    suite = Suite(config, config_path, mode_dir, secrets_path, mode)
+    pid_file = base / PID_FILE
+    try:
+        running = running_suite(pid_file)
+        if running:
+            raise CannotStart(f"a charging suite is already running (pid {running}); use it, or stop it with "
+                              f"Ctrl-C in its terminal or kill {running}")
+        check_mode_dir(mode_dir, mode)
+        database = suite.database()
+        check_mode_dir(database.parent, mode)
+        checks = [(config.prometheus.listen, "prometheus.listen"), (config.alertmanager.listen, "alertmanager.listen")]
+        components = wanted(config, simulate)
+        checks += [(c.listen(config), c.listen_key) for c in components]
+        if simulate:
+            checks.append((config.simulator.listen, "simulator.listen"))
+        for listen, key in checks:
+            _check_free(listen, key, base)
+    except CannotStart as error:
+        say(f"charging-suite: cannot start: {error}", sys.stderr)
+        return 1
+    note = legacy_note(base, database)
+    if note:
+        say(note, sys.stderr)
+    if mode == LIVE and database == base / "session_store.sqlite3" and (base / "run" / "simulator.json").exists():
+        say(f"charging-suite: warning: sessions.database is {database}, the file earlier versions shared with the "
+            f"demo; remove the sessions.database line from {config_path or 'the configuration'} to keep the "
+            f"sessions in {mode_dir}/", sys.stderr)
     suite.logs.mkdir(parents=True, exist_ok=True)
     suite.run_dir.mkdir(parents=True, exist_ok=True)
-    simulate = simulated(config)
-    checks = [(config.prometheus.listen, "prometheus.listen"), (config.alertmanager.listen, "alertmanager.listen")]
-    components = wanted(config, simulate)
-    checks += [(c.listen(config), c.listen_key) for c in components]
-    if simulate:
-        checks.append((config.simulator.listen, "simulator.listen"))
-    for listen, key in checks:
-        _check_free(listen, key)
-    simulator_line = []
+    (mode_dir / MODE_FILE).write_text(mode + "\n")
+    pid_file.write_text(f"{os.getpid()}\n")
     try:
-        if simulate:
-            ports = suite.start_simulator()
-            simulator_line = [("charging-sim", ports["url"] + "/sim/state", "simulated Wall Connectors, Tessie, ComEd")]
-        started = suite.start_components(components)
-        alertmanager = suite.start_alertmanager()
-        if any(c.job == "price" for c, _ in started):
-            suite.backfill_prices()
-        prometheus = suite.start_prometheus(started)
-    except (StartupError, TimeoutError, OSError) as error:
-        print(f"charging-suite: start-up failed: {error}", file=sys.stderr)
+        return _run(suite, config, config_path, components, simulate, stop, out)
+    finally:
         suite.stop()
+        if running_suite(pid_file) is None and _own_pid_file(pid_file):
+            pid_file.unlink(missing_ok=True)
+
+
+def _own_pid_file(pid_file: Path) -> bool:
+    try:
+        return int(pid_file.read_text().split()[0]) == os.getpid()
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def _run(suite: Suite, config: Config, config_path: str | None, components: Sequence[Component], simulate: bool,
+         stop: threading.Event, out) -> int:
+    """Start in dependency order: the simulator (the upstreams), the price backfill (before Prometheus
+    opens the TSDB), Prometheus, Alertmanager (Prometheus sends it alerts), the exporters (scraped from
+    their first poll), and last the session store (it queries Prometheus from its first second)."""
+    simulator_line = []
+    exporters = [c for c in components if c.job != "session_store"]
+    stores = [c for c in components if c.job == "session_store"]
+    listens = [(c, c.listen(config)) for c in components]
+    try:
+        steps: list[Callable[[], object]] = []
+        if simulate:
+            steps.append(lambda: simulator_line.append(
+                ("charging-sim", suite.start_simulator()["url"] + "/", "simulated Wall Connectors, Tessie, ComEd")))
+        if any(c.job == "price" for c in components):
+            steps.append(suite.backfill_prices)
+        prometheus, alertmanager, started = [], [], []
+        steps += [lambda: prometheus.append(suite.start_prometheus(listens)),
+                  lambda: alertmanager.append(suite.start_alertmanager()),
+                  lambda: started.extend(suite.start_components(exporters)),
+                  lambda: started.extend(suite.start_components(stores))]
+        for step in steps:
+            if stop.is_set():
+                say("charging-suite: stopping", out)
+                return 0
+            step()
+    except (StartupError, TimeoutError, OSError) as error:
+        say(f"charging-suite: start-up failed: {error}", sys.stderr)
         return 1
-    lines = [("Prometheus", prometheus, "queries, targets, alerts"), ("Alertmanager", alertmanager, "notifications"),
+    lines = [("Prometheus", prometheus[0], "queries, targets, alerts"), ("Alertmanager", alertmanager[0], "notifications"),
              *[(c.name, f"{listen.url}{c.page}", f"job={c.job}") for c, listen in started], *simulator_line]
-    mode = "simulated upstreams (no credentials configured)" if simulate else "live upstreams"
-    print(f"charging suite is up with {mode}:", file=out)
-    for name, url, what in lines:
-        print(f"  {name:<16} {url:<40} {what}", file=out)
-    print(f"  logs and data in {data_dir}/; press Ctrl-C to stop.", file=out, flush=True)
+    if simulate:
+        what = ("the demo: simulated upstreams (no Wall Connector or Tessie token configured; to use your "
+                "equipment see config.example.yaml)")
+    else:
+        what = "live upstreams"
+    say(f"charging suite is up with {what}:", out)
+    for name, url, about in lines:
+        say(f"  {name:<16} {url:<40} {about}", out)
+    source = f"configuration {config_path}" if config_path else "no configuration file"
+    say(f"  {source}; logs and data in {suite.data_dir}/; press Ctrl-C to stop.", out)
     status = 0
     while not stop.wait(1.0):
         dead = suite.first_dead()
         if dead:
-            print(f"charging-suite: {dead.name} exited with status {dead.process.returncode}; stopping "
-                  f"everything (see {suite.logs}/{dead.name}.log)", file=sys.stderr)
+            say(f"charging-suite: {dead.name} exited with status {dead.process.returncode}; stopping "
+                f"everything (see {suite.logs}/{dead.name}.log)", sys.stderr)
             status = 1
             break
-    print("charging-suite: stopping", file=out, flush=True)
-    suite.stop()
+    say("charging-suite: stopping", out)
     return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="charging-suite", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    up_parser = commands.add_parser("up", help="run the whole suite until Ctrl-C or SIGTERM")
-    up_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"),
+    default_config = default_config_path()
+    up_parser = commands.add_parser("up", help="run the whole suite until Ctrl-C, SIGTERM or SIGHUP")
+    up_parser.add_argument("--config", default=default_config,
                            help="YAML configuration (default $CHARGING_CONFIG, else config.yaml when present)")
     up_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file (default ./.secrets when present)")
     am_parser = commands.add_parser("alertmanager-config",
                                     help="print Alertmanager's configuration rendered from the settings")
-    am_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"), help="YAML configuration")
+    am_parser.add_argument("--config", default=default_config, help="YAML configuration")
     am_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file (default ./.secrets when present)")
     am_parser.add_argument("--output", help="write to this file (mode 0600) instead of standard output")
     prom_parser = commands.add_parser("prometheus-config",
                                       help="print the reference prometheus.yml for the configured addresses")
-    prom_parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"), help="YAML configuration")
+    prom_parser.add_argument("--config", default=default_config, help="YAML configuration")
     prom_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file")
     prom_parser.add_argument("--compose", action="store_true",
                              help="address the components by their Docker Compose service names "
                                   "(what prometheus/compose.yml holds)")
+    grafana_parser = commands.add_parser("grafana-provisioning",
+                                         help="write Grafana datasources and dashboards for the suite `make up` runs")
+    grafana_parser.add_argument("--config", default=default_config, help="YAML configuration")
+    grafana_parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file")
+    grafana_parser.add_argument("--output", default="grafana-provisioning",
+                                help="directory to write (default ./grafana-provisioning)")
     args = parser.parse_args(argv)
-    config_path = args.config or ("config.yaml" if Path("config.yaml").is_file() else None)
+    config_path = args.config
     try:
         config = load_files(config_path, args.secrets, os.environ)
         if args.command == "prometheus-config":
             render = compose_prometheus_config if args.compose else reference_prometheus_config
             print(render(config), end="")
+            return 0
+        if args.command == "grafana-provisioning":
+            steps = grafana_provisioning.write(config, Path(args.output))
+            print(f"Grafana provisioning written to {args.output}/ (datasources at the configured addresses, "
+                  "the dashboards of this checkout). Then:", *steps, sep="\n  ")
             return 0
         if args.command == "alertmanager-config":
             if args.output:
@@ -287,11 +505,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(render_alertmanager_config(config), end="")
             return 0
         stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):   # SIGHUP: the terminal was closed
             signal.signal(signum, lambda *_: stop.set())
         return up(config, config_path, stop, secrets_path=args.secrets)
     except ConfigError as error:
-        print(f"charging-suite: configuration error: {error}", file=sys.stderr)
+        say(f"charging-suite: configuration error: {error}", sys.stderr)
         return 2
 
 

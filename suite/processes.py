@@ -5,6 +5,8 @@ ports with temporary data directories.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
@@ -58,6 +60,64 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _prctl():
+    """libc's prctl, looked up once in the parent (a child between fork and exec only calls it)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl() if sys.platform.startswith("linux") else None
+
+
+def die_with_parent(parent: int) -> Callable[[], None]:
+    """A preexec_fn: the child gets SIGTERM when the process that started it dies, however it dies (SIGKILL,
+    a crash, a closed terminal), so no component is left holding its port. Linux only (elsewhere a no-op)."""
+    def preexec() -> None:
+        if _PRCTL is not None:
+            _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:   # the parent died before prctl took effect
+            os._exit(1)
+    return preexec
+
+
+def listener(host: str, port: int) -> tuple[int, str] | None:
+    """(pid, command line) of the process listening on host:port, when /proc shows it (Linux; other
+    users' processes only as root); None otherwise."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    if not inodes:
+        return None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fds = list((proc / "fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:   # one fd closing meanwhile must not hide the rest of the process's
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    return int(proc.name), command.strip()
+            except OSError:
+                continue
+    return None
+
+
 def find_binary(*names: str) -> str | None:
     for name in names:
         path = shutil.which(name)
@@ -80,9 +140,11 @@ class ManagedProcess:
     def start(self) -> "ManagedProcess":
         output = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115 - owned by the child
         try:
+            # Its own session: a Ctrl-C or SIGHUP of the terminal reaches only the suite, which stops the
+            # children in order; and the child dies with the suite should the suite die without doing so.
             self.process = subprocess.Popen(list(self.command), stdout=output or None, stderr=subprocess.STDOUT if output else None,
                                             env=dict(self.env) if self.env is not None else None,
-                                            start_new_session=True)
+                                            start_new_session=True, preexec_fn=die_with_parent(os.getpid()))
         finally:
             if output:
                 output.close()

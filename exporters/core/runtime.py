@@ -15,7 +15,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from exporters.core.collector import SnapshotCollector, Target
-from exporters.core.config import Config, ConfigError, Listen, load_files
+from exporters.core.config import Config, ConfigError, Listen, default_config_path, load_files
 from exporters.core.exposition import Exposition
 from exporters.core.logs import setup_logging
 from exporters.core.server import metrics_app
@@ -24,9 +24,10 @@ from exporters.core.settings_types import Address
 
 def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--config", default=os.environ.get("CHARGING_CONFIG"),
-                        help="YAML configuration (see config.example.yaml); default $CHARGING_CONFIG, "
-                             "else built-in defaults plus environment variables")
+    parser.add_argument("--config", default=default_config_path(),
+                        help="YAML configuration (see config.example.yaml); default $CHARGING_CONFIG, else "
+                             "./config.yaml when present (as charging-suite), else built-in defaults plus "
+                             "environment variables")
     parser.add_argument("--secrets", default=None,
                         help="KEY=VALUE secrets file (TESSIE_ACCESS_TOKEN); default ./.secrets when present")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
@@ -42,6 +43,19 @@ def load_config_or_exit(prog: str, args: argparse.Namespace) -> Config:
     except ConfigError as error:
         print(f"{prog}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+NO_CONFIG_HINT = ("no configuration file (no --config, $CHARGING_CONFIG or ./config.yaml): built-in defaults and "
+                  "environment variables only; pass --config FILE (see config.example.yaml) or run in the directory "
+                  "holding config.yaml")
+
+
+def log_config_source(log: logging.Logger, config_path: str | None) -> None:
+    """One line saying which file configured this process, or how to give it one."""
+    if config_path:
+        log.info("configuration from %s", config_path)
+    else:
+        log.info(NO_CONFIG_HINT)
 
 
 def parse_listen_or_exit(prog: str, text: str | None, default: Listen) -> Listen:
@@ -123,7 +137,7 @@ async def serve(name: str, description: str, listen: Listen, build: Build, log: 
 def _stop_on_signals() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):   # SIGHUP: the terminal closed
         loop.add_signal_handler(signum, stop.set)
     return stop
 
@@ -135,6 +149,7 @@ def run_exporter(prog: str, description: str, argv: Sequence[str] | None,
     config = load_config_or_exit(prog, args)
     listen = parse_listen_or_exit(prog, args.listen, listen_of(config))
     log = setup_logging(prog, args.log_level or config.general.log_level, config.secrets.all())
+    log_config_source(log, args.config)
     try:
         build = make_build(config, log)
     except ConfigError as error:
