@@ -1,7 +1,10 @@
 """fleet-exporter: Tesla Fleet API energy site via Tessie -> Prometheus.
 
 Every Wall Connector unit of the site, leader and followers, keyed by DIN with a friendly name,
-plus site-level power flows when the site reports them:
+plus site-level power flows when the site reports them. Units and vehicles are named as everywhere
+else (exporters.clients.tessie, "names"): a unit by energy_site.unit_names (DIN or serial), else its
+serial; a vehicle by vehicles.names, else the display name from Tessie's vehicle list (read hourly
+with the same token, cached state, no car woken), else its VIN:
 
     tesla_wall_connector_power_watts{din="1457768-02-G--PGT0001",unit="garage"} 11500.0
     tesla_wall_connector_vehicle_info{din="...",unit="garage",vehicle="Blue",vin="5YJ3..."} 1.0
@@ -11,14 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Iterable, Sequence
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from prometheus_client.core import Metric as Family
 
-from exporters.clients.tessie import LiveStatus, SiteInfo, Tessie, UnitInfo, WallConnectorStatus
+from exporters.clients.tessie import (
+    LiveStatus, SiteInfo, Tessie, VehicleNames, WallConnectorStatus, unit_name, unit_name_problems,
+)
 from exporters.core.collector import FreshData, SnapshotCollector, Target
 from exporters.core.config import Config
-from exporters.core.errors import BadPayload
+from exporters.core.errors import BadPayload, UpstreamError
 from exporters.core.metrics import ENUM, GAUGE, INFO, Metric, build_families
 from exporters.core.poller import Poller
 from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
@@ -26,24 +32,76 @@ from exporters.core.upstream import Upstream, UpstreamMetrics
 
 UNIT_PREFIX, SITE_PREFIX = "tesla_wall_connector", "tesla_energy_site"
 HEALTH_PREFIX = SITE_PREFIX  # tesla_energy_site_up{target="energy_site"}
-ENDPOINTS = ("products", "live_status", "site_info")
+ENDPOINTS = ("products", "live_status", "site_info", "vehicles")
+VEHICLES_INTERVAL = 3600.0   # display names change rarely; the vehicle exporter lists as often
 
 # Fleet numbering, community-observed only (Tesla publishes none); it differs from the local API's.
 FLEET_STATES = {1: "charging", 2: "disconnected", 4: "connected"}
 
 
 class Units:
-    """Friendly names of units (configured by DIN, else the serial) and of vehicles (by VIN)."""
+    """Names of the units (energy_site.unit_names by DIN or serial, else the serial) and of the vehicles
+    plugged into them (vehicles.names, else Tessie's display name, else the VIN), by the rule every
+    component shares. Display names are learned at the edge (`VehicleDirectory`); the collector reads."""
 
-    def __init__(self, unit_names: dict[str, str], vehicle_names: dict[str, str]) -> None:
-        self.unit_names = unit_names
-        self.vehicle_names = vehicle_names
+    def __init__(self, unit_names: Mapping[str, str], vehicle_names: Mapping[str, str]) -> None:
+        self.unit_names = dict(unit_names)
+        self.vehicles = VehicleNames(vehicle_names)
+        self.warned: set[str] = set()
 
     def unit(self, din: str) -> str:
-        return self.unit_names.get(din) or UnitInfo(din, None, None).serial_number
+        return unit_name(self.unit_names, din)
 
     def vehicle(self, vin: str | None) -> str | None:
-        return None if vin is None else self.vehicle_names.get(vin, vin)
+        return None if vin is None else self.vehicles.name(vin)
+
+    def check(self, dins: Iterable[str], log: logging.Logger) -> None:
+        """Once the site's units are known: one warning per configured key that names none of them."""
+        dins = list(dins)
+        if not dins:
+            return
+        for key, line in unit_name_problems(self.unit_names, dins).items():
+            if key not in self.warned:
+                self.warned.add(key)
+                log.warning("%s", line)
+
+
+class VehicleDirectory:
+    """Display names from Tessie's vehicle list (`GET /vehicles`, cached state: it never wakes a car),
+    read hourly, and sooner when a car the list has not named yet is plugged in (at most every
+    RETRY_S: a guest's car is never in the list). The first live_status waits briefly for the first
+    read, so a car is not exported under its VIN for a poll and under its name after."""
+
+    RETRY_S = 300.0
+
+    def __init__(self, tessie: Tessie, units: Units, clock: Callable[[], float] = time.monotonic) -> None:
+        self.tessie, self.units, self.clock = tessie, units, clock
+        self.tried = asyncio.Event()
+        self.last_read: float | None = None
+
+    async def refresh(self) -> int:
+        self.last_read = self.clock()
+        try:
+            states = await self.tessie.vehicles()
+            self.units.vehicles.learn(states)
+            return len(states)
+        finally:
+            self.tried.set()
+
+    async def settled(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.tried.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass   # named by VIN until the list answers; the rule still holds once it does
+
+    async def name(self, live: LiveStatus) -> None:
+        """Read the list again when a plugged-in car has no name yet; its failures are the hourly read's to report."""
+        unnamed = [u.vin for u in live.wall_connectors if u.vin and not self.units.vehicles.knows(u.vin)]
+        if unnamed and (self.last_read is None or self.clock() - self.last_read >= self.RETRY_S):
+            try:
+                await self.refresh()
+            except UpstreamError:
+                pass
 
 
 def unit_rows(names: Units) -> tuple[Metric, ...]:
@@ -58,7 +116,8 @@ def unit_rows(names: Units) -> tuple[Metric, ...]:
         Metric(f"{UNIT_PREFIX}_vehicle_connected", GAUGE, "1 while a vehicle is plugged in (a VIN is reported, "
                "or the state is charging or connected); absent when the unit reports neither.",
                lambda u: u.vehicle_connected),
-        Metric(f"{UNIT_PREFIX}_vehicle", INFO, "The vehicle plugged into the unit, by VIN and configured name.",
+        Metric(f"{UNIT_PREFIX}_vehicle", INFO, "The vehicle plugged into the unit, by VIN and name (vehicles.names, "
+               "else Tessie's display name, else the VIN: the same name as in every other metric).",
                lambda u: {"vin": u.vin, "vehicle": names.vehicle(u.vin)} if u.vin else None),
     )
 
@@ -112,8 +171,10 @@ def metric_reference() -> list[tuple[str, str, str, str]]:
 class SiteResolver:
     """The configured site id, or the first energy site with Wall Connectors in /api/1/products."""
 
-    def __init__(self, tessie: Tessie, site_id: str | None, label: list[str], log: logging.Logger) -> None:
+    def __init__(self, tessie: Tessie, site_id: str | None, label: list[str], log: logging.Logger,
+                 units: Units | None = None) -> None:
         self.tessie, self.site_id, self.label, self.log = tessie, site_id, label, log
+        self.units = units
         self.lock = asyncio.Lock()  # both pollers start at once; discover once
 
     async def resolve(self) -> str:
@@ -129,6 +190,8 @@ class SiteResolver:
         self.site_id = site.site_id
         self.label[0] = site.site_name or site.site_id
         self.log.info("using energy site %s (%s) with %d Wall Connectors", site.site_id, self.label[0], len(site.units))
+        if self.units is not None:
+            self.units.check((u.din for u in site.units), self.log)
         return site.site_id
 
 
@@ -143,17 +206,24 @@ def make_build(config: Config, log: logging.Logger) -> Build:
         targets: list[Target] = []
         if settings.enabled and token is not None:
             tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token)
-            resolver = SiteResolver(tessie, settings.site_id, site_label, log)
+            resolver = SiteResolver(tessie, settings.site_id, site_label, log, names)
+            directory = VehicleDirectory(tessie, names)
 
             async def live() -> Any:
-                return await tessie.live_status(await resolver.resolve())
+                await directory.settled(config.tessie.timeout / 2)
+                status = await tessie.live_status(await resolver.resolve())
+                await directory.name(status)
+                return status
 
             async def info() -> Any:
-                return await tessie.site_info(await resolver.resolve())
+                site = await tessie.site_info(await resolver.resolve())
+                names.check((u.din for u in site.units), log)
+                return site
 
             target = Target("energy_site")
             for endpoint, fetch, interval in (("live_status", live, settings.live_status_interval),
-                                              ("site_info", info, settings.site_info_interval)):
+                                              ("site_info", info, settings.site_info_interval),
+                                              ("vehicles", directory.refresh, VEHICLES_INTERVAL)):
                 target.add(Poller("energy_site", endpoint, fetch, interval, timeout=config.tessie.timeout * 2,
                                   on_update=ctx.on_update, logger=log))
             targets.append(target)

@@ -3,18 +3,25 @@
     twc_power_watts{charger="garage"} 11520.0
     twc_temperature_celsius{charger="garage",sensor="handle"} 31.5
     twc_lifetime_energy_joules_total{charger="garage"} 9.24e+09
+
+The `charger` label is the name in wall_connectors.chargers; the Fleet exporter names the same unit
+by energy_site.unit_names (its DIN or serial). At start-up this exporter reads each charger's serial
+and warns once when the two would differ, so one unit carries one name in every view.
 """
 from __future__ import annotations
 
 import logging
-from functools import partial
-from typing import Any, Iterable, Sequence
+import re
+from typing import Any, Awaitable, Callable, Iterable, Sequence
+from urllib.parse import urlsplit
 
 from prometheus_client.core import Metric as Family
 
 from exporters.clients import wallconnector as wc
+from exporters.clients.tessie import configured_unit_name, places, scaled
 from exporters.core.collector import FreshData, SnapshotCollector, Target
-from exporters.core.config import Config
+from exporters.core.config import Charger, Config
+from exporters.core.errors import AuthFailed
 from exporters.core.metrics import COUNTER, ENUM, GAUGE, INFO, Metric, build_families
 from exporters.core.poller import Poller
 from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
@@ -30,12 +37,24 @@ EVSE_STATES = {0: "booting", 1: "not_connected", 2: "connected", 4: "ready", 6: 
 
 
 def _opt(value: Any, scale: float = 1.0) -> float | None:
-    return None if value is None else float(value) * scale
+    """A unit conversion exact to the source's decimals (2567.3 Wh is 9242280 J, no float noise)."""
+    return None if value is None else scaled(float(value), scale)
+
+
+def _power(v: wc.Vitals) -> float | None:
+    """Vitals.power_w rounded to the places the exact product of the unit's volts and amps has
+    (40.4 A x 228.6 V = 9235.44 W, not 9235.439999999999)."""
+    power = v.power_w
+    if power is None:
+        return None
+    volts = [x for x in (v.grid_v, *v.voltages_v.values()) if x is not None]
+    amps = [x for x in (v.vehicle_current_a, *v.currents_a.values()) if x is not None]
+    return round(power, max(map(places, volts), default=0) + max(map(places, amps), default=0))
 
 
 VITALS: tuple[Metric, ...] = (
     Metric("twc_power_watts", GAUGE, "Power delivered to the vehicle: 0 with the contactor open; vehicle current "
-           "x grid voltage on US split phase; sum of phase voltage x current otherwise.", lambda v: v.power_w),
+           "x grid voltage on US split phase; sum of phase voltage x current otherwise.", _power),
     Metric("twc_grid_voltage_volts", GAUGE, "Supply voltage at the charger input.", lambda v: v.grid_v),
     Metric("twc_grid_frequency_hertz", GAUGE, "Grid frequency.", lambda v: v.grid_hz),
     Metric("twc_vehicle_current_amperes", GAUGE, "Current delivered to the vehicle.", lambda v: v.vehicle_current_a),
@@ -125,6 +144,57 @@ def metric_reference() -> list[tuple[str, str, str, str]]:
     return [row for rows in TABLES.values() for metric in rows for row in metric.reference(BASE_LABELS)]
 
 
+def fetch_local(upstream: Upstream, base_url: str, endpoint: str) -> Callable[[], Awaitable[Any]]:
+    """wc.fetch, with a 401/403 explained: the local API asks for no credentials (and we send none),
+    so a rejection means something other than the Wall Connector answers at that address."""
+    async def fetch() -> Any:
+        try:
+            return await wc.fetch(upstream, base_url, endpoint)
+        except AuthFailed as error:
+            status = re.search(r"HTTP (\d+)", str(error))
+            raise AuthFailed(
+                f"{endpoint} at {urlsplit(base_url).netloc}: HTTP {status.group(1) if status else '401/403'}, yet a "
+                "Wall Connector's local API has no login, so another device answers at this address (the charger "
+                "got a new IP from DHCP, or a proxy is in between); no token fixes this: find the charger's IP "
+                "and correct wall_connectors.chargers (TWC_CHARGERS)") from None
+    return fetch
+
+
+class NameCheck:
+    """Warns once per charger when the Fleet view would call it something else: energy_site.unit_names
+    (by DIN or serial) names its unit differently, or names it not at all while the Fleet exporter runs
+    (it would then be called by its serial)."""
+
+    def __init__(self, config: Config, log: logging.Logger) -> None:
+        self.unit_names = config.energy_site.unit_names
+        self.fleet = config.energy_site.enabled and config.secrets.tessie_access_token is not None
+        self.log = log
+        self.checked: set[str] = set()
+
+    def wrap(self, charger: Charger, fetch: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+        async def checked() -> Any:
+            version = await fetch()
+            self.check(charger, version)
+            return version
+        return checked
+
+    def check(self, charger: Charger, version: wc.Version) -> None:
+        if charger.name in self.checked or not version.serial_number:
+            return
+        self.checked.add(charger.name)
+        serial = version.serial_number
+        din = f"{version.part_number}--{serial}" if version.part_number else serial
+        fleet_name = configured_unit_name(self.unit_names, din)
+        if fleet_name is not None and fleet_name != charger.name:
+            self.log.warning("wall_connectors.chargers: %r is unit %s, which energy_site.unit_names calls %r; give "
+                             "both the same name so dashboards, sessions and alerts show one", charger.name, din,
+                             fleet_name)
+        elif fleet_name is None and self.fleet:
+            self.log.warning("energy_site.unit_names: no name for unit %s, so the Fleet view calls charger %r by "
+                             "its serial %s; add %s: %s (WALL_CONNECTOR_NAMES=%s:%s) so both views use one name",
+                             din, charger.name, serial, serial, charger.name, serial, charger.name)
+
+
 def make_build(config: Config, log: logging.Logger) -> Build:
     settings = config.wall_connectors
     intervals = {"vitals": settings.vitals_interval, "lifetime": settings.lifetime_interval,
@@ -134,6 +204,8 @@ def make_build(config: Config, log: logging.Logger) -> Build:
     if settings.enabled and not settings.chargers:
         log.warning("no Wall Connectors configured: set wall_connectors.chargers or TWC_CHARGERS")
 
+    names = NameCheck(config, log)
+
     def build_parts(ctx: BuildContext) -> ExporterParts:
         metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
         upstream = Upstream(ctx.session, metrics, timeout=settings.timeout)
@@ -141,9 +213,11 @@ def make_build(config: Config, log: logging.Logger) -> Build:
         for charger in settings.chargers if settings.enabled else ():
             target = Target(charger.name)
             for endpoint in ENDPOINTS:
-                target.add(Poller(charger.name, endpoint, partial(wc.fetch, upstream, charger.url, endpoint),
-                                  intervals[endpoint], timeout=settings.timeout * 2, on_update=ctx.on_update,
-                                  logger=log))
+                fetch = fetch_local(upstream, charger.url, endpoint)
+                if endpoint == "version":
+                    fetch = names.wrap(charger, fetch)
+                target.add(Poller(charger.name, endpoint, fetch, intervals[endpoint], timeout=settings.timeout * 2,
+                                  on_update=ctx.on_update, logger=log))
             targets.append(target)
         collector = SnapshotCollector(PREFIX, targets, settings.stale_after, build)
         ctx.registry.register(collector)

@@ -1,7 +1,10 @@
 """vehicle-exporter: Teslas via Tessie -> Prometheus (prefix `tesla_vehicle_`).
 
 It never wakes a sleeping car: it reads Tessie's cached state (`use_cache=true`), exports the
-moment that data was current and the car's connectivity (online / asleep / offline).
+moment that data was current and the car's connectivity (online / asleep / offline). A car is named
+as everywhere else (exporters.clients.tessie, "names"): vehicles.names, else its display name in
+Tessie's vehicle list or cached state, else its VIN. Distances stay in metres (base units); showing miles or
+kilometres is the dashboards' job.
 
     tesla_vehicle_battery_level_percent{vehicle="Blue",vin="5YJ3E1EA7KF000001"} 62.0
     tesla_vehicle_charging_state{state="Charging",vehicle="Blue",vin="5YJ3E1EA7KF000001"} 1.0
@@ -15,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from prometheus_client.core import Metric as Family
 
-from exporters.clients.tessie import Tessie, VehicleState
+from exporters.clients.tessie import Tessie, VehicleNames, VehicleState
 from exporters.core.collector import FreshData, SnapshotCollector, Target
 from exporters.core.config import Config
 from exporters.core.metrics import ENUM, GAUGE, INFO, Metric, build_families
@@ -85,22 +88,22 @@ def metric_reference() -> list[tuple[str, str, str, str]]:
     return [row for metric in ROWS for row in metric.reference(BASE_LABELS)]
 
 
-def build(names: dict[str, str]):
+def build(names: VehicleNames):
     def collect(data: FreshData) -> Iterable[Family]:
         records = []
-        for target, values in data.items():
+        for values in data.values():
             state: VehicleState | None = values.get("state")
             if state is not None:
-                records.append(((target, state.vin), state))
+                records.append(((names.name(state.vin), state.vin), state))
         yield from build_families(ROWS, BASE_LABELS, records)
     return collect
 
 
-def vehicle_name(names: dict[str, str], state: VehicleState, taken: Iterable[str] = ()) -> str:
-    """Configured name, else Tessie's display name, else the VIN; made unique among `taken` names
-    (two cars both called "Model 3" must not share a target)."""
-    name = names.get(state.vin) or state.display_name or state.vin
-    return name if name not in set(taken) else f"{name} ({state.vin[-6:]})"
+def target_name(names: VehicleNames, vin: str, taken: Iterable[str] = ()) -> str:
+    """The vehicle's name, made unique among `taken` target names (two cars configured with one name
+    must not share a target)."""
+    name = names.name(vin)
+    return name if name not in set(taken) else f"{name} ({vin[-6:]})"
 
 
 def make_build(config: Config, log: logging.Logger) -> Build:
@@ -110,32 +113,40 @@ def make_build(config: Config, log: logging.Logger) -> Build:
     def build_parts(ctx: BuildContext) -> ExporterParts:
         metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
         targets: list[Target] = []
-        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, build(settings.names))
+        names = VehicleNames(settings.names)
+        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, build(names))
         ctx.registry.register(collector)
         if not settings.enabled or token is None:
             return ExporterParts(targets, collector)
         tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token)
         known: set[str] = set()
 
+        async def state(vin: str) -> VehicleState:
+            """Cached state (no wake-up); a display name in it names the car as the list would."""
+            record = await tessie.vehicle_state(vin)
+            names.learn([record])
+            return record
+
         def watch(vin: str, name: str) -> Target:
             known.add(vin)
             target = Target(name)
-            target.add(Poller(name, "state", partial(tessie.vehicle_state, vin), settings.poll_interval,
+            target.add(Poller(name, "state", partial(state, vin), settings.poll_interval,
                               timeout=config.tessie.timeout * 2, on_update=ctx.on_update, logger=log))
             return target
 
         async def discover() -> Any:
             """List the account's vehicles (cached state, no wake-up) and start watching new ones."""
             states = await tessie.vehicles()
+            names.learn(states)
             for state in states:
                 if state.vin not in known:
-                    name = vehicle_name(settings.names, state, (t.name for t in targets))
+                    name = target_name(names, state.vin, (t.name for t in targets))
                     log.info("watching vehicle %s (%s)", name, state.vin)
                     ctx.spawn(watch(state.vin, name))
             return len(states)
 
-        for vin, name in settings.names.items():
-            targets.append(watch(vin, name))
+        for vin in settings.names:
+            targets.append(watch(vin, target_name(names, vin, (t.name for t in targets))))
         discovery = Target(DISCOVERY_TARGET)
         discovery.add(Poller(DISCOVERY_TARGET, "vehicles", discover, DISCOVERY_INTERVAL,
                              timeout=config.tessie.timeout * 2, on_update=ctx.on_update, logger=log))

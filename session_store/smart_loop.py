@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
 from billing.settings import tariff_for
+from exporters.clients.tessie import unit_name, vehicle_name
 from exporters.core.config import Config
 from exporters.core.errors import UpstreamError
 from session_store.prometheus import Prometheus
@@ -123,9 +124,11 @@ class SmartCharger:
             vin, din = labels.get("vin"), labels.get("din")
             if not vin:
                 continue
-            self.state.names[vin] = self.config.vehicles.names.get(vin) or labels.get("vehicle") or vin
+            # the rule of every component: vehicles.names, else the Fleet exporter's name (Tessie's display name)
+            self.state.names[vin] = vehicle_name(self.config.vehicles.names, vin, labels.get("vehicle"))
+            unit = labels.get("unit") or (unit_name(self.config.energy_site.unit_names, din) if din else None)
             found[vin] = VehicleNow(vin, plugged=True, charging=power.get(din, 0.0) > threshold,
-                                    session_start=starts.get(din), unit=labels.get("unit") or din)
+                                    session_start=starts.get(din), unit=unit)
         return found
 
     async def evaluate(self) -> list[ActionRecord]:

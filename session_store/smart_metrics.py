@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as Family
@@ -58,22 +59,21 @@ HELP = {
     "smart_charging_signal_info": "The signal smart charging decides on (smart_charging.signal): billed or "
                                   "five_minute.",
     "smart_charging_dry_run": "1 in dry run (the default): actions are recorded, no command is sent.",
-    "smart_charging_status": "Smart-charging status of the vehicle: 1 for the current state.",
+    "smart_charging_status": "Smart-charging status of the vehicle.",
     "smart_charging_actions": "Commands decided: stop/start (sent or failed) and stop_simulated/start_simulated "
                               "in dry run.",
     "smart_charging_fail_safe_decisions": "Evaluations where a vehicle was left charging or resumed because the "
                                           "market could not be trusted.",
     "smart_charging_last_evaluation_timestamp_seconds": "When smart charging last evaluated.",
 }
-STATUS_CODE_HELP = "Status per vehicle: " + ", ".join(f"{code}={state}" for code, state in STATUS.items()) + "."
+STATUS_ROW = Metric("smart_charging_status", ENUM, HELP["smart_charging_status"], lambda vin: None, states=STATUS)
 
 REFERENCE = [
     ("smart_charging_enabled", "gauge", "", HELP["smart_charging_enabled"]),
     ("smart_charging_dry_run", "gauge", "", HELP["smart_charging_dry_run"]),
     ("smart_charging_signal_info", "gauge", "signal", HELP["smart_charging_signal_info"]),
     *[(name, "gauge", "", text) for name, text, _ in MARKET_GAUGES],
-    ("smart_charging_status_code", "gauge", "vehicle, vin", STATUS_CODE_HELP),
-    ("smart_charging_status", "gauge (state set)", "vehicle, vin, state", HELP["smart_charging_status"]),
+    *STATUS_ROW.reference(("vehicle", "vin")),
     ("smart_charging_actions_total", "counter", "action, outcome", HELP["smart_charging_actions"]),
     ("smart_charging_fail_safe_decisions_total", "counter", "reason", HELP["smart_charging_fail_safe_decisions"]),
     ("smart_charging_last_evaluation_timestamp_seconds", "gauge", "",
@@ -100,8 +100,7 @@ class SmartChargingCollector:
                 if (value := read(market)) is not None:
                     yield GaugeMetricFamily(name, text, value=value)
         vins = sorted(set(state.vehicles) | set(state.memories))
-        rows = (Metric("smart_charging_status", ENUM, HELP["smart_charging_status"],
-                       lambda vin: status_code(self.charger, vin), states=STATUS),)
+        rows = (replace(STATUS_ROW, value=lambda vin: status_code(self.charger, vin)),)
         yield from build_families(rows, ("vehicle", "vin"), [((state.names.get(vin, vin), vin), vin) for vin in vins])
         actions = CounterMetricFamily("smart_charging_actions", HELP["smart_charging_actions"],
                                       labels=["action", "outcome"])

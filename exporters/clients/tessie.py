@@ -2,15 +2,20 @@
 
 Owns the bearer token, both response shapes (Tessie-native objects at top level, Fleet's
 `{"response": ...}` envelope), unit conversion at the edge (miles -> metres, kW -> W,
-kWh -> J, hours -> s, ms -> s) and tolerance: every field but a unit's `din` may be missing or
-wrongly typed and then becomes absent. Reading vehicle state uses Tessie's cache and never wakes
-a car.
+kWh -> J, hours -> s, ms -> s; exact to the source's decimals, so 18.47 kWh is 66492000 J and not
+66491999.99999999) and tolerance: every field but a unit's `din` may be missing or wrongly typed
+and then becomes absent. Reading vehicle state uses Tessie's cache and never wakes a car.
+
+It also holds the one naming rule for what Tessie and the Fleet API identify (vehicles by VIN,
+Wall Connector units by DIN), shared by every component: see "names" at the end.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Mapping
 
 from exporters.core.config import Secret
 from exporters.core.errors import BadPayload
@@ -21,11 +26,24 @@ JOULES_PER_KWH = 3.6e6
 JOULES_PER_WH = 3600.0
 
 
+def places(number: float) -> int:
+    """Decimal places of a number as its source wrote it; digits past the 15th significant one are
+    float noise, not the source's (0.1 + 0.2 has one place)."""
+    exponent = Decimal(format(number, ".15g")).as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def scaled(value: float, scale: float) -> float:
+    """A unit conversion without float noise: the product rounded to the places the exact decimal
+    product has (192.45 mi x 1609.344 = 309718.2528 m), so it adds no digits the source lacks."""
+    return float(value) if scale == 1 else round(float(value) * scale, places(value) + places(scale))
+
+
 def _num(data: Mapping[str, Any] | None, key: str, scale: float = 1.0) -> float | None:
     value = (data or {}).get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return None
-    return float(value) * scale
+    return scaled(value, scale)
 
 
 def _bool(data: Mapping[str, Any] | None, key: str) -> bool | None:
@@ -126,7 +144,7 @@ class UnitInfo:
     @property
     def serial_number(self) -> str:
         """The DIN is `{part_number}--{serial}`; site_info carries no separate serial."""
-        return self.din.partition("--")[2] or self.din
+        return serial_of(self.din)
 
 
 @dataclass(frozen=True)
@@ -250,7 +268,7 @@ def parse_vehicle_state(data: Any, vin: str | None = None) -> VehicleState:
         inside_temp_c=_num(climate, "inside_temp"), outside_temp_c=_num(climate, "outside_temp"),
         odometer_m=_num(vehicle, "odometer", METERS_PER_MILE), car_version=_str(vehicle, "car_version"),
         locked=_bool(vehicle, "locked"), sentry_mode=_bool(vehicle, "sentry_mode"),
-        data_timestamp=(_num(charge, "timestamp") or max(stamps, default=0.0)) / 1000.0 or None,
+        data_timestamp=scaled(_num(charge, "timestamp") or max(stamps, default=0.0), 0.001) or None,
     )
 
 
@@ -323,3 +341,77 @@ class Tessie:
         """POST start_charging / stop_charging; `result: false` comes back with Tessie's reason."""
         return await self.upstream.fetch_json(name, f"{self.base_url}/{vin}/command/{name}", method="POST",
                                               params={"wait_for_completion": "true"}, parse=parse_command)
+
+
+# --- names --------------------------------------------------------------------------------------
+# One rule for every component (vehicle and Fleet exporters, session store, smart charging), so a
+# car or a unit carries one name in every metric, session and alert, and a dashboard filter on it
+# finds everything.
+
+def vehicle_name(configured: Mapping[str, str], vin: str, known: str | None = None) -> str:
+    """The configured name (vehicles.names), else the name Tessie gives the car (`known`: its
+    display name, or the `vehicle` label the Fleet exporter derived from it), else the VIN."""
+    return configured.get(vin) or known or vin
+
+
+class VehicleNames:
+    """Names of the account's vehicles by `vehicle_name`, with the display names learned from Tessie's
+    vehicle list or a car's cached state (no car is woken). A learned name is kept when a later list lacks it (a
+    car asleep since before its name was cached), so a name never flaps back to the VIN. A display name
+    that two unconfigured cars share gets the end of each VIN ("Model 3 (000009)"); both exporters read
+    the same list, so they agree on it."""
+
+    def __init__(self, configured: Mapping[str, str]) -> None:
+        self.configured = dict(configured)
+        self.display: dict[str, str] = {}
+
+    def learn(self, states: Iterable[VehicleState]) -> None:
+        for state in states:
+            if state.display_name:
+                self.display[state.vin] = state.display_name
+
+    def knows(self, vin: str) -> bool:
+        """Whether the car has a name other than its VIN."""
+        return vin in self.configured or vin in self.display
+
+    def name(self, vin: str) -> str:
+        plain = vehicle_name(self.configured, vin, self.display.get(vin))
+        if vin in self.configured:
+            return plain
+        others = {vehicle_name(self.configured, other, self.display.get(other))
+                  for other in {*self.configured, *self.display} - {vin}}
+        return f"{plain} ({vin[-6:]})" if plain in others else plain
+
+
+def serial_of(din: str) -> str:
+    """The DIN is `{part_number}--{serial}`; a DIN without `--` is its own serial."""
+    return din.partition("--")[2] or din
+
+
+def configured_unit_name(unit_names: Mapping[str, str], din: str) -> str | None:
+    """energy_site.unit_names for a unit, keyed by its DIN or by its serial (the name a unit has by
+    default, so the key a user sees first); case does not matter."""
+    wanted = {din.upper(), serial_of(din).upper()}
+    return next((name for key, name in unit_names.items() if key.strip().upper() in wanted), None)
+
+
+def unit_name(unit_names: Mapping[str, str], din: str) -> str:
+    """A unit's name in every component: the configured one, else its serial."""
+    return configured_unit_name(unit_names, din) or serial_of(din)
+
+
+def unit_name_problems(unit_names: Mapping[str, str], dins: Iterable[str]) -> dict[str, str]:
+    """key -> one warning line for each energy_site.unit_names key that names none of `dins` (the site's
+    units) by DIN or serial, with the DIN it most likely meant."""
+    dins = sorted(set(dins))
+    by_id = {ident.upper(): din for din in dins for ident in (din, serial_of(din))}
+    problems = {}
+    for key in unit_names:
+        if key.strip().upper() in by_id:
+            continue
+        close = difflib.get_close_matches(key.strip().upper(), list(by_id), n=1, cutoff=0.6)
+        hint = (f"did you mean {by_id[close[0]]!r}?" if close
+                else "this site's units are " + (", ".join(dins) or "none"))
+        problems[key] = (f"energy_site.unit_names: no Wall Connector of this site has that DIN or serial, "
+                         f"got key {key!r}; {hint}")
+    return problems

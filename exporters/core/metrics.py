@@ -25,14 +25,22 @@ class Metric:
     states: Mapping[int, str] = field(default_factory=dict)
     unit: str = ""
 
+    @property
+    def code_help(self) -> str:
+        """An enumeration's `_code` HELP: what each code means, in the exposition as in the docs."""
+        codes = ", ".join(f"{code}={state}" for code, state in self.states.items())
+        return f"{self.help} Numeric code: {codes}; others exported as is."
+
+    @property
+    def state_help(self) -> str:
+        return f"{self.help} 1 for the current state, 0 for the others; `unknown` for unmapped codes."
+
     def reference(self, base_labels: Sequence[str]) -> list[tuple[str, str, str, str]]:
         """(name, type, labels, help) rows for the README metric reference."""
         labels = ", ".join((*base_labels, *self.extra_labels))
         if self.kind == ENUM:
-            codes = ", ".join(f"{code}={state}" for code, state in self.states.items())
-            return [(f"{self.name}_code", "gauge", labels, f"{self.help} Numeric code: {codes}; others exported as is."),
-                    (self.name, "gauge (state set)", ", ".join((*base_labels, "state")),
-                     f"{self.help} 1 for the current state, 0 for the others; `unknown` for unmapped codes.")]
+            return [(f"{self.name}_code", "gauge", labels, self.code_help),
+                    (self.name, "gauge (state set)", ", ".join((*base_labels, "state")), self.state_help)]
         if self.kind == COUNTER:
             return [(f"{self.name}_total", "counter", labels, self.help)]
         if self.kind == INFO:
@@ -57,8 +65,8 @@ def build_families(rows: Iterable[Metric], base_labels: Sequence[str],
     for row in rows:
         labels = [*base_labels, *row.extra_labels]
         if row.kind == ENUM:
-            code_family = GaugeMetricFamily(f"{row.name}_code", row.help + " (numeric code)", labels=labels)
-            state_family = GaugeMetricFamily(row.name, row.help + " (state set)", labels=[*labels, "state"])
+            code_family = GaugeMetricFamily(f"{row.name}_code", row.code_help, labels=labels)
+            state_family = GaugeMetricFamily(row.name, row.state_help, labels=[*labels, "state"])
             for label_values, record in records:
                 code = _number(row.value(record))
                 if code is None:

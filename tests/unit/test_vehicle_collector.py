@@ -9,11 +9,11 @@ import pytest
 from tests.collectors import check_golden, promtool_problems, render
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.clients.tessie import METERS_PER_MILE, Tessie, parse_vehicle_state
+from exporters.clients.tessie import METERS_PER_MILE, Tessie, VehicleNames, parse_vehicle_state
 from exporters.core.config import Secret
 from exporters.core.errors import BadPayload
 from exporters.core.upstream import Upstream, UpstreamMetrics, decode_json
-from exporters.vehicle import build, vehicle_name
+from exporters.vehicle import build, target_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tessie"
 GOLDEN = Path(__file__).parent / "golden" / "vehicle.txt"
@@ -36,17 +36,28 @@ def state(name: str):
     return parse_vehicle_state(body(name), STATES[name])
 
 
+def learned(configured: dict[str, str] = NAMES, *records) -> VehicleNames:
+    """Names as the exporter has them once Tessie's vehicle list (here: these states) was read."""
+    names = VehicleNames(configured)
+    names.learn(records or [state(name) for name in STATES])
+    return names
+
+
+def vehicle_name(configured: dict[str, str], record) -> str:
+    return learned(configured, record).name(record.vin)
+
+
 def sample_data() -> dict:
     """Keyed by target name exactly as the exporter names its targets."""
-    data = {}
+    names, data = learned(), {}
     for name in STATES:
         record = state(name)
-        data[vehicle_name(NAMES, record)] = {"state": record}
+        data[target_name(names, record.vin, data)] = {"state": record}
     return data
 
 
-def exposition(data: dict) -> str:
-    return render(lambda: build(NAMES)(data))
+def exposition(data: dict, names: VehicleNames | None = None) -> str:
+    return render(lambda: build(names or learned())(data))
 
 
 def samples(text: str) -> dict[str, float]:
@@ -240,15 +251,17 @@ def test_vehicles_sharing_a_display_name_keep_their_own_samples() -> None:
         raise AssertionError("not polled")
 
     twin = {**body("state_online_charging.json"), "vin": "5YJ3E1EA7KF000009", "display_name": "Blue"}
+    records = (state("state_online_charging.json"), parse_vehicle_state(twin))
+    names = learned({}, *records)
     targets = []
-    for record in (state("state_online_charging.json"), parse_vehicle_state(twin)):
-        target = Target(vehicle_name({}, record, (t.name for t in targets)))
+    for record in records:
+        target = Target(target_name(names, record.vin, (t.name for t in targets)))
         poller = target.add(Poller(target.name, "state", never, 60, timeout=1))
         poller.latest, poller.health = Snapshot(record, time.time()), Health(up=True, last_success=time.time())
         targets.append(target)
     registry = CollectorRegistry()
-    registry.register(SnapshotCollector("tesla_vehicle", targets, 300, build({})))
+    registry.register(SnapshotCollector("tesla_vehicle", targets, 300, build(names)))
     text = generate_latest(registry).decode()
     assert 'vin="5YJ3E1EA7KF000001"' in text and 'vin="5YJ3E1EA7KF000009"' in text
     assert len([line for line in text.splitlines() if line.startswith("tesla_vehicle_up{")]) == len(
-        {line.split(" ")[0] for line in text.splitlines() if line.startswith("tesla_vehicle_up{")})
+        {line.rsplit(" ", 1)[0] for line in text.splitlines() if line.startswith("tesla_vehicle_up{")})
