@@ -337,7 +337,7 @@ def synthetic_sessions(count: int, units: int, end: float, seed: int = 3) -> Ite
                           end=start + duration, duration_s=duration, energy_wh=energy, peak_w=watts * 1.01,
                           average_w=watts, meter_energy_wh=None, supply_cost=supply, supply_credit=0.0,
                           delivery_cost=energy / 1000 * 0.075, full_cost=supply + energy / 1000 * 0.075,
-                          average_price_cents=price, cost_final=True, intervals=intervals, gap_s=0.0,
+                          supply_price_cents=price, cost_final=True, intervals=intervals, gap_s=0.0,
                           source="live_status", reconciliation="matched" if k % 3 else "pending")
 
 

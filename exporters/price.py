@@ -137,16 +137,24 @@ def view(current: CurrentPrice | None, history: PriceHistory, lookback_s: float,
                      window.size * 300.0, billed, tariff)
 
 
+def tidy(value: Any) -> Any:
+    """Derived figures (means, percentiles, ranks, rates) to 1e-4 of their unit: prices come with one
+    decimal, so finer digits are float noise (1.6000000000000008)."""
+    if isinstance(value, float):
+        return round(value, 4)
+    return {key: tidy(item) for key, item in value.items()} if isinstance(value, dict) else value
+
+
 def _stat(pick: Callable[[PriceStats], float]) -> Callable[[PriceView], float | None]:
-    return lambda v: pick(v.stats) if v.stats else None
+    return lambda v: tidy(pick(v.stats)) if v.stats else None
 
 
 def _billed(pick: Callable[[Billed], Any]) -> Callable[[PriceView], Any]:
-    return lambda v: pick(v.billed) if v.billed else None
+    return lambda v: tidy(pick(v.billed)) if v.billed else None
 
 
 def _tariff(pick: Callable[[Tariff], float | None]) -> Callable[[PriceView], float | None]:
-    return lambda v: pick(v.tariff) if v.tariff else None
+    return lambda v: tidy(pick(v.tariff)) if v.tariff else None
 
 
 ROWS: tuple[Metric, ...] = (
@@ -180,7 +188,7 @@ ROWS: tuple[Metric, ...] = (
            "5-minute prices over the lookback (linear interpolation, as PromQL quantile_over_time).",
            lambda v: {f"{q * 100:g}": x for q, x in v.stats.quantiles.items()} if v.stats else {}, ("percentile",)),
     Metric(f"{PREFIX}_percentile_rank_percent", GAUGE, "Where the latest price ranks within the lookback, in "
-           "percent (equal prices count half).", lambda v: v.rank),
+           "percent (equal prices count half).", lambda v: tidy(v.rank)),
     Metric(f"{PREFIX}_lookback_prices", GAUGE, "Number of 5-minute prices in the lookback window.",
            lambda v: v.stats.count if v.stats else None),
     Metric(f"{PREFIX}_history_covered_seconds", GAUGE, "Price history available in the lookback window "
@@ -188,14 +196,15 @@ ROWS: tuple[Metric, ...] = (
     Metric(f"{PREFIX}_history_oldest_timestamp_seconds", GAUGE, "End of the oldest price in the lookback window.",
            lambda v: v.oldest),
     Metric(f"{PREFIX}_delivery_cents_per_kwh", GAUGE, "Delivery charges per kWh in force now (tariff: the "
-           "delivery period covering the interval in progress, else tariff.delivery_per_kwh), so PromQL can compute "
+           "delivery period covering the interval in progress, else tariff.delivery_cents_per_kwh), so PromQL can compute "
            "the full cost.", _billed(lambda b: b.delivery_cents)),
-    Metric(f"{PREFIX}_monthly_fixed_dollars", GAUGE, "Fixed monthly charges (tariff.monthly_fixed).",
+    Metric(f"{PREFIX}_monthly_fixed_dollars", GAUGE, "Fixed monthly charges (tariff.monthly_fixed_dollars).",
            _tariff(lambda t: t.monthly_fixed)),
-    Metric(f"{PREFIX}_monthly_capacity_dollars", GAUGE, "Capacity charge per month (tariff.capacity_per_month).",
+    Metric(f"{PREFIX}_monthly_capacity_dollars", GAUGE,
+           "Capacity charge per month (tariff.capacity_dollars_per_month).",
            _tariff(lambda t: t.capacity_per_month)),
     Metric(f"{PREFIX}_reference_supply_cents_per_kwh", GAUGE, "The fixed-price supply rate savings are measured "
-           "against (tariff.reference_supply_per_kwh); absent when none is set.",
+           "against (tariff.reference_supply_cents_per_kwh); absent when none is set.",
            _tariff(lambda t: None if t.reference_supply_per_kwh is None else 100 * t.reference_supply_per_kwh)),
 )
 BASE_LABELS = ("provider",)
@@ -221,7 +230,7 @@ def timestamped(name: str, text: str, provider: str, point: tuple[float, float] 
     """One sample stamped with the end of the interval or period its (end, cents) covers."""
     family = GaugeMetricFamily(name, text, labels=list(BASE_LABELS))
     if point is not None:
-        family.add_metric([provider], point[1], timestamp=point[0])
+        family.add_metric([provider], tidy(point[1]), timestamp=point[0])
     return family
 
 
@@ -256,7 +265,11 @@ def make_build(config: Config, log: logging.Logger) -> Build:
 
         async def history() -> int:
             count = await fill_history(book, provider, provider.zone, days, ctx.on_update)
-            log.info("price history: %d 5-minute prices over %d days", count, days)
+            newest = float(book.history.ends[-1]) if count else 0.0
+            in_lookback = book.history.window(newest - lookback_s, newest).size
+            # the figure electricity_price_lookback_prices shows; a day more is held for the window's edge
+            log.info("price history: %d 5-minute prices in the %g-day lookback (%d held)", in_lookback,
+                     lookback_s / 86400, count)
             return count
 
         target = Target(provider.name)

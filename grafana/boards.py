@@ -4,11 +4,17 @@ each of them against a real Prometheus fed by the simulator.
 
 Conventions: `$unit` filters Wall Connector units (`unit` on Fleet and session metrics, `charger` on
 the local API), `$vehicle` vehicles; both are multi-value with All = `.*`. Per-day and per-hour bars
-use `increase(...[1d] offset -1d)`: Grafana aligns those steps to local midnight (or the hour), so
-each bar is the day (hour) that starts at its timestamp, today's included.
+are windows `[1d] offset -1d`: Grafana aligns those steps to local midnight (or the hour), so each
+bar is the day (hour) that starts at its timestamp, today's included.
+
+The session store's counters are read with `counted()`, not `increase()`: the window's last value
+minus the value it started from, so a series that first appears inside the window counts from 0 (a
+car's or unit's first session) and nothing is extrapolated (the total is exact to the cent, and
+consecutive days add up to the range).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from grafana.panels import (
@@ -65,28 +71,79 @@ def session_variables() -> list:
             filter_variable("vehicle", "Vehicle", "charging_sessions_completed_total", "vehicle")]
 
 
-RANGE, DAY, HOUR = "[$__range]", "[1d] offset -1d", "[1h] offset -1h"  # windows: the time range, a bar's day/hour
+@dataclass(frozen=True)
+class Window:
+    """A window of time as PromQL sees it at each evaluation: `[length] offset shift`; it starts `before`
+    earlier than the evaluation (an offset) at `start` (a PromQL time)."""
+
+    length: str
+    shift: str
+    before: str
+    start: str
+
+    @property
+    def selector(self) -> str:
+        return f"[{self.length}]{self.at_end}"
+
+    @property
+    def at_end(self) -> str:
+        return f" offset {self.shift}" if self.shift else ""
+
+    @property
+    def at_start(self) -> str:
+        return f" offset {self.before}" if self.before else ""
 
 
-def energy_kwh(window: str, by: str = "") -> str:
+# The time range (instant panels), and a bar's day or hour: the one starting at the step.
+RANGE = Window("$__range", "", "$__range", "time() - $__range_s")
+DAY = Window("1d", "-1d", "", "time()")
+HOUR = Window("1h", "-1h", "", "time()")
+BEFORE = "1d"   # how far back a value at a window's start or end is looked for: gaps up to a day are bridged
+STORE_UP = "charging_session_store_up"
+FIRST_RECORDED = "charging_session_first_recorded_timestamp_seconds"
+
+
+def counted(series: str, window: Window, by: str = "") -> str:
+    """What a session-store counter gained in the window, summed: per series its value at the window's
+    end (its last sample up to BEFORE earlier) minus its value at the window's start, which is
+
+    - its last sample before the window (up to BEFORE earlier);
+    - else 0, when the store was scraped just before the window (so the series did not exist yet: the
+      first session of a car or unit) or had recorded no session before the window (a new installation);
+    - else (Prometheus holds nothing from before the window: retention, an outage of more than a day)
+      its first value in the window, so a lifetime total is never counted as the window's.
+
+    `increase()` would miss the first value of a series that appears in the window (it starts at its
+    first session's value) and extrapolate the rest. Session counters only fall when sessions of an
+    unknown vehicle are attributed to one learned from charge history; per series the difference then
+    moves them from one vehicle to the other, and the sum is right. Only the first value reads the whole
+    window, as `increase()` does; the rest reads a day."""
+    end = f"last_over_time({series}[{BEFORE}]{window.at_end})"
+    before = f"last_over_time({series}[{BEFORE}]{window.at_start})"
+    first = f"min_over_time({series}{window.selector})"
+    fresh = (f"last_over_time({STORE_UP}[{BEFORE}]{window.at_start})"
+             f" or last_over_time({FIRST_RECORDED}[{BEFORE}]{window.at_end}) >= {window.start}")
+    return f"sum{by}({end} - ({before} or {first} unless on() ({fresh}) or 0 * {end}))"
+
+
+def energy_kwh(window: Window, by: str = "") -> str:
     """Energy of the sessions completed in the window, kWh."""
-    return f"sum{by}(increase(charging_session_energy_joules_total{{{U},{V}}}{window})) / {J_PER_KWH}"
+    return f"{counted(f'charging_session_energy_joules_total{{{U},{V}}}', window, by)} / {J_PER_KWH}"
 
 
-def cost(window: str, component: str) -> str:
-    return f'sum(increase(charging_session_cost_dollars_total{{{U},{V},component="{component}"}}{window}))'
+def cost(window: Window, component: str) -> str:
+    return counted(f'charging_session_cost_dollars_total{{{U},{V},component="{component}"}}', window)
 
 
-def net_cost(window: str) -> str:
+def net_cost(window: Window) -> str:
     """Supply (net of credits from negative prices) plus delivery, dollars."""
-    return (f'(sum(increase(charging_session_cost_dollars_total{{{U},{V},component!="supply_credit"}}{window}))'
-            f' - {cost(window, "supply_credit")})')
+    charged = counted(f'charging_session_cost_dollars_total{{{U},{V},component!="supply_credit"}}', window)
+    return f'({charged} - {cost(window, "supply_credit")})'
 
 
-def paid_cents_per_kwh(window: str) -> str:
+def paid_cents_per_kwh(window: Window) -> str:
     """Average supply price paid: net supply cost over energy."""
-    return (f'({cost(window, "supply")} - {cost(window, "supply_credit")}) * 100'
-            f' / (sum(increase(charging_session_energy_joules_total{{{U},{V}}}{window})) / {J_PER_KWH})')
+    return f'({cost(window, "supply")} - {cost(window, "supply_credit")}) * 100 / ({energy_kwh(window)})'
 
 
 def billed_cents_per_kwh(window: str) -> str:
@@ -94,12 +151,12 @@ def billed_cents_per_kwh(window: str) -> str:
     return f"max(avg_over_time(electricity_price_billed_cents_per_kwh{window}))"
 
 
-def reference_cost(window: str) -> str:
+def reference_cost(window: Window) -> str:
     """What the sessions would have cost on the fixed-price rate (same delivery), dollars."""
-    return f"sum(increase(charging_session_reference_cost_dollars_total{{{U},{V}}}{window}))"
+    return counted(f"charging_session_reference_cost_dollars_total{{{U},{V}}}", window)
 
 
-def savings(window: str) -> str:
+def savings(window: Window) -> str:
     """The fixed-price rate's cost minus the net cost (supply - credits + delivery), dollars."""
     return f"({reference_cost(window)} - {net_cost(window)})"
 
@@ -210,8 +267,8 @@ def wall_connectors() -> Board:
         label_table("Units", f"tesla_wall_connector_info{{{U}}}",
                     ["unit", "din", "part_number", "serial_number", "device_id", "active"], w=8),
         bars("Energy of completed sessions", KWH,
-             q(f"sum by (unit) (increase(charging_session_energy_joules_total{{{U}}}[$__range])) / {J_PER_KWH}",
-               "{{unit}}"), w=12),
+             q(f"{counted(f'charging_session_energy_joules_total{{{U}}}', RANGE, ' by (unit) ')} / {J_PER_KWH}",
+               "{{unit}}"), w=12, description=f"Sessions completed in the time range. {COUNTED_WHEN_RECORDED}"),
         bars("Session in progress", KWH,
              q(f"charging_session_in_progress_energy_joules{{{U}}} / {J_PER_KWH}", "{{unit}}"), w=12),
     )
@@ -296,7 +353,7 @@ def sessions_query() -> Infinity:
             .column("unit", "Unit").column("vehicle", "Vehicle").column("vin", "VIN")
             .column("duration_s", "Duration", "number").column("energy_wh", "Energy", "number")
             .column("peak_w", "Peak power", "number").column("average_w", "Average power", "number")
-            .column("average_price_cents", "Supply price", "number")
+            .column("supply_price_cents", "Supply price", "number")
             .column("effective_price_cents", "Effective price", "number").column("supply_cost", "Supply", "number")
             .column("delivery_cost", "Delivery", "number").column("full_cost", "Cost", "number")
             .column("savings", "Savings", "number").column("cost_final", "Final", "boolean")
@@ -310,8 +367,7 @@ def session_history() -> Board:
                   "reconciled or discarded.",
                   time_from="now-30d", variables=session_variables())
     board.add(
-        single("Sessions", NONE, q(f"sum(increase(charging_sessions_completed_total{{{U},{V}}}[$__range]))"),
-               decimals=0),
+        single("Sessions", NONE, q(counted(f"charging_sessions_completed_total{{{U},{V}}}", RANGE)), decimals=0),
         single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
         single("Cost", DOLLARS, q(net_cost(RANGE)), decimals=2,
                description=f"Supply (net) and delivery as billed ({HOURLY_BILLING}); final costs only."),
@@ -342,14 +398,14 @@ def session_history() -> Board:
         graph("Energy per day", KWH, q(energy_kwh(DAY, " by (vehicle) "), "{{vehicle}}"),
               bars=True, stacked=True, interval="1d", calcs=("sum",)),
         graph("Sessions per day", NONE,
-              q(f"sum by (unit) (increase(charging_sessions_completed_total{{{U},{V}}}{DAY}))", "{{unit}}"),
+              q(counted(f"charging_sessions_completed_total{{{U},{V}}}", DAY, " by (unit) "), "{{unit}}"),
               bars=True, stacked=True, interval="1d", calcs=("sum",)),
         bars("Discarded sessions", NONE,
-             q(f"sum by (unit, reason) (increase(charging_sessions_discarded_total{{{U}}}[$__range]))",
+             q(counted(f"charging_sessions_discarded_total{{{U}}}", RANGE, " by (unit, reason) "),
                "{{unit}} {{reason}}"), w=12,
              description="Too short or too small (sessions.min_duration, sessions.min_energy_kwh)."),
         bars("Reconciled with Fleet charge history", NONE,
-             q("sum by (outcome) (increase(charging_session_reconciliations_total[$__range]))", "{{outcome}}"),
+             q(counted("charging_session_reconciliations_total", RANGE, " by (outcome) "), "{{outcome}}"),
              w=12, description="matched: a live session confirmed by the meter; inserted: known only from the "
                                "history."),
     )
@@ -396,7 +452,7 @@ def energy_costs() -> Board:
                            "cheaper. The capacity charge, which only hourly pricing bills on its own, is not "
                            "deducted here; the Months table deducts it."),
         single("Price paid vs billed hours", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE), "paid"),
-               q(billed_cents_per_kwh(RANGE), "billed hours"), thresholds=PRICE, decimals=2, w=8,
+               q(billed_cents_per_kwh(RANGE.selector), "billed hours"), thresholds=PRICE, decimals=2, w=8,
                description=f"Net supply cost per kWh of the sessions against the average billed hourly price over "
                            f"the range, every hour weighing once ({HOURLY_BILLING}): below it, charging went to "
                            f"cheaper hours."),
@@ -404,15 +460,14 @@ def energy_costs() -> Board:
                thresholds=("green", (1, "blue")),
                description="Completed sessions whose cost waits for an hour to close (the hour's last 5-minute "
                            "price); they enter the totals above once final."),
-        single("Sessions", COUNT, q(f"sum(increase(charging_sessions_completed_total{{{U},{V}}}[$__range]))"),
-               decimals=0),
+        single("Sessions", COUNT, q(counted(f"charging_sessions_completed_total{{{U},{V}}}", RANGE)), decimals=0),
     )
     board.row("Per day").add(
         graph("Energy per day", KWH, q(energy_kwh(DAY), "energy"),
               bars=True, interval="1d", calcs=("sum",), w=6, description=COUNTED_WHEN_RECORDED),
         graph("Cost per day", DOLLARS,
-              q(f'sum by (component) (increase(charging_session_cost_dollars_total{{{U},{V},'
-                f'component!="supply_credit"}}{DAY}))', "{{component}}"),
+              q(counted(f'charging_session_cost_dollars_total{{{U},{V},component!="supply_credit"}}', DAY,
+                        " by (component) "), "{{component}}"),
               q(f"-{cost(DAY, 'supply_credit')}", "supply credit"),
               bars=True, stacked=True, interval="1d", calcs=("sum",), w=6, description=COUNTED_WHEN_RECORDED),
         graph("Savings per day", DOLLARS, q(savings(DAY), "savings"),
@@ -435,7 +490,7 @@ def energy_costs() -> Board:
         api_table("Months", summary_query("month", ("sessions", "Sessions"), ("energy_kwh", "Energy"),
                                           ("supply_cost", "Supply"), ("delivery_cost", "Delivery"),
                                           ("fixed_charge", "Fixed"), ("capacity_charge", "Capacity"),
-                                          ("total_cost", "Total"), ("average_price_cents", "Supply price"),
+                                          ("total_cost", "Total"), ("supply_price_cents", "Supply price"),
                                           ("effective_price_cents", "Effective price"),
                                           ("reference_cost", "Fixed-rate cost"), ("savings", "Savings"))
                   .column("final", "Final", "boolean"),
@@ -449,7 +504,7 @@ def energy_costs() -> Board:
                               f"charge); savings: that minus the total. Final: no session in it is provisional."),
         api_table("Weeks", summary_query("week", ("sessions", "Sessions"), ("energy_kwh", "Energy"),
                                          ("supply_cost", "Supply"), ("delivery_cost", "Delivery"),
-                                         ("charging_cost", "Cost"), ("average_price_cents", "Supply price"),
+                                         ("charging_cost", "Cost"), ("supply_price_cents", "Supply price"),
                                          ("effective_price_cents", "Effective price"), ("savings", "Savings"))
                   .column("final", "Final", "boolean"),
                   units={"Sessions": NONE, "Energy": KWH, "Supply": DOLLARS, "Delivery": DOLLARS, "Cost": DOLLARS,

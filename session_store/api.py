@@ -22,11 +22,11 @@ from billing.tariff import Tariff, Totals
 from exporters.core.settings_types import is_vin
 from session_store.openapi import OPENAPI
 from session_store.service import SessionService
-from session_store.storage import Session, Storage
+from session_store.storage import Session, Storage, rounded
 
 MAX_LIMIT = 1000
 CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
-              "meter_energy_wh", "supply_cost", "supply_credit", "delivery_cost", "full_cost", "average_price_cents",
+              "meter_energy_wh", "supply_cost", "supply_credit", "delivery_cost", "full_cost", "supply_price_cents",
               "effective_price_cents", "reference_cost", "savings", "cost_final", "gap_s", "source", "reconciliation",
               "metered_energy_wh", "energy_of_record_wh", "target_id"]
 
@@ -123,14 +123,14 @@ def summarise(days: Iterable[Any], period: str, tariff: Tariff) -> list[dict[str
                         bucket["reference"] if bucket["has_reference"] else None, bucket["final"],
                         tariff.monthly_fixed if monthly else 0.0, tariff.capacity_per_month if monthly else 0.0)
         kwh = totals.energy_wh / 1000
-        out.append({"period_start": key, "sessions": bucket["sessions"], "energy_kwh": kwh,
+        out.append(rounded({"period_start": key, "sessions": bucket["sessions"], "energy_kwh": kwh,
                     "supply_cost": totals.supply, "delivery_cost": totals.delivery, "charging_cost": totals.charging,
-                    "average_price_cents": totals.supply / kwh * 100 if kwh else None,
+                    "supply_price_cents": totals.supply / kwh * 100 if kwh else None,
                     "effective_price_cents": totals.charging / kwh * 100 if kwh else None,
                     "fixed_charge": totals.fixed if monthly else None,
                     "capacity_charge": totals.capacity if monthly else None,
                     "total_cost": totals.total, "reference_cost": totals.reference, "savings": totals.savings,
-                    "final": totals.final})
+                    "final": totals.final}))
     return out
 
 
@@ -224,7 +224,7 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
             {"error": f"no session {str(session_id)[:40]}"}, status=404)
 
     async def current(request: web.Request) -> web.StreamResponse:
-        return _json({"sessions": service.in_progress()})
+        return _json({"sessions": [rounded(row) for row in service.in_progress()]})
 
     async def summary(request: web.Request) -> web.StreamResponse:
         period = _choice(request, "period", ("day", "week", "month"), "day")

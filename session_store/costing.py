@@ -24,5 +24,5 @@ def cost_fields(charged: Bill) -> dict[str, Any]:
     """The money fields of a `Session` (dollars; prices in cents per kWh)."""
     return {"supply_cost": charged.supply, "supply_credit": charged.supply_credit,
             "delivery_cost": charged.delivery, "full_cost": charged.full, "cost_final": charged.final,
-            "average_price_cents": charged.per_kwh_cents(charged.supply), "reference_cost": charged.reference,
+            "supply_price_cents": charged.per_kwh_cents(charged.supply), "reference_cost": charged.reference,
             "bill_lines": charged.lines}

@@ -21,7 +21,7 @@ SESSION = {
                         "mean of its 5-minute prices), net of credits from negative prices"},
         "supply_credit": {"type": "number"}, "delivery_cost": {"type": "number", "description": "by delivery period"},
         "full_cost": {"type": "number", "description": "supply + delivery, dollars"},
-        "average_price_cents": {**NUMBER_OR_NULL, "description": "supply cost over energy, cents per kWh"},
+        "supply_price_cents": {**NUMBER_OR_NULL, "description": "supply cost over energy, cents per kWh"},
         "effective_price_cents": {**NUMBER_OR_NULL, "description": "full cost over energy, cents per kWh"},
         "reference_cost": {**NUMBER_OR_NULL, "description": "the same energy on the fixed-price rate, same delivery"},
         "savings": {**NUMBER_OR_NULL, "description": "reference_cost - full_cost"},
@@ -65,7 +65,7 @@ SUMMARY = {
                    "fixed_charge": NUMBER_OR_NULL, "capacity_charge": NUMBER_OR_NULL,
                    "total_cost": {"type": "number", "description": "charging cost, plus fixed and capacity charges "
                                   "for a month"},
-                   "average_price_cents": NUMBER_OR_NULL, "effective_price_cents": NUMBER_OR_NULL,
+                   "supply_price_cents": NUMBER_OR_NULL, "effective_price_cents": NUMBER_OR_NULL,
                    "reference_cost": {**NUMBER_OR_NULL, "description": "on the fixed-price rate (a month: with the "
                                       "fixed charge, without capacity)"},
                    "savings": NUMBER_OR_NULL,

@@ -101,6 +101,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX session_days_by_day ON session_days (day);
     UPDATE sessions SET cost_final = 0;
     """,
+    # The average price paid is supply only: say so in its name.
+    """
+    ALTER TABLE sessions RENAME COLUMN average_price_cents TO supply_price_cents;
+    """,
 )
 
 
@@ -121,7 +125,7 @@ class Session:
     supply_credit: float
     delivery_cost: float
     full_cost: float
-    average_price_cents: float | None
+    supply_price_cents: float | None           # supply cost over energy: the average supply price paid
     cost_final: bool
     intervals: dict[float, float]
     gap_s: float
@@ -155,8 +159,23 @@ class Session:
         data.update(energy_of_record_wh=self.energy_of_record_wh, savings=self.savings,
                     effective_price_cents=self.effective_price_cents)
         if lines:
-            data["bill_lines"] = [asdict(line) for line in self.bill_lines]
-        return data
+            data["bill_lines"] = [rounded(asdict(line)) for line in self.bill_lines]
+        return rounded(data)
+
+
+# Decimals served per unit, no finer than what the sources give: Prometheus times to the millisecond,
+# power and energy to a tenth of a watt (hour), money to a millionth of a dollar, prices to 1e-4 cent.
+DECIMALS = (("_wh", 1), ("_w", 1), ("_s", 3), ("_cost", 6), ("_credit", 6), ("_cents", 4), ("_kwh", 4))
+NAMED = {"start": 3, "end": 3, "savings": 6, "supply": 6, "delivery": 6}
+
+
+def rounded(data: dict[str, Any]) -> dict[str, Any]:
+    """The API's numbers without float noise (11500.710000000001 W, 1.6000000000000008 kWh)."""
+    out = {}
+    for key, value in data.items():
+        digits = NAMED.get(key, next((d for suffix, d in DECIMALS if key.endswith(suffix)), None))
+        out[key] = round(value, digits) if digits is not None and isinstance(value, float) else value
+    return out
 
 
 COLUMNS = [name for name in Session.__dataclass_fields__ if name != "id"]
@@ -312,10 +331,10 @@ class Storage:
         with self._transaction():
             for session in sessions:
                 self.db.execute("UPDATE sessions SET supply_cost = ?, supply_credit = ?, delivery_cost = ?, "
-                                "full_cost = ?, average_price_cents = ?, cost_final = ?, reference_cost = ?, "
+                                "full_cost = ?, supply_price_cents = ?, cost_final = ?, reference_cost = ?, "
                                 "bill_lines = ? WHERE id = ?",
                                 (session.supply_cost, session.supply_credit, session.delivery_cost,
-                                 session.full_cost, session.average_price_cents, int(session.cost_final),
+                                 session.full_cost, session.supply_price_cents, int(session.cost_final),
                                  session.reference_cost, _lines_to_json(session.bill_lines), session.id))
                 self._write_days(session)
 
@@ -397,6 +416,11 @@ class Storage:
             "SUM(CASE WHEN cost_final THEN COALESCE(reference_cost, 0) ELSE 0 END) AS reference, "
             "SUM(cost_final = 0) AS provisional "
             "FROM sessions GROUP BY unit, COALESCE(vehicle, '')").fetchall()
+
+    def first_recorded(self) -> float | None:
+        """When the first stored session entered the database: tells a new installation from history
+        lost to Prometheus's retention."""
+        return self.db.execute("SELECT MIN(created_at) FROM sessions").fetchone()[0]
 
     def discarded(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT unit, reason, count FROM discarded").fetchall()

@@ -255,3 +255,51 @@ def test_session_tables_show_effective_price_savings_and_finality() -> None:
     assert {"effective_price_cents", "savings", "capacity_charge", "reference_cost", "final"} <= \
         selectors["energy-costs", "Months"]
     assert {"effective_price_cents", "savings"} <= selectors["energy-costs", "Weeks"]
+
+
+SESSION_COUNTERS = ("charging_sessions_completed_total", "charging_session_energy_joules_total",
+                    "charging_session_cost_dollars_total", "charging_session_reference_cost_dollars_total",
+                    "charging_sessions_discarded_total", "charging_session_reconciliations_total")
+
+
+def test_session_counters_are_read_as_window_deltas_that_count_new_series() -> None:
+    """Issue 13: `increase()` misses the first session of a series that appears in the window (it starts at
+    that session's value) and extrapolates; `counted()` takes the window's last value minus the one before
+    it, from 0 for a series new in the window."""
+    read = 0
+    for dashboard in dashboards():
+        for title, exprs in exprs_of(dashboard["uid"]).items():
+            for expr in exprs:
+                for name in SESSION_COUNTERS:
+                    if name not in expr:
+                        continue
+                    read += 1
+                    where = f"{dashboard['uid']} / {title}"
+                    assert not re.search(rf"(increase|rate|delta)\({name}", expr), f"{where}: {name}"
+                    assert f"last_over_time({name}" in expr and f"min_over_time({name}" in expr, where
+                    assert "charging_session_store_up" in expr, where
+                    assert "charging_session_first_recorded_timestamp_seconds" in expr, where
+    assert read >= 20
+
+
+def test_the_counted_form() -> None:
+    from grafana.boards import DAY, RANGE, counted
+    assert counted('x_total{unit=~"$unit"}', RANGE) == (
+        'sum(last_over_time(x_total{unit=~"$unit"}[1d]) - ('
+        'last_over_time(x_total{unit=~"$unit"}[1d] offset $__range)'
+        ' or min_over_time(x_total{unit=~"$unit"}[$__range]) unless on() ('
+        'last_over_time(charging_session_store_up[1d] offset $__range)'
+        ' or last_over_time(charging_session_first_recorded_timestamp_seconds[1d]) >= time() - $__range_s)'
+        ' or 0 * last_over_time(x_total{unit=~"$unit"}[1d])))')
+    day = counted("x_total", DAY, " by (unit) ")
+    assert day.startswith("sum by (unit) (last_over_time(x_total[1d] offset -1d) - (last_over_time(x_total[1d]) or"
+                          " min_over_time(x_total[1d] offset -1d) unless on() (")
+    assert "last_over_time(charging_session_store_up[1d]) or" in day and ">= time())" in day
+
+
+def test_the_api_field_of_the_supply_price_is_supply_price_cents() -> None:
+    for path in OUTPUT.glob("*.json"):
+        assert "average_price_cents" not in path.read_text(), path.name
+    selectors = {c["selector"] for d in dashboards() for p in panels(d) for t in p["targets"]
+                 for c in t.get("columns", [])}
+    assert "supply_price_cents" in selectors

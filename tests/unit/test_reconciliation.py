@@ -14,7 +14,7 @@ def session(id_: int, start: float, reconciliation: str = "pending", metered: fl
             vin: str | None = VIN) -> Session:
     return Session(unit="garage", din=DIN, vin=vin, vehicle="Blue", start=start, end=start + 3600, duration_s=3600,
                    energy_wh=7000, peak_w=7200, average_w=7000, meter_energy_wh=None, supply_cost=0.2,
-                   supply_credit=0, delivery_cost=0.5, full_cost=0.7, average_price_cents=3, cost_final=True,
+                   supply_credit=0, delivery_cost=0.5, full_cost=0.7, supply_price_cents=3, cost_final=True,
                    intervals={}, gap_s=0, source="live_status", reconciliation=reconciliation,
                    metered_energy_wh=metered, target_id=None, id=id_)
 

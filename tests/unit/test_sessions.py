@@ -112,7 +112,7 @@ def test_session_cost_fields_come_from_the_hourly_bill_with_credits_apart() -> N
     assert fields["supply_cost"] == pytest.approx(0.02) and fields["supply_credit"] == pytest.approx(0.02)
     assert fields["delivery_cost"] == pytest.approx(0.15) and fields["full_cost"] == pytest.approx(0.17)
     assert fields["reference_cost"] == pytest.approx(0.20 + 0.15) and fields["cost_final"]
-    assert fields["average_price_cents"] == pytest.approx(1.0) and len(fields["bill_lines"]) == 2
+    assert fields["supply_price_cents"] == pytest.approx(1.0) and len(fields["bill_lines"]) == 2
 
 
 def test_an_hour_still_missing_prices_an_hour_after_it_ended_is_billed_at_what_was_published() -> None:

@@ -19,7 +19,7 @@ CHICAGO = ZoneInfo("America/Chicago")
 def session(unit: str, start: float, energy_wh: float = 1000.0) -> Session:
     return Session(unit=unit, din=None, vin=None, vehicle=None, start=start, end=start + 3600, duration_s=3600,
                    energy_wh=energy_wh, peak_w=7000, average_w=1000, meter_energy_wh=None, supply_cost=0.1,
-                   supply_credit=0.0, delivery_cost=0.05, full_cost=0.15, average_price_cents=10.0, cost_final=True,
+                   supply_credit=0.0, delivery_cost=0.05, full_cost=0.15, supply_price_cents=10.0, cost_final=True,
                    intervals={start + 300: energy_wh}, gap_s=0.0, source="live_status", reconciliation="pending",
                    metered_energy_wh=None, target_id=None)
 
@@ -77,3 +77,12 @@ def test_sessions_stored_before_the_tariff_are_marked_for_repricing(tmp_path) ->
     storage.update_costs([replace(legacy, cost_final=True)])       # its prices were gone: it keeps its cost
     [day] = storage.day_totals()
     assert (day["day"], day["supply_cost"], day["final"]) == ("1970-01-01", 0.03, 1)
+
+
+def test_the_api_shape_carries_no_float_noise(tmp_path) -> None:
+    noisy = replace(session("garage", 1000.0, energy_wh=1600.0000000000008), peak_w=11500.710000000001,
+                    supply_cost=0.1 + 0.2, duration_s=3600.0000000004)
+    shown = noisy.public()
+    assert (shown["energy_wh"], shown["peak_w"], shown["supply_cost"], shown["duration_s"]) == (1600.0, 11500.7, 0.3,
+                                                                                                  3600.0)
+    assert shown["unit"] == "garage" and shown["cost_final"] is True
