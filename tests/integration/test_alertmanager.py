@@ -1,14 +1,21 @@
-"""Alertmanager configuration rendered from settings: valid, routed by severity, secrets kept private."""
+"""Alertmanager configuration rendered from settings: valid, routed by severity, secrets kept private;
+notifications with an icon per severity, times in the configured zone and runbook links that open."""
 from __future__ import annotations
 
+import json
+import os
 import stat
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
-from exporters.core.config import load
+from exporters.core.config import ConfigError, load
 from suite.alertmanager_config import ROOT, render_alertmanager_config, write_alertmanager_config
+from suite.processes import wait_until
+from tests.support import Receiver
 
 pytestmark = pytest.mark.integration
 FULL = {"alertmanager": {"webhook_urls": ["http://127.0.0.1:5001/hook"], "email_to": "owner@example.com",
@@ -18,7 +25,9 @@ SECRETS = {"SMTP_PASSWORD": "smtp-pass-'\"-secret", "CHAT_WEBHOOK_URL": "https:/
 
 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["amtool", *args], capture_output=True, text=True, timeout=30)
+    # TZ=UTC: what the notifications show must come from the settings, not from the process's zone.
+    return subprocess.run(["amtool", *args], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "TZ": "UTC"})
 
 
 def test_committed_configuration_is_the_rendering_of_the_defaults() -> None:
@@ -43,7 +52,7 @@ def test_rendered_file_holding_secrets_is_private(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("labels, receiver", [
-    (["alertname=ElectricityPriceSpike", "severity=critical"], "page"),
+    (["alertname=ExporterDown", "severity=critical", "job=price"], "page"),
     (["alertname=WallConnectorHighTemperature", "severity=warning", "charger=garage"], "notify"),
     (["alertname=ElectricityPriceOptimal", "severity=info"], "digest"),
     (["alertname=SomethingElse"], "notify"),
@@ -53,6 +62,141 @@ def test_routes_send_each_severity_to_its_receiver(tmp_path: Path, labels: list[
     result = amtool("config", "routes", "test", f"--config.file={path}", f"--verify.receivers={receiver}", *labels)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == receiver
+
+
+def rule_alerts() -> list[dict]:
+    return [rule for path in sorted((ROOT / "rules").glob("*.yml"))
+            for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def test_only_a_broken_suite_pages_and_price_alerts_are_information(tmp_path: Path) -> None:
+    """A price spike at 3 a.m. is news for the morning, not a page repeated hourly like an exporter
+    outage: every price alert goes to the digest (repeated daily at most); only the suite's own
+    failures go to `page`."""
+    path = write_alertmanager_config(load(FULL, {}, SECRETS), tmp_path / "alertmanager.yml")
+    receivers = {}
+    for rule in rule_alerts():
+        result = amtool("config", "routes", "test", f"--config.file={path}", f"alertname={rule['alert']}",
+                        *(f"{key}={value}" for key, value in rule["labels"].items()))
+        assert result.returncode == 0, result.stdout + result.stderr
+        receivers[rule["alert"]] = result.stdout.strip()
+    assert {name for name, receiver in receivers.items() if receiver == "page"} == {"ExporterDown", "UpstreamAuthFailing"}
+    prices = [name for name in receivers if name.startswith("ElectricityPrice") and name != "ElectricityPriceStale"]
+    assert len(prices) == 5
+    assert {name: receivers[name] for name in prices} == {name: "digest" for name in prices}
+    routes = {tuple(route["matchers"]): route for route in yaml.safe_load(path.read_text())["route"]["routes"]}
+    assert routes[('severity="info"',)]["receiver"] == "digest"
+    assert routes[('severity="info"',)]["repeat_interval"] == "24h"
+
+
+NOTIFICATION = {
+    "receiver": "page", "status": "firing", "externalURL": "http://127.0.0.1:9093", "groupLabels": {},
+    "commonLabels": {"alertname": "Mixed"}, "commonAnnotations": {},
+    "alerts": [
+        {"status": "firing", "labels": {"alertname": "ExporterDown", "severity": "critical", "job": "price"},
+         "annotations": {"summary": "price exporter is down", "description": "d", "runbook_url": "README.md#exporterdown"},
+         "startsAt": "2026-01-15T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z"},
+        {"status": "firing", "labels": {"alertname": "WallConnectorFault", "severity": "warning"},
+         "annotations": {"summary": "garage reports a fault", "description": "d",
+                         "runbook_url": "https://wiki.example.com/fault"},
+         "startsAt": "2026-07-15T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z"},
+        {"status": "firing", "labels": {"alertname": "ElectricityPriceLow", "severity": "info"},
+         "annotations": {"summary": "Electricity is cheap", "description": "d"},
+         "startsAt": "2026-07-15T08:00:00Z", "endsAt": "0001-01-01T00:00:00Z"},
+        # Resolved across the spring-forward change of 8 March 2026 (2:00 CST -> 3:00 CDT, 08:00 UTC).
+        {"status": "resolved", "labels": {"alertname": "ElectricityPriceSpike", "severity": "info"},
+         "annotations": {"summary": "spike over", "description": "d"},
+         "startsAt": "2026-03-08T07:30:00Z", "endsAt": "2026-03-08T08:30:00Z"},
+    ],
+}
+
+
+def notification(tmp_path: Path, settings: dict) -> str:
+    """The chat message Alertmanager's own template engine makes of NOTIFICATION with the rendered
+    configuration (amtool renders a receiver's text as Alertmanager does: the templates, then the text)."""
+    config = yaml.safe_load(render_alertmanager_config(load(settings, {}, SECRETS)))
+    text = config["receivers"][0]["slack_configs"][0]["text"]
+    assert all(c["text"] == text for r in config["receivers"] for c in r["slack_configs"] + r["email_configs"])
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(NOTIFICATION))
+    result = amtool("template", "render", f"--template.glob={ROOT / 'alertmanager' / 'templates' / '*.tmpl'}",
+                    f"--template.data={data}", "--template.text", text)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def lines_of(text: str, summary: str) -> list[str]:
+    """The lines of one alert in a notification, from its summary line to the blank line after it."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith(" " + summary))
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    return lines[start:end]
+
+
+def test_each_severity_has_its_own_icon(tmp_path: Path) -> None:
+    text = notification(tmp_path, FULL)
+    icons = {summary: lines_of(text, summary)[0].split(" ", 1)[0]
+             for summary in ("price exporter is down", "garage reports a fault", "Electricity is cheap", "spike over")}
+    assert icons == {"price exporter is down": "🔴", "garage reports a fault": "🟠", "Electricity is cheap": "🔵",
+                     "spike over": "✅"}
+
+
+@pytest.mark.parametrize("zone, expected", [
+    ("America/Chicago", ["since 2026-01-15 03:00 CST", "since 2026-07-15 03:00 CDT",
+                         "since 2026-03-08 01:30 CST · resolved 2026-03-08 03:30 CDT"]),
+    ("Europe/Berlin", ["since 2026-01-15 10:00 CET", "since 2026-07-15 10:00 CEST",
+                       "since 2026-03-08 08:30 CET · resolved 2026-03-08 09:30 CET"]),
+    ("UTC", ["since 2026-01-15 09:00 UTC", "since 2026-07-15 08:00 UTC"]),
+])
+def test_notification_times_are_in_the_configured_time_zone(tmp_path: Path, zone: str, expected: list[str]) -> None:
+    text = notification(tmp_path, {**FULL, "general": {"timezone": zone}})
+    for fragment in expected:
+        assert fragment in text, text
+
+
+def test_relative_runbook_links_resolve_against_the_runbook_base_url(tmp_path: Path) -> None:
+    relative = notification(tmp_path, FULL)
+    assert "Runbook: README.md#exporterdown" in relative
+    for base in ("https://github.com/you/twc-charging-suite/blob/main", "https://github.com/you/twc-charging-suite/blob/main/",
+                 "https://github.com/you/twc-charging-suite/blob/main/README.md"):
+        text = notification(tmp_path, {"alertmanager": {**FULL["alertmanager"], "runbook_base_url": base}})
+        assert "Runbook: https://github.com/you/twc-charging-suite/blob/main/README.md#exporterdown" in text, text
+        assert "Runbook: https://wiki.example.com/fault" in text, "an absolute runbook link is kept as it is"
+
+
+def test_runbook_base_url_must_be_a_web_address() -> None:
+    with pytest.raises(ConfigError, match="alertmanager.runbook_base_url"):
+        load({"alertmanager": {"runbook_base_url": "README.md"}}, {}, {})
+    assert load({}, {"ALERT_RUNBOOK_BASE_URL": "https://example.com/docs/"}, {}).alertmanager.runbook_base_url \
+        == "https://example.com/docs"   # URLs are kept without their trailing slash; links resolve either way
+    with pytest.raises(ConfigError, match="^ALERT_RUNBOOK_BASE_URL: must be an http:// or https:// URL"):
+        load({}, {"ALERT_RUNBOOK_BASE_URL": "0"}, {})
+
+
+def test_real_alertmanager_sends_local_times_icons_and_runbook_links(
+        tmp_path: Path, start_alertmanager) -> None:
+    """The same through a running Alertmanager: its chat message, not only amtool's rendering."""
+    receiver = Receiver()
+    try:
+        settings = {"general": {"timezone": "America/Chicago"},
+                    "alertmanager": {"group_wait": 1, "runbook_base_url": "https://example.com/suite/README.md"}}
+        path = write_alertmanager_config(load(settings, {}, {"CHAT_WEBHOOK_URL": f"{receiver.url}/chat"}),
+                                         tmp_path / "alertmanager.yml")
+        alertmanager = start_alertmanager(path)
+        alert = {"labels": {"alertname": "ExporterDown", "severity": "critical", "job": "price"},
+                 "annotations": {"summary": "price exporter is down", "description": "d",
+                                 "runbook_url": "README.md#exporterdown"},
+                 "startsAt": "2026-01-15T09:00:00Z"}
+        request = urllib.request.Request(f"{alertmanager}/api/v2/alerts", data=json.dumps([alert]).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(request, timeout=5).read()
+        wait_until(lambda: receiver.bodies("/chat"), 30, 0.2, "the chat notification")
+        text = receiver.bodies("/chat")[0]["attachments"][0]["text"]
+        assert "🔴 price exporter is down" in text
+        assert "since 2026-01-15 03:00 CST" in text
+        assert "Runbook: https://example.com/suite/README.md#exporterdown" in text
+    finally:
+        receiver.close()
 
 
 def test_notification_templates_parse() -> None:

@@ -69,3 +69,37 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_in_the_readm
         anchor = annotations["runbook_url"].split("#", 1)[1]
         assert anchor == rule["alert"].lower(), rule["alert"]
         assert anchor in anchors, f"README has no runbook section '### {rule['alert']}'"
+
+
+# A value an annotation prints: `printf "%.1f" $value`, `humanizeDuration $value`, or a query's first
+# value `{{ with QUERY }}{{ . | first | value | printf "%.1f" }}` (or printed as it is).
+PRINTED_VALUE = re.compile(r'(?P<format>printf "[^"]*"|humanize\w*) \$value'
+                           r'|\{\{ with (?P<query>.+?) \}\}\{\{ \. \| first \| value(?: \| (?P<query_format>printf "[^"]*"))? \}\}')
+
+
+def printed_values(annotation: str) -> dict[str, set[str]]:
+    """What an annotation prints, and how: {value or query: {formats}}."""
+    found: dict[str, set[str]] = {}
+    for match in PRINTED_VALUE.finditer(annotation):
+        if match["format"]:
+            found.setdefault("$value", set()).add(match["format"])
+        else:
+            found.setdefault(match["query"], set()).add(match["query_format"] or "as it is")
+    return found
+
+
+def test_summary_and_description_print_each_value_alike() -> None:
+    """A notification that says 1.0 kWh in its title and 0.97 kWh below it (or 60 °C and 60.5 °C)
+    makes the reader wonder which is right: a value both print is printed the same way in both."""
+    assert printed_values('{{ with printf "q{unit=%q}" $labels.unit | query }}{{ . | first | value | printf "%.2f" }}'
+                          '{{ end }} at {{ printf "%.0f" $value }}') == {
+        'printf "q{unit=%q}" $labels.unit | query': {'printf "%.2f"'}, "$value": {'printf "%.0f"'}}
+    for rule in rules():
+        if "alert" not in rule:
+            continue
+        summary = printed_values(rule["annotations"]["summary"])
+        description = printed_values(rule["annotations"]["description"])
+        for value in summary.keys() & description.keys():
+            assert summary[value] == description[value], (
+                f"{rule['alert']}: the summary prints {value} with {summary[value]}, the description with "
+                f"{description[value]}")
