@@ -59,7 +59,7 @@ COMPONENTS: tuple[Component, ...] = (
     Component("price-exporter", "exporters.price", "price", lambda c: c.price.listen, "price.listen",
               lambda c: True),
     Component("session-store", "session_store", "session_store", lambda c: c.sessions.listen, "sessions.listen",
-              lambda c: True, page="/api/sessions"),
+              lambda c: True, page="/"),
 )
 
 

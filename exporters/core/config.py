@@ -152,7 +152,7 @@ class TariffSettings:
     delivery_cents_per_kwh: float = setting(CentsPerKwh(env_dollars=True), 7.5,
                                             "Delivery charges in cents per kWh: the flat rate, and the rate of any "
                                             "time no delivery period covers. Its environment variable is in dollars "
-                                            "per kWh (0.075), as the original setup had it.",
+                                            "per kWh (0.075), as the earlier InfluxDB-based setup had it.",
                                             "COMED_DELIVERY_PER_KWH")
     delivery_periods: tuple[DeliveryPeriod, ...] = setting(
         DeliveryPeriods(), [], "Time-of-day delivery: a list of {name, months, days, start, end, cents_per_kwh}; the "
