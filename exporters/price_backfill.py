@@ -72,7 +72,7 @@ def create_blocks(text: str, data_dir: Path, duration: str, promtool: str = "pro
     """Run promtool; returns the names of the blocks it wrote."""
     binary = shutil.which(promtool)
     if not binary:
-        raise ConfigError("promtool: not found, got nothing on PATH; install it with: apt-get install -y prometheus")
+        raise ConfigError("promtool: not found on PATH; install it with: apt-get install -y prometheus")
     data_dir.mkdir(parents=True, exist_ok=True)
     before = {p.name for p in data_dir.iterdir()}
     with tempfile.NamedTemporaryFile("w", suffix=".om", delete=False) as handle:

@@ -19,7 +19,8 @@ from typing import Callable
 
 from grafana.panels import (
     AGE, AGO, AMPERE, BAD_WHEN_ANY, CELSIUS, CENTS_PER_KWH, COUNT, DBM, DECIBEL, DOLLARS, DOLLARS_PER_HOUR, DURATION,
-    GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, METERS, NEUTRAL, NONE, PERCENT, PERCENTILE, PRICE, RATIO, REQUESTS, SECONDS,
+    GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, METERS_PER_MILE, MILES, NEUTRAL, NONE, PERCENT, PERCENTILE, PRICE, RATIO,
+    REQUESTS, SECONDS,
     SOC, TEMPERATURE, UP, VOLT, WATT, YES_NO, Board, Infinity, api_bars, api_table, bars, dial, fill_between,
     filter_variable, flags, graph, label_table, q, single, states, timeline,
 )
@@ -537,8 +538,9 @@ def vehicle_status() -> Board:
         dial("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
              thresholds=SOC),
         single("Charge limit", PERCENT, q(f"tesla_vehicle_charge_limit_percent{{{V}}}", "{{vehicle}}"), h=6),
-        single("Range", METERS, q(f"tesla_vehicle_battery_range_meters{{{V}}}", "{{vehicle}} rated"),
-               q(f"tesla_vehicle_estimated_battery_range_meters{{{V}}}", "{{vehicle}} estimated"), w=6, h=6,
+        single("Range", MILES, q(f"tesla_vehicle_battery_range_meters{{{V}}} / {METERS_PER_MILE}", "{{vehicle}} rated"),
+               q(f"tesla_vehicle_estimated_battery_range_meters{{{V}}} / {METERS_PER_MILE}", "{{vehicle}} estimated"),
+               w=6, h=6,
                thresholds=("red", (50000, "orange"), (100000, "green"))),
         graph("State of charge over time", PERCENT,
               q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
@@ -567,7 +569,7 @@ def vehicle_status() -> Board:
                thresholds=("green", (900, "yellow"), (3600, "orange")), w=6),
         graph("Temperatures", CELSIUS, q(f"tesla_vehicle_temperature_celsius{{{V}}}", "{{vehicle}} {{location}}"),
               w=6, h=5),
-        single("Odometer", METERS, q(f"tesla_vehicle_odometer_meters{{{V}}}", "{{vehicle}}"), w=4),
+        single("Odometer", MILES, q(f"tesla_vehicle_odometer_meters{{{V}}} / {METERS_PER_MILE}", "{{vehicle}}"), w=4),
         single("Locked / Sentry", NONE, q(f"tesla_vehicle_locked{{{V}}}", "{{vehicle}} locked"),
                q(f"tesla_vehicle_sentry_mode{{{V}}}", "{{vehicle}} sentry"), mappings=YES_NO, w=4),
         label_table("Software", f"tesla_vehicle_software_info{{{V}}}", ["vehicle", "vin", "version"], w=4, h=5),

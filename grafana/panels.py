@@ -25,6 +25,8 @@ SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="session-store")
 WATT, KWH, CENTS_PER_KWH, DOLLARS, DOLLARS_PER_HOUR = "watt", "kwatth", "¢/kWh", "currencyUSD", "$/h"
 PERCENT, RATIO, SECONDS, DURATION, AGO = "percent", "percentunit", "s", "dtdurations", "dateTimeFromNow"
 VOLT, AMPERE, HERTZ, CELSIUS, METERS = "volt", "amp", "hertz", "celsius", "lengthm"
+MILES = "lengthmi"
+METERS_PER_MILE = 1609.344   # the metrics are in metres (base units); a US install reads miles
 DBM, DECIBEL, COUNT, NONE, REQUESTS = "dBm", "dB", "short", "none", "reqps"
 J_PER_KWH = "3.6e6"
 
