@@ -19,9 +19,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY billing ./billing
 COPY exporters ./exporters
+COPY servicekit ./servicekit
 COPY session_store ./session_store
 COPY simulator ./simulator
 COPY suite ./suite
+COPY upstreams ./upstreams
 # tzdata: slim images may lack /usr/share/zoneinfo; zoneinfo falls back to the Python package.
 RUN python -m venv /opt/charging \
     && /opt/charging/bin/pip install --no-cache-dir . tzdata \

@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.report import table
 from billing.settings import tariff_for
 from billing.tariff import Tariff, bill, month_totals
-from exporters.core.config import load
+from servicekit.config import load
 from session_store.sessions import Completed, Params, UnitState, step
 from simulator.bill import month_bill, session_bill
 from simulator.clock import ManualClock

@@ -23,15 +23,15 @@ from prometheus_client import CollectorRegistry
 
 from billing.settings import tariff_for
 from exporters import fleet, price, twc, vehicle
-from exporters.clients.comed import INTERVAL_S, parse_feed
-from exporters.clients.tessie import parse_live_status, parse_site_info, parse_vehicle_state, unwrap
-from exporters.clients.wallconnector import PARSERS, decode_lenient
-from exporters.core.collector import SnapshotCollector, Target
-from exporters.core.config import Config, load
-from exporters.core.poller import Health, Poller, Snapshot
-from exporters.core.runtime import BuildContext, ExporterParts
-from exporters.core.upstream import Upstream, UpstreamMetrics, decode_json
-from exporters.price_providers import PROVIDERS, CurrentPrice, Rate
+from upstreams.comed import INTERVAL_S, parse_feed
+from upstreams.tessie import parse_live_status, parse_site_info, parse_vehicle_state, unwrap
+from upstreams.wallconnector import PARSERS, decode_lenient
+from servicekit.collector import SnapshotCollector, Target
+from servicekit.config import Config, load
+from servicekit.poller import Health, Poller, Snapshot
+from servicekit.runtime import BuildContext, ExporterParts
+from servicekit.upstream import Upstream, UpstreamMetrics, decode_json
+from upstreams.price_providers import PROVIDERS, CurrentPrice, Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "unit" / "fixtures"

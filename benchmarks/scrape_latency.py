@@ -31,8 +31,8 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from benchmarks import registries
 from benchmarks.registries import BenchRegistry
 from benchmarks.report import ms, pct, run_client, size, table
-from exporters.core.exposition import Exposition, render
-from exporters.core.server import metrics_app
+from servicekit.exposition import Exposition, render
+from servicekit.server import metrics_app
 
 MODES = ("prometheus", "plain")
 MODE_TITLES = {"prometheus": "Prometheus headers (OpenMetrics, gzip)", "plain": "plain text, no gzip"}
@@ -372,7 +372,7 @@ def render_table(results: list[CaseResult]) -> str:
                   "text (ms)", "OpenMetrics (ms)", "2x gzip (ms)"], rows)
 
 
-DOCUMENTED_RENDER_MS = 180.0  # exporters/core/exposition.py and DESIGN.md: "rendering 1,000 chargers takes about 180 ms"
+DOCUMENTED_RENDER_MS = 180.0  # servicekit/exposition.py and DESIGN.md: "rendering 1,000 chargers takes about 180 ms"
 
 
 def notes(results: list[CaseResult]) -> list[str]:
@@ -384,7 +384,7 @@ def notes(results: list[CaseResult]) -> list[str]:
         render_ms = statistics.median(result.render.total_ms)
         lines.append(f"- `Exposition.render` of {result.case}: median {render_ms:.0f} ms, "
                      f"{render_ms / DOCUMENTED_RENDER_MS:.1f}x the \"about {DOCUMENTED_RENDER_MS:.0f} ms\" stated in "
-                     f"exporters/core/exposition.py and DESIGN.md (text {statistics.median(result.render.text_ms):.0f} ms"
+                     f"servicekit/exposition.py and DESIGN.md (text {statistics.median(result.render.text_ms):.0f} ms"
                      f" + OpenMetrics {statistics.median(result.render.openmetrics_ms):.0f} ms + gzip "
                      f"{statistics.median(result.render.gzip_ms):.0f} ms).")
         live, theirs = result.run("ours, re-rendering", "prometheus"), result.run("prometheus-client", "prometheus")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from billing.tariff import Tariff
-from exporters.core.config import Config
-from exporters.price_providers import PROVIDERS
+from servicekit.config import Config
+from upstreams.price_providers import PROVIDERS
 
 
 def tariff_for(config: Config) -> Tariff:

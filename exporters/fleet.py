@@ -2,7 +2,7 @@
 
 Every Wall Connector unit of the site, leader and followers, keyed by DIN with a friendly name,
 plus site-level power flows when the site reports them. Units and vehicles are named as everywhere
-else (exporters.clients.tessie, "names"): a unit by energy_site.unit_names (DIN or serial), else its
+else (upstreams.tessie, "names"): a unit by energy_site.unit_names (DIN or serial), else its
 serial; a vehicle by vehicles.names, else the display name from Tessie's vehicle list (read hourly
 with the same token, cached state, no car woken), else its VIN:
 
@@ -19,16 +19,16 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from prometheus_client.core import Metric as Family
 
-from exporters.clients.tessie import (
+from upstreams.tessie import (
     LiveStatus, SiteInfo, Tessie, VehicleNames, WallConnectorStatus, unit_name, unit_name_problems,
 )
-from exporters.core.collector import FreshData, SnapshotCollector, Target
-from exporters.core.config import Config
-from exporters.core.errors import BadPayload, UpstreamError
-from exporters.core.metrics import ENUM, GAUGE, INFO, Metric, build_families
-from exporters.core.poller import Poller
-from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from servicekit.collector import FreshData, SnapshotCollector, Target
+from servicekit.config import Config
+from servicekit.errors import BadPayload, UpstreamError
+from servicekit.metrics import ENUM, GAUGE, INFO, Metric, build_families
+from servicekit.poller import Poller
+from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.upstream import Upstream, UpstreamMetrics
 
 UNIT_PREFIX, SITE_PREFIX = "tesla_wall_connector", "tesla_energy_site"
 HEALTH_PREFIX = SITE_PREFIX  # tesla_energy_site_up{target="energy_site"}

@@ -29,15 +29,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric as Family
 
 from billing.settings import tariff_for
 from billing.tariff import INTERVAL_S, Projection, Tariff, billed_prices, projected_price
-from exporters.core.collector import FreshData, SnapshotCollector, Target
-from exporters.core.config import Config
-from exporters.core.errors import NoData
-from exporters.core.metrics import GAUGE, Metric, build_families
-from exporters.core.poller import Poller
-from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from servicekit.collector import FreshData, SnapshotCollector, Target
+from servicekit.config import Config
+from servicekit.errors import NoData
+from servicekit.metrics import GAUGE, Metric, build_families
+from servicekit.poller import Poller
+from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.upstream import Upstream, UpstreamMetrics
 from exporters.price_history import PriceHistory, PriceStats, percentile_rank, statistics
-from exporters.price_providers import PROVIDERS, CurrentPrice, PriceProvider, Rate
+from upstreams.price_providers import PROVIDERS, CurrentPrice, PriceProvider, Rate
 
 PREFIX = "electricity_price"
 ENDPOINTS = ("5minutefeed", "5minutefeed_range", "currenthouraverage")

@@ -30,18 +30,18 @@ from typing import Sequence
 
 import aiohttp
 
-from exporters.core.config import Config, ConfigError, default_config_path
-from exporters.core.errors import UpstreamError
-from exporters.core.logs import setup_logging
-from exporters.core.runtime import load_config_or_exit, log_config_source
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from servicekit.config import Config, ConfigError, default_config_path
+from servicekit.errors import UpstreamError
+from servicekit.logs import setup_logging
+from servicekit.runtime import load_config_or_exit, log_config_source
+from servicekit.upstream import Upstream, UpstreamMetrics
 from billing.settings import tariff_for
 from billing.tariff import Tariff, billed_prices
 from exporters.price import (
     PREFIX, SERIES_5M, SERIES_5M_HELP, SERIES_BILLED, SERIES_BILLED_HELP, PriceBook, fill_history, tidy,
 )
 from exporters.price_history import PriceHistory
-from exporters.price_providers import PROVIDERS
+from upstreams.price_providers import PROVIDERS
 from prometheus_client import CollectorRegistry
 
 BLOCK_HOURS_STEP = 24

@@ -17,15 +17,15 @@ from urllib.parse import urlsplit
 
 from prometheus_client.core import Metric as Family
 
-from exporters.clients import wallconnector as wc
-from exporters.clients.tessie import configured_unit_name, places, scaled
-from exporters.core.collector import FreshData, SnapshotCollector, Target
-from exporters.core.config import Charger, Config
-from exporters.core.errors import AuthFailed
-from exporters.core.metrics import COUNTER, ENUM, GAUGE, INFO, Metric, build_families
-from exporters.core.poller import Poller
-from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from upstreams import wallconnector as wc
+from upstreams.tessie import configured_unit_name, places, scaled
+from servicekit.collector import FreshData, SnapshotCollector, Target
+from servicekit.config import Charger, Config
+from servicekit.errors import AuthFailed
+from servicekit.metrics import COUNTER, ENUM, GAUGE, INFO, Metric, build_families
+from servicekit.poller import Poller
+from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.upstream import Upstream, UpstreamMetrics
 
 PREFIX = "twc"
 ENDPOINTS = ("vitals", "lifetime", "version", "wifi_status")

@@ -2,7 +2,7 @@
 
 It never wakes a sleeping car: it reads Tessie's cached state (`use_cache=true`), exports the
 moment that data was current and the car's connectivity (online / asleep / offline). A car is named
-as everywhere else (exporters.clients.tessie, "names"): vehicles.names, else its display name in
+as everywhere else (upstreams.tessie, "names"): vehicles.names, else its display name in
 Tessie's vehicle list or cached state, else its VIN. Distances stay in metres (base units); showing miles or
 kilometres is the dashboards' job.
 
@@ -18,13 +18,13 @@ from typing import Any, Iterable, Sequence
 
 from prometheus_client.core import Metric as Family
 
-from exporters.clients.tessie import Tessie, VehicleNames, VehicleState
-from exporters.core.collector import FreshData, SnapshotCollector, Target
-from exporters.core.config import Config
-from exporters.core.metrics import ENUM, GAUGE, INFO, Metric, build_families
-from exporters.core.poller import Poller
-from exporters.core.runtime import Build, BuildContext, ExporterParts, run_exporter
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from upstreams.tessie import Tessie, VehicleNames, VehicleState
+from servicekit.collector import FreshData, SnapshotCollector, Target
+from servicekit.config import Config
+from servicekit.metrics import ENUM, GAUGE, INFO, Metric, build_families
+from servicekit.poller import Poller
+from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.upstream import Upstream, UpstreamMetrics
 
 PREFIX = "tesla_vehicle"
 ENDPOINTS = ("vehicles", "state")

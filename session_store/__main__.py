@@ -12,14 +12,14 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporters.clients.tessie import Tessie
-from exporters.core.config import Config
-from exporters.core.errors import UpstreamError
-from exporters.core.exposition import Exposition
-from exporters.core.logs import setup_logging
-from exporters.core.runtime import argument_parser, load_config_or_exit, log_config_source, parse_listen_or_exit
-from exporters.core.server import metrics_app
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from upstreams.tessie import Tessie
+from servicekit.config import Config
+from servicekit.errors import UpstreamError
+from servicekit.exposition import Exposition
+from servicekit.logs import setup_logging
+from servicekit.runtime import argument_parser, load_config_or_exit, log_config_source, parse_listen_or_exit
+from servicekit.server import metrics_app
+from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.api import Events, add_routes, add_smart_charging_routes
 from session_store.metrics import SessionCollector
 from session_store.prometheus import Prometheus

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from billing.tariff import Tariff, Totals
-from exporters.core.settings_types import is_vin
+from servicekit.settings_types import is_vin
 from session_store.openapi import OPENAPI
 from session_store.service import SessionService
 from session_store.storage import Session, Storage, rounded

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from exporters.core.errors import BadPayload
-from exporters.core.upstream import Upstream
+from servicekit.errors import BadPayload
+from servicekit.upstream import Upstream
 
 Labels = tuple[tuple[str, str], ...]
 

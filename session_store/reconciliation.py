@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from exporters.clients.tessie import ChargeRecord
+from upstreams.tessie import ChargeRecord
 from session_store.storage import Session
 
 MATCH_WINDOW_S = 300.0

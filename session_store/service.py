@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from typing import Any, Callable
 
 from billing.settings import tariff_for
-from exporters.clients.tessie import ChargeRecord, configured_unit_name, serial_of, vehicle_name
-from exporters.core.config import Config
+from upstreams.tessie import ChargeRecord, configured_unit_name, serial_of, vehicle_name
+from servicekit.config import Config
 from session_store.costing import GIVE_UP_S, cost_fields, session_bill
 from session_store.prometheus import Prometheus, Series
 from session_store.reconciliation import Plan, plan
@@ -210,7 +210,7 @@ class SessionService:
         return vehicles
 
     def _name_vehicle(self, vin: str | None, vehicles: dict[str | None, str | None]) -> str | None:
-        """The rule of every component (exporters.clients.tessie.vehicle_name): vehicles.names, else the
+        """The rule of every component (upstreams.tessie.vehicle_name): vehicles.names, else the
         name the Fleet exporter gave the car (Tessie's display name), else the VIN."""
         if vin is None:
             return None

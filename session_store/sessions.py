@@ -9,7 +9,7 @@ inside the session count, the idle tail after the end does not. Segments longer 
 recorded as `gap_s` instead of inventing energy across them.
 
 Energy is also split by the 5-minute price interval it fell in (a price stamped T covers
-(T - 300, T], see exporters/clients/comed.py), so costing is exact for the trapezoid model.
+(T - 300, T], see upstreams/comed.py), so costing is exact for the trapezoid model.
 
     step(state, t, watts, connected, vins, params) -> (state', completed, discarded)
 """

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
 
 from billing.settings import tariff_for
-from exporters.clients.tessie import unit_name, vehicle_name
-from exporters.core.config import Config
-from exporters.core.errors import UpstreamError
+from upstreams.tessie import unit_name, vehicle_name
+from servicekit.config import Config
+from servicekit.errors import UpstreamError
 from session_store.prometheus import Prometheus
 from session_store.smart_charging import Decision, Market, Memory, Params, VehicleNow, decide, remember
 from session_store.storage import ActionRecord, Storage

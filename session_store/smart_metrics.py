@@ -10,7 +10,7 @@ from typing import Callable, Iterable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as Family
 
-from exporters.core.metrics import ENUM, Metric, build_families
+from servicekit.metrics import ENUM, Metric, build_families
 from session_store.smart_charging import Market
 from session_store.smart_loop import SmartCharger
 from session_store.storage import Storage

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from exporters.core.config import Config, ConfigError, Listen, default_config_path, load_files
+from servicekit.config import Config, ConfigError, Listen, default_config_path, load_files
 from suite.processes import (
     ManagedProcess, StartupError, alertmanager_process, component_process, listener, port_in_use, prometheus_process,
 )

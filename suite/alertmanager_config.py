@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
-from exporters.core.config import Config
+from servicekit.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "alertmanager" / "alertmanager.yml.j2"

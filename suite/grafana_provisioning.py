@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from exporters.core.config import Config
+from servicekit.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVISIONING = ROOT / "grafana" / "provisioning"

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from exporters.core.config import reference_rows
+from servicekit.config import reference_rows
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:

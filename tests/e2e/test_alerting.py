@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from exporters.core.config import load
+from servicekit.config import load
 from suite.alertmanager_config import write_alertmanager_config
 from suite.processes import free_port, wait_until
 from tests.conftest import ROOT

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporters.core.config import ConfigError, load
+from servicekit.config import ConfigError, load
 from suite.alertmanager_config import ROOT, render_alertmanager_config, write_alertmanager_config
 from suite.processes import wait_until
 from tests.support import Receiver

@@ -34,8 +34,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.bill_accuracy import CAR, CHARGER, CHICAGO, TARIFF, ours_tariff
-from exporters.core.config import load
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from servicekit.config import load
+from servicekit.upstream import Upstream, UpstreamMetrics
 from exporters.price_backfill import openmetrics as price_openmetrics
 from exporters.price_history import PriceHistory
 from session_store.metrics import SessionCollector

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.core.config import ConfigError, load
+from servicekit.config import ConfigError, load
 from suite.__main__ import reference_prometheus_config
 from suite.prometheus_config import render_prometheus_config
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporters.clients.tessie import Tessie
-from exporters.core.config import Secret, load
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from upstreams.tessie import Tessie
+from servicekit.config import Secret, load
+from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.prometheus import Prometheus
 from session_store.smart_loop import SmartCharger, TessieCommands
 from session_store.storage import Storage

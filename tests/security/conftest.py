@@ -25,7 +25,7 @@ from typing import Any, Iterator, Mapping
 import pytest
 import yaml
 
-from exporters.core.config import SECRET_NAMES, reference_rows
+from servicekit.config import SECRET_NAMES, reference_rows
 from suite.processes import ManagedProcess, free_port, prometheus_process, wait_until
 from suite.prometheus_config import render_prometheus_config
 from tests.support import RunningPrometheus, get_json, read_port_file

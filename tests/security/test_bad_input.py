@@ -1,7 +1,7 @@
 """Hostile and malformed input: configuration values, HTTP query parameters, oversized requests,
 and vehicle names carrying HTML, quotes, newlines and spreadsheet formulas.
 
-(a) Every setting declared in exporters/core/config.py, fed wrong types and out-of-range values
+(a) Every setting declared in servicekit/config.py, fed wrong types and out-of-range values
     (from YAML and from the environment), stops with one `ConfigError` line naming the key; never
     another exception. A table of known-bad values per value type, plus hypothesis-generated
     values and strings (derandomized, no example database, so runs are repeatable and leave no files).
@@ -35,8 +35,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.core.config import SECTIONS, ConfigError, load, load_files
-from exporters.core.settings_types import (
+from servicekit.config import SECTIONS, ConfigError, load, load_files
+from servicekit.settings_types import (
     Address, Bool, CentsPerKwh, ChargerList, Choice, DeliveryPeriods, Duration, NameMap, Number, OptionalText,
     OptionalUrl, Text, TimeZone, Url, UrlList,
 )

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from exporters.core.config import SECTIONS, load
-from exporters.core.runtime import argument_parser, parse_listen_or_exit
-from exporters.core.settings_types import Address
+from servicekit.config import SECTIONS, load
+from servicekit.runtime import argument_parser, parse_listen_or_exit
+from servicekit.settings_types import Address
 from simulator.__main__ import parse_args as simulator_args
 from simulator.app import SimulatorServer
 from suite.__main__ import COMPONENTS
@@ -51,7 +51,7 @@ def test_every_entry_point_without_listen_uses_its_loopback_default() -> None:
 
 def test_every_entry_point_started_without_listen_serves_on_loopback(monkeypatch, tmp_path: Path) -> None:
     """Each entry point's own `main`, with serving replaced by a recorder: what would it bind?"""
-    import exporters.core.runtime as runtime
+    import servicekit.runtime as runtime
     import session_store.__main__ as store_main
     import simulator.__main__ as simulator_main
     from exporters import fleet, price, twc, vehicle

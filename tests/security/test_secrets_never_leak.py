@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporters.core.config import ConfigError, load_files
+from servicekit.config import ConfigError, load_files
 from suite.processes import wait_until
 from tests.security.conftest import (
     API_TOKEN, TESSIE_TOKEN, VIN_BLUE, VIN_RED, Stack, call, child_env, wait_for_commands,

@@ -28,10 +28,10 @@ from prometheus_client import CollectorRegistry
 
 import session_store.__main__ as store_main
 from exporters import fleet, price, twc, vehicle
-from exporters.clients.tessie import Tessie
-from exporters.core import runtime
-from exporters.core.config import Listen, Secret, load
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from upstreams.tessie import Tessie
+from servicekit import runtime
+from servicekit.config import Listen, Secret, load
+from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.openapi import OPENAPI
 from session_store.prometheus import Prometheus
 from session_store.smart_loop import SmartCharger, TessieCommands

@@ -20,8 +20,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from exporters.core.config import Config, load, read_yaml
-from exporters.core.settings_types import parse_duration
+from servicekit.config import Config, load, read_yaml
+from servicekit.settings_types import parse_duration
 from suite.__main__ import COMPONENTS, compose_prometheus_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporters.core.config import ConfigError, Secret, load, load_files, read_secrets, reference_rows
+from servicekit.config import ConfigError, Secret, load, load_files, read_secrets, reference_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = Path(__file__).parent / "fixtures" / "config" / "bad"

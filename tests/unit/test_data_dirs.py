@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import exporters.price_backfill as backfill
-from exporters.core.config import load
+from servicekit.config import load
 from exporters.price_history import PriceHistory
 import suite.__main__ as suite_main
 

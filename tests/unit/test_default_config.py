@@ -18,7 +18,7 @@ PORTS = {"wall_connectors": 19881, "energy_site": 19882, "vehicles": 19883, "pri
 @pytest.fixture
 def recorded(monkeypatch, tmp_path: Path):
     """Each entry point's own `main`, with serving replaced by a recorder of the configuration it loaded."""
-    import exporters.core.runtime as runtime
+    import servicekit.runtime as runtime
     import exporters.price_backfill as backfill
     import session_store.__main__ as store_main
 

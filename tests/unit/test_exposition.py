@@ -6,11 +6,11 @@ import gzip
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from exporters.core.collector import SnapshotCollector, Target
-from exporters.core.exposition import Exposition, wants_openmetrics
-from exporters.core.poller import Poller, Snapshot
-from exporters.core.server import metrics_app
-from exporters.core.metrics import GAUGE, Metric, build_families
+from servicekit.collector import SnapshotCollector, Target
+from servicekit.exposition import Exposition, wants_openmetrics
+from servicekit.poller import Poller, Snapshot
+from servicekit.server import metrics_app
+from servicekit.metrics import GAUGE, Metric, build_families
 
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;"
                      "q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")

@@ -11,9 +11,9 @@ import pytest
 
 from tests.collectors import check_golden, promtool_problems, render
 
-from exporters.clients.tessie import parse_live_status, parse_products, parse_site_info, unwrap
-from exporters.core.errors import BadPayload
-from exporters.core.upstream import decode_json
+from upstreams.tessie import parse_live_status, parse_products, parse_site_info, unwrap
+from servicekit.errors import BadPayload
+from servicekit.upstream import decode_json
 from exporters.fleet import Units, make_collect
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tessie"

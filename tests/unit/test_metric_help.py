@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.core.metrics import ENUM, Metric, build_families
+from servicekit.metrics import ENUM, Metric, build_families
 from session_store.smart_metrics import REFERENCE, STATUS
 
 

@@ -1,6 +1,6 @@
 """One name per car and per unit in every component (issue 13), and the messages around names.
 
-The rule (exporters.clients.tessie, "names"): a vehicle is called by vehicles.names, else Tessie's
+The rule (upstreams.tessie, "names"): a vehicle is called by vehicles.names, else Tessie's
 display name, else its VIN; a unit by energy_site.unit_names (keyed by DIN or serial), else its
 serial. The exporters run here against the in-process simulator (demo scenario: the leader
 "garage", serial PGT12345678901, charging the "Model Y"), the session store and smart charging
@@ -20,14 +20,14 @@ from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry, generate_latest
 
 from exporters import fleet, twc, vehicle
-from exporters.clients.tessie import (
+from upstreams.tessie import (
     VehicleNames, configured_unit_name, parse_live_status, parse_vehicle_state, scaled, unit_name, unit_name_problems,
     vehicle_name,
 )
-from exporters.core.config import Config, load
-from exporters.core.errors import AuthFailed
-from exporters.core.runtime import BuildContext
-from exporters.core.upstream import Upstream, UpstreamMetrics
+from servicekit.config import Config, load
+from servicekit.errors import AuthFailed
+from servicekit.runtime import BuildContext
+from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.prometheus import Series
 from session_store.service import FLEET, SessionService
 from session_store.smart_loop import SmartCharger

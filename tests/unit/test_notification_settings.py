@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from exporters.core.config import load
+from servicekit.config import load
 from suite.alertmanager_config import local_time_template, notification_text, runbook_base, zone_transitions
 
 

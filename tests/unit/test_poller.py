@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
-from exporters.core.errors import AuthFailed, RateLimited, ServerError, Timeout, UpstreamError
-from exporters.core.poller import Backoff, Poller
+from servicekit.errors import AuthFailed, RateLimited, ServerError, Timeout, UpstreamError
+from servicekit.poller import Backoff, Poller
 
 
 class Script:

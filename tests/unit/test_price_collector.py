@@ -15,11 +15,11 @@ from tests.collectors import check_golden, promtool_problems, render
 from zoneinfo import ZoneInfo
 
 from billing.tariff import HOURLY_AVERAGE, Tariff
-from exporters.clients.comed import INTERVAL_S, parse_feed
-from exporters.core.errors import BadPayload
-from exporters.core.upstream import decode_json
+from upstreams.comed import INTERVAL_S, parse_feed
+from servicekit.errors import BadPayload
+from servicekit.upstream import decode_json
 from exporters.price import PriceBook, make_collect
-from exporters.price_providers import CurrentPrice, Rate
+from upstreams.price_providers import CurrentPrice, Rate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "comed"
 GOLDEN = Path(__file__).parent / "golden" / "price.txt"

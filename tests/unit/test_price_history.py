@@ -7,11 +7,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from exporters.clients.comed import central_stamp, parse_feed
-from exporters.core.errors import BadPayload
+from upstreams.comed import central_stamp, parse_feed
+from servicekit.errors import BadPayload
 from exporters.price import PriceBook, fill_history, view
 from exporters.price_history import PriceHistory, percentile_rank, statistics
-from exporters.price_providers import CurrentPrice, Rate
+from upstreams.price_providers import CurrentPrice, Rate
 
 
 def promql_quantile(q: float, values: list[float]) -> float:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 import session_store.__main__ as store
-from exporters.core.errors import Timeout, Unreachable
+from servicekit.errors import Timeout, Unreachable
 
 INTERVAL = 3600.0   # the default charge_history_interval is 15 minutes; anything near it would hang the test
 

@@ -1,7 +1,7 @@
 """Reconciliation plan: late records match live sessions, unexplained ones are inserted once, mappings learned."""
 from __future__ import annotations
 
-from exporters.clients.tessie import ChargeRecord
+from upstreams.tessie import ChargeRecord
 from session_store.reconciliation import plan
 from session_store.storage import Session
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporters.core.config import load
+from servicekit.config import load
 from session_store.metrics import SessionCollector
 from session_store.service import SessionService
 from session_store.storage import Session, Storage

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exporters.core.config import load
+from servicekit.config import load
 from session_store.service import FLEET, LOCAL, SessionService
 from session_store.storage import Storage
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from exporters.core.config import Secret, load
+from servicekit.config import Secret, load
 from session_store.api import add_smart_charging_routes
 from session_store.smart_loop import SmartCharger
 from session_store.storage import Storage

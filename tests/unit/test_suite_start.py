@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import suite.__main__ as suite_main
-from exporters.core.config import load
+from servicekit.config import load
 from suite.processes import free_port, wait_until
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from exporters.clients.wallconnector import PARSERS, decode_lenient
-from exporters.core.errors import BadPayload
+from upstreams.wallconnector import PARSERS, decode_lenient
+from servicekit.errors import BadPayload
 from exporters.twc import build
 from tests.collectors import check_golden, promtool_problems, render
 

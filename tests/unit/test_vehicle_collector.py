@@ -9,10 +9,10 @@ import pytest
 from tests.collectors import check_golden, promtool_problems, render
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporters.clients.tessie import METERS_PER_MILE, Tessie, VehicleNames, parse_vehicle_state
-from exporters.core.config import Secret
-from exporters.core.errors import BadPayload
-from exporters.core.upstream import Upstream, UpstreamMetrics, decode_json
+from upstreams.tessie import METERS_PER_MILE, Tessie, VehicleNames, parse_vehicle_state
+from servicekit.config import Secret
+from servicekit.errors import BadPayload
+from servicekit.upstream import Upstream, UpstreamMetrics, decode_json
 from exporters.vehicle import build, target_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tessie"
@@ -244,8 +244,8 @@ def test_collector_does_not_mutate_its_input() -> None:
 
 
 def test_vehicles_sharing_a_display_name_keep_their_own_samples() -> None:
-    from exporters.core.collector import SnapshotCollector, Target
-    from exporters.core.poller import Health, Poller, Snapshot
+    from servicekit.collector import SnapshotCollector, Target
+    from servicekit.poller import Health, Poller, Snapshot
 
     async def never():
         raise AssertionError("not polled")

@@ -19,7 +19,7 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
-from exporters.core.settings_types import (
+from servicekit.settings_types import (
     Address, Bool, CentsPerKwh, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen,
     NameMap,
     Number, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, is_uuid, is_vin, show,

@@ -17,9 +17,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
 
-from exporters.core.config import Secret
-from exporters.core.errors import BadPayload
-from exporters.core.upstream import Upstream
+from servicekit.config import Secret
+from servicekit.errors import BadPayload
+from servicekit.upstream import Upstream
 
 METERS_PER_MILE = 1609.344
 JOULES_PER_KWH = 3.6e6

@@ -14,12 +14,12 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from exporters.core.collector import SnapshotCollector, Target
-from exporters.core.config import Config, ConfigError, Listen, default_config_path, load_files
-from exporters.core.exposition import Exposition
-from exporters.core.logs import setup_logging
-from exporters.core.server import metrics_app
-from exporters.core.settings_types import Address
+from servicekit.collector import SnapshotCollector, Target
+from servicekit.config import Config, ConfigError, Listen, default_config_path, load_files
+from servicekit.exposition import Exposition
+from servicekit.logs import setup_logging
+from servicekit.server import metrics_app
+from servicekit.settings_types import Address
 
 
 def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Generic, TypeVar
 
-from exporters.core.errors import AuthFailed, BadPayload, Timeout, UpstreamError
+from servicekit.errors import AuthFailed, BadPayload, Timeout, UpstreamError
 
 T = TypeVar("T")
 MAX_RETRY_AFTER = 3600.0

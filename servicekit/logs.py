@@ -6,7 +6,7 @@ import sys
 import time
 from typing import Iterable
 
-from exporters.core.config import Secret
+from servicekit.config import Secret
 
 
 class OneLineFormatter(logging.Formatter):

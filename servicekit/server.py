@@ -6,8 +6,8 @@ from typing import Callable, Iterable, Sequence
 import jinja2
 from aiohttp import web
 
-from exporters.core.collector import Target
-from exporters.core.exposition import Exposition, wants_gzip, wants_openmetrics
+from servicekit.collector import Target
+from servicekit.exposition import Exposition, wants_gzip, wants_openmetrics
 
 LANDING = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
 <html><head><meta charset="utf-8"><title>{{ name }}</title></head>

@@ -14,8 +14,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from billing.tariff import HOURLY_AVERAGE
-from exporters.clients.comed import INTERVAL_S, ComEd, PricePoint
-from exporters.core.upstream import Upstream
+from upstreams.comed import INTERVAL_S, ComEd, PricePoint
+from servicekit.upstream import Upstream
 
 
 @dataclass(frozen=True)

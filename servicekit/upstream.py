@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from exporters.core.errors import (
+from servicekit.errors import (
     OUTCOMES, AuthFailed, BadPayload, ClientError, RateLimited, ServerError, Timeout, Unavailable,
     Unreachable, UpstreamError,
 )

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from exporters.core.errors import BadPayload
-from exporters.core.upstream import Upstream
+from servicekit.errors import BadPayload
+from servicekit.upstream import Upstream
 
 _BARE_NAN = re.compile(rb"(?<=[:\[,])\s*-?nan\s*(?=[,}\]])", re.IGNORECASE)
 SPLIT_PHASE_TOLERANCE_V = 25.0

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from exporters.core.errors import BadPayload
-from exporters.core.upstream import Upstream
+from servicekit.errors import BadPayload
+from servicekit.upstream import Upstream
 
 CENTRAL = ZoneInfo("America/Chicago")
 INTERVAL_S = 300.0

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 from prometheus_client.core import GaugeMetricFamily, Metric as Family
 
-from exporters.core.poller import Poller
+from servicekit.poller import Poller
 
 
 @dataclass
