@@ -1,6 +1,6 @@
 """Each exporter's real registry and collector, with synthetic snapshots already in its pollers.
 
-The registries are built by the exporters' own `make_build` (price: the same public parts, see
+The registries are built by the exporters' own `parts_factory` (price: the same public parts, see
 `price_registry`), so /metrics carries exactly what a running exporter would serve: health
 gauges, upstream request counters and histograms, and the data families. Upstream payloads are
 generated in the real wire shapes (the recorded fixtures under tests/unit/fixtures, varied per
@@ -29,7 +29,7 @@ from upstreams.wallconnector import PARSERS, decode_lenient
 from servicekit.collector import SnapshotCollector, Target
 from servicekit.config import Config, load
 from servicekit.poller import Health, Poller, Snapshot
-from servicekit.runtime import BuildContext, ExporterParts
+from servicekit.runtime import PartsContext, ExporterParts
 from servicekit.upstream import Upstream, UpstreamMetrics, decode_json
 from upstreams.price_providers import PROVIDERS, CurrentPrice, Rate
 
@@ -65,16 +65,16 @@ def fill(poller: Poller[Any], value: Any, now: float) -> None:
     poller.health = Health(up=True, last_success=now, last_outcome="success", next_attempt=now + poller.interval)
 
 
-def _context(session: aiohttp.ClientSession, registry: CollectorRegistry) -> BuildContext:
+def _context(session: aiohttp.ClientSession, registry: CollectorRegistry) -> PartsContext:
     def spawn(target: Target) -> None:
         raise AssertionError("benchmark registries discover nothing")
-    return BuildContext(session, registry, lambda: None, spawn)
+    return PartsContext(session, registry, lambda: None, spawn)
 
 
-def _build(make_build: Callable[[Config, logging.Logger], Any], config: Config,
+def _build(parts_factory: Callable[[Config, logging.Logger], Any], config: Config,
            session: aiohttp.ClientSession) -> tuple[CollectorRegistry, ExporterParts]:
     registry = CollectorRegistry()
-    parts = make_build(config, LOG)(_context(session, registry))
+    parts = parts_factory(config, LOG)(_context(session, registry))
     return registry, parts
 
 
@@ -103,7 +103,7 @@ def twc_registry(units: int, session: aiohttp.ClientSession, seed: int = 1) -> B
     names = [f"wc{i:04d}" for i in range(units)]
     config = load({"wall_connectors": {"chargers": [{"name": n, "address": f"192.0.2.{i % 250 + 1}:{8000 + i}"}
                                                     for i, n in enumerate(names)]}}, {}, {})
-    registry, parts = _build(twc.make_build, config, session)
+    registry, parts = _build(twc.parts_factory, config, session)
     raw = {f: json.loads((FIXTURES / "wallconnector" / f).read_text()) for f in
            (*TWC_VITALS, "lifetime.json", "version.json", "wifi_status.json")}
     records: dict[tuple[str, str], Any] = {}
@@ -149,7 +149,7 @@ def fleet_payloads(units: int, rng: random.Random) -> tuple[bytes, bytes]:
 
 def fleet_registry(units: int, session: aiohttp.ClientSession, seed: int = 2) -> BenchRegistry:
     config = load({"energy_site": {"site_id": SITE_ID}}, {}, TOKEN)
-    registry, parts = _build(fleet.make_build, config, session)
+    registry, parts = _build(fleet.parts_factory, config, session)
     live, info = fleet_payloads(units, random.Random(seed))
     records = {("energy_site", "live_status"): parse_live_status(unwrap(decode_json(live, "live_status"), "live_status")),
                ("energy_site", "site_info"): parse_site_info(unwrap(decode_json(info, "site_info"), "site_info"))}
@@ -173,7 +173,7 @@ VEHICLE_STATES = {  # fixture -> VIN the poller asked for (as in tests/unit/test
 def vehicle_registry(session: aiohttp.ClientSession) -> BenchRegistry:
     names = {vin: f"car{i}" for i, vin in enumerate(VEHICLE_STATES.values(), 1)}
     config = load({"vehicles": {"names": names}}, {}, TOKEN)
-    registry, parts = _build(vehicle.make_build, config, session)
+    registry, parts = _build(vehicle.parts_factory, config, session)
     records: dict[tuple[str, str], Any] = {(vehicle.DISCOVERY_TARGET, "vehicles"): len(names)}
     for fixture, vin in VEHICLE_STATES.items():
         body = decode_json((FIXTURES / "tessie" / fixture).read_bytes(), fixture)
@@ -197,10 +197,11 @@ def comed_day(ends: Iterable[float], rng: np.random.Generator) -> bytes:
 
 
 def price_registry(session: aiohttp.ClientSession, days: int = 30, seed: int = 3) -> BenchRegistry:
-    """The price exporter's registry, assembled from the same parts `price.make_build` uses.
+    """The price exporter's registry, assembled from the same parts `price.parts_factory` uses.
 
-    `make_build` keeps its `PriceBook` inside a closure (filled only by real fetches), so the book is
-    created here and handed to the same `make_collect`, next to the same health and upstream metrics.
+    `parts_factory` keeps its `PriceBook` inside a closure (filled only by real fetches), so the book is
+    filled here and its snapshots stand in for the pollers', read by the same `make_collect`, next to the
+    same health and upstream metrics.
     """
     config = load({}, {}, {})
     settings = config.price
@@ -227,9 +228,9 @@ def price_registry(session: aiohttp.ClientSession, days: int = 30, seed: int = 3
     target.add(Poller(provider.name, "current", never, settings.poll_interval, timeout=settings.timeout * 2))
     target.add(Poller(provider.name, "history", never, price.HISTORY_REFRESH, timeout=price.HISTORY_TIMEOUT))
     collector = SnapshotCollector(price.PREFIX, [target], settings.stale_after,
-                                  price.make_collect(provider.name, book, tariff_for(config)))
+                                  price.make_collect(provider.name, book.lookback_s, tariff_for(config)))
     registry.register(collector)
-    records = {(provider.name, "current"): current, (provider.name, "history"): len(book.history)}
+    records = {(provider.name, "current"): book.snapshot(current), (provider.name, "history"): book.snapshot()}
     bench = BenchRegistry(f"price ({days}-day history, {len(book.history):,} prices)", "price", 1, registry,
                           collector, [target], records)
     bench.refresh()

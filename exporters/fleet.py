@@ -27,7 +27,7 @@ from servicekit.config import Config
 from servicekit.errors import BadPayload, UpstreamError
 from servicekit.metrics import ENUM, GAUGE, INFO, Metric, build_families
 from servicekit.poller import Poller
-from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.runtime import PartsFactory, PartsContext, ExporterParts, run_exporter
 from servicekit.upstream import Upstream, UpstreamMetrics
 
 UNIT_PREFIX, SITE_PREFIX = "tesla_wall_connector", "tesla_energy_site"
@@ -148,7 +148,7 @@ SITE_INFO = (
 def make_collect(names: Units, site_label: list[str]):
     rows = unit_rows(names)
 
-    def build(data: FreshData) -> Iterable[Family]:
+    def families(data: FreshData) -> Iterable[Family]:
         values = next(iter(data.values()), {})
         live: LiveStatus | None = values.get("live_status")
         info: SiteInfo | None = values.get("site_info")
@@ -159,7 +159,7 @@ def make_collect(names: Units, site_label: list[str]):
         yield from build_families(UNIT_INFO, ("unit", "din"), [((names.unit(u.din), u.din), u) for u in infos])
         yield from build_families(SITE_ROWS, ("site",), [(site, live)] if live else [])
         yield from build_families(SITE_INFO, ("site",), [(site, info)] if info else [])
-    return build
+    return families
 
 
 def metric_reference() -> list[tuple[str, str, str, str]]:
@@ -195,13 +195,13 @@ class SiteResolver:
         return site.site_id
 
 
-def make_build(config: Config, log: logging.Logger) -> Build:
+def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     settings = config.energy_site
     token = config.require_tessie_token("fleet-exporter (energy_site.enabled)") if settings.enabled else None
     names = Units(settings.unit_names, config.vehicles.names)
     site_label = [settings.site_id or "site"]
 
-    def build_parts(ctx: BuildContext) -> ExporterParts:
+    def make_parts(ctx: PartsContext) -> ExporterParts:
         metrics = UpstreamMetrics(HEALTH_PREFIX, ctx.registry, ENDPOINTS)
         targets: list[Target] = []
         if settings.enabled and token is not None:
@@ -231,12 +231,12 @@ def make_build(config: Config, log: logging.Logger) -> Build:
         ctx.registry.register(collector)
         return ExporterParts(targets, collector)
 
-    return build_parts
+    return make_parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_exporter("fleet-exporter", "Tesla Fleet API energy site (Wall Connector units) exporter, via Tessie.",
-                        argv, lambda c: c.energy_site.listen, make_build)
+                        argv, lambda c: c.energy_site.listen, parts_factory)
 
 
 if __name__ == "__main__":

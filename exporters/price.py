@@ -34,7 +34,7 @@ from servicekit.config import Config
 from servicekit.errors import NoData
 from servicekit.metrics import GAUGE, Metric, build_families
 from servicekit.poller import Poller
-from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.runtime import PartsFactory, PartsContext, ExporterParts, run_exporter
 from servicekit.upstream import Upstream, UpstreamMetrics
 from exporters.price_history import PriceHistory, PriceStats, percentile_rank, statistics
 from upstreams.price_providers import PROVIDERS, CurrentPrice, PriceProvider, Rate
@@ -48,12 +48,14 @@ CURRENT_POLL_OFFSET = 20.0
 
 
 class PriceBook:
-    """The rolling history (an immutable reference, replaced on each merge) and which days are complete."""
+    """The pollers' accumulator: the rolling history (an immutable reference, replaced on each merge,
+    counted by `version`) and which days are complete. Only the pollers touch it."""
 
     def __init__(self, lookback_s: float) -> None:
         self.lookback_s = lookback_s
         self.history = PriceHistory.empty()
         self.complete_days: set[date] = set()
+        self.version = 0
 
     def add(self, rates: Iterable[Rate]) -> None:
         points = [(r.end, r.cents) for r in rates]
@@ -62,6 +64,10 @@ class PriceBook:
         newest = max(max(p[0] for p in points), self.history.ends[-1] if len(self.history) else 0.0)
         # Keep a day more than the lookback so the window is full whatever the moment of the query.
         self.history = self.history.merged(points, newest - self.lookback_s - 86400)
+        self.version += 1
+
+    def snapshot(self, current: CurrentPrice | None = None) -> "PriceSnapshot":
+        return PriceSnapshot(current, self.history, self.version)
 
 
 async def fill_history(book: PriceBook, provider: PriceProvider, zone: Any, days: int,
@@ -234,10 +240,27 @@ def timestamped(name: str, text: str, provider: str, point: tuple[float, float] 
     return family
 
 
-def make_collect(provider: str, book: PriceBook, tariff: Tariff | None = None):
+@dataclass(frozen=True)
+class PriceSnapshot:
+    """What a poll leaves: the live feed's answer (None from the history poll) and the rolling history
+    as of then, with its version so the newer of the two pollers' histories wins."""
+
+    current: CurrentPrice | None
+    history: PriceHistory
+    version: int = 0
+
+
+def make_collect(provider: str, lookback_s: float, tariff: Tariff | None = None):
+    """Families from the pollers' snapshots only. The history poller's snapshot (refreshed every six
+    hours) keeps the lookback statistics exported while the live feed fails (`_up` 0): they describe
+    the past 30 days, which stay true; the current price, its rank and the hour in progress are
+    withdrawn with the live snapshot."""
     def collect(data: FreshData) -> Iterable[Family]:
         values = data.get(provider, {})
-        record = view(values.get("current"), book.history, book.lookback_s, tariff)
+        live: PriceSnapshot | None = values.get("current")
+        snapshots = [snapshot for snapshot in (live, values.get("history")) if snapshot is not None]
+        history = max(snapshots, key=lambda snapshot: snapshot.version).history if snapshots else PriceHistory.empty()
+        record = view(live.current if live else None, history, lookback_s, tariff)
         yield from build_families(ROWS, BASE_LABELS, [((provider,), record)])
         latest = record.current
         yield timestamped(SERIES_5M, SERIES_5M_HELP, provider, (latest.end, latest.cents) if latest else None)
@@ -245,32 +268,32 @@ def make_collect(provider: str, book: PriceBook, tariff: Tariff | None = None):
     return collect
 
 
-def make_build(config: Config, log: logging.Logger) -> Build:
+def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     settings = config.price
     lookback_s = config.smart_charging.lookback_days * 86400.0
     days = math.ceil(config.smart_charging.lookback_days)
 
-    def build_parts(ctx: BuildContext) -> ExporterParts:
+    def make_parts(ctx: PartsContext) -> ExporterParts:
         metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
         provider = PROVIDERS[settings.provider](Upstream(ctx.session, metrics, timeout=settings.timeout),
                                                 settings.base_url)
-        book = PriceBook(lookback_s)
+        book = PriceBook(lookback_s)   # the pollers' accumulator; the collector sees only their snapshots
 
-        async def current() -> CurrentPrice:
+        async def current() -> PriceSnapshot:
             answer = await provider.current()
             if not answer.recent:
                 raise NoData(f"{provider.name} answered with no prices (no data, not a zero price)")
             book.add(answer.recent)
-            return answer
+            return book.snapshot(answer)
 
-        async def history() -> int:
+        async def history() -> PriceSnapshot:
             count = await fill_history(book, provider, provider.zone, days, ctx.on_update)
             newest = float(book.history.ends[-1]) if count else 0.0
             in_lookback = book.history.window(newest - lookback_s, newest).size
             # the figure electricity_price_lookback_prices shows; a day more is held for the window's edge
             log.info("price history: %d 5-minute prices in the %g-day lookback (%d held)", in_lookback,
                      lookback_s / 86400, count)
-            return count
+            return book.snapshot()
 
         target = Target(provider.name)
         target.add(Poller(provider.name, "current", current, settings.poll_interval, timeout=settings.timeout * 2,
@@ -278,16 +301,16 @@ def make_build(config: Config, log: logging.Logger) -> Build:
         target.add(Poller(provider.name, "history", history, HISTORY_REFRESH, timeout=HISTORY_TIMEOUT,
                           on_update=ctx.on_update, logger=log))
         collector = SnapshotCollector(PREFIX, [target], settings.stale_after,
-                                      make_collect(provider.name, book, tariff_for(config)))
+                                      make_collect(provider.name, lookback_s, tariff_for(config)))
         ctx.registry.register(collector)
         return ExporterParts([target], collector)
 
-    return build_parts
+    return make_parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_exporter("price-exporter", "Real-time electricity price exporter (ComEd 5-minute prices).", argv,
-                        lambda c: c.price.listen, make_build)
+                        lambda c: c.price.listen, parts_factory)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from servicekit.config import Charger, Config
 from servicekit.errors import AuthFailed
 from servicekit.metrics import COUNTER, ENUM, GAUGE, INFO, Metric, build_families
 from servicekit.poller import Poller
-from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.runtime import PartsFactory, PartsContext, ExporterParts, run_exporter
 from servicekit.upstream import Upstream, UpstreamMetrics
 
 PREFIX = "twc"
@@ -133,7 +133,7 @@ TABLES = {"vitals": VITALS, "lifetime": LIFETIME, "version": VERSION, "wifi_stat
 BASE_LABELS = ("charger",)
 
 
-def build(data: FreshData) -> Iterable[Family]:
+def families(data: FreshData) -> Iterable[Family]:
     """Data families from fresh snapshots only; a charger whose vitals are stale yields nothing."""
     for endpoint, rows in TABLES.items():
         records = [((charger,), values[endpoint]) for charger, values in data.items() if endpoint in values]
@@ -195,7 +195,7 @@ class NameCheck:
                              din, charger.name, serial, serial, charger.name, serial, charger.name)
 
 
-def make_build(config: Config, log: logging.Logger) -> Build:
+def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     settings = config.wall_connectors
     intervals = {"vitals": settings.vitals_interval, "lifetime": settings.lifetime_interval,
                  "version": settings.version_interval, "wifi_status": settings.wifi_interval}
@@ -206,7 +206,7 @@ def make_build(config: Config, log: logging.Logger) -> Build:
 
     names = NameCheck(config, log)
 
-    def build_parts(ctx: BuildContext) -> ExporterParts:
+    def make_parts(ctx: PartsContext) -> ExporterParts:
         metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
         upstream = Upstream(ctx.session, metrics, timeout=settings.timeout)
         targets = []
@@ -219,16 +219,16 @@ def make_build(config: Config, log: logging.Logger) -> Build:
                 target.add(Poller(charger.name, endpoint, fetch, intervals[endpoint], timeout=settings.timeout * 2,
                                   on_update=ctx.on_update, logger=log))
             targets.append(target)
-        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, build)
+        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, families)
         ctx.registry.register(collector)
         return ExporterParts(targets, collector)
 
-    return build_parts
+    return make_parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_exporter("twc-exporter", "Tesla Wall Connector (local API) exporter for Prometheus.", argv,
-                        lambda c: c.wall_connectors.listen, make_build)
+                        lambda c: c.wall_connectors.listen, parts_factory)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from servicekit.collector import FreshData, SnapshotCollector, Target
 from servicekit.config import Config
 from servicekit.metrics import ENUM, GAUGE, INFO, Metric, build_families
 from servicekit.poller import Poller
-from servicekit.runtime import Build, BuildContext, ExporterParts, run_exporter
+from servicekit.runtime import PartsFactory, PartsContext, ExporterParts, run_exporter
 from servicekit.upstream import Upstream, UpstreamMetrics
 
 PREFIX = "tesla_vehicle"
@@ -88,7 +88,7 @@ def metric_reference() -> list[tuple[str, str, str, str]]:
     return [row for metric in ROWS for row in metric.reference(BASE_LABELS)]
 
 
-def build(names: VehicleNames):
+def make_collect(names: VehicleNames):
     def collect(data: FreshData) -> Iterable[Family]:
         records = []
         for values in data.values():
@@ -106,15 +106,15 @@ def target_name(names: VehicleNames, vin: str, taken: Iterable[str] = ()) -> str
     return name if name not in set(taken) else f"{name} ({vin[-6:]})"
 
 
-def make_build(config: Config, log: logging.Logger) -> Build:
+def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     settings = config.vehicles
     token = config.require_tessie_token("vehicle-exporter (vehicles.enabled)") if settings.enabled else None
 
-    def build_parts(ctx: BuildContext) -> ExporterParts:
+    def make_parts(ctx: PartsContext) -> ExporterParts:
         metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
         targets: list[Target] = []
         names = VehicleNames(settings.names)
-        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, build(names))
+        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, make_collect(names))
         ctx.registry.register(collector)
         if not settings.enabled or token is None:
             return ExporterParts(targets, collector)
@@ -153,12 +153,12 @@ def make_build(config: Config, log: logging.Logger) -> Build:
         targets.append(discovery)
         return ExporterParts(targets, collector)
 
-    return build_parts
+    return make_parts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_exporter("vehicle-exporter", "Tesla vehicles via Tessie exporter (never wakes a sleeping car).",
-                        argv, lambda c: c.vehicles.listen, make_build)
+                        argv, lambda c: c.vehicles.listen, parts_factory)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,8 @@ def parse_listen_or_exit(prog: str, text: str | None, default: Listen) -> Listen
 
 
 @dataclass
-class BuildContext:
-    """What an exporter's build step gets: the HTTP session, its registry, and hooks into the runtime."""
+class PartsContext:
+    """What an exporter's parts are made with: the HTTP session, its registry, and hooks into the runtime."""
 
     session: aiohttp.ClientSession
     registry: CollectorRegistry
@@ -80,16 +80,16 @@ class BuildContext:
 
 @dataclass
 class ExporterParts:
-    """What an exporter builds: the live list of targets (it may grow through `spawn`) and its collector."""
+    """An exporter's parts: the live list of targets (it may grow through `spawn`) and its collector."""
 
     targets: list[Target]
     collector: SnapshotCollector
 
 
-Build = Callable[[BuildContext], ExporterParts]
+PartsFactory = Callable[[PartsContext], ExporterParts]
 
 
-async def serve(name: str, description: str, listen: Listen, build: Build, log: logging.Logger,
+async def serve(name: str, description: str, listen: Listen, make_parts: PartsFactory, log: logging.Logger,
                 stop: asyncio.Event | None = None, ready: Callable[[int], None] | None = None) -> None:
     """Run pollers, the renderer and the HTTP server until `stop` is set (SIGTERM/SIGINT by default)."""
     stop = stop or _stop_on_signals()
@@ -109,7 +109,7 @@ async def serve(name: str, description: str, listen: Listen, build: Build, log: 
         exposition.mark_dirty()
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
-        parts = build(BuildContext(session, registry, exposition.mark_dirty, spawn))
+        parts = make_parts(PartsContext(session, registry, exposition.mark_dirty, spawn))
         exposition.valid_until = parts.collector.valid_until
         exposition.render_now()
         app = metrics_app(name, description, exposition, lambda: parts.targets)
@@ -143,7 +143,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 
 def run_exporter(prog: str, description: str, argv: Sequence[str] | None,
-                 listen_of: Callable[[Config], Listen], make_build: Callable[[Config, logging.Logger], Build]) -> int:
+                 listen_of: Callable[[Config], Listen], parts_factory: Callable[[Config, logging.Logger], PartsFactory]) -> int:
     """The whole `main` of an exporter: parse, load config (exit 2 on error), log, serve until SIGTERM."""
     args = argument_parser(prog, description).parse_args(argv)
     config = load_config_or_exit(prog, args)
@@ -151,12 +151,12 @@ def run_exporter(prog: str, description: str, argv: Sequence[str] | None,
     log = setup_logging(prog, args.log_level or config.general.log_level, config.secrets.all())
     log_config_source(log, args.config)
     try:
-        build = make_build(config, log)
+        make_parts = parts_factory(config, log)
     except ConfigError as error:
         print(f"{prog}: configuration error: {error}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(prog, description, listen, build, log))
+        asyncio.run(serve(prog, description, listen, make_parts, log))
     except OSError as error:
         log.error("cannot serve on %s: %s", listen, error.strerror or error)
         return 1

@@ -24,7 +24,7 @@ from session_store.api import Events, add_routes, add_smart_charging_routes
 from session_store.metrics import SessionCollector
 from session_store.prometheus import Prometheus
 from session_store.service import SessionService
-from session_store.smart_loop import SmartCharger, TessieCommands
+from session_store.smart_loop import SmartChargingDriver, TessieCommands
 from session_store.smart_metrics import SmartChargingCollector
 from session_store.storage import Storage
 
@@ -96,13 +96,13 @@ async def reconcile_forever(service: SessionService, tessie: Tessie, site_id: st
         await pause(stop, wait)
 
 
-async def smart_charging_forever(charger: SmartCharger, interval: float, log: logging.Logger,
+async def smart_charging_forever(driver: SmartChargingDriver, interval: float, log: logging.Logger,
                                  stop: asyncio.Event) -> None:
     """Evaluate smart charging every `interval`; nothing it meets may end the loop."""
     failing: str | None = None
     while not stop.is_set():
         try:
-            await charger.evaluate()
+            await driver.evaluate()
             failing = None
         except Exception as error:  # noqa: BLE001 - a bug here must not stop sessions or leave cars paused forever
             if failing != type(error).__name__:
@@ -154,7 +154,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
             SMART_CHARGING_LINKS if config.smart_charging.enabled else ()))
         add_routes(app, storage, service, events, ZoneInfo(config.general.timezone))
         token = config.secrets.tessie_access_token
-        charger: SmartCharger | None = None
+        driver: SmartChargingDriver | None = None
         if config.smart_charging.enabled:
             commands = None
             if config.smart_charging.control_enabled and token is not None:
@@ -162,10 +162,10 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
                     Upstream(http, UpstreamMetrics("smart_charging_tessie", registry,
                                                    ("start_charging", "stop_charging")),
                              timeout=max(config.tessie.timeout, 90)), config.tessie.base_url, token))
-            charger = SmartCharger(config, storage, prometheus, commands, log, session_starts=lambda: {
+            driver = SmartChargingDriver(config, storage, prometheus, commands, log, session_starts=lambda: {
                 key: state.open.start for key, state in service.live.states.items() if state.open is not None})
-            registry.register(SmartChargingCollector(charger, storage))
-            add_smart_charging_routes(app, charger, storage, config.secrets.smart_charging_api_token,
+            registry.register(SmartChargingCollector(driver, storage))
+            add_smart_charging_routes(app, driver, storage, config.secrets.smart_charging_api_token,
                                       ZoneInfo(config.general.timezone))
             log.info("smart charging on (%s)", "live: commands are sent" if commands else "dry run")
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -174,9 +174,9 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         log.info("serving the session API and /metrics on http://%s:%d/ (database %s)", listen_host, listen_port,
                  config.sessions.database)
         tasks = []
-        if charger is not None:
+        if driver is not None:
             tasks.append(asyncio.create_task(smart_charging_forever(
-                charger, config.smart_charging.evaluation_interval, log, stop)))
+                driver, config.smart_charging.evaluation_interval, log, stop)))
         if config.energy_site.enabled and token is not None:
             tessie = Tessie(Upstream(http, UpstreamMetrics("charging_session_store_fleet", registry,
                                                            ("products", "telemetry_history")),

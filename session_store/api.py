@@ -13,7 +13,7 @@ import json
 import math
 import weakref
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -23,6 +23,9 @@ from servicekit.settings_types import is_vin
 from session_store.openapi import OPENAPI
 from session_store.service import SessionService
 from session_store.storage import Session, Storage, rounded
+
+if TYPE_CHECKING:
+    from session_store.smart_loop import SmartChargingDriver
 
 MAX_LIMIT = 1000
 CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
@@ -282,13 +285,13 @@ def csv_response(rows: list[Session], filename: str) -> web.Response:
 MAX_OVERRIDE_S = 30 * 86400
 
 
-def add_smart_charging_routes(app: web.Application, charger: Any, storage: Storage, token: Any,
+def add_smart_charging_routes(app: web.Application, driver: "SmartChargingDriver", storage: Storage, token: Any,
                               zone: ZoneInfo) -> None:
     """Smart charging: its state per vehicle, the action log, and the token-protected override."""
     from dataclasses import asdict
 
     async def state(request: web.Request) -> web.StreamResponse:
-        current = charger.state
+        current = driver.state
         market = current.market
         vehicles = []
         for vin in sorted(set(current.vehicles) | set(current.memories)):
@@ -300,7 +303,7 @@ def add_smart_charging_routes(app: web.Application, charger: Any, storage: Stora
                              "last_decision": decision.reason if decision else None,
                              "last_command_at": memory.last_command_at if memory else None,
                              "override_until": memory.override_until if memory else None})
-        return _json({"dry_run": charger.params.dry_run, "last_evaluation": current.last_evaluation,
+        return _json({"dry_run": driver.params.dry_run, "last_evaluation": current.last_evaluation,
                       "market": asdict(market) if market else None, "vehicles": vehicles})
 
     async def actions(request: web.Request) -> web.StreamResponse:
@@ -326,11 +329,11 @@ def add_smart_charging_routes(app: web.Application, charger: Any, storage: Stora
         if not isinstance(vin, str) or not is_vin(vin):
             return _json({"error": "vin: expected a 17-character VIN"}, status=400)
         until = _moment(body.get("until"), zone)
-        now = charger.clock()
+        now = driver.clock()
         if until is None or not now < until <= now + MAX_OVERRIDE_S:
             return _json({"error": "until: expected a moment within the next 30 days (ISO 8601 or Unix seconds)"},
                          status=400)
-        record = charger.set_override(vin.upper(), until)
+        record = driver.set_override(vin.upper(), until)
         return _json({"vin": record.vin, "override_until": until})
 
     app.router.add_get("/api/smart-charging", state)

@@ -68,7 +68,7 @@ def settle_time(config: Config) -> float:
     return 2 * (config.energy_site.live_status_interval + config.prometheus.scrape_interval) + 30
 
 
-class SmartCharger:
+class SmartChargingDriver:
     def __init__(self, config: Config, storage: Storage, prometheus: Prometheus, commands: Commands | None,
                  log: logging.Logger, session_starts: Callable[[], dict[str, float]] = dict,
                  clock: Callable[[], float] = time.time) -> None:

@@ -12,17 +12,17 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from servicekit.metrics import ENUM, Metric, build_families
 from session_store.smart_charging import Market
-from session_store.smart_loop import SmartCharger
+from session_store.smart_loop import SmartChargingDriver
 from session_store.storage import Storage
 
 STATUS = {0: "not_charging", 1: "charging", 2: "paused", 3: "paused_simulated", 4: "user_override",
           5: "manual_override", 6: "fail_safe"}
 
 
-def status_code(charger: SmartCharger, vin: str) -> int:
-    memory = charger.state.memories.get(vin)
-    decision = charger.state.decisions.get(vin)
-    vehicle = charger.state.vehicles.get(vin)
+def status_code(driver: SmartChargingDriver, vin: str) -> int:
+    memory = driver.state.memories.get(vin)
+    decision = driver.state.decisions.get(vin)
+    vehicle = driver.state.vehicles.get(vin)
     reason = decision.reason if decision else ""
     if memory is not None and memory.paused_by_us:
         return 3 if memory.simulated else 2
@@ -82,17 +82,17 @@ REFERENCE = [
 
 
 class SmartChargingCollector:
-    def __init__(self, charger: SmartCharger, storage: Storage) -> None:
-        self.charger = charger
+    def __init__(self, driver: SmartChargingDriver, storage: Storage) -> None:
+        self.driver = driver
         self.storage = storage
 
     def collect(self) -> Iterable[Family]:
-        state = self.charger.state
+        state = self.driver.state
         yield GaugeMetricFamily("smart_charging_enabled", HELP["smart_charging_enabled"], value=1.0)
         yield GaugeMetricFamily("smart_charging_dry_run", HELP["smart_charging_dry_run"],
-                                value=1.0 if self.charger.params.dry_run else 0.0)
+                                value=1.0 if self.driver.params.dry_run else 0.0)
         signal = GaugeMetricFamily("smart_charging_signal_info", HELP["smart_charging_signal_info"], labels=["signal"])
-        signal.add_metric([self.charger.config.smart_charging.signal], 1.0)
+        signal.add_metric([self.driver.config.smart_charging.signal], 1.0)
         yield signal
         market = state.market
         if market is not None and market.prometheus_ok:
@@ -100,7 +100,7 @@ class SmartChargingCollector:
                 if (value := read(market)) is not None:
                     yield GaugeMetricFamily(name, text, value=value)
         vins = sorted(set(state.vehicles) | set(state.memories))
-        rows = (replace(STATUS_ROW, value=lambda vin: status_code(self.charger, vin)),)
+        rows = (replace(STATUS_ROW, value=lambda vin: status_code(self.driver, vin)),)
         yield from build_families(rows, ("vehicle", "vin"), [((state.names.get(vin, vin), vin), vin) for vin in vins])
         actions = CounterMetricFamily("smart_charging_actions", HELP["smart_charging_actions"],
                                       labels=["action", "outcome"])

@@ -17,7 +17,7 @@ from upstreams.tessie import Tessie
 from servicekit.config import Secret, load
 from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.prometheus import Prometheus
-from session_store.smart_loop import SmartCharger, TessieCommands
+from session_store.smart_loop import SmartChargingDriver, TessieCommands
 from session_store.storage import Storage
 from tests.conftest import SIM_TOKEN
 from tests.support import get_json
@@ -61,10 +61,10 @@ def backfill(tmp_path: Path, price_now: float, power: float = 11000, name: str =
     return data
 
 
-async def charger(config, storage, prometheus_url, session, commands=None, later: float = 0.0) -> SmartCharger:
+async def charger(config, storage, prometheus_url, session, commands=None, later: float = 0.0) -> SmartChargingDriver:
     prometheus = Prometheus(Upstream(session, UpstreamMetrics("t", CollectorRegistry(), ()), timeout=10),
                             prometheus_url)
-    return SmartCharger(config, storage, prometheus, commands, logging.getLogger("test"),
+    return SmartChargingDriver(config, storage, prometheus, commands, logging.getLogger("test"),
                         clock=lambda: time.time() + later)
 
 
@@ -131,7 +131,7 @@ async def test_failing_commands_are_retried_with_backoff_and_never_crash_the_loo
         await session.post(f"{sim.url}/sim/clock", json={"advance": 120})
         tessie = Tessie(Upstream(session, UpstreamMetrics("t3", CollectorRegistry(), ()), timeout=2), sim.url,
                         Secret(SIM_TOKEN))
-        smart = SmartCharger(config, Storage(tmp_path / "s.db"),
+        smart = SmartChargingDriver(config, Storage(tmp_path / "s.db"),
                              Prometheus(Upstream(session, UpstreamMetrics("t4", CollectorRegistry(), ()), timeout=10),
                                         prometheus.url),
                              TessieCommands(tessie), logging.getLogger("test"), clock=lambda: time.time() + offset[0])

@@ -34,7 +34,7 @@ from servicekit.config import Listen, Secret, load
 from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.openapi import OPENAPI
 from session_store.prometheus import Prometheus
-from session_store.smart_loop import SmartCharger, TessieCommands
+from session_store.smart_loop import SmartChargingDriver, TessieCommands
 from session_store.storage import Storage
 from simulator.app import SimulatorServer
 from simulator.scenario import load_scenario
@@ -152,7 +152,7 @@ async def test_the_exporters_have_no_write_routes(tmp_path: Path, monkeypatch) -
     for name, module in {"twc-exporter": twc, "fleet-exporter": fleet, "vehicle-exporter": vehicle,
                          "price-exporter": price}.items():
         stop, started = asyncio.Event(), asyncio.Event()
-        task = asyncio.create_task(runtime.serve(name, "", Listen("127.0.0.1", 0), module.make_build(config, log), log,
+        task = asyncio.create_task(runtime.serve(name, "", Listen("127.0.0.1", 0), module.parts_factory(config, log), log,
                                                  stop=stop, ready=lambda port: started.set()))
         await asyncio.wait_for(started.wait(), 20)
         app = recorder.apps[-1]
@@ -204,7 +204,7 @@ def market(tmp: Path, name: str, price_now: float, power: float) -> Path:
 
 async def test_min_interval_holds_commands_to_one_per_interval_while_the_price_flaps(tmp_path: Path,
                                                                                      start_simulator) -> None:
-    """Real SmartCharger in live mode, real Prometheus (one TSDB per market state), the simulator's
+    """Real SmartChargingDriver in live mode, real Prometheus (one TSDB per market state), the simulator's
     Tessie: the price crosses both thresholds at every evaluation for 40 minutes of (simulated) time."""
     sim = start_simulator("demo")
     states = {"high, charging": (95.0, 11000.0), "high, stopped": (95.0, 0.0), "low": (1.0, 0.0)}
@@ -227,7 +227,7 @@ async def test_min_interval_holds_commands_to_one_per_interval_while_the_price_f
             clients = {state: prometheus(server) for state, server in servers.items()}
             tessie = Tessie(Upstream(http, UpstreamMetrics("t", CollectorRegistry(), ()), timeout=10), sim.url,
                             Secret(SIM_TOKEN))
-            smart = SmartCharger(config, Storage(tmp_path / "s.db"), clients["high, charging"], TessieCommands(tessie),
+            smart = SmartChargingDriver(config, Storage(tmp_path / "s.db"), clients["high, charging"], TessieCommands(tessie),
                                  logging.getLogger("smart"), clock=lambda: started + offset[0])
             records = []
             for i in range(40):

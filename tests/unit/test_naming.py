@@ -26,11 +26,11 @@ from upstreams.tessie import (
 )
 from servicekit.config import Config, load
 from servicekit.errors import AuthFailed
-from servicekit.runtime import BuildContext
+from servicekit.runtime import PartsContext
 from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.prometheus import Series
 from session_store.service import FLEET, SessionService
-from session_store.smart_loop import SmartCharger
+from session_store.smart_loop import SmartChargingDriver
 from session_store.storage import Storage
 from simulator.testing import simulate
 
@@ -50,10 +50,10 @@ def config_for(h, unit_names: dict[str, str] | None = None, vehicle_names: dict[
 
 
 async def scrape(module, config: Config, h) -> str:
-    """Build the exporter as its process would, poll every target once (discovered ones too), render."""
+    """Assemble the exporter as its process would, poll every target once (discovered ones too), render."""
     registry, holder = CollectorRegistry(), []
-    context = BuildContext(h.session, registry, lambda: None, lambda target: holder[0].targets.append(target))
-    holder.append(module.make_build(config, LOG)(context))
+    context = PartsContext(h.session, registry, lambda: None, lambda target: holder[0].targets.append(target))
+    holder.append(module.parts_factory(config, LOG)(context))
     for _ in range(2):   # the second round polls what discovery spawned
         waiting = [p for t in list(holder[0].targets) for p in t.pollers.values() if p.health.last_outcome is None]
         await asyncio.gather(*(p.poll_once() for p in waiting))
@@ -215,7 +215,7 @@ async def test_smart_charging_names_the_car_and_the_unit_by_the_same_rule() -> N
     prometheus = FakePrometheus({}, {"tesla_wall_connector_vehicle_info": [info],
                                      "tesla_wall_connector_power_watts": [power]})
     config = load({"energy_site": {"unit_names": {GARAGE_SERIAL: "garage"}}}, {}, {})
-    smart = SmartCharger(config, _NoStorage(), prometheus, None, LOG)
+    smart = SmartChargingDriver(config, _NoStorage(), prometheus, None, LOG)
     found = await smart.vehicles()
     assert (smart.state.names[MODEL_Y], found[MODEL_Y].unit) == ("Model Y", "garage")
 

@@ -49,7 +49,7 @@ def scenario(history: tuple[str, ...], feed: str, average: str) -> tuple[dict, P
         book.add(rates(day, "5minutefeed_range"))
     current = CurrentPrice(tuple(rates(feed)), hour_average(average))
     book.add(current.recent)
-    return {"comed": {"current": current}}, book
+    return {"comed": {"current": book.snapshot(current)}}, book
 
 
 SCENARIOS = {
@@ -61,7 +61,8 @@ SCENARIOS = {
 
 
 def exposition(data: dict, book: PriceBook) -> str:
-    return render(lambda: make_collect("comed", book, TARIFF)(data))
+    """Rendered from the pollers' snapshots in `data` alone (the book is the pollers' own)."""
+    return render(lambda: make_collect("comed", book.lookback_s, TARIFF)(data))
 
 
 def render_scenario(name: str) -> str:
@@ -99,7 +100,7 @@ def test_empty_answer_keeps_the_history_it_already_has() -> None:
     before = (book.history.ends.copy(), book.history.cents.copy())
     book.add(rates("5minutefeed_empty.json"))
     assert (book.history.ends == before[0]).all() and (book.history.cents == before[1]).all()
-    empty = {"comed": {"current": CurrentPrice((), None)}}
+    empty = {"comed": {"current": book.snapshot(CurrentPrice((), None))}}
     found = samples(exposition(empty, book))
     assert f"electricity_price_cents_per_kwh{COMED}" not in found
     assert f"electricity_price_percentile_rank_percent{COMED}" not in found
@@ -111,6 +112,23 @@ def test_negative_prices_are_valid_prices() -> None:
     assert found[f"electricity_price_cents_per_kwh{COMED}"] == -0.4
     assert found['electricity_price_lookback_percentile_cents_per_kwh{percentile="10",provider="comed"}'] < 1.0
     assert 0.0 < found[f"electricity_price_percentile_rank_percent{COMED}"] < 1.0  # the cheapest price of the day
+
+
+def test_with_the_live_feed_failing_the_history_snapshot_keeps_the_lookback_statistics() -> None:
+    """The price, its rank and the hour in progress leave with the live snapshot; the 30 days' statistics,
+    from the history poller's own snapshot, stay true and stay exported."""
+    _, book = scenario(*SCENARIOS["day_of_history_and_live_feed"])
+    found = samples(exposition({"comed": {"history": book.snapshot()}}, book))
+    assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
+    for gone in ("cents_per_kwh", "percentile_rank_percent", "hour_projected_cents_per_kwh"):
+        assert f"electricity_price_{gone}{COMED}" not in found, gone
+
+
+def test_the_newer_of_the_two_snapshots_supplies_the_history() -> None:
+    data, book = scenario(*SCENARIOS["day_of_history_and_live_feed"])
+    stale_history = PriceBook(LOOKBACK_S).snapshot()            # taken before anything was fetched
+    found = samples(exposition({"comed": {**data["comed"], "history": stale_history}}, book))
+    assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
 
 
 def test_newest_first_feed_is_read_oldest_first_and_the_newest_is_current() -> None:

@@ -11,15 +11,15 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from servicekit.config import Secret, load
 from session_store.api import add_smart_charging_routes
-from session_store.smart_loop import SmartCharger
+from session_store.smart_loop import SmartChargingDriver
 from session_store.storage import Storage
 
 VIN = "5YJ3E1EA7KF000001"
 TOKEN = "override-token-secret"
 
 
-def app_with(storage: Storage, token: Secret | None) -> tuple[web.Application, SmartCharger]:
-    charger = SmartCharger(load({}, {}, {}), storage, None, None, logging.getLogger("test"))  # type: ignore[arg-type]
+def app_with(storage: Storage, token: Secret | None) -> tuple[web.Application, SmartChargingDriver]:
+    charger = SmartChargingDriver(load({}, {}, {}), storage, None, None, logging.getLogger("test"))  # type: ignore[arg-type]
     app = web.Application()
     add_smart_charging_routes(app, charger, storage, token, ZoneInfo("America/Chicago"))
     return app, charger

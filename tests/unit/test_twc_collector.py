@@ -7,7 +7,7 @@ import pytest
 
 from upstreams.wallconnector import PARSERS, decode_lenient
 from servicekit.errors import BadPayload
-from exporters.twc import build
+from exporters.twc import families
 from tests.collectors import check_golden, promtool_problems, render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wallconnector"
@@ -19,7 +19,7 @@ def record(name: str, endpoint: str):
 
 
 def exposition(data: dict) -> str:
-    return render(lambda: build(data))
+    return render(lambda: families(data))
 
 
 def sample_data() -> dict:

@@ -13,7 +13,7 @@ from upstreams.tessie import METERS_PER_MILE, Tessie, VehicleNames, parse_vehicl
 from servicekit.config import Secret
 from servicekit.errors import BadPayload
 from servicekit.upstream import Upstream, UpstreamMetrics, decode_json
-from exporters.vehicle import build, target_name
+from exporters.vehicle import make_collect, target_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tessie"
 GOLDEN = Path(__file__).parent / "golden" / "vehicle.txt"
@@ -57,7 +57,7 @@ def sample_data() -> dict:
 
 
 def exposition(data: dict, names: VehicleNames | None = None) -> str:
-    return render(lambda: build(names or learned())(data))
+    return render(lambda: make_collect(names or learned())(data))
 
 
 def samples(text: str) -> dict[str, float]:
@@ -260,7 +260,7 @@ def test_vehicles_sharing_a_display_name_keep_their_own_samples() -> None:
         poller.latest, poller.health = Snapshot(record, time.time()), Health(up=True, last_success=time.time())
         targets.append(target)
     registry = CollectorRegistry()
-    registry.register(SnapshotCollector("tesla_vehicle", targets, 300, build(names)))
+    registry.register(SnapshotCollector("tesla_vehicle", targets, 300, make_collect(names)))
     text = generate_latest(registry).decode()
     assert 'vin="5YJ3E1EA7KF000001"' in text and 'vin="5YJ3E1EA7KF000009"' in text
     assert len([line for line in text.splitlines() if line.startswith("tesla_vehicle_up{")]) == len(
