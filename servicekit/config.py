@@ -3,7 +3,7 @@
 `load(mapping, env, secrets)` is pure: YAML mapping + environment + secrets -> frozen `Config`.
 Each setting is declared once, as a dataclass field carrying its type, default, environment
 variable and help text; the same declarations drive validation, the environment overrides and
-the configuration reference in the README (see `reference_rows`).
+the configuration reference in docs/configuration.md (see `reference_rows`).
 
 Secrets never come from the YAML file: only from a `.secrets` file (KEY=VALUE) or the
 environment, and they are wrapped in `Secret` so no repr, log line or error message shows them.
@@ -248,9 +248,9 @@ class AlertmanagerSettings:
     smtp_username: str | None = setting(OptionalText(), None, "SMTP user; the password is the SMTP_PASSWORD secret.",
                                         "SMTP_USERNAME")
     runbook_base_url: str | None = setting(
-        OptionalUrl(), None, "Where the README is published, e.g. https://github.com/you/twc-charging-suite/blob/main/: "
-        "notifications resolve the alerts' runbook links (README.md#alertname) against it, so they open from a "
-        "phone; empty = the links stay relative.", "ALERT_RUNBOOK_BASE_URL")
+        OptionalUrl(), None, "Where the repository is published, e.g. https://github.com/you/twc-charging-suite/blob/main/ "
+        "(or its README.md): notifications resolve the alerts' runbook links (docs/alerts.md#alertname) against it, "
+        "so they open from a phone; empty = the links stay relative.", "ALERT_RUNBOOK_BASE_URL")
 
 
 @dataclass(frozen=True)
@@ -496,7 +496,7 @@ def load_files(config_path: str | None, secrets_path: str | None, env: Mapping[s
 
 
 def reference_rows() -> Iterator[tuple[str, str, str, str]]:
-    """(key, environment variable, default, meaning) for every setting, for the README reference."""
+    """(key, environment variable, default, meaning) for every setting, for docs/configuration.md."""
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             default = f.metadata["default"]

@@ -36,7 +36,7 @@ class Metric:
         return f"{self.help} 1 for the current state, 0 for the others; `unknown` for unmapped codes."
 
     def reference(self, base_labels: Sequence[str]) -> list[tuple[str, str, str, str]]:
-        """(name, type, labels, help) rows for the README metric reference."""
+        """(name, type, labels, help) rows for the metric reference (docs/metrics.md)."""
         labels = ", ".join((*base_labels, *self.extra_labels))
         if self.kind == ENUM:
             return [(f"{self.name}_code", "gauge", labels, self.code_help),

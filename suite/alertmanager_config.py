@@ -10,7 +10,8 @@ the receivers' message text starts with definitions that replace the templates' 
   (Debian ships 0.25, compose.yaml runs 0.27) has no time-zone function, so the zone's UTC offsets
   are rendered here as a table of its transitions (2024 to 2050; later times keep the last offset).
 - `alertmanager.runbook_base_url`: "charging.runbook_base" is what the rules' relative runbook
-  links (README.md#alertname) are resolved against; unset, they stay relative.
+  links (docs/alerts.md#alertname, relative to the repository root) are resolved against; unset,
+  they stay relative.
 """
 from __future__ import annotations
 
@@ -66,15 +67,22 @@ def notification_text(config: Config) -> str:
     return "\n".join(parts)
 
 
+# Where the rules' `runbook_url` annotations point, relative to the repository root.
+RUNBOOK_PAGE = "docs/alerts.md"
+
+
 def runbook_base(url: str | None) -> str | None:
-    """The folder the relative runbook links resolve in, ending in '/', as a browser resolves a
-    relative link on the page at `url`: a URL naming a file (…/README.md) resolves in its folder,
-    any other URL is taken for the folder itself (…/blob/main)."""
+    """The repository root the relative runbook links (docs/alerts.md#alertname) resolve in, ending
+    in '/', as a browser resolves a relative link on the page at `url`: a URL naming a file
+    (…/README.md) resolves in its folder, any other URL is taken for the folder itself (…/blob/main).
+    The runbook page's own address (…/docs/alerts.md) stands for the root it lies in."""
     if not url:
         return None
     parts = urlsplit(url.strip())
     path = parts.path
-    if path and not path.endswith("/"):
+    if path.endswith("/" + RUNBOOK_PAGE):
+        path = path[:-len(RUNBOOK_PAGE)]
+    elif path and not path.endswith("/"):
         folder, _, last = path.rpartition("/")
         path = folder + "/" if "." in last else path + "/"
     return urlunsplit((parts.scheme, parts.netloc, path or "/", "", ""))

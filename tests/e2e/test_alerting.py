@@ -92,7 +92,7 @@ def test_spike_and_hot_charger_reach_the_receiver_and_offline_inhibits_temperatu
     assert "[FIRING:1] ElectricityPriceSpike" in texts
     assert "🔵 Electricity price spike: at least 16.0 ¢/kWh for 30 minutes" in texts
     assert "🟠 Wall Connector garage handle at 65.0 °C" in texts
-    assert "Runbook: https://github.com/you/twc-charging-suite/blob/main/README.md#wallconnectorhightemperature" in texts
+    assert "Runbook: https://github.com/you/twc-charging-suite/blob/main/docs/alerts.md#wallconnectorhightemperature" in texts
     # Times in general.timezone (India: UTC+5:30 all year, unlike the machine's zone), to the minute.
     started = datetime.fromisoformat(hot["startsAt"].replace("Z", "+00:00")[:19] + "+00:00")
     local = started.astimezone(ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M")

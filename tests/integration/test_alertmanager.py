@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from servicekit.config import ConfigError, load
-from suite.alertmanager_config import ROOT, render_alertmanager_config, write_alertmanager_config
+from suite.alertmanager_config import ROOT, render_alertmanager_config, runbook_base, write_alertmanager_config
 from suite.processes import wait_until
 from tests.support import Receiver
 
@@ -94,7 +94,7 @@ NOTIFICATION = {
     "commonLabels": {"alertname": "Mixed"}, "commonAnnotations": {},
     "alerts": [
         {"status": "firing", "labels": {"alertname": "ExporterDown", "severity": "critical", "job": "price"},
-         "annotations": {"summary": "price exporter is down", "description": "d", "runbook_url": "README.md#exporterdown"},
+         "annotations": {"summary": "price exporter is down", "description": "d", "runbook_url": "docs/alerts.md#exporterdown"},
          "startsAt": "2026-01-15T09:00:00Z", "endsAt": "0001-01-01T00:00:00Z"},
         {"status": "firing", "labels": {"alertname": "WallConnectorFault", "severity": "warning"},
          "annotations": {"summary": "garage reports a fault", "description": "d",
@@ -155,13 +155,28 @@ def test_notification_times_are_in_the_configured_time_zone(tmp_path: Path, zone
 
 
 def test_relative_runbook_links_resolve_against_the_runbook_base_url(tmp_path: Path) -> None:
+    """The rules' runbook links are docs/alerts.md#alertname, relative to the repository root: the
+    base is the repository (…/blob/main), a file at its root (its folder) or the runbook page itself."""
     relative = notification(tmp_path, FULL)
-    assert "Runbook: README.md#exporterdown" in relative
-    for base in ("https://github.com/you/twc-charging-suite/blob/main", "https://github.com/you/twc-charging-suite/blob/main/",
-                 "https://github.com/you/twc-charging-suite/blob/main/README.md"):
+    assert "Runbook: docs/alerts.md#exporterdown" in relative
+    repository = "https://github.com/you/twc-charging-suite/blob/main"
+    for base in (repository, repository + "/", repository + "/README.md", repository + "/docs/alerts.md"):
         text = notification(tmp_path, {"alertmanager": {**FULL["alertmanager"], "runbook_base_url": base}})
-        assert "Runbook: https://github.com/you/twc-charging-suite/blob/main/README.md#exporterdown" in text, text
+        assert f"Runbook: {repository}/docs/alerts.md#exporterdown" in text, (base, text)
         assert "Runbook: https://wiki.example.com/fault" in text, "an absolute runbook link is kept as it is"
+
+
+def test_every_rule_runbook_link_resolves_to_the_runbook_page() -> None:
+    """What the rules really carry, resolved as notifications resolve it, names docs/alerts.md at the
+    repository's address and an anchor that page has."""
+    rules = [rule for path in sorted((ROOT / "rules").glob("*.yml"))
+             for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule]
+    base = runbook_base("https://github.com/you/twc-charging-suite/blob/main/README.md")
+    page = (ROOT / "docs" / "alerts.md").read_text()
+    for rule in rules:
+        link = base + rule["annotations"]["runbook_url"]
+        assert link == f"https://github.com/you/twc-charging-suite/blob/main/docs/alerts.md#{rule['alert'].lower()}"
+        assert f"\n### {rule['alert']}\n" in page, rule["alert"]
 
 
 def test_runbook_base_url_must_be_a_web_address() -> None:
@@ -185,7 +200,7 @@ def test_real_alertmanager_sends_local_times_icons_and_runbook_links(
         alertmanager = start_alertmanager(path)
         alert = {"labels": {"alertname": "ExporterDown", "severity": "critical", "job": "price"},
                  "annotations": {"summary": "price exporter is down", "description": "d",
-                                 "runbook_url": "README.md#exporterdown"},
+                                 "runbook_url": "docs/alerts.md#exporterdown"},
                  "startsAt": "2026-01-15T09:00:00Z"}
         request = urllib.request.Request(f"{alertmanager}/api/v2/alerts", data=json.dumps([alert]).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
@@ -194,7 +209,7 @@ def test_real_alertmanager_sends_local_times_icons_and_runbook_links(
         text = receiver.bodies("/chat")[0]["attachments"][0]["text"]
         assert "🔴 price exporter is down" in text
         assert "since 2026-01-15 03:00 CST" in text
-        assert "Runbook: https://example.com/suite/README.md#exporterdown" in text
+        assert "Runbook: https://example.com/suite/docs/alerts.md#exporterdown" in text
     finally:
         receiver.close()
 
