@@ -5,6 +5,8 @@ Not part of `make test`: timings depend on the machine, so they are reported, ne
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import logging
 import os
 import sys
@@ -13,12 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks import bill_accuracy, hung_upstream, latency, memory, scale, scrape_latency, session_accuracy, smart_savings
+from benchmarks import (
+    bill_accuracy, hung_upstream, latency, memory, scale, scrape_latency, session_accuracy, session_scrape, smart_savings,
+)
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
-BENCHMARKS = ("scrape", "hung", "accuracy", "billing", "savings", "latency", "scale", "memory")
+BENCHMARKS = ("scrape", "hung", "accuracy", "billing", "savings", "latency", "scale", "sessions", "memory")
 
 
 def say(line: str = "") -> None:
@@ -47,7 +51,7 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              accuracy: list[dict[str, float]] | None = None, ends: latency.LatencyResult | None = None,
              scaled: scale.ScaleResult | None = None, memories: memory.MemoryResult | None = None,
              load: tuple[float, float, float] | None = None, billing: str | None = None,
-             savings: str | None = None) -> str:
+             savings: str | None = None, store_scrapes: str | None = None) -> str:
     machine = describe()
     run = "`python -m benchmarks --quick` (short run)" if args.quick else "`python -m benchmarks`"
     shared = (f" Load average when it started: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); "
@@ -107,6 +111,9 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
         out += latency.markdown(ends)
     if scaled:
         out += scale.markdown(scaled)
+    if store_scrapes:
+        out += ["## 5a. The session store's /metrics while it evaluates", "", paragraph(session_scrape.__doc__), "",
+                store_scrapes, ""]
     if memories:
         out += memory.markdown(memories, store_100k(scaled))
     return "\n".join(out)
@@ -137,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="results file (markdown), default %(default)s")
     parser.add_argument("--only", choices=BENCHMARKS, action="append",
                         help="run only this benchmark (repeatable); default: all")
+    parser.add_argument("--list", action="store_true",
+                        help="print each benchmark's name and the settings it would run with (JSON; with --quick "
+                             "the quick ones), then exit without running anything")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     chosen = set(args.only or BENCHMARKS)
@@ -145,6 +155,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     latency_settings = latency.Settings.quick() if args.quick else latency.Settings.full()
     scale_settings = scale.Settings.quick() if args.quick else scale.Settings.full()
     memory_settings = memory.Settings.quick() if args.quick else memory.Settings.full()
+    sessions_settings = session_scrape.Settings.quick() if args.quick else session_scrape.Settings.full()
+    if args.list:
+        settings = {"scrape": scrape_settings, "hung": hung_settings, "latency": latency_settings,
+                    "scale": scale_settings, "sessions": sessions_settings, "memory": memory_settings}
+        for name in BENCHMARKS:
+            if name in chosen:
+                say(f"{name} {json.dumps(dataclasses.asdict(settings[name]) if name in settings else {})}")
+        return 0
     started, clock = datetime.now(timezone.utc), time.monotonic()
     load = os.getloadavg()
 
@@ -209,6 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if scaled.api:
             for line in scale.api_notes(scaled.api) + scale.ladder_notes(scaled.api.ladder):
                 say(line)
+    store_scrapes = None
+    if "sessions" in chosen:
+        section(f"5a. the session store's /metrics with {sessions_settings.sessions:,} sessions, evaluating every "
+                f"{sessions_settings.evaluation_s:g} s: now vs before ({session_scrape.BASELINE})")
+        store_scrapes = session_scrape.report(session_scrape.run(sessions_settings, say))
+        say(store_scrapes)
     memories = None
     if "memory" in chosen:
         section("6. memory (VmRSS) of every long-running component")
@@ -217,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     elapsed = time.monotonic() - clock
     args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy,
-                                    ends, scaled, memories, load, billing, savings))
+                                    ends, scaled, memories, load, billing, savings, store_scrapes))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0

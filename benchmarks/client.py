@@ -23,6 +23,8 @@ import time
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
+from testkit.exposition import value
+
 # What the installed Prometheus 2.42.0+ds (Debian) sends with every scrape, as captured from a real scrape;
 # only X-Prometheus-Scrape-Timeout-Seconds follows the scrape config (10 s is Prometheus' default).
 PROMETHEUS_HEADERS = {
@@ -101,13 +103,6 @@ def burst(url: str, mode: str, count: int, warmup: int, interval: float, timeout
             "connects": CountingConnection.connects}
 
 
-def sample_value(text: bytes, sample: bytes) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(sample + b" "):
-            return float(line.split(b" ")[1])
-    return None
-
-
 def watch(url: str, mode: str, interval: float, duration: float, sample: str, timeout: float) -> None:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
@@ -119,7 +114,7 @@ def watch(url: str, mode: str, interval: float, duration: float, sample: str, ti
         row: dict[str, Any] = {"t": started}
         try:
             elapsed, status, headers, body = scraper.scrape()
-            row.update(ms=elapsed * 1000.0, status=status, value=sample_value(decoded(headers, body), sample.encode()))
+            row.update(ms=elapsed * 1000.0, status=status, value=value(decoded(headers, body).decode(), sample))
         except (OSError, http.client.HTTPException) as error:
             row.update(ms=(time.time() - started) * 1000.0, status=0, error=f"{type(error).__name__}: {error}")
             scraper.connection.close()

@@ -10,23 +10,21 @@ times out (3 s) and come back at the first poll after the hang, which backoff ma
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from benchmarks.report import ROOT, ms, pct, table
-from suite.processes import ManagedProcess, component_process, free_port, wait_until
+from suite.processes import wait_until
+from testkit.exposition import by_label, samples, value
+from testkit.http import get
+from testkit.stack import PATIENT, Stack
 
 SAMPLE = 'twc_up{target="garage"}'
-SCENARIO = ROOT / "simulator" / "scenarios" / "demo.yaml"
 
 
 @dataclass(frozen=True)
@@ -84,32 +82,9 @@ class HungResult:
                 f"- exporter's own count of vitals requests by outcome: {outcomes}")
 
 
-def _get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return response.read()
-
-
-def _post_json(url: str, payload: dict[str, Any]) -> dict[str, Any]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def _sample(text: bytes, name: str) -> float | None:
-    for line in text.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split(" ")[1])
-    return None
-
-
-def _outcomes(text: bytes) -> dict[str, float]:
-    found = {}
-    for line in text.decode().splitlines():
-        if line.startswith('twc_upstream_requests_total{endpoint="vitals"'):
-            labels, value = line.rsplit(" ", 1)
-            found[labels.split('outcome="')[1].split('"')[0]] = float(value)
-    return found
+def _outcomes(text: str) -> dict[str, float]:
+    """The exporter's own count of vitals requests, by outcome."""
+    return by_label(samples(text), "twc_upstream_requests_total", "outcome", endpoint="vitals")
 
 
 class Watcher:
@@ -164,43 +139,28 @@ def _phase(name: str, rows: list[dict[str, Any]]) -> Phase:
 
 def run(settings: Settings, log: Callable[[str], None]) -> HungResult:
     """Simulator + twc-exporter + watching client; every process is stopped whatever happens."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-hung-"))
-    processes: list[ManagedProcess] = []
+    stack = Stack(name="bench-hung", patience=PATIENT, log=log)
+    workdir = stack.workdir
     watcher: Watcher | None = None
     ok = False
     try:
-        port_file = workdir / "sim-ports.json"
-        sim = component_process("charging-sim", "simulator",
-                                ["--scenario", str(SCENARIO), "--listen", "127.0.0.1:0", "--charger-port-base", "0",
-                                 "--port-file", str(port_file)], log_path=workdir / "sim.log")
-        processes.append(sim.start())
-        wait_until(lambda: sim.running and port_file.exists() and port_file.stat().st_size > 0, 30, 0.05,
-                   "the simulator's port file")
-        ports = json.loads(port_file.read_text())
-        sim_url, charger = ports["url"], ports["chargers"]["garage"].split("://", 1)[-1].rstrip("/")
-        speed = float(json.loads(_get(f"{sim_url}/sim/clock"))["speed"])
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("TWC_", "TESSIE_", "SMART_", "LOCAL_TWC"))
-               and k != "CHARGING_CONFIG"}
-        env.update(TWC_CHARGERS=f"garage:{charger}", TWC_POLL_VITALS_INTERVAL="1")
-        exporter = ManagedProcess("twc-exporter", [sys.executable, "-m", "exporters.twc", "--listen",
-                                                   f"127.0.0.1:{port}"], workdir / "twc-exporter.log", env,
-                                  f"http://127.0.0.1:{port}/-/healthy")
-        processes.append(exporter.start())
-        exporter.wait_ready(30)
-        metrics = f"http://127.0.0.1:{port}/metrics"
-        wait_until(lambda: _sample(_get(metrics), SAMPLE) == 1.0, 30, 0.1, f"{SAMPLE} 1")
-        log(f"  simulator at {sim_url} (speed {speed:g}), charger garage at {charger}; twc-exporter on :{port} "
-            f"reports {SAMPLE} 1")
+        sim = stack.simulator("demo")
+        charger = sim.charger_address("garage")
+        speed = float(sim.clock()["speed"])
+        exporter = stack.component("twc-exporter", "exporters.twc", ready_timeout=30,
+                                   env={"TWC_CHARGERS": f"garage:{charger}", "TWC_POLL_VITALS_INTERVAL": "1"})
+        metrics = f"{exporter.url}/metrics"
+        wait_until(lambda: value(get(metrics)[2].decode(), SAMPLE) == 1.0, 30, 0.1, f"{SAMPLE} 1")
+        log(f"  simulator at {sim.url} (speed {speed:g}), charger garage at {charger}; twc-exporter on "
+            f"{exporter.address} reports {SAMPLE} 1")
 
         budget = settings.healthy_s + settings.hang_s / speed + settings.max_recovery_s + settings.after_s + 30
         watcher = Watcher(metrics, settings.interval, budget, workdir / "client.log")
         time.sleep(settings.healthy_s)
         injected = time.time()
-        fault = _post_json(f"{sim_url}/sim/faults", {"target": "wall_connector:garage", "kind": "hang",
-                                                     "duration": settings.hang_s})
+        fault = sim.add_fault({"target": "wall_connector:garage", "kind": "hang", "duration": settings.hang_s})
         ended = injected + settings.hang_s / speed
-        log(f"  injected fault {fault.get('id')}: hang on wall_connector:garage for {settings.hang_s:g} s")
+        log(f"  injected fault {fault}: hang on wall_connector:garage for {settings.hang_s:g} s")
 
         deadline = ended + settings.max_recovery_s
         recovered_at: float | None = None
@@ -214,7 +174,7 @@ def run(settings: Settings, log: Callable[[str], None]) -> HungResult:
             time.sleep(0.2)
         time.sleep(settings.after_s)
         watcher.stop()
-        final = _get(metrics)
+        final = get(metrics)[2].decode()
         rows = watcher.snapshot()
         down, back = _recovered(rows, injected, ended)
         phases = [_phase("healthy, before the fault", [r for r in rows if r["t"] < injected]),
@@ -229,9 +189,4 @@ def run(settings: Settings, log: Callable[[str], None]) -> HungResult:
     finally:
         if watcher is not None:
             watcher.stop()
-        for process in reversed(processes):
-            process.stop()
-        if ok:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            log(f"  logs kept in {workdir}")
+        stack.close(ok)

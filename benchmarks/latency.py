@@ -19,17 +19,18 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
 from benchmarks.report import pct, table
-from benchmarks.stack import TOKEN, Simulator, Stack, clean_env, wait_for
-from suite.processes import ManagedProcess, free_port
-from tests.support import RunningPrometheus, get_json
+from suite.processes import ManagedProcess, free_port, wait_until
+from testkit.backfill import price_backfill
+from testkit.http import get_json
+from testkit.prometheus import RunningPrometheus
+from testkit.simulator import Simulator
+from testkit.stack import PATIENT, Stack
 
 PART = "1457768-02-G"
 POLL_S = 0.1            # how often the benchmark asks GET /api/sessions
@@ -139,22 +140,22 @@ def unplug_scenario(config: UnplugConfig) -> dict[str, Any]:
 
 
 def run_unplug(config: UnplugConfig, log: Callable[[str], None]) -> UnplugResult:
-    stack = Stack(f"unplug-{config.name}", log)
+    stack = Stack(name=f"bench-unplug-{config.name}", patience=PATIENT, log=log)
     ok = False
     try:
         sim = stack.simulator(unplug_scenario(config))
         names = ",".join(f"{PART}--{_serial(i)}:unit{i + 1}" for i in range(config.cars))
-        tessie = {"TESSIE_ACCESS_TOKEN": TOKEN, "TESSIE_BASE_URL": sim.url, "WALL_CONNECTOR_NAMES": names}
-        _, fleet = stack.component("fleet-exporter", "exporters.fleet",
-                                   {**tessie, "FLEET_LIVE_STATUS_INTERVAL": f"{config.fleet_s:g}"})
-        _, price = stack.component("price-exporter", "exporters.price", {"COMED_BASE_URL": sim.url})
-        prometheus = stack.prometheus({"fleet": [fleet.split("//")[1]], "price": [price.split("//")[1]]},
+        tessie = {"TESSIE_ACCESS_TOKEN": sim.token, "TESSIE_BASE_URL": sim.url, "WALL_CONNECTOR_NAMES": names}
+        fleet = stack.component("fleet-exporter", "exporters.fleet",
+                                env={**tessie, "FLEET_LIVE_STATUS_INTERVAL": f"{config.fleet_s:g}"})
+        price = stack.component("price-exporter", "exporters.price", env={"COMED_BASE_URL": sim.url})
+        prometheus = stack.prometheus({"fleet": [fleet.address], "price": [price.address]},
                                       scrape_interval=config.scrape_s)
-        _, store = stack.component("session-store", "session_store", {**tessie, "FLEET_LIVE_STATUS_INTERVAL":
-                                                                     f"{config.fleet_s:g}"}, config={
+        store = stack.component("session-store", "session_store", env={
+            **tessie, "FLEET_LIVE_STATUS_INTERVAL": f"{config.fleet_s:g}"}, config={
             "sessions": {"evaluation_interval": config.evaluation_s, "min_duration": 10, "min_energy_kwh": 0.01,
                          "catch_up": "10m", "database": str(stack.workdir / "sessions.db")},
-            "prometheus": {"url": prometheus.url, "scrape_interval": config.scrape_s}})
+            "prometheus": {"url": prometheus.url, "scrape_interval": config.scrape_s}}).url
         offset = sim.offset()
         clock = sim.clock()
         last_unplug = clock["origin"] + 2 + config.charge_s + (config.cars - 1) * config.stagger_s
@@ -231,7 +232,8 @@ class SpikeRun:
             self.stack.stop(self.process)
         config = {**self.store_config, "smart_charging": {**self.store_config["smart_charging"],
                                                           "evaluation_interval": evaluation_s}}
-        self.process, self.api = self.stack.component("session-store", "session_store", self.env, config)
+        store = self.stack.component("session-store", "session_store", env=self.env, config=config)
+        self.process, self.api = store.process, store.url
 
     def smart(self) -> dict[str, Any]:
         return get_json(f"{self.api}/api/smart-charging")
@@ -253,7 +255,7 @@ class SpikeRun:
         """Spike published at `mark` -> stop; cheap price at `mark` + 300 -> start; the car charges again."""
         since = time.time()
         self.sim.jump_to(mark - LEAD_S)
-        wait_for(lambda: self.action_after("stop", since) is not None, 3 * evaluation_s + 60, "the stop")
+        wait_until(lambda: self.action_after("stop", since) is not None, 3 * evaluation_s + 60, 0.1, "the stop")
         stop = self.action_after("stop", since)
         assert stop is not None
         if stop["outcome"] != "sent" or stop["price"] != SPIKE:
@@ -263,17 +265,17 @@ class SpikeRun:
         command = next(c for c in reversed(self.sim.truth()["commands"]) if c["command"] == "stop_charging")
         result.to_log_s.append(stop["t"] - scraped)
         result.to_command_s.append(command["t"] + offset - scraped)
-        wait_for(lambda: self.vehicle().get("charging") is False, 60, "the unit's power to fall")
+        wait_until(lambda: self.vehicle().get("charging") is False, 60, 0.1, "the unit's power to fall")
         # The cheap price is published only once min_interval has passed since the stop, so the start
         # waits for an evaluation, not for min_interval.
         time.sleep(max(0.0, stop["t"] + MIN_INTERVAL_S - time.time()))
         since = time.time()
         self.sim.jump_to(mark + 300 - LEAD_S)
-        wait_for(lambda: self.action_after("start", since) is not None, 3 * evaluation_s + 60, "the start")
+        wait_until(lambda: self.action_after("start", since) is not None, 3 * evaluation_s + 60, 0.1, "the start")
         start = self.action_after("start", since)
         assert start is not None
         result.resume_s.append(start["t"] - self.first_scraped(LOW, since))
-        wait_for(lambda: self.vehicle().get("charging") is True, 60, "the car charging again")
+        wait_until(lambda: self.vehicle().get("charging") is True, 60, 0.1, "the car charging again")
         return (f"spike scraped -> stop in the action log {result.to_log_s[-1]:.2f} s, -> stop_charging at the "
                 f"simulator {result.to_command_s[-1]:.2f} s; cheap price scraped -> start {result.resume_s[-1]:.2f} s")
 
@@ -281,7 +283,7 @@ class SpikeRun:
 def run_spike(settings: Settings, log: Callable[[str], None]) -> tuple[list[SpikeResult], float]:
     repetitions = sum(count for _, count in settings.spike)
     behind = 600 * repetitions + 2400        # every repetition moves the simulated clock 600 s ahead
-    stack = Stack("spike", log)
+    stack = Stack(name="bench-spike", patience=PATIENT, log=log)
     ok = False
     try:
         origin = int(time.time()) - behind
@@ -290,20 +292,16 @@ def run_spike(settings: Settings, log: Callable[[str], None]) -> tuple[list[Spik
         price_port = free_port()
         comed = {"COMED_BASE_URL": sim.url, "COMED_POLL_INTERVAL": "1"}
         started = time.monotonic()
-        backfill = subprocess.run(
-            [sys.executable, "-m", "exporters.price_backfill", "--data-dir", str(stack.workdir / "tsdb"), "--days",
-             "32", "--instance", f"127.0.0.1:{price_port}", "--until", str(sim.now() - 240)],
-            capture_output=True, text=True, timeout=300, env=clean_env(comed))
-        if backfill.returncode != 0:
-            raise RuntimeError(f"price-backfill failed: {backfill.stderr.strip()[-500:]}")
+        price_backfill(stack.workdir / "tsdb", sim.url, days=32, instance=f"127.0.0.1:{price_port}",
+                       until=sim.now() - 240, timeout=300)
         log(f"  32 days of prices backfilled in {time.monotonic() - started:.1f} s; the simulated clock runs "
             f"{behind / 60:.0f} min behind the wall clock")
         names = {"WALL_CONNECTOR_NAMES": f"{PART}--{_serial(41)}:garage"}
-        tessie = {"TESSIE_ACCESS_TOKEN": TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_LIVE_STATUS_INTERVAL": "1"}
-        _, fleet = stack.component("fleet-exporter", "exporters.fleet", {**tessie, **names})
+        tessie = {"TESSIE_ACCESS_TOKEN": sim.token, "TESSIE_BASE_URL": sim.url, "FLEET_LIVE_STATUS_INTERVAL": "1"}
+        fleet = stack.component("fleet-exporter", "exporters.fleet", env={**tessie, **names})
         # on the port the backfill put in its samples' instance label
-        stack.component("price-exporter", "exporters.price", comed, port=price_port)
-        prometheus = stack.prometheus({"fleet": [fleet.split("//")[1]], "price": [f"127.0.0.1:{price_port}"]},
+        stack.component("price-exporter", "exporters.price", env=comed, port=price_port)
+        prometheus = stack.prometheus({"fleet": [fleet.address], "price": [f"127.0.0.1:{price_port}"]},
                                       scrape_interval=1, data_dir=stack.workdir / "tsdb")
         # Latency is the pipeline's (poll, render, scrape, evaluation, command), the same for both
         # signals: the price exporter renders the 5-minute price and the projected hour price together.
@@ -320,13 +318,13 @@ def run_spike(settings: Settings, log: Callable[[str], None]) -> tuple[list[Spik
         mark = first_mark
         for index, (evaluation_s, count) in enumerate(settings.spike):
             run.start_store(evaluation_s)
-            wait_for(lambda: (run.smart()["market"] or {}).get("stop_threshold") is not None, 60, "thresholds")
+            wait_until(lambda: (run.smart()["market"] or {}).get("stop_threshold") is not None, 60, 0.1, "thresholds")
             market = run.smart()["market"]
             if not LOW < market["resume_threshold"] < market["stop_threshold"] < SPIKE:
                 raise RuntimeError(f"thresholds do not bracket the test prices: {market}")
             if index == 0:
                 run.sim.jump_to(first_mark - 905)          # the car plugs in 5 s later, at a cheap price
-            wait_for(lambda: run.vehicle().get("charging") is True, 60, "the car charging")
+            wait_until(lambda: run.vehicle().get("charging") is True, 60, 0.1, "the car charging")
             result = SpikeResult(evaluation_s)
             for _ in range(count):
                 line = run.repetition(mark, evaluation_s, result)

@@ -22,9 +22,10 @@ from typing import Callable
 
 import yaml
 
-from benchmarks.report import ROOT, table
-from benchmarks.stack import TOKEN, RssSampler, Stack, wait_for
-from suite.processes import free_port
+from benchmarks.report import table
+from suite.processes import free_port, wait_until
+from testkit.rss import RssSampler
+from testkit.stack import PATIENT, Stack
 
 COMPONENTS = ("twc-exporter", "fleet-exporter", "vehicle-exporter", "price-exporter", "session-store", "simulator",
               "prometheus")
@@ -86,25 +87,25 @@ def _prometheus_config(targets: dict[str, str], interval: str) -> str:
 
 
 def run(settings: Settings, log: Callable[[str], None]) -> MemoryResult:
-    stack = Stack("memory", log)
+    stack = Stack(name="bench-memory", patience=PATIENT, log=log)
     ok = False
     try:
-        sim = stack.simulator(ROOT / "simulator" / "scenarios" / "demo.yaml")
-        garage = sim.chargers["garage"].split("//")[-1].rstrip("/")
-        tessie = {"TESSIE_ACCESS_TOKEN": TOKEN, "TESSIE_BASE_URL": sim.url}
+        sim = stack.simulator("demo")
+        garage = sim.charger_address("garage")
+        tessie = {"TESSIE_ACCESS_TOKEN": sim.token, "TESSIE_BASE_URL": sim.url}
         targets: dict[str, str] = {}
         for name, module, env in (("twc-exporter", "exporters.twc", {"TWC_CHARGERS": f"garage:{garage}"}),
                                   ("fleet-exporter", "exporters.fleet", tessie),
                                   ("vehicle-exporter", "exporters.vehicle", tessie),
                                   ("price-exporter", "exporters.price", {"COMED_BASE_URL": sim.url})):
-            _, url = stack.component(name, module, env)
-            targets[next(job for job, component in JOBS.items() if component == name)] = url.split("//")[1]
+            address = stack.component(name, module, env=env).address
+            targets[next(job for job, component in JOBS.items() if component == name)] = address
         prometheus_port = free_port()
         store_port = free_port()
         targets["session_store"] = f"127.0.0.1:{store_port}"
         targets["prometheus"] = f"127.0.0.1:{prometheus_port}"
         prometheus = stack.prometheus({}, config_text=_prometheus_config(targets, "15s"), port=prometheus_port)
-        stack.component("session-store", "session_store", tessie, config={
+        stack.component("session-store", "session_store", env=tessie, config={
             "sessions": {"database": str(stack.workdir / "sessions.db")},
             "prometheus": {"url": prometheus.url}}, port=store_port)
         pids = {name: stack.pid(name) for name in COMPONENTS}
@@ -115,7 +116,8 @@ def run(settings: Settings, log: Callable[[str], None]) -> MemoryResult:
         (stack.workdir / "prometheus.yml").write_text(_prometheus_config(targets, settings.load_interval))
         prometheus.process.process.send_signal(signal.SIGHUP)   # reload: every job now every 100 ms
         # the new interval takes effect a few seconds after the reload: wait until Prometheus scrapes that fast
-        wait_for(lambda: (prometheus.value('min(count_over_time(up[1s]))') or 0) >= 8, 60, "scrapes every 100 ms")
+        wait_until(lambda: (prometheus.value('min(count_over_time(up[1s]))') or 0) >= 8, 60, 0.1,
+                   "scrapes every 100 ms")
         sampler.mark("load")
         load_started = time.time()
         time.sleep(settings.load_s)

@@ -22,24 +22,24 @@ import json
 import math
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 import numpy as np
-import yaml
 
 from benchmarks.report import pct, size, table
-from benchmarks.stack import RssSampler, Stack, clean_env, wait_for
-from suite.processes import ManagedProcess, free_port
-from session_store.storage import Session, Storage
-from tests.support import get_json
+from suite.processes import free_port, wait_until
+from session_store.records import Session
+from session_store.storage import Storage
+from testkit.backfill import create_blocks, price_backfill
+from testkit.http import get_json
+from testkit.rss import RssSampler
+from testkit.stack import PATIENT, Stack
 
 DAY = 86400
 PART = "1457768-02-G"
@@ -201,7 +201,7 @@ class CatchUp:
 
 
 def run_catch_up(settings: Settings, log: Callable[[str], None]) -> CatchUp:
-    stack = Stack("catch-up", log)
+    stack = Stack(name="bench-catch-up", patience=PATIENT, log=log)
     ok = False
     try:
         started = time.monotonic()
@@ -214,19 +214,18 @@ def run_catch_up(settings: Settings, log: Callable[[str], None]) -> CatchUp:
         data = stack.workdir / "tsdb"
         span_h = (history.last - history.first) / 3600 + 48
         started = time.monotonic()
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-                        f"--max-block-duration={math.ceil(span_h / 24 + 1) * 24}h", str(history.path), str(data)],
-                       check=True, timeout=900, capture_output=True)
+        create_blocks(history.path, data, max_block_duration=f"{math.ceil(span_h / 24 + 1) * 24}h", timeout=900)
         promtool_s = time.monotonic() - started
         blocks = sum(1 for d in data.iterdir() if (d / "meta.json").exists())
         history.path.unlink()
         log(f"  promtool wrote {blocks} blocks in {promtool_s:.1f} s")
-        prometheus = stack.prometheus({}, data_dir=data)
+        prometheus = stack.prometheus({}, scrape_interval=15, data_dir=data)
         database = stack.workdir / "sessions.db"
         config = {"sessions": {"source": "fleet", "catch_up": f"{settings.days}d", "database": str(database)},
                   "prometheus": {"url": prometheus.url}}
         spawned = time.monotonic()
-        process, api = stack.component("session-store", "session_store", {}, config, ready_timeout=120)
+        store = stack.component("session-store", "session_store", config=config, ready_timeout=120)
+        process, api = store.process, store.url
         healthy_s = time.monotonic() - spawned
         sampler = RssSampler({"session-store": process.process.pid})
         expected = len(history.planned)
@@ -235,7 +234,7 @@ def run_catch_up(settings: Settings, log: Callable[[str], None]) -> CatchUp:
         def done() -> bool:
             stored[0] = get_json(f"{api}/api/sessions?limit=1", timeout=30)["total"]
             return stored[0] >= expected
-        wait_for(done, 600, f"{expected} sessions", interval=0.1)
+        wait_until(done, 600, 0.1, f"{expected} sessions")
         caught_up_s = time.monotonic() - spawned
         sampler.stop()
         time.sleep(1.0)
@@ -279,21 +278,16 @@ BACKFILL_LINE = re.compile(r"backfilled (\d+) 5-minute prices .* as (\d+) blocks
 
 
 def run_backfill(settings: Settings, log: Callable[[str], None]) -> Backfill:
-    stack = Stack("backfill", log)
+    stack = Stack(name="bench-backfill", patience=PATIENT, log=log)
     ok = False
     try:
-        sim = stack.simulator(Path(__file__).resolve().parent.parent / "simulator" / "scenarios" / "demo.yaml")
+        sim = stack.simulator("demo")
         result = Backfill(settings.backfill_days, [], [], [], 0, 0)
         for run in range(settings.backfill_runs):
             started = time.monotonic()
-            done = subprocess.run([sys.executable, "-m", "exporters.price_backfill", "--data-dir",
-                                   str(stack.workdir / f"tsdb-{run}"), "--days", str(settings.backfill_days),
-                                   "--instance", "127.0.0.1:9884"],
-                                  capture_output=True, text=True, timeout=300,
-                                  env=clean_env({"COMED_BASE_URL": sim.url}))
+            done = price_backfill(stack.workdir / f"tsdb-{run}", sim.url, days=settings.backfill_days,
+                                  instance="127.0.0.1:9884", timeout=300)
             elapsed = time.monotonic() - started
-            if done.returncode != 0:
-                raise RuntimeError(f"price-backfill failed: {done.stderr.strip()[-500:]}")
             match = BACKFILL_LINE.search(done.stderr + done.stdout)
             if not match:
                 raise RuntimeError(f"price-backfill said nothing about what it wrote: {done.stderr[-500:]}")
@@ -492,11 +486,8 @@ def startup_ladder(stack: Stack, prometheus_url: str, counts: tuple[int, ...], u
         config = {"sessions": {"database": str(database), "evaluation_interval": LADDER_EVALUATION_S},
                   "prometheus": {"url": prometheus_url}}
         port = free_port()
-        command = [sys.executable, "-m", "session_store", "--listen", f"127.0.0.1:{port}", "--config",
-                   str(_write_config(stack, f"ladder-{count}", config))]
-        process = ManagedProcess(f"session-store-{count}", command, stack.workdir / f"ladder-{count}.log",
-                                 clean_env())
-        stack.processes.append(process.start())
+        process = stack.component(f"session-store-{count}", "session_store", port=port, config=config,
+                                  wait=False).process
         listening_s, answered_s = _start_times(port, 600)
         # one evaluation interval plus one render (two collections of ~last_sessions each) and a margin
         stall_s = _longest_wait(f"http://127.0.0.1:{port}/-/healthy",
@@ -510,22 +501,17 @@ def startup_ladder(stack: Stack, prometheus_url: str, counts: tuple[int, ...], u
     return rows
 
 
-def _write_config(stack: Stack, name: str, config: dict[str, Any]) -> Path:
-    path = stack.workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def run_api(settings: Settings, log: Callable[[str], None]) -> ApiResult:
-    stack = Stack("api", log)
+    stack = Stack(name="bench-api", patience=PATIENT, log=log)
     ok = False
     try:
-        prometheus = stack.prometheus({})
+        prometheus = stack.prometheus({}, scrape_interval=15)
         ladder = startup_ladder(stack, prometheus.url, settings.ladder, settings.units, log)
         database = stack.workdir / "sessions.db"
         config = {"sessions": {"database": str(database), "evaluation_interval": "30d"},
                   "prometheus": {"url": prometheus.url}}
-        process, api = stack.component("session-store", "session_store", {}, config)
+        store = stack.component("session-store", "session_store", config=config)
+        process, api = store.process, store.url
         assert process.process is not None
         sampler = RssSampler({"session-store": process.process.pid})
         time.sleep(2)                     # the empty store after start-up

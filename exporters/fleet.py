@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from prometheus_client.core import Metric as Family
 
 from upstreams.tessie import (
-    LiveStatus, SiteInfo, Tessie, VehicleNames, WallConnectorStatus, unit_name, unit_name_problems,
+    LiveStatus, SiteInfo, Tessie, choose_site, VehicleNames, WallConnectorStatus, unit_name, unit_name_problems,
 )
 from servicekit.collector import FreshData, SnapshotCollector, Target
 from servicekit.config import Config
@@ -32,6 +32,7 @@ from servicekit.upstream import Upstream, UpstreamMetrics
 
 UNIT_PREFIX, SITE_PREFIX = "tesla_wall_connector", "tesla_energy_site"
 HEALTH_PREFIX = SITE_PREFIX  # tesla_energy_site_up{target="energy_site"}
+UPSTREAM = "Tessie (Fleet API)"   # named in the help of the upstream request metrics
 ENDPOINTS = ("products", "live_status", "site_info", "vehicles")
 VEHICLES_INTERVAL = 3600.0   # display names change rarely; the vehicle exporter lists as often
 
@@ -169,7 +170,7 @@ def metric_reference() -> list[tuple[str, str, str, str]]:
 
 
 class SiteResolver:
-    """The configured site id, or the first energy site with Wall Connectors in /api/1/products."""
+    """The configured site id, or the one `choose_site` picks from /api/1/products."""
 
     def __init__(self, tessie: Tessie, site_id: str | None, label: list[str], log: logging.Logger,
                  units: Units | None = None) -> None:
@@ -182,11 +183,9 @@ class SiteResolver:
             return self.site_id or await self._discover()
 
     async def _discover(self) -> str:
-        sites = await self.tessie.energy_sites()
-        with_units = [s for s in sites if s.units] or sites
-        if not with_units:
+        site = choose_site(await self.tessie.energy_sites())
+        if site is None:
             raise BadPayload("products: no energy site in this account; set energy_site.site_id")
-        site = with_units[0]
         self.site_id = site.site_id
         self.label[0] = site.site_name or site.site_id
         self.log.info("using energy site %s (%s) with %d Wall Connectors", site.site_id, self.label[0], len(site.units))
@@ -202,7 +201,7 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     site_label = [settings.site_id or "site"]
 
     def make_parts(ctx: PartsContext) -> ExporterParts:
-        metrics = UpstreamMetrics(HEALTH_PREFIX, ctx.registry, ENDPOINTS)
+        metrics = UpstreamMetrics(HEALTH_PREFIX, ctx.registry, ENDPOINTS, UPSTREAM)
         targets: list[Target] = []
         if settings.enabled and token is not None:
             tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token)

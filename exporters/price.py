@@ -40,6 +40,7 @@ from exporters.price_history import PriceHistory, PriceStats, percentile_rank, s
 from upstreams.price_providers import PROVIDERS, CurrentPrice, PriceProvider, Rate
 
 PREFIX = "electricity_price"
+UPSTREAM = "the price provider"   # named in the help of the upstream request metrics
 ENDPOINTS = ("5minutefeed", "5minutefeed_range", "currenthouraverage")
 HISTORY_REFRESH = 6 * 3600.0
 HISTORY_TIMEOUT = 900.0
@@ -274,7 +275,7 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     days = math.ceil(config.smart_charging.lookback_days)
 
     def make_parts(ctx: PartsContext) -> ExporterParts:
-        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
+        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS, UPSTREAM)
         provider = PROVIDERS[settings.provider](Upstream(ctx.session, metrics, timeout=settings.timeout),
                                                 settings.base_url)
         book = PriceBook(lookback_s)   # the pollers' accumulator; the collector sees only their snapshots

@@ -28,6 +28,7 @@ from servicekit.runtime import PartsFactory, PartsContext, ExporterParts, run_ex
 from servicekit.upstream import Upstream, UpstreamMetrics
 
 PREFIX = "twc"
+UPSTREAM = "the Wall Connector's local API"   # named in the help of the upstream request metrics
 ENDPOINTS = ("vitals", "lifetime", "version", "wifi_status")
 WH = 3600.0  # joules per watt-hour
 
@@ -207,7 +208,7 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     names = NameCheck(config, log)
 
     def make_parts(ctx: PartsContext) -> ExporterParts:
-        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
+        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS, UPSTREAM)
         upstream = Upstream(ctx.session, metrics, timeout=settings.timeout)
         targets = []
         for charger in settings.chargers if settings.enabled else ():

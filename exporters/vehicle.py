@@ -27,6 +27,7 @@ from servicekit.runtime import PartsFactory, PartsContext, ExporterParts, run_ex
 from servicekit.upstream import Upstream, UpstreamMetrics
 
 PREFIX = "tesla_vehicle"
+UPSTREAM = "Tessie (vehicle state)"   # named in the help of the upstream request metrics
 ENDPOINTS = ("vehicles", "state")
 DISCOVERY_TARGET = "tessie"
 DISCOVERY_INTERVAL = 3600.0
@@ -111,7 +112,7 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     token = config.require_tessie_token("vehicle-exporter (vehicles.enabled)") if settings.enabled else None
 
     def make_parts(ctx: PartsContext) -> ExporterParts:
-        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS)
+        metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS, UPSTREAM)
         targets: list[Target] = []
         names = VehicleNames(settings.names)
         collector = SnapshotCollector(PREFIX, targets, settings.stale_after, make_collect(names))

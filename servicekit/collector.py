@@ -2,7 +2,7 @@
 
     twc_up{target="garage"} 1
     twc_last_success_timestamp_seconds{target="garage"} 1.764e+09
-    twc_power_watts{charger="garage"} 11520.0      <- from the exporter's own `build`
+    twc_power_watts{charger="garage"} 11520.0      <- from the exporter's own `families`
 """
 from __future__ import annotations
 
@@ -31,16 +31,25 @@ class Target:
 
 FreshData = Mapping[str, Mapping[str, Any]]  # target name -> endpoint -> latest value still fresh
 
+UP_HELP = "1 if the last poll of the target succeeded and its data is fresh, else 0."
+LAST_SUCCESS_HELP = "When the target was last polled successfully (Unix time)."
+
+
+def health_reference(prefix: str) -> list[tuple[str, str, str, str]]:
+    """(name, type, labels, help) of the health gauges every exporter's collector yields."""
+    return [(f"{prefix}_up", "gauge", "target", UP_HELP),
+            (f"{prefix}_last_success_timestamp_seconds", "gauge", "target", LAST_SUCCESS_HELP)]
+
 
 class SnapshotCollector:
     """Reads each poller's latest snapshot once per render; withdraws what is older than `stale_after`."""
 
     def __init__(self, prefix: str, targets: list[Target], stale_after: float,
-                 build: Callable[[FreshData], Iterable[Family]], clock: Callable[[], float] = time.time) -> None:
+                 families: Callable[[FreshData], Iterable[Family]], clock: Callable[[], float] = time.time) -> None:
         self.prefix = prefix
         self.targets = targets  # the live list: targets discovered later appear in the next render
         self.stale_after = stale_after
-        self.build = build
+        self.families = families
         self.clock = clock
 
     def limit(self, poller: Poller[Any]) -> float:
@@ -67,10 +76,8 @@ class SnapshotCollector:
     def collect(self) -> Iterable[Family]:
         now = self.clock()
         data = self.fresh(now)
-        up = GaugeMetricFamily(f"{self.prefix}_up", "1 if the last poll of the target succeeded and its data is "
-                               "fresh, else 0.", labels=["target"])
-        last = GaugeMetricFamily(f"{self.prefix}_last_success_timestamp_seconds",
-                                 "When the target was last polled successfully (Unix time).", labels=["target"])
+        up = GaugeMetricFamily(f"{self.prefix}_up", UP_HELP, labels=["target"])
+        last = GaugeMetricFamily(f"{self.prefix}_last_success_timestamp_seconds", LAST_SUCCESS_HELP, labels=["target"])
         for target in self.targets:
             primary = target.pollers.get(target.primary)
             healthy = bool(primary and primary.health.up and target.primary in data[target.name])
@@ -79,7 +86,7 @@ class SnapshotCollector:
                 last.add_metric([target.name], primary.health.last_success)
         yield up
         yield last
-        yield from self.build(data)
+        yield from self.families(data)
 
     def describe(self) -> Iterable[Family]:
         return []

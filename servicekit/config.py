@@ -19,10 +19,11 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+from servicekit.identifiers import is_uuid, is_vin
 from servicekit.settings_types import (
     Address, Bool, CentsPerKwh, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen,
     NameMap,
-    Number, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, is_uuid, is_vin, show,
+    Number, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, show,
 )
 from billing.tariff import RULES, DeliveryPeriod
 

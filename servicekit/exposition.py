@@ -11,9 +11,10 @@ import asyncio
 import gzip
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client.core import Metric as Family
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
@@ -44,8 +45,58 @@ class Rendered:
 def render(registry: CollectorRegistry) -> Rendered:
     text = generate_latest(registry)
     openmetrics = generate_openmetrics(registry)
+    return _rendered(text, openmetrics)
+
+
+def _rendered(text: bytes, openmetrics: bytes) -> Rendered:
     return Rendered(text, gzip.compress(text, 6, mtime=0), openmetrics, gzip.compress(openmetrics, 6, mtime=0),
                     time.time())
+
+
+OPENMETRICS_EOF = b"# EOF\n"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of the exposition: its families, and a key that changes whenever they may have (None:
+    they may change at any render, so it is always rendered)."""
+
+    families: Callable[[], Iterable[Family]]
+    key: Callable[[], Hashable] | None = None
+
+
+class _Families:
+    """The one method prometheus-client's generators ask of a registry."""
+
+    def __init__(self, families: list[Family]) -> None:
+        self.families = families
+
+    def collect(self) -> list[Family]:
+        return self.families
+
+
+class PartsRenderer:
+    """Renders each part only when its key changed and serves the concatenation, byte-identical to
+    rendering all the parts' families at once: a render costs what changed, not what is stored (the
+    session store's counters over every unit and vehicle pair re-render only when the ledger moves)."""
+
+    def __init__(self, parts: Sequence[Part]) -> None:
+        self.parts = parts
+        self._cache: list[tuple[Hashable, bytes, bytes] | None] = [None] * len(parts)
+
+    def __call__(self) -> Rendered:
+        texts, openmetrics = [], []
+        for index, part in enumerate(self.parts):
+            key = part.key() if part.key is not None else None
+            cached = self._cache[index]
+            if cached is None or key is None or cached[0] != key:
+                families = _Families(list(part.families()))
+                cached = (key, generate_latest(families),
+                          generate_openmetrics(families).removesuffix(OPENMETRICS_EOF))
+                self._cache[index] = cached
+            texts.append(cached[1])
+            openmetrics.append(cached[2])
+        return _rendered(b"".join(texts), b"".join(openmetrics) + OPENMETRICS_EOF)
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -63,11 +114,16 @@ def wants_gzip(accept_encoding: str) -> bool:
 
 
 class Exposition:
-    """Holds the current `Rendered`; `mark_dirty()` (called by pollers) schedules a re-render."""
+    """Holds the current `Rendered`; `mark_dirty()` (called by pollers) schedules a re-render.
 
-    def __init__(self, registry: CollectorRegistry, *, min_interval: float = 1.0,
-                 valid_until: Callable[[float], float | None] = lambda now: None) -> None:
+    It renders `registry`, or calls `renderer` (a `PartsRenderer`) when one is given."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, min_interval: float = 1.0,
+                 valid_until: Callable[[float], float | None] = lambda now: None,
+                 renderer: Callable[[], Rendered] | None = None) -> None:
+        assert (registry is None) != (renderer is None), "a registry or a renderer"
         self.registry = registry
+        self.renderer: Callable[[], Rendered] = renderer or (lambda: render(registry))
         self.min_interval = min_interval
         self.valid_until = valid_until
         self.current: Rendered | None = None
@@ -77,7 +133,7 @@ class Exposition:
 
     def render_now(self) -> Rendered:
         """Synchronous first render at start-up, before the server answers its first scrape."""
-        self.current = render(self.registry)
+        self.current = self.renderer()
         return self.current
 
     def mark_dirty(self) -> None:
@@ -86,7 +142,7 @@ class Exposition:
     async def refresh(self) -> Rendered:
         """Render now in a worker thread, so the event loop keeps answering scrapes meanwhile."""
         started = time.monotonic()
-        self.current = await asyncio.get_running_loop().run_in_executor(None, render, self.registry)
+        self.current = await asyncio.get_running_loop().run_in_executor(None, self.renderer)
         self.last_duration = time.monotonic() - started
         self.renders += 1
         return self.current

@@ -37,14 +37,21 @@ class Health:
 
 @dataclass(frozen=True)
 class Backoff:
-    """Exponential backoff with jitter; `Retry-After` is honoured, a rejected credential waits longest."""
+    """Exponential backoff with jitter; `Retry-After` is honoured, a rejected credential waits longest.
+
+    The first retry comes one interval after the failure, or after `first` seconds when set: a job that
+    runs rarely (the hourly charge-history import) retries a failure within seconds, doubling up to
+    `maximum`."""
 
     maximum: float = 300.0
     jitter: float = 0.2
+    first: float | None = None
 
     def delay(self, interval: float, failures: int, error: UpstreamError, rng: Callable[[], float]) -> float:
         if isinstance(error, AuthFailed):
             base = max(self.maximum, interval)
+        elif self.first is not None:
+            base = min(self.maximum, self.first * 2 ** max(0, failures - 1))
         else:
             base = min(self.maximum, interval * 2 ** max(0, failures - 1))
             base = max(base, min(interval, self.maximum))
@@ -60,7 +67,8 @@ class Poller(Generic[T]):
     def __init__(self, target: str, endpoint: str, fetch: Callable[[], Awaitable[T]], interval: float, *,
                  timeout: float, backoff: Backoff = Backoff(), on_update: Callable[[], None] = lambda: None,
                  logger: logging.Logger | None = None, clock: Callable[[], float] = time.time,
-                 rng: Callable[[], float] = random.random, align: float | None = None) -> None:
+                 rng: Callable[[], float] = random.random, align: float | None = None,
+                 meanwhile: str = "serving the last good data") -> None:
         self.target = target
         self.endpoint = endpoint
         self.fetch = fetch
@@ -72,6 +80,7 @@ class Poller(Generic[T]):
         self.clock = clock
         self.rng = rng
         self.align = align  # poll at this offset past each multiple of `interval` (e.g. 90 s past 5-minute marks)
+        self.meanwhile = meanwhile   # what a failure means for users, in its log line
         self.latest: Snapshot[T] | None = None
         self.health = Health()
 
@@ -109,8 +118,8 @@ class Poller(Generic[T]):
         delay = self.backoff.delay(self.interval, health.failures, error, self.rng)
         health.next_attempt = self.clock() + delay
         level = logging.WARNING if previous != error.outcome else logging.DEBUG
-        self.log.log(level, "%s failed (%s): %s; serving the last good data, next attempt in %.0fs",
-                     self.name, error.outcome, error, delay)
+        self.log.log(level, "%s failed (%s): %s; %s, next attempt in %gs",
+                     self.name, error.outcome, error, self.meanwhile, round(delay, 2 if delay < 10 else 0))
         self.on_update()
         return delay
 

@@ -345,18 +345,6 @@ class NameMap(Kind):
         return dict(pairs)
 
 
-_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-
-
-def is_vin(text: str) -> bool:
-    return bool(_VIN.match(text.upper()))
-
-
-def is_uuid(text: str) -> bool:
-    return bool(_UUID.match(text))
-
-
 class UrlList(Kind):
     """A list of http(s) URLs: YAML list, or comma-separated in the environment."""
 
@@ -419,7 +407,7 @@ class DeliveryPeriods(Kind):
     def _period(self, where: str, item: Any) -> DeliveryPeriod:
         if not isinstance(item, dict):
             raise fail(where, "must be a mapping", item, f"write it as {self.example}")
-        unknown = sorted(str(k) for k in set(item) - set(self.KEYS))
+        unknown = sorted(set(item) - set(self.KEYS), key=str)   # YAML keys may be numbers: `0: ...`
         if unknown:
             raise fail(f"{where}.{unknown[0]}", "is not a known key", item[unknown[0]],
                        "use name, months, days, start, end and cents_per_kwh")

@@ -27,14 +27,22 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 class UpstreamMetrics:
     """`<prefix>_upstream_requests_total{endpoint,outcome}` and the request-duration histogram."""
 
-    def __init__(self, prefix: str, registry: CollectorRegistry, endpoints: Iterable[str] = ()) -> None:
-        self.requests = Counter(f"{prefix}_upstream_requests", "Requests to the upstream API by endpoint and outcome.",
-                                ["endpoint", "outcome"], registry=registry)
-        self.duration = Histogram(f"{prefix}_upstream_request_duration_seconds",
-                                  "Duration of requests to the upstream API, including failed ones.",
-                                  ["endpoint"], buckets=DURATION_BUCKETS, registry=registry)
+    def __init__(self, prefix: str, registry: CollectorRegistry, endpoints: Iterable[str] = (),
+                 upstream: str = "the upstream API") -> None:
+        (_, _, _, requests), (_, _, _, duration) = self.reference(prefix, upstream)
+        self.requests = Counter(f"{prefix}_upstream_requests", requests, ["endpoint", "outcome"], registry=registry)
+        self.duration = Histogram(f"{prefix}_upstream_request_duration_seconds", duration, ["endpoint"],
+                                  buckets=DURATION_BUCKETS, registry=registry)
         for endpoint in endpoints:
             self.declare(endpoint)
+
+    @staticmethod
+    def reference(prefix: str, upstream: str = "the upstream API") -> list[tuple[str, str, str, str]]:
+        """(name, type, labels, help) of both families: the one text /metrics and the docs share."""
+        return [(f"{prefix}_upstream_requests_total", "counter", "endpoint, outcome",
+                 f"Requests to {upstream} by endpoint and outcome ({', '.join(OUTCOMES)})."),
+                (f"{prefix}_upstream_request_duration_seconds", "histogram", "endpoint",
+                 f"Duration of requests to {upstream}, including failed ones.")]
 
     def declare(self, endpoint: str) -> None:
         """Create every outcome at 0 so rate() and increase() work from the first failure on."""

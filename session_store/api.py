@@ -12,20 +12,19 @@ import io
 import json
 import math
 import weakref
+from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from billing.tariff import Tariff, Totals
-from servicekit.settings_types import is_vin
+from servicekit.identifiers import is_vin
 from session_store.openapi import OPENAPI
-from session_store.service import SessionService
-from session_store.storage import Session, Storage, rounded
-
-if TYPE_CHECKING:
-    from session_store.smart_loop import SmartChargingDriver
+from session_store.records import Session, rounded
+from session_store.storage import Storage
+from session_store.views import SessionsView, SmartChargingControl
 
 MAX_LIMIT = 1000
 CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
@@ -163,8 +162,13 @@ class Events:
                     break
 
 
-def add_routes(app: web.Application, storage: Storage, service: SessionService, events: Events,
-               zone: ZoneInfo) -> None:
+def add_routes(app: web.Application, storage: Storage, sessions: Callable[[], SessionsView | None], tariff: Tariff,
+               events: Events, zone: ZoneInfo) -> None:
+    """The session routes: stored sessions from `storage`, the ones in progress from the latest view."""
+    def in_progress() -> list[dict[str, Any]]:
+        view = sessions()
+        return [session.public() for session in view.in_progress] if view else []
+
     def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
         async def wrapper(request: web.Request) -> web.StreamResponse:
             try:
@@ -227,13 +231,13 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
             {"error": f"no session {str(session_id)[:40]}"}, status=404)
 
     async def current(request: web.Request) -> web.StreamResponse:
-        return _json({"sessions": [rounded(row) for row in service.in_progress()]})
+        return _json({"sessions": in_progress()})
 
     async def summary(request: web.Request) -> web.StreamResponse:
         period = _choice(request, "period", ("day", "week", "month"), "day")
         chosen = filters(request)
         return _json({"period": period, "time_zone": zone.key,
-                      "summaries": summarise(storage.day_totals(**chosen), period, service.tariff)})
+                      "summaries": summarise(storage.day_totals(**chosen), period, tariff)})
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         return _json(OPENAPI)
@@ -242,7 +246,7 @@ def add_routes(app: web.Application, storage: Storage, service: SessionService, 
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
         events.clients.add(socket)
-        await socket.send_str(json.dumps({"type": "hello", "in_progress": service.in_progress()}, default=str))
+        await socket.send_str(json.dumps({"type": "hello", "in_progress": in_progress()}, default=str))
         async for message in socket:
             if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 break
@@ -285,26 +289,16 @@ def csv_response(rows: list[Session], filename: str) -> web.Response:
 MAX_OVERRIDE_S = 30 * 86400
 
 
-def add_smart_charging_routes(app: web.Application, driver: "SmartChargingDriver", storage: Storage, token: Any,
+def add_smart_charging_routes(app: web.Application, control: SmartChargingControl, storage: Storage, token: Any,
                               zone: ZoneInfo) -> None:
     """Smart charging: its state per vehicle, the action log, and the token-protected override."""
-    from dataclasses import asdict
 
     async def state(request: web.Request) -> web.StreamResponse:
-        current = driver.state
-        market = current.market
-        vehicles = []
-        for vin in sorted(set(current.vehicles) | set(current.memories)):
-            vehicle, memory, decision = current.vehicles.get(vin), current.memories.get(vin), current.decisions.get(vin)
-            vehicles.append({"vin": vin, "vehicle": current.names.get(vin), "unit": vehicle.unit if vehicle else None,
-                             "plugged": bool(vehicle and vehicle.plugged),
-                             "charging": bool(vehicle and vehicle.charging),
-                             "paused_by_us": bool(memory and memory.paused_by_us),
-                             "last_decision": decision.reason if decision else None,
-                             "last_command_at": memory.last_command_at if memory else None,
-                             "override_until": memory.override_until if memory else None})
-        return _json({"dry_run": driver.params.dry_run, "last_evaluation": current.last_evaluation,
-                      "market": asdict(market) if market else None, "vehicles": vehicles})
+        view = control.view()
+        vehicles = [{name: getattr(v, name) for name in v.__dataclass_fields__ if name != "status"}
+                    for v in view.vehicles]
+        return _json({"dry_run": view.dry_run, "last_evaluation": view.evaluated_at,
+                      "market": asdict(view.market) if view.market else None, "vehicles": vehicles})
 
     async def actions(request: web.Request) -> web.StreamResponse:
         limit = _int(request, "limit", 100, 1, MAX_LIMIT)
@@ -329,11 +323,11 @@ def add_smart_charging_routes(app: web.Application, driver: "SmartChargingDriver
         if not isinstance(vin, str) or not is_vin(vin):
             return _json({"error": "vin: expected a 17-character VIN"}, status=400)
         until = _moment(body.get("until"), zone)
-        now = driver.clock()
+        now = control.now()
         if until is None or not now < until <= now + MAX_OVERRIDE_S:
             return _json({"error": "until: expected a moment within the next 30 days (ISO 8601 or Unix seconds)"},
                          status=400)
-        record = driver.set_override(vin.upper(), until)
+        record = control.set_override(vin.upper(), until)
         return _json({"vin": record.vin, "override_until": until})
 
     app.router.add_get("/api/smart-charging", state)

@@ -1,4 +1,4 @@
-"""The session store's metrics, read from storage and the live state at each render.
+"""The session store's metrics: tables from its frozen views to metric families, nothing else.
 
 Counters are sums over the stored sessions, so they survive restarts without resets or double
 counting. Costs are the tariff's bill and enter the counters once final (every hour the session
@@ -19,195 +19,151 @@ by Tessie, a unit first known from charge history) still starts at its full valu
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric as Family
+from prometheus_client.core import Metric as Family
 
-from session_store.service import FLEET, LOCAL, SessionService
-from session_store.storage import Session, Storage
+from prometheus_client import CollectorRegistry
+
+from servicekit.config import Config
+from servicekit.exposition import Part
+from servicekit.metrics import COUNTER, GAUGE, Metric, build_families
+from servicekit.poller import Health
+from servicekit.upstream import UpstreamMetrics
+from session_store.smart_loop import SmartChargingDriver
+from session_store.smart_metrics import smart_charging_families
+from session_store.steps import Loops
+from session_store.views import LedgerView, OpenSessionView, PairTotals, SessionsView
 
 WH = 3600.0
-COMPONENTS = ("supply", "supply_credit", "delivery")
 DISCARD_REASONS = ("too_short", "too_small")     # sessions.step's reasons (sessions._close)
+RECONCILIATION_OUTCOMES = ("matched", "inserted")
+HEALTH_PREFIX = "charging_session_store"
+FLEET_PREFIX = "charging_session_store_fleet"
+PROMETHEUS_UPSTREAM = "Prometheus (PromQL)"
+FLEET_UPSTREAM = "Tessie (Fleet charge history and site discovery)"
 
-REFERENCE = [
-    ("charging_sessions_completed_total", "counter", "unit, vehicle", "Completed charging sessions."),
-    ("charging_sessions_discarded_total", "counter", "unit, reason",
-     "Sessions discarded as too short or too small (FLEET_SESSION_MIN_*)."),
-    ("charging_session_energy_joules_total", "counter", "unit, vehicle", "Energy of completed sessions."),
-    ("charging_session_cost_dollars_total", "counter", "unit, vehicle, component",
-     "Final cost of completed sessions as billed: supply (charges), supply_credit (credits from negative prices), "
-     "delivery."),
-    ("charging_session_reference_cost_dollars_total", "counter", "unit, vehicle",
-     "What the same sessions would have cost on the fixed-price rate (tariff.reference_supply_cents_per_kwh, same "
-     "delivery); minus the net cost, the savings."),
-    ("charging_sessions_provisional", "gauge", "unit, vehicle",
-     "Completed sessions whose cost is provisional: an hour they touched is not complete yet."),
-    ("charging_session_reconciliations_total", "counter", "outcome",
-     "Sessions reconciled with Fleet charge history: matched or inserted (known only from the history)."),
-    ("charging_session_in_progress", "gauge", "unit", "1 while a session is open on the unit."),
-    ("charging_session_in_progress_energy_joules", "gauge", "unit", "Energy of the open session so far."),
-    ("charging_session_in_progress_cost_dollars", "gauge", "unit",
-     "Estimated full cost of the open session so far (its hour in progress at the projected hour price)."),
-    ("charging_session_in_progress_start_timestamp_seconds", "gauge", "unit", "When the open session started."),
-    ("charging_session_last_energy_joules", "gauge", "unit", "Energy of the unit's last completed session."),
-    ("charging_session_last_cost_dollars", "gauge", "unit", "Full cost of the unit's last completed session."),
-    ("charging_session_last_end_timestamp_seconds", "gauge", "unit", "When the unit's last completed session ended."),
-    ("charging_session_last_info", "gauge", "unit, vehicle",
-     "1 for the vehicle of the unit's last completed session (vehicle empty when none was matched)."),
-    ("charging_session_watermark_timestamp_seconds", "gauge", "", "Samples up to this moment are turned into sessions."),
-    ("charging_session_first_recorded_timestamp_seconds", "gauge", "",
-     "When the first stored session was recorded; absent before. Every session counter was 0 before it, so a "
-     "counter series first seen after it counts from 0."),
-    ("charging_session_store_up", "gauge", "", "1 if the last evaluation against Prometheus succeeded."),
-    ("charging_session_store_last_success_timestamp_seconds", "gauge", "", "When an evaluation last succeeded."),
-    ("charging_session_store_upstream_requests_total", "counter", "endpoint, outcome",
-     "PromQL requests to Prometheus by outcome."),
-    ("charging_session_store_upstream_request_duration_seconds", "histogram", "endpoint",
-     "Duration of PromQL requests."),
-    ("charging_session_store_fleet_upstream_requests_total", "counter", "endpoint, outcome",
-     "Requests for Fleet charge history (telemetry_history) and site discovery by outcome."),
-    ("charging_session_store_fleet_upstream_request_duration_seconds", "histogram", "endpoint",
-     "Duration of Fleet charge-history requests."),
-]
+# Per unit and vehicle ("" for none): sums over the stored sessions, 0 for a pair known without one.
+PAIR_ROWS = (
+    Metric("charging_sessions_completed", COUNTER, "Completed charging sessions.", lambda t: t.sessions),
+    Metric("charging_session_energy_joules", COUNTER, "Energy of completed sessions.", lambda t: t.energy_wh * WH),
+    Metric("charging_session_cost_dollars", COUNTER, "Final cost of completed sessions as billed: supply (charges), "
+           "supply_credit (credits from negative prices), delivery.",
+           lambda t: {"supply": t.supply_charged, "supply_credit": t.supply_credit, "delivery": t.delivery},
+           ("component",)),
+    Metric("charging_session_reference_cost_dollars", COUNTER, "What the same sessions would have cost on the "
+           "fixed-price rate (tariff.reference_supply_cents_per_kwh, same delivery); minus the net cost, the savings.",
+           lambda t: t.reference),
+    Metric("charging_sessions_provisional", GAUGE, "Completed sessions whose cost is provisional: an hour they "
+           "touched is not complete yet.", lambda t: t.provisional),
+)
+UNIT_ROWS = (   # per unit: (discards by reason, the open session or None, the last completed session or None)
+    Metric("charging_sessions_discarded", COUNTER, "Sessions discarded as too short or too small "
+           "(FLEET_SESSION_MIN_*).", lambda u: u[0], ("reason",)),
+)
+STORE_ROWS = (
+    Metric("charging_session_reconciliations", COUNTER, "Sessions reconciled with Fleet charge history: matched or "
+           "inserted (known only from the history).", lambda ledger: {o: ledger.reconciliations.get(o, 0)
+                                                                       for o in RECONCILIATION_OUTCOMES}, ("outcome",)),
+)
+OPEN_ROWS: tuple[Metric, ...] = (
+    Metric("charging_session_in_progress", GAUGE, "1 while a session is open on the unit.",
+           lambda o: 1.0 if o else 0.0),
+    Metric("charging_session_in_progress_energy_joules", GAUGE, "Energy of the open session so far.",
+           lambda o: o.energy_wh * WH if o else None),
+    Metric("charging_session_in_progress_cost_dollars", GAUGE, "Estimated full cost of the open session so far (its "
+           "hour in progress at the projected hour price).", lambda o: o.estimated_cost if o else None),
+    Metric("charging_session_in_progress_start_timestamp_seconds", GAUGE, "When the open session started.",
+           lambda o: o.start if o else None),
+)
+LAST_ROWS: tuple[Metric, ...] = (
+    Metric("charging_session_last_energy_joules", GAUGE, "Energy of the unit's last completed session.",
+           lambda s: s.energy_wh * WH),
+    Metric("charging_session_last_cost_dollars", GAUGE, "Full cost of the unit's last completed session.",
+           lambda s: s.full_cost),
+    Metric("charging_session_last_end_timestamp_seconds", GAUGE, "When the unit's last completed session ended.",
+           lambda s: s.end),
+    Metric("charging_session_last_info", GAUGE, "1 for the vehicle of the unit's last completed session (vehicle "
+           "empty when none was matched).", lambda s: {s.vehicle or "": 1.0}, ("vehicle",)),
+)
+HEALTH_ROWS: tuple[Metric, ...] = (   # over (sessions view, ledger, health of the sessions loop)
+    Metric("charging_session_watermark_timestamp_seconds", GAUGE, "Samples up to this moment are turned into sessions.",
+           lambda r: r[0].watermark if r[0] else None),
+    Metric("charging_session_first_recorded_timestamp_seconds", GAUGE, "When the first stored session was recorded; "
+           "absent before. Every session counter was 0 before it, so a counter series first seen after it counts "
+           "from 0.", lambda r: r[1].first_recorded),
+    Metric(f"{HEALTH_PREFIX}_up", GAUGE, "1 if the last evaluation against Prometheus succeeded.",
+           lambda r: 1.0 if r[2].up else 0.0),
+    Metric(f"{HEALTH_PREFIX}_last_success_timestamp_seconds", GAUGE, "When an evaluation last succeeded.",
+           lambda r: r[2].last_success),
+)
 
-HELP = {name.removesuffix("_total"): text for name, _, _, text in REFERENCE}
+
+# (name, type, labels, help) of every metric above, for docs/metrics.md: the same texts as /metrics.
+REFERENCE = [*(r for m in PAIR_ROWS for r in m.reference(("unit", "vehicle"))),
+             *(r for m in (*UNIT_ROWS, *OPEN_ROWS, *LAST_ROWS) for r in m.reference(("unit",))),
+             *(r for m in (*STORE_ROWS, *HEALTH_ROWS) for r in m.reference(())),
+             *UpstreamMetrics.reference(HEALTH_PREFIX, PROMETHEUS_UPSTREAM),
+             *UpstreamMetrics.reference(FLEET_PREFIX, FLEET_UPSTREAM)]
 
 
-@dataclass(frozen=True)
-class StoredTotals:
-    totals: list[Any]
-    discarded: list[Any]
-    reconciliations: dict[str, int]
-    last: list[Session]
-    first_recorded: float | None
+def configured_vehicles(config: Config) -> frozenset[str]:
+    """The configured vehicle names (by VIN and by charge-history target_id): exported at 0 from the start."""
+    return frozenset({*config.vehicles.names.values(), *config.vehicles.target_ids.values()})
 
 
-class SessionCollector:
-    def __init__(self, storage: Storage, service: SessionService) -> None:
-        self.storage = storage
-        self.service = service
-        self._cached: tuple[int, StoredTotals] | None = None
+def known_units(view: SessionsView | None, ledger: LedgerView) -> frozenset[str]:
+    """The session source's units: configured, seen in its power series, or with stored sessions."""
+    return ledger.units | (view.units if view else frozenset())
 
-    def stored(self) -> "StoredTotals":
-        """The database's aggregates, queried once per committed write rather than per render (each
-        render collects twice, text and OpenMetrics, and totals() scans every session)."""
-        version = self.storage.version
-        if self._cached is None or self._cached[0] != version:
-            self._cached = (version, StoredTotals(self.storage.totals(), self.storage.discarded(),
-                                                  self.storage.reconciliation_counts(), self.storage.last_sessions(),
-                                                  self.storage.first_recorded()))
-        return self._cached[1]
 
-    def known_units(self, stored: StoredTotals) -> set[str]:
-        """Units of the session source: configured (energy_site.unit_names with Fleet, the chargers of
-        wall_connectors.chargers with the local API), seen in its power series, or with stored sessions."""
-        config = self.service.config
-        wanted = config.sessions.source
-        source = FLEET if wanted == "fleet" else LOCAL if wanted == "local" else self.service.source
-        units = set(self.service.live.names.values()) | {row["unit"] for row in stored.totals}
-        units |= {row["unit"] for row in stored.discarded}
-        if source is FLEET:
-            units |= set(config.energy_site.unit_names.values())
-        elif source is LOCAL:
-            units |= {charger.name for charger in config.wall_connectors.chargers}
-        return units
+def stored_families(units: frozenset[str], ledger: LedgerView, vehicles: frozenset[str]) -> list[Family]:
+    """The families that change only with the ledger (or a unit first seen): counters over every known
+    unit and vehicle pair, discards, reconciliations, each unit's last session. `vehicles`: the configured
+    names (vehicles.names, vehicles.target_ids); known pairs are exported at 0 from the start."""
+    totals = {(t.unit, t.vehicle): t for t in ledger.totals}
+    known = {"", *vehicles, *(vehicle for _, vehicle in totals)}
+    pairs = sorted(set(totals) | {(unit, vehicle) for unit in units for vehicle in known})
+    families = build_families(PAIR_ROWS, ("unit", "vehicle"),
+                              [(pair, totals.get(pair) or PairTotals(*pair, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0))
+                               for pair in pairs])
+    discards: dict[str, dict[str, int]] = {unit: dict.fromkeys(DISCARD_REASONS, 0) for unit in units}
+    for (unit, reason), count in ledger.discarded.items():
+        discards.setdefault(unit, {})[reason] = count
+    families += build_families(UNIT_ROWS, ("unit",), [((unit,), (dict(sorted(by_reason.items())),))
+                                                      for unit, by_reason in sorted(discards.items())])
+    families += build_families(STORE_ROWS, (), [((), ledger)])
+    families += build_families(LAST_ROWS, ("unit",), [((s.unit,), s) for s in ledger.last])
+    return families
 
-    def known_vehicles(self, stored: StoredTotals) -> set[str]:
-        """Configured vehicle names (by VIN and by charge-history target_id), the vehicles of stored
-        sessions, and "" (sessions without a vehicle: the label is empty, so absent in Prometheus)."""
-        vehicles = self.service.config.vehicles
-        return {"", *vehicles.names.values(), *vehicles.target_ids.values(), *(row["vehicle"] for row in stored.totals)}
 
-    def collect(self) -> Iterable[Family]:
-        by_vehicle = ["unit", "vehicle"]
-        completed = CounterMetricFamily("charging_sessions_completed", HELP["charging_sessions_completed"],
-                                        labels=by_vehicle)
-        energy = CounterMetricFamily("charging_session_energy_joules", HELP["charging_session_energy_joules"],
-                                     labels=by_vehicle)
-        cost = CounterMetricFamily("charging_session_cost_dollars", HELP["charging_session_cost_dollars"],
-                                   labels=[*by_vehicle, "component"])
-        reference = CounterMetricFamily("charging_session_reference_cost_dollars",
-                                        HELP["charging_session_reference_cost_dollars"], labels=by_vehicle)
-        provisional = GaugeMetricFamily("charging_sessions_provisional", HELP["charging_sessions_provisional"],
-                                        labels=by_vehicle)
-        stored = self.stored()
-        units = self.known_units(stored)
-        rows = {(row["unit"], row["vehicle"]): row for row in stored.totals}
-        pairs = set(rows) | {(unit, vehicle) for unit in units for vehicle in self.known_vehicles(stored)}
-        for labels in sorted(pairs):
-            row = rows.get(labels)
-            if row is None:                       # known, no session yet: 0, so the first one is an increment
-                completed.add_metric(labels, 0)
-                energy.add_metric(labels, 0.0)
-                for component in COMPONENTS:
-                    cost.add_metric([*labels, component], 0.0)
-                reference.add_metric(labels, 0.0)
-                provisional.add_metric(labels, 0)
-                continue
-            completed.add_metric(labels, row["sessions"])
-            energy.add_metric(labels, (row["energy_wh"] or 0.0) * WH)
-            for component, value in zip(COMPONENTS, (row["supply_charged"], row["supply_credit"], row["delivery"])):
-                cost.add_metric([*labels, component], value or 0.0)
-            reference.add_metric(labels, row["reference"] or 0.0)
-            provisional.add_metric(labels, row["provisional"] or 0)
-        discarded = CounterMetricFamily("charging_sessions_discarded", HELP["charging_sessions_discarded"],
-                                        labels=["unit", "reason"])
-        counts = {(row["unit"], row["reason"]): row["count"] for row in stored.discarded}
-        for key in sorted(set(counts) | {(unit, reason) for unit in units for reason in DISCARD_REASONS}):
-            discarded.add_metric(list(key), counts.get(key, 0))
-        reconciled = CounterMetricFamily("charging_session_reconciliations", HELP["charging_session_reconciliations"],
-                                         labels=["outcome"])
-        for outcome in ("matched", "inserted"):
-            reconciled.add_metric([outcome], stored.reconciliations.get(outcome, 0))
-        yield from (completed, energy, cost, reference, provisional, discarded, reconciled)
-        yield from self._in_progress()
-        yield from self._last()
-        yield from self._health()
+def live_families(view: SessionsView | None, ledger: LedgerView, health: Health) -> list[Family]:
+    """The families of each evaluation: the sessions in progress and the store's health."""
+    open_by_unit: dict[str, OpenSessionView] = {o.unit: o for o in view.in_progress} if view else {}
+    seen = sorted(view.seen) if view else []
+    return [*build_families(OPEN_ROWS, ("unit",), [((unit,), open_by_unit.get(unit)) for unit in seen]),
+            *build_families(HEALTH_ROWS, (), [((), (view, ledger, health))])]
 
-    def _in_progress(self) -> Iterable[Family]:
-        flag, energy, cost, start = (GaugeMetricFamily(name, HELP[name], labels=["unit"]) for name in (
-            "charging_session_in_progress", "charging_session_in_progress_energy_joules",
-            "charging_session_in_progress_cost_dollars", "charging_session_in_progress_start_timestamp_seconds"))
-        open_units = {row["unit"]: row for row in self.service.in_progress()}
-        for unit in sorted(set(self.service.live.names.values())):
-            row = open_units.get(unit)
-            flag.add_metric([unit], 1.0 if row else 0.0)
-            if row:
-                energy.add_metric([unit], row["energy_wh"] * WH)
-                cost.add_metric([unit], row["estimated_cost"])
-                start.add_metric([unit], row["start"])
-        return flag, energy, cost, start
 
-    def _last(self) -> Iterable[Family]:
-        energy, cost, end = (GaugeMetricFamily(name, HELP[name], labels=["unit"]) for name in (
-            "charging_session_last_energy_joules", "charging_session_last_cost_dollars",
-            "charging_session_last_end_timestamp_seconds"))
-        vehicle = GaugeMetricFamily("charging_session_last_info", HELP["charging_session_last_info"],
-                                    labels=["unit", "vehicle"])
-        for session in self.stored().last:
-            energy.add_metric([session.unit], session.energy_wh * WH)
-            cost.add_metric([session.unit], session.full_cost)
-            end.add_metric([session.unit], session.end)
-            vehicle.add_metric([session.unit, session.vehicle or ""], 1.0)
-        return energy, cost, end, vehicle
+def session_families(view: SessionsView | None, ledger: LedgerView, health: Health,
+                     vehicles: frozenset[str]) -> list[Family]:
+    """Every session-store family from one sessions view and one ledger."""
+    return stored_families(known_units(view, ledger), ledger, vehicles) + live_families(view, ledger, health)
 
-    def _health(self) -> Iterable[Family]:
-        live = self.service.live
-        watermark = self.storage.watermark()
-        if watermark is not None:
-            yield GaugeMetricFamily("charging_session_watermark_timestamp_seconds",
-                                    HELP["charging_session_watermark_timestamp_seconds"], value=watermark)
-        first = self.stored().first_recorded
-        if first is not None:
-            yield GaugeMetricFamily("charging_session_first_recorded_timestamp_seconds",
-                                    HELP["charging_session_first_recorded_timestamp_seconds"], value=first)
-        yield GaugeMetricFamily("charging_session_store_up", HELP["charging_session_store_up"],
-                                value=1.0 if live.up else 0.0)
-        if live.last_success is not None:
-            yield GaugeMetricFamily("charging_session_store_last_success_timestamp_seconds",
-                                    HELP["charging_session_store_last_success_timestamp_seconds"], value=live.last_success)
 
-    def describe(self) -> Iterable[Family]:
-        return []
+def exposition_parts(loops: Loops, registry: CollectorRegistry, config: Config,
+                     driver: SmartChargingDriver | None) -> list[Part]:
+    """The store's /metrics in parts: the counters over every unit and vehicle pair re-render only when the
+    ledger moves or a unit appears; the sessions in progress, health, request metrics and smart charging
+    at every render (benchmarks/session_scrape.py)."""
+    vehicles = configured_vehicles(config)
+
+    def units() -> frozenset[str]:
+        return known_units(loops.sessions(), loops.ledger.view)
+    parts = [Part(lambda: stored_families(units(), loops.ledger.view, vehicles),
+                  key=lambda: (loops.ledger.view.version, units())),
+             Part(lambda: live_families(loops.sessions(), loops.ledger.view, loops.health())),
+             Part(registry.collect)]
+    if driver is not None:
+        smart = driver
+        parts.append(Part(lambda: smart_charging_families(loops.smart_charging() or smart.view(), loops.ledger.view)))
+    return parts

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from upstreams.tessie import ChargeRecord
-from session_store.storage import Session
+from session_store.records import Session
 
 MATCH_WINDOW_S = 300.0
 

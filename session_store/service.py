@@ -22,7 +22,9 @@ from session_store.costing import GIVE_UP_S, cost_fields, session_bill
 from session_store.prometheus import Prometheus, Series
 from session_store.reconciliation import Plan, plan
 from session_store.sessions import Completed, Discarded, Params, UnitState, segment_energy, step
-from session_store.storage import Session, Storage
+from session_store.records import Session
+from session_store.storage import Storage
+from session_store.views import OpenSessionView, SessionsView
 
 PRICE_SERIES = "electricity_price_5m_cents_per_kwh"
 # Each window re-reads this much before the watermark: a sample stamped just before the last window's
@@ -50,18 +52,17 @@ LOCAL = Source("local", "twc_power_watts", "twc_vehicle_connected", "charger", "
 
 
 @dataclass
-class Live:
-    """What the API and metrics show between evaluations (replaced as a whole after each one)."""
+class WorkingState:
+    """The driver's working state between evaluations; others read the frozen `SessionsView` of `view()`."""
 
     states: dict[str, UnitState] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)       # unit key -> display name
     power: dict[str, tuple[float, float]] = field(default_factory=dict)   # unit key -> (t, watts)
     prices: dict[float, float] = field(default_factory=dict)   # recent 5-minute prices, for estimates
     last_evaluation: float | None = None
-    last_success: float | None = None
-    up: bool = False
 
 
+HISTORY_DAYS = 7.0      # how far back each charge-history import reads
 FLEET_WAIT_S = 300.0   # auto mode with a Tessie token: how long Fleet data may lag the local API at start
 
 
@@ -84,7 +85,7 @@ class SessionService:
                              max_gap_s=300.0, min_energy_wh=settings.min_energy_kwh * 1000,
                              min_duration_s=settings.min_duration)
         self.tariff = tariff_for(config)
-        self.live = Live(states=storage.load_states())
+        self.working = WorkingState(states=storage.load_states())
         self.vehicle_names: dict[str, str] = {}   # VIN -> the name the Fleet exporter gave it (vehicle_info)
         self.source: Source | None = None
         self.started = clock()
@@ -127,10 +128,9 @@ class SessionService:
     async def evaluate(self) -> list[Session]:
         """Catch up from the watermark to now - settle; returns the sessions completed meanwhile."""
         now = self.clock()
-        self.live.last_evaluation = now
+        self.working.last_evaluation = now
         self.source = self.source or await self.choose_source()
         if self.source is None:
-            self.live.last_success, self.live.up = self.clock(), True
             return []
         end = now - self.config.sessions.settle
         mark = self.storage.watermark() or (end - self.config.sessions.catch_up)
@@ -140,7 +140,6 @@ class SessionService:
             completed += await self._window(self.source, mark, chunk_end)
             mark = chunk_end
         await self._reprice()
-        self.live.last_success, self.live.up = self.clock(), True
         return completed
 
     async def _window(self, source: Source, start: float, end: float) -> list[Session]:
@@ -152,8 +151,8 @@ class SessionService:
         # a day before the window for estimates; an hour after it so a session's last hour is complete
         # when catching up (live, the clock stops it)
         prices = await self._prices(start - 86400, min(self.clock(), end + 3600))
-        self.live.prices = prices
-        states = dict(self.live.states)
+        self.working.prices = prices
+        states = dict(self.working.states)
         sessions: list[Session] = []
         discarded: list[tuple[str, str]] = []
         by_key: dict[str, dict[str, list[Series]]] = {}
@@ -167,7 +166,7 @@ class SessionService:
                 continue
             samples = sorted((t, v) for series in data["power"] for t, v in zip(series.t, series.v))
             name = data["power"][0].labels.get(source.display, key)
-            self.live.names[key] = name
+            self.working.names[key] = name
             connected = [(t, v >= 0.5) for series in data.get("links", []) for t, v in zip(series.t, series.v)]
             vins = [(t, series.labels.get("vin")) for series in data.get("infos", []) for t in series.t]
             vehicles = self._vehicle_labels(data.get("infos", []))
@@ -176,7 +175,7 @@ class SessionService:
                                  connected, vins)
             states[key] = state
             if samples:
-                self.live.power[key] = samples[-1]
+                self.working.power[key] = samples[-1]
             if before.open is None and state.open is not None:
                 self.on_event({"type": "session_started", "unit": name, "start": state.open.start})
             for event in closed:
@@ -186,7 +185,7 @@ class SessionService:
                 meter = self._meter(data.get("meters", []), event)
                 sessions.append(self._session(source, key, name, event, prices, vehicles, meter))
         inserted = self.storage.save_step(states, sessions, discarded, end)
-        self.live.states = states
+        self.working.states = states
         for session in inserted:
             self.log.info("session completed: %s %s %.2f kWh $%.2f", session.unit, session.vehicle or session.vin or "",
                           session.energy_wh / 1000, session.full_cost)
@@ -251,14 +250,20 @@ class SessionService:
             fields = self._cost(session.intervals, prices)
             if not prices or min(prices) > session.start:
                 fields = {"cost_final": self.clock() - session.end > GIVE_UP_S}
-            updates.append(replace(session, **fields))
+            repriced = replace(session, **fields)
+            if repriced != session:   # unchanged costs are not rewritten (nor the counters re-read)
+                updates.append(repriced)
         self.storage.update_costs(updates)
 
-    async def reconcile(self, tessie: Any, site_id: str, days: float = 7.0) -> Plan:
-        """Fetch recent Fleet charge history and apply the reconciliation plan in one transaction."""
+    async def fetch_charge_history(self, tessie: Any, site_id: str, days: float = HISTORY_DAYS) -> list[ChargeRecord]:
+        """The site's Fleet charge history of the last `days`."""
         zone = ZoneInfo(self.config.general.timezone)
         now = datetime.fromtimestamp(self.clock(), zone)
-        records = await tessie.charge_history(site_id, now - timedelta(days=days), now, zone.key)
+        return await tessie.charge_history(site_id, now - timedelta(days=days), now, zone.key)
+
+    async def reconcile(self, records: list[ChargeRecord], days: float = HISTORY_DAYS) -> Plan:
+        """Apply the reconciliation plan of fetched charge history in one transaction (pricing the sessions
+        only the history knows from Prometheus)."""
         sessions = self.storage.sessions_with_din(self.clock() - (days + 1) * 86400)
         known = self.storage.target_ids()
         result = plan(records, sessions, known)
@@ -291,7 +296,7 @@ class SessionService:
         vehicle = (self.config.vehicles.target_ids.get(record.target_id or "")
                    or self._name_vehicle(vin, {}))
         unit = (configured_unit_name(self.config.energy_site.unit_names, record.din)
-                or (self.live.names.get(record.din) if self.source is FLEET else None)
+                or (self.working.names.get(record.din) if self.source is FLEET else None)
                 or next((s.unit for s in sessions if s.din == record.din), None)
                 or serial_of(record.din))
         return Session(unit=unit, din=record.din, vin=vin, vehicle=vehicle, start=record.start, end=end,
@@ -300,16 +305,35 @@ class SessionService:
                        source="telemetry_history", reconciliation="inserted", metered_energy_wh=record.energy_wh,
                        target_id=record.target_id)
 
-    def in_progress(self) -> list[dict[str, Any]]:
+    def configured_units(self) -> frozenset[str]:
+        """The units the session source is configured with: energy_site.unit_names with Fleet, the chargers
+        of wall_connectors.chargers with the local API (none while auto mode has not chosen)."""
+        wanted = self.config.sessions.source
+        source = FLEET if wanted == "fleet" else LOCAL if wanted == "local" else self.source
+        if source is FLEET:
+            return frozenset(self.config.energy_site.unit_names.values())
+        if source is LOCAL:
+            return frozenset(charger.name for charger in self.config.wall_connectors.chargers)
+        return frozenset()
+
+    def view(self) -> SessionsView:
+        """The frozen view of the last evaluation: units, open sessions with their cost so far, latest power."""
+        live = self.working
+        seen = frozenset(live.names.values())
+        return SessionsView(evaluated_at=live.last_evaluation or self.clock(), watermark=self.storage.watermark(),
+                            seen=seen, units=seen | self.configured_units(), in_progress=tuple(self.in_progress()),
+                            power=tuple((live.names.get(key, key), t, watts) for key, (t, watts) in live.power.items()))
+
+    def in_progress(self) -> list[OpenSessionView]:
         """Open sessions with their energy and estimated cost so far."""
         rows = []
-        for key, state in self.live.states.items():
+        for key, state in self.working.states.items():
             if state.open is None:
                 continue
-            cost = session_bill(state.open.intervals, self.live.prices, self.tariff, self.clock())
-            rows.append({"unit": self.live.names.get(key, key), "start": state.open.start, "vin": state.open.vin,
-                         "vehicle": self._name_vehicle(state.open.vin, {}), "energy_wh": state.open.energy_wh,
-                         "peak_w": state.open.peak_w, "power_w": self.live.power.get(key, (None, None))[1],
-                         "estimated_cost": cost.full, "estimated_supply_cost": cost.supply,
-                         "estimated_delivery_cost": cost.delivery})
+            cost = session_bill(state.open.intervals, self.working.prices, self.tariff, self.clock())
+            rows.append(OpenSessionView(
+                key=key, unit=self.working.names.get(key, key), start=state.open.start, vin=state.open.vin,
+                vehicle=self._name_vehicle(state.open.vin, {}), energy_wh=state.open.energy_wh,
+                peak_w=state.open.peak_w, power_w=self.working.power.get(key, (None, None))[1],
+                estimated_cost=cost.full, estimated_supply_cost=cost.supply, estimated_delivery_cost=cost.delivery))
         return rows

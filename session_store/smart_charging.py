@@ -168,3 +168,21 @@ def remember(memory: Memory, decision: Decision, vehicle: VehicleNow, ok: bool |
         return replace(memory, failures=0, retry_at=now + params.retry_max_s)   # give up stopping: it charges
     delay = min(params.retry_max_s, params.retry_base_s * 2 ** (failures - 1))
     return replace(memory, failures=failures, retry_at=now + delay)
+
+
+STATUS = {0: "not_charging", 1: "charging", 2: "paused", 3: "paused_simulated", 4: "user_override",
+          5: "manual_override", 6: "fail_safe"}
+
+
+def status_code(vehicle: VehicleNow | None, memory: Memory | None, decision: Decision | None) -> int:
+    """The vehicle's smart-charging status (a key of STATUS) from what the last evaluation saw and decided."""
+    reason = decision.reason if decision else ""
+    if memory is not None and memory.paused_by_us:
+        return 3 if memory.simulated else 2
+    if reason.startswith("manual_override"):
+        return 5
+    if reason in ("user_override", "user_started_charging"):
+        return 4
+    if reason.startswith("fail_safe") and vehicle is not None and vehicle.charging:
+        return 6
+    return 1 if vehicle is not None and vehicle.charging else 0

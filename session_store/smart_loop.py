@@ -15,8 +15,10 @@ from upstreams.tessie import unit_name, vehicle_name
 from servicekit.config import Config
 from servicekit.errors import UpstreamError
 from session_store.prometheus import Prometheus
-from session_store.smart_charging import Decision, Market, Memory, Params, VehicleNow, decide, remember
-from session_store.storage import ActionRecord, Storage
+from session_store.smart_charging import Decision, Market, Memory, Params, VehicleNow, decide, remember, status_code
+from session_store.views import SmartChargingView, VehicleStatus
+from session_store.records import ActionRecord
+from session_store.storage import Storage
 
 # Per signal: its history (one sample per price or billed period, so every one weighs once) and its rank.
 SIGNALS = {
@@ -44,7 +46,7 @@ class TessieCommands:
 
 @dataclass
 class SmartState:
-    """What the API and metrics show (replaced after every evaluation)."""
+    """The driver's own working state between evaluations; others read `SmartChargingDriver.view()`."""
 
     market: Market | None = None
     vehicles: dict[str, VehicleNow] = field(default_factory=dict)
@@ -69,6 +71,9 @@ def settle_time(config: Config) -> float:
 
 
 class SmartChargingDriver:
+    """Evaluates every vehicle and publishes a frozen `SmartChargingView` after each evaluation and each
+    override; it is the API's `SmartChargingControl`."""
+
     def __init__(self, config: Config, storage: Storage, prometheus: Prometheus, commands: Commands | None,
                  log: logging.Logger, session_starts: Callable[[], dict[str, float]] = dict,
                  clock: Callable[[], float] = time.time) -> None:
@@ -87,6 +92,29 @@ class SmartChargingDriver:
                              dry_run=not settings.control_enabled or commands is None,
                              settle_s=settle_time(config))
         self.state = SmartState(memories=storage.load_memories())
+        self._view = self._make_view()
+
+    def view(self) -> SmartChargingView:
+        return self._view
+
+    def now(self) -> float:
+        return self.clock()
+
+    def _make_view(self) -> SmartChargingView:
+        state = self.state
+        vehicles = []
+        for vin in sorted(set(state.vehicles) | set(state.memories)):
+            vehicle, memory, decision = state.vehicles.get(vin), state.memories.get(vin), state.decisions.get(vin)
+            vehicles.append(VehicleStatus(
+                vin=vin, vehicle=state.names.get(vin), unit=vehicle.unit if vehicle else None,
+                plugged=bool(vehicle and vehicle.plugged), charging=bool(vehicle and vehicle.charging),
+                paused_by_us=bool(memory and memory.paused_by_us), last_decision=decision.reason if decision else None,
+                last_command_at=memory.last_command_at if memory else None,
+                override_until=memory.override_until if memory else None,
+                status=status_code(vehicle, memory, decision)))
+        return SmartChargingView(dry_run=self.params.dry_run, signal=self.config.smart_charging.signal,
+                                 evaluated_at=state.last_evaluation, market=state.market, vehicles=tuple(vehicles),
+                                 fail_safe=dict(state.fail_safe))
 
     async def market(self) -> Market:
         """The signal and its thresholds: percentiles over the signal's own history (billed hourly
@@ -162,6 +190,7 @@ class SmartChargingDriver:
                               record.action or "no action", record.reason, record.outcome,
                               f": {record.detail}" if record.detail else "")
         self.state = SmartState(market, vehicles, decisions, memories, self.state.names, now, self.state.fail_safe)
+        self._view = self._make_view()
         return records
 
     def set_override(self, vin: str, until: float) -> ActionRecord:
@@ -172,6 +201,7 @@ class SmartChargingDriver:
                               None, None, None, f"until {until:.0f}")
         self.storage.save_smart_charging({vin: memories[vin]}, [record])
         self.state.memories = memories
+        self._view = self._make_view()
         self.log.info("smart charging: manual override for %s until %s", self.state.names.get(vin, vin),
                       time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(until)))
         return record

@@ -11,13 +11,14 @@ import json
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, astuple, dataclass
+from dataclasses import asdict, astuple
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from billing.tariff import Line, local_day
 from session_store.sessions import OpenSession, UnitState
+from session_store.records import ActionRecord, Session
 from session_store.smart_charging import Memory
 
 MIGRATIONS: tuple[str, ...] = (
@@ -108,94 +109,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
-class Session:
-    unit: str
-    din: str | None
-    vin: str | None
-    vehicle: str | None
-    start: float
-    end: float
-    duration_s: float
-    energy_wh: float
-    peak_w: float
-    average_w: float
-    meter_energy_wh: float | None
-    supply_cost: float
-    supply_credit: float
-    delivery_cost: float
-    full_cost: float
-    supply_price_cents: float | None           # supply cost over energy: the average supply price paid
-    cost_final: bool
-    intervals: dict[float, float]
-    gap_s: float
-    source: str
-    reconciliation: str
-    metered_energy_wh: float | None = None
-    target_id: str | None = None
-    reference_cost: float | None = None        # the same energy on the fixed-price rate (same delivery)
-    bill_lines: tuple[Line, ...] = ()           # one per billed hour (ComEd) or price interval
-    id: int | None = None
-
-    @property
-    def energy_of_record_wh(self) -> float:
-        """The meter's energy from Fleet charge history once matched, else the live integral."""
-        return self.metered_energy_wh if self.metered_energy_wh is not None else self.energy_wh
-
-    @property
-    def savings(self) -> float | None:
-        return None if self.reference_cost is None else self.reference_cost - self.full_cost
-
-    @property
-    def effective_price_cents(self) -> float | None:
-        """All-in price paid: supply and delivery over the energy, cents per kWh."""
-        return self.full_cost / self.energy_wh * 1e5 if self.energy_wh > 0 else None
-
-    def public(self, lines: bool = False) -> dict[str, Any]:
-        """The JSON shape served by the API (intervals omitted: internal costing detail; the bill's
-        lines only when asked, for one session)."""
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in ("intervals",
-                                                                                                "bill_lines")}
-        data.update(energy_of_record_wh=self.energy_of_record_wh, savings=self.savings,
-                    effective_price_cents=self.effective_price_cents)
-        if lines:
-            data["bill_lines"] = [rounded(asdict(line)) for line in self.bill_lines]
-        return rounded(data)
-
-
-# Decimals served per unit, no finer than what the sources give: Prometheus times to the millisecond,
-# power and energy to a tenth of a watt (hour), money to a millionth of a dollar, prices to 1e-4 cent.
-DECIMALS = (("_wh", 1), ("_w", 1), ("_s", 3), ("_cost", 6), ("_credit", 6), ("_cents", 4), ("_kwh", 4))
-NAMED = {"start": 3, "end": 3, "savings": 6, "supply": 6, "delivery": 6}
-
-
-def rounded(data: dict[str, Any]) -> dict[str, Any]:
-    """The API's numbers without float noise (11500.710000000001 W, 1.6000000000000008 kWh)."""
-    out = {}
-    for key, value in data.items():
-        digits = NAMED.get(key, next((d for suffix, d in DECIMALS if key.endswith(suffix)), None))
-        out[key] = round(value, digits) if digits is not None and isinstance(value, float) else value
-    return out
-
-
 COLUMNS = [name for name in Session.__dataclass_fields__ if name != "id"]
 FIRST_DAY, LAST_DAY = -62_135_000_000.0, 253_402_000_000.0   # Unix seconds within years 1 to 9999
-
-
-@dataclass(frozen=True)
-class ActionRecord:
-    """One line of the smart-charging action log: what was decided, why, and what came of it."""
-
-    t: float
-    vin: str
-    vehicle: str | None
-    action: str | None          # stop, start, stop_simulated, start_simulated, None (a logged non-action)
-    reason: str
-    outcome: str                # sent, failed, simulated, skipped
-    price: float | None
-    stop_threshold: float | None
-    resume_threshold: float | None
-    detail: str | None = None
 
 
 def _lines_to_json(lines: Sequence[Line]) -> str:
@@ -236,8 +151,22 @@ class Storage:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self.version = 0   # bumped by every committed write: readers cache what they derive per version
+        # bumped by every committed write that changes an aggregate (sessions, their costs, discards,
+        # reconciliation, actions): the ledger re-reads them per version, not per evaluation
+        self.version = 0
         self._migrate()
+
+    def reader(self) -> "Storage":
+        """A second, read-only connection to the same database, for a worker thread: in WAL mode it reads
+        the last committed state while this one writes (an in-memory database has only this one)."""
+        if self.path == ":memory:":
+            return self
+        reader = object.__new__(Storage)
+        reader.path, reader.zone, reader.version = self.path, self.zone, 0
+        reader.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                    check_same_thread=False)
+        reader.db.row_factory = sqlite3.Row
+        return reader
 
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -260,7 +189,6 @@ class Storage:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
-        self.version += 1
 
     # --- the sidecar's step ----------------------------------------------------------------------
 
@@ -289,6 +217,7 @@ class Storage:
                                 "ON CONFLICT (unit, reason) DO UPDATE SET count = count + 1", (unit, reason))
             self.db.execute("INSERT INTO watermark (id, t) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET t = excluded.t",
                             (watermark,))
+        self.version += bool(inserted or discarded)
         return inserted
 
     def _insert(self, session: Session) -> Session | None:
@@ -326,8 +255,11 @@ class Storage:
             [(session.id, day, e, s, d, r if reference else None, int(session.cost_final), int(day == first))
              for day, (e, s, d, r) in days.items()])
 
-    def update_costs(self, sessions: Iterable[Session]) -> None:
+    def update_costs(self, sessions: Sequence[Session]) -> None:
         """Re-priced sessions: their money fields, bill lines and days, in one transaction."""
+        if not sessions:
+            return
+        self.version += 1
         with self._transaction():
             for session in sessions:
                 self.db.execute("UPDATE sessions SET supply_cost = ?, supply_credit = ?, delivery_cost = ?, "
@@ -446,6 +378,7 @@ class Storage:
         session explains are inserted (duplicates ignored), learned target_id -> (VIN, name) pairs are
         kept and name the sessions of that target_id that had no vehicle yet."""
         inserted = []
+        self.version += 1
         with self._transaction():
             self.db.executemany("UPDATE sessions SET reconciliation = 'matched', metered_energy_wh = ?, target_id = ? "
                                 "WHERE id = ?", [(energy, target, sid) for sid, energy, target in matches])
@@ -475,6 +408,7 @@ class Storage:
     def save_smart_charging(self, memories: Mapping[str, Memory], actions: Sequence[ActionRecord]) -> None:
         """One transaction: every vehicle's memory and the actions taken, so a restart never re-sends
         a command it already sent nor forgets a pause."""
+        self.version += bool(actions)
         with self._transaction():
             self.db.executemany("INSERT INTO smart_charging_memory (vin, memory) VALUES (?, ?) "
                                 "ON CONFLICT (vin) DO UPDATE SET memory = excluded.memory",

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from servicekit.collector import health_reference
 from servicekit.config import reference_rows
+from servicekit.upstream import UpstreamMetrics
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -30,24 +32,18 @@ def config_reference() -> str:
                   ((f"`{k}`", f"`{e}`" if e else "", f"`{d}`" if d else "", m) for k, e, d, m in reference_rows()))
 
 
-def health_rows(prefix: str) -> list[tuple[str, str, str, str]]:
-    return [
-        (f"{prefix}_up", "gauge", "target", "1 if the last poll of the target succeeded and its data is fresh, else 0."),
-        (f"{prefix}_last_success_timestamp_seconds", "gauge", "target", "When the target was last polled successfully."),
-        (f"{prefix}_upstream_requests_total", "counter", "endpoint, outcome",
-         "Requests to the upstream by endpoint and outcome (success, timeout, unreachable, auth_failed, "
-         "rate_limited, unavailable, server_error, client_error, bad_payload)."),
-        (f"{prefix}_upstream_request_duration_seconds", "histogram", "endpoint", "Duration of upstream requests."),
-    ]
+def exporter_rows(exporter: str) -> list[tuple[str, str, str, str]]:
+    """(name, type, labels, help) of everything one exporter serves: health, upstream requests, its table."""
+    module = importlib.import_module(f"exporters.{exporter}")
+    prefix = getattr(module, "HEALTH_PREFIX", getattr(module, "PREFIX", ""))
+    return health_reference(prefix) + UpstreamMetrics.reference(prefix, module.UPSTREAM) + module.metric_reference()
 
 
 def metrics_reference(exporter: str) -> Callable[[], str]:
     """The table of one exporter: its health metrics, then its metric table."""
     def make() -> str:
-        module = importlib.import_module(f"exporters.{exporter}")
-        prefix = getattr(module, "HEALTH_PREFIX", getattr(module, "PREFIX", ""))
-        rows = health_rows(prefix) + module.metric_reference()
-        return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in rows))
+        return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in
+                                                                  exporter_rows(exporter)))
     return make
 
 

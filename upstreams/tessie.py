@@ -176,6 +176,12 @@ class EnergySite:
     units: tuple[UnitInfo, ...]
 
 
+def choose_site(sites: list[EnergySite]) -> EnergySite | None:
+    """The energy site every component uses when none is configured: the first with Wall Connectors, else
+    the first (a site whose units are not listed yet); None for an account without one."""
+    return next((site for site in sites if site.units), sites[0] if sites else None)
+
+
 def parse_products(response: Any) -> list[EnergySite]:
     """Energy sites among the products (entries with `energy_site_id`; vehicles have `vin`)."""
     if not isinstance(response, list):

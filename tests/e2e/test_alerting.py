@@ -3,11 +3,7 @@ Prometheus, real Alertmanager delivering to a local receiver; the message conten
 severity, times in the configured zone, runbook links that open from a phone) and an inhibition."""
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -18,8 +14,10 @@ import yaml
 from servicekit.config import load
 from suite.alertmanager_config import write_alertmanager_config
 from suite.processes import free_port, wait_until
-from tests.conftest import ROOT
-from tests.support import Receiver, get_json
+from testkit import ROOT
+from testkit.backfill import price_backfill
+from testkit.http import call, get_json
+from testkit.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -52,13 +50,9 @@ def test_spike_and_hot_charger_reach_the_receiver_and_offline_inhibits_temperatu
     sim = start_simulator(scenario)
     twc_port, price_port = free_port(), free_port()
     data_dir = tmp_path / "tsdb"
-    backfill = subprocess.run(
-        [sys.executable, "-m", "exporters.price_backfill", "--data-dir", str(data_dir), "--days", "3",
-         "--instance", f"127.0.0.1:{price_port}"],
-        env={"PATH": "/usr/bin:/bin", "COMED_BASE_URL": sim.url}, capture_output=True, text=True, timeout=120)
-    assert backfill.returncode == 0, backfill.stderr
+    price_backfill(data_dir, sim.url, days=3, instance=f"127.0.0.1:{price_port}")
     start_component("twc-exporter", "exporters.twc", twc_port,
-                    env={"TWC_CHARGERS": f"garage:{sim.charger_urls['garage'].split('://')[1]}",
+                    env={"TWC_CHARGERS": f"garage:{sim.charger_address('garage')}",
                          "TWC_POLL_VITALS_INTERVAL": "1"})
     start_component("price-exporter", "exporters.price", price_port,
                     env={"COMED_BASE_URL": sim.url, "COMED_POLL_INTERVAL": "1"})
@@ -101,9 +95,8 @@ def test_spike_and_hot_charger_reach_the_receiver_and_offline_inhibits_temperatu
 
     offline = [{"labels": {"alertname": "WallConnectorOffline", "charger": "garage", "severity": "warning"},
                 "annotations": {"summary": "Wall Connector garage is not answering"}}]
-    request = urllib.request.Request(f"{alertmanager}/api/v2/alerts", data=json.dumps(offline).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
-    urllib.request.urlopen(request, timeout=5).read()
+    status, _, body = call(f"{alertmanager}/api/v2/alerts", offline, timeout=5)
+    assert status < 300, body
 
     def temperature_inhibited() -> bool:
         alerts = get_json(f"{alertmanager}/api/v2/alerts?filter=alertname%3D%22WallConnectorHighTemperature%22")

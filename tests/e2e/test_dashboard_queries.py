@@ -22,11 +22,8 @@ from __future__ import annotations
 import json
 import math
 import re
-import subprocess
-import sys
 import time
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -38,8 +35,10 @@ import yaml
 from simulator.bill import bill_lines
 from simulator.config import TariffConfig
 from suite.processes import free_port, wait_until
-from tests.conftest import ROOT, SIM_TOKEN
-from tests.support import get, get_json
+from testkit import ROOT
+from testkit.backfill import price_backfill
+from testkit.http import get, get_json
+from testkit.simulator import SIM_TOKEN, Simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -81,17 +80,11 @@ SCENARIO = {
 
 # ------------------------------------------------------------------------------- the running suite
 
-def post(url: str, body: dict) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read())
-
-
 @dataclass
 class Suite:
     prometheus: Any
     store_url: str
-    sim_url: str
+    sim: Simulator
     started: float
     notes: list[str] = field(default_factory=list)
 
@@ -104,16 +97,12 @@ def suite(tmp_path: Path, start_simulator, start_component, start_prometheus) ->
     sim = start_simulator(scenario)
     ports = {name: free_port() for name in ("twc", "fleet", "vehicle", "price", "session_store")}
     data_dir = tmp_path / "tsdb"
-    backfill = subprocess.run(
-        [sys.executable, "-m", "exporters.price_backfill", "--data-dir", str(data_dir), "--days", "9",
-         "--instance", f"127.0.0.1:{ports['price']}"],
-        env={"PATH": "/usr/bin:/bin", "COMED_BASE_URL": sim.url}, capture_output=True, text=True, timeout=120)
-    assert backfill.returncode == 0, backfill.stderr
+    price_backfill(data_dir, sim.url, days=9, instance=f"127.0.0.1:{ports['price']}")
     names = ",".join(f"{vin}:{name}" for vin, name in NAMES.items())
     tessie = {"TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "VEHICLE_NAMES": names,
               "WALL_CONNECTOR_NAMES": f"{GARAGE_DIN}:garage,{DRIVEWAY_DIN}:driveway"}
     start_component("twc-exporter", "exporters.twc", ports["twc"],
-                    env={"TWC_CHARGERS": f"garage:{sim.charger_urls['garage'].split('://')[1]}",
+                    env={"TWC_CHARGERS": f"garage:{sim.charger_address('garage')}",
                          "TWC_POLL_VITALS_INTERVAL": "1"})
     start_component("fleet-exporter", "exporters.fleet", ports["fleet"],
                     env={**tessie, "FLEET_LIVE_STATUS_INTERVAL": "1"})
@@ -138,16 +127,16 @@ def suite(tmp_path: Path, start_simulator, start_component, start_prometheus) ->
         return [s for s in get_json(f"{store}/api/sessions/current")["sessions"] if s["unit"] == unit]
 
     prometheus.wait_for("tesla_wall_connector_power_watts", 30)
-    post(f"{sim.url}/sim/events", {"vehicle": "blue", "plug_in": "garage"})
-    post(f"{sim.url}/sim/events", {"vehicle": "red", "plug_in": "driveway"})
+    sim.event(vehicle="blue", plug_in="garage")
+    sim.event(vehicle="red", plug_in="driveway")
     wait_until(lambda: current("garage") and current("garage")[0]["energy_wh"] > 30, 60, 0.2, "30 Wh into Blue")
-    post(f"{sim.url}/sim/events", {"vehicle": "blue", "unplug": True})
+    sim.event(vehicle="blue", unplug=True)
     wait_until(lambda: any(s["source"] == "live_status" for s in get_json(f"{store}/api/sessions")["sessions"]),
                60, 0.2, "the completed live session")
     # Unplugged as soon as the session store sees the next session open: discarded (under 20 Wh, 5 s).
-    post(f"{sim.url}/sim/events", {"vehicle": "blue", "plug_in": "garage"})
+    sim.event(vehicle="blue", plug_in="garage")
     wait_until(lambda: current("garage"), 30, 0.1, "Blue's second session to open")
-    post(f"{sim.url}/sim/events", {"vehicle": "blue", "unplug": True})
+    sim.event(vehicle="blue", unplug=True)
     # increase() needs two samples of the new counter.
     prometheus.wait_for("count_over_time(charging_sessions_discarded_total[1m]) >= 2", 30)
     prometheus.wait_for('ALERTS{alertname="ChargingSessionCompleted",alertstate="firing"}', 20)
@@ -155,7 +144,7 @@ def suite(tmp_path: Path, start_simulator, start_component, start_prometheus) ->
     # Range queries end on a step boundary (Grafana aligns them): let one pass, so the newest series are in.
     ready = time.time()
     time.sleep(SCRAPE_INTERVAL - ready % SCRAPE_INTERVAL + 1)
-    return Suite(prometheus, store, sim.url, started)
+    return Suite(prometheus, store, sim, started)
 
 
 # ------------------------------------------------------------------------------ reading the JSON
@@ -534,8 +523,7 @@ def session_panels_show_the_true_energy_and_cost(suite: Suite) -> list[str]:
                                      for unit in ("garage", "driveway")}, abs=1e-4), "driveway: its zero series"
     assert expected["cost"] > 0 and expected["provisional"] >= 1, "yesterday's session is final, today's not yet"
 
-    truth = get_json(f"{suite.sim_url}/sim/truth?" + urllib.parse.urlencode(
-        {"prices_from": min(s["start"] for s in sessions) - 7200, "prices_to": now + 300}))
+    truth = suite.sim.truth(prices_from=min(s["start"] for s in sessions) - 7200, prices_to=now + 300)
     true = truth_of(sessions, truth, suite.started)
     energy_shown = sum(shown["session-history", "Energy"].values())
     cost_shown = sum(shown["session-history", "Cost"].values())

@@ -9,20 +9,16 @@ charging shows no demo car, and a real charge is recorded as a session from the 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 from suite.processes import port_in_use, wait_until
-from tests.e2e.test_suite_lifecycle import distinct_ports, suite_env
-from tests.support import get_json
+from testkit.http import get_json
+from testkit.prometheus import PrometheusAPI
+from testkit.suite import SuiteRun, distinct_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -40,20 +36,9 @@ REAL_SCENARIO = {
 }
 
 
-def post(url: str, body: dict) -> None:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        assert response.status < 300
-
-
-def query(prometheus: str, expr: str) -> list:
-    return get_json(f"{prometheus}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")["data"]["result"]
-
-
 def test_switching_from_the_demo_to_real_equipment_keeps_nothing_of_the_demo(tmp_path: Path,
                                                                               start_simulator) -> None:
-    ports = distinct_ports(("twc", "fleet", "vehicle", "price", "sessions", "prom", "am", "sim"))
+    ports = distinct_ports()
     config = {   # what a user's config.yaml holds besides their equipment (here: free ports, fast polling)
         "wall_connectors": {"listen": f"127.0.0.1:{ports['twc']}", "vitals_interval": 1},
         "energy_site": {"listen": f"127.0.0.1:{ports['fleet']}", "live_status_interval": 1},
@@ -67,23 +52,16 @@ def test_switching_from_the_demo_to_real_equipment_keeps_nothing_of_the_demo(tmp
         "simulator": {"listen": f"127.0.0.1:{ports['sim']}", "charger_port_base": 0, "speed": 30},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    prometheus, store = f"http://127.0.0.1:{ports['prom']}", f"http://127.0.0.1:{ports['sessions']}"
+    prometheus, store = PrometheusAPI(f"http://127.0.0.1:{ports['prom']}"), f"http://127.0.0.1:{ports['sessions']}"
     var = tmp_path / "var"
 
-    def run_suite(name: str) -> tuple[subprocess.Popen, Path]:
+    def run_suite(name: str) -> tuple[SuiteRun, Path]:
         log_path = tmp_path / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "suite", "up"], stdout=log, stderr=subprocess.STDOUT,
-                                       env=suite_env(tmp_path), cwd=tmp_path)
-        wait_until(lambda: "charging suite is up" in log_path.read_text() or process.poll() is not None, 90, 0.2,
-                   f"the {name} suite to come up")
-        assert process.poll() is None, log_path.read_text()
-        return process, log_path
+        return SuiteRun(tmp_path, log_path).wait_up(90), log_path
 
-    def stop(process: subprocess.Popen, log_path: Path) -> None:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(30) == 0, log_path.read_text()
+    def stop(suite: SuiteRun, log_path: Path) -> None:
+        if suite.process.poll() is None:
+            assert suite.stop(30) == 0, log_path.read_text()
 
     # 1. `make up` without equipment: the demo, a car charging on the simulated garage unit
     demo, demo_log = run_suite("demo")
@@ -91,7 +69,7 @@ def test_switching_from_the_demo_to_real_equipment_keeps_nothing_of_the_demo(tmp
         assert "the demo: simulated upstreams" in demo_log.read_text()
         wait_until(lambda: get_json(f"{store}/api/sessions/current")["sessions"], 30, 0.3, "a demo session")
         # the demo's Fleet units are called by the scenario's charger names, like its twc_* series
-        wait_until(lambda: {r["metric"]["unit"] for r in query(prometheus, "tesla_wall_connector_power_watts")}
+        wait_until(lambda: {r["metric"]["unit"] for r in prometheus.query("tesla_wall_connector_power_watts")}
                    == {"garage", "driveway"}, 20, 0.3, "the demo's Fleet units, by name")
         demo_thresholds = get_json(f"{store}/api/smart-charging")
     finally:
@@ -102,7 +80,7 @@ def test_switching_from_the_demo_to_real_equipment_keeps_nothing_of_the_demo(tmp
     # "real" ComEd is the second simulator), no Tessie token; `make up` again
     (tmp_path / "real.yaml").write_text(yaml.safe_dump(REAL_SCENARIO))
     real = start_simulator(tmp_path / "real.yaml")
-    address = real.charger_urls["garage"].split("://", 1)[1]
+    address = real.charger_address("garage")
     config["wall_connectors"]["chargers"] = [{"name": "garage", "address": address}]
     config["price"]["base_url"] = real.url
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
@@ -120,16 +98,16 @@ def test_switching_from_the_demo_to_real_equipment_keeps_nothing_of_the_demo(tmp
         assert get_json(f"{store}/api/sessions")["sessions"] == []
         # no demo series in this Prometheus: no Fleet units or vehicles, no twc_* sample before this start
         # (the demo's charger was called garage too), no demo prices (below)
-        assert query(prometheus, 'count(last_over_time({__name__=~"tesla_.*"}[1h]))') == []
-        wait_until(lambda: query(prometheus, "twc_power_watts"), 20, 0.3, "the real Wall Connector's power")
-        samples = query(prometheus, "max(count_over_time(twc_power_watts[1h]))")   # one a second since the start
+        assert prometheus.query('count(last_over_time({__name__=~"tesla_.*"}[1h]))') == []
+        wait_until(lambda: prometheus.query("twc_power_watts"), 20, 0.3, "the real Wall Connector's power")
+        samples = prometheus.query("max(count_over_time(twc_power_watts[1h]))")   # one a second since the start
         assert float(samples[0]["value"][1]) <= time.time() - started + 2, samples
         span = "40d"
-        wait_until(lambda: query(prometheus, f"count_over_time(electricity_price_5m_cents_per_kwh[{span}])"),
+        wait_until(lambda: prometheus.query(f"count_over_time(electricity_price_5m_cents_per_kwh[{span}])"),
                    20, 0.3, "the backfilled prices")
-        low = float(query(prometheus, f"min(min_over_time(electricity_price_5m_cents_per_kwh[{span}]))")[0]["value"][1])
-        high = float(query(prometheus, f"max(max_over_time(electricity_price_5m_cents_per_kwh[{span}]))")[0]["value"][1])
-        count = float(query(prometheus, f"sum(count_over_time(electricity_price_5m_cents_per_kwh[{span}]))")[0]["value"][1])
+        low = float(prometheus.query(f"min(min_over_time(electricity_price_5m_cents_per_kwh[{span}]))")[0]["value"][1])
+        high = float(prometheus.query(f"max(max_over_time(electricity_price_5m_cents_per_kwh[{span}]))")[0]["value"][1])
+        count = float(prometheus.query(f"sum(count_over_time(electricity_price_5m_cents_per_kwh[{span}]))")[0]["value"][1])
         assert (low, high) == (REAL_PRICE, REAL_PRICE), "only the real provider's prices"
         assert count >= 31 * 288, count
         state = json.loads((var / "live" / "run" / "price-backfill.json").read_text())
@@ -145,10 +123,10 @@ def test_switching_from_the_demo_to_real_equipment_keeps_nothing_of_the_demo(tmp
         assert abs((demo_market.get("stop_threshold") or 0) - REAL_PRICE) > 1, "the demo's prices differ"
 
         # 3. a real charge becomes a session from the local Wall Connector API
-        post(f"{real.url}/sim/events", {"vehicle": "real_car", "plug_in": "garage"})
+        real.event(vehicle="real_car", plug_in="garage")
         wait_until(lambda: get_json(f"{store}/api/sessions/current")["sessions"], 20, 0.3, "the real charge")
         time.sleep(8)
-        post(f"{real.url}/sim/events", {"vehicle": "real_car", "unplug": True})
+        real.event(vehicle="real_car", unplug=True)
         wait_until(lambda: get_json(f"{store}/api/sessions")["sessions"], 30, 0.3, "the real session")
         [session] = get_json(f"{store}/api/sessions")["sessions"]
         assert (session["unit"], session["source"]) == ("garage", "local")

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from suite.processes import free_port
-from tests.support import get
+from testkit.http import get
 
 pytestmark = pytest.mark.e2e
 
@@ -16,7 +16,7 @@ def test_promql_returns_the_simulated_chargers_values(start_simulator, start_com
     name, url = next(iter(sim.charger_urls.items()))
     port = free_port()
     start_component("twc-exporter", "exporters.twc", port, env={
-        "TWC_CHARGERS": f"{name}:{url.split('://', 1)[1]}", "TWC_POLL_VITALS_INTERVAL": "1"})
+        "TWC_CHARGERS": f"{name}:{sim.charger_address(name)}", "TWC_POLL_VITALS_INTERVAL": "1"})
     prometheus = start_prometheus({"twc": [f"127.0.0.1:{port}"]}, scrape_interval=1)
 
     version = json.loads(get(f"{url}/api/1/version")[2])

@@ -2,8 +2,6 @@
 quantile_over_time, the exporter's numpy statistics and the simulator's true prices agree."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,14 +10,12 @@ import pytest
 
 from exporters.price_history import QUANTILES
 from suite.processes import free_port, wait_until
-from tests.support import get, get_json
+from testkit.backfill import price_backfill
+from testkit.exposition import matching
+from testkit.http import get
 
 pytestmark = pytest.mark.e2e
 DAY = 86400
-
-
-def exported(text: str, prefix: str) -> dict[str, float]:
-    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line.startswith(prefix)}
 
 
 def test_backfilled_and_live_prices_weigh_once_and_statistics_agree(
@@ -27,7 +23,7 @@ def test_backfilled_and_live_prices_weigh_once_and_statistics_agree(
     sim = start_simulator("demo")
 
     def newest_published() -> float:
-        truth = get_json(f"{sim.url}/sim/truth")
+        truth = sim.truth()
         return max(p["t"] for p in truth["prices"] if p["t"] <= truth["now"])
 
     # The live exporter only ever exports the newest price: if a new one were published between the
@@ -40,11 +36,7 @@ def test_backfilled_and_live_prices_weigh_once_and_statistics_agree(
     price_port = free_port()
     data_dir = tmp_path / "tsdb"
     started = time.monotonic()
-    backfill = subprocess.run(
-        [sys.executable, "-m", "exporters.price_backfill", "--data-dir", str(data_dir), "--days", "32",
-         "--instance", f"127.0.0.1:{price_port}", "--until", str(newest_known - 1)],
-        env={"PATH": "/usr/bin:/bin", "COMED_BASE_URL": sim.url}, capture_output=True, text=True, timeout=120)
-    assert backfill.returncode == 0, backfill.stderr
+    backfill = price_backfill(data_dir, sim.url, days=32, instance=f"127.0.0.1:{price_port}", until=newest_known - 1)
     print(f"\nbackfill of 32 days: {time.monotonic() - started:.2f} s ({backfill.stderr.strip().split('msg=')[-1]})")
 
     start_component("price-exporter", "exporters.price", price_port,
@@ -58,7 +50,7 @@ def test_backfilled_and_live_prices_weigh_once_and_statistics_agree(
 
     newest = prometheus.value(f"timestamp({series})")
     at = newest + 1  # range selectors include both ends: (newest - 30d, newest] is [at - 30d, at]
-    truth = get_json(f"{sim.url}/sim/truth?prices_from={int(at - 31 * DAY)}&prices_to={int(at)}")["prices"]
+    truth = sim.truth(prices_from=int(at - 31 * DAY), prices_to=int(at))["prices"]
     window = np.array([p["price"] for p in truth if at - 30 * DAY <= p["t"] <= at])
     assert window.size == 30 * 288
 
@@ -66,7 +58,7 @@ def test_backfilled_and_live_prices_weigh_once_and_statistics_agree(
     assert float(counted[0]["value"][1]) == window.size, "every 5-minute price must be stored exactly once"
 
     metrics = get(f"http://127.0.0.1:{price_port}/metrics")[2].decode()
-    numpy_view = exported(metrics, "electricity_price_lookback_percentile_cents_per_kwh")
+    numpy_view = matching(metrics, "electricity_price_lookback_percentile_cents_per_kwh")
     for q in QUANTILES:
         truth_q = float(np.quantile(window, q))
         promql = float(prometheus.query(f"quantile_over_time({q}, {series}[30d])", at=at)[0]["value"][1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import time
 
 import pytest
@@ -14,8 +13,10 @@ import jsonschema
 from session_store.metrics import REFERENCE
 from session_store.smart_metrics import REFERENCE as SMART_REFERENCE
 from suite.processes import free_port, wait_until
-from tests.conftest import SIM_TOKEN
-from tests.support import get, get_json, schema_of
+from testkit.golden import promtool_problems
+from testkit.http import get, get_json
+from testkit.openapi import schema_of
+from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.e2e
 VIN = "5YJ3E1EA7KF000007"
@@ -96,7 +97,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
         return any(s["source"] == "live_status" for s in get_json(f"{api}/api/sessions")["sessions"])
     wait_until(live_session_served, 120, 0.1, "the live session")
     served_at = time.time()
-    unplugged = get_json(f"{sim.url}/sim/truth")["sessions"][0]["unplug"]
+    unplugged = sim.truth()["sessions"][0]["unplug"]
     print(f"\ncar unplugged -> session served: {served_at - unplugged:.1f} s "
           "(scrapes and evaluations every 1 s)")
 
@@ -118,7 +119,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     assert history["source"] == "telemetry_history" and history["energy_wh"] == 14000
     assert history["unit"] == "garage", "unit named on insert"
     assert history["vin"] == VIN and history["vehicle"] == "Blue car", "vehicle learned from the live match"
-    [truth] = get_json(f"{sim.url}/sim/truth")["sessions"]
+    [truth] = sim.truth()["sessions"]
     error = abs(session["energy_wh"] - truth["energy_wh"]) / truth["energy_wh"]
     print(f"\nsession energy {session['energy_wh']:.1f} Wh vs truth {truth['energy_wh']:.1f} Wh "
           f"({error * 100:.2f} % at 1 s scrapes)")
@@ -147,8 +148,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     completed = 'charging_sessions_completed_total{unit="garage",vehicle="Blue car"} 2.0'
     wait_until(lambda: completed in get(f"{api}/metrics")[2].decode(), 10, 0.2, "the next render")
     metrics = get(f"{api}/metrics")[2].decode()
-    lint = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True)
-    assert lint.returncode == 0 and lint.stdout + lint.stderr == "", lint.stdout + lint.stderr
+    assert promtool_problems(metrics) == ""
     documented = {name for name, *_ in (*REFERENCE, *SMART_REFERENCE)}
     exposed = {line.split()[2] for line in metrics.splitlines() if line.startswith("# TYPE")}
     assert {f"{n}_total" if f"{n}_total" in documented else n for n in exposed} <= documented

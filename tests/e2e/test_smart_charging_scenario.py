@@ -19,12 +19,8 @@ history). Everything else runs at its real speed.
 """
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,8 +34,11 @@ from simulator.bill import session_bill
 from simulator.config import TariffConfig
 
 from suite.processes import free_port, wait_until
-from tests.conftest import SIM_TOKEN
-from tests.support import get, get_json, schema_of
+from testkit.backfill import price_backfill
+from testkit.exposition import parse
+from testkit.http import get, get_json
+from testkit.openapi import schema_of
+from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.e2e
 VIN = "5YJYGDEE5PF000042"
@@ -79,12 +78,6 @@ def scenario(origin: int, mark: int) -> dict:
     }
 
 
-def post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
 class Run:
     """The running pieces and the small vocabulary the scenario is told in."""
 
@@ -106,17 +99,17 @@ class Run:
         return get_json(f"{self.api}/api/smart-charging/actions?vin={VIN}")["actions"][::-1]   # oldest first
 
     def commands(self) -> list[str]:
-        return [c["command"] for c in get_json(f"{self.sim.url}/sim/truth")["commands"]]
+        return self.sim.commands()
 
     def sim_state(self) -> str:
-        return get_json(f"{self.sim.url}/sim/state")["vehicles"][VIN]["charging_state"]
+        return self.sim.state()["vehicles"][VIN]["charging_state"]
 
     def sim_now(self) -> float:
-        return sim_now(self.sim)
+        return self.sim.now()
 
     def jump_to(self, when: float) -> None:
         """Move the simulated clock forward to `when`; it must stay behind the wall clock."""
-        post_json(f"{self.sim.url}/sim/clock", {"advance": max(0.0, when - self.sim_now())})
+        self.sim.jump_to(when)
         assert self.sim_now() < time.time(), "the simulated clock must never run ahead of Prometheus"
 
     def evaluations(self, count: int) -> None:
@@ -140,11 +133,7 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
     sim = start_simulator(tmp_path / "scenario.yaml")
     fleet, price, store = free_port(), free_port(), free_port()
     comed = {"COMED_BASE_URL": sim.url, "COMED_POLL_INTERVAL": "1"}
-    backfill = subprocess.run(
-        [sys.executable, "-m", "exporters.price_backfill", "--data-dir", str(tmp_path / "tsdb"), "--days", "32",
-         "--instance", f"127.0.0.1:{price}", "--until", str(sim_now(sim) - 240)],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", **comed})
-    assert backfill.returncode == 0, backfill.stderr
+    price_backfill(tmp_path / "tsdb", sim.url, days=32, instance=f"127.0.0.1:{price}", until=sim.now() - 240)
     names = {"WALL_CONNECTOR_NAMES": f"{DIN}:garage"}
     tessie = {"TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_LIVE_STATUS_INTERVAL": "1"}
     start_component("fleet-exporter", "exporters.fleet", fleet, env={**tessie, **names})
@@ -170,8 +159,7 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
     assert market["signal"] == "billed" and market["history_days"] >= 29.5   # 30 days less the clock's lag
     assert LOW < market["resume_threshold"] < market["stop_threshold"] < SPIKE
     assert run.sim_now() < mark - LEAD_S - 2, "set-up took too long for the scenario's timetable"
-    hour = {p["t"]: p["price"] for p in get_json(f"{sim.url}/sim/truth?prices_from={hour_end - 3300}"
-                                                 f"&prices_to={hour_end}")["prices"]}
+    hour = {p["t"]: p["price"] for p in sim.truth(prices_from=hour_end - 3300, prices_to=hour_end)["prices"]}
     ordinary = [hour[hour_end - 3600 + 300 * i] for i in range(1, 9)]     # the hour's eight prices before it
 
     # The car plugs in and charges while the price is ordinary.
@@ -202,8 +190,7 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
                  f'smart_charging_status_code{{vehicle="Grey",vin="{VIN}"}} 2.0',
                  "smart_charging_five_minute_price_cents_per_kwh 50.0", 'smart_charging_signal_info{signal="billed"} 1.0'):
         assert line in metrics, line
-    [rank] = [float(m.split()[1]) for m in metrics.splitlines()
-              if m.startswith("smart_charging_price_percentile_rank_percent ")]
+    rank = parse(metrics)["smart_charging_price_percentile_rank_percent"]
     assert rank > 99, "the spike makes this hour one of the month's most expensive"
 
     # Killed mid-pause and restarted: it remembers the pause and sends nothing again.
@@ -241,8 +228,8 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
     # Five cheap minutes of charging, then the car leaves. The simulator's bill of what happened against
     # the same energy charged without a pause, all of it inside the expensive hour.
     run.jump_to(hour_end + 300)
-    post_json(f"{sim.url}/sim/events", {"vehicle": "grey", "unplug": True})
-    truth = get_json(f"{sim.url}/sim/truth?prices_from={hour_end - 3600}&prices_to={hour_end + 3600}")
+    sim.event(vehicle="grey", unplug=True)
+    truth = sim.truth(prices_from=hour_end - 3600, prices_to=hour_end + 3600)
     [session] = truth["sessions"]
     prices = {p["t"]: p["price"] for p in truth["prices"]}
     never_paused = bill_of(constant_power(session["first_power"], session["energy_wh"]), prices)
@@ -256,10 +243,6 @@ def test_spike_stops_the_car_restart_keeps_the_pause_cheap_price_resumes_it_and_
     assert moved_wh >= 0.9 * POWER_W * 300 / 3600, "the five minutes after the hour were charged"
     assert saved == pytest.approx(moved_wh / 1e5 * (spike_hour - LOW), rel=0.02)
 
-
-
-def sim_now(sim) -> float:
-    return get_json(f"{sim.url}/sim/clock")["now"]
 
 
 def overlap(start: float, end: float, lo: float, hi: float) -> float:

@@ -5,51 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from suite.processes import free_port, port_in_use, wait_until
+from suite.processes import listener, port_in_use, wait_until
+from testkit.suite import SuiteRun, distinct_ports
 
 pytestmark = pytest.mark.e2e
-
-
-def holder(port: int) -> int | None:
-    """The pid listening on a loopback port (this user's processes), from /proc."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
-                    return int(proc.name)
-            except OSError:
-                continue
-    return None
-
-
-def distinct_ports(names) -> dict[str, int]:
-    """A free port each, never one twice (free_port may hand out a port it just gave)."""
-    ports: dict[str, int] = {}
-    for name in names:
-        port = free_port()
-        while port in ports.values():
-            port = free_port()
-        ports[name] = port
-    return ports
-
-
-def suite_env(tmp_path: Path) -> dict[str, str]:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    if os.environ.get("PYTHONPATH"):
-        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return env
 
 
 class Suites:
@@ -57,7 +21,7 @@ class Suites:
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp = tmp_path
-        self.ports = distinct_ports(("twc", "fleet", "vehicle", "price", "sessions", "prom", "am", "sim"))
+        self.ports = distinct_ports()
         (tmp_path / "config.yaml").write_text(yaml.safe_dump({
             "wall_connectors": {"listen": f"127.0.0.1:{self.ports['twc']}"},
             "energy_site": {"listen": f"127.0.0.1:{self.ports['fleet']}"},
@@ -68,38 +32,30 @@ class Suites:
             "alertmanager": {"listen": f"127.0.0.1:{self.ports['am']}"},
             "simulator": {"listen": f"127.0.0.1:{self.ports['sim']}", "charger_port_base": 0},
         }))
-        self.started: list[subprocess.Popen] = []
+        self.started: list[SuiteRun] = []
 
     def log(self, index: int) -> str:
-        return (self.tmp / f"suite-{index}.log").read_text()
+        return self.started[index].output()
 
     def start(self) -> tuple[int, subprocess.Popen]:
         index = len(self.started)
-        with (self.tmp / f"suite-{index}.log").open("wb") as log:
-            process = subprocess.Popen([sys.executable, "-m", "suite", "up"], stdout=log, stderr=subprocess.STDOUT,
-                                       env=suite_env(self.tmp), cwd=self.tmp)
-        self.started.append(process)
-        return index, process
+        self.started.append(SuiteRun(self.tmp, self.tmp / f"suite-{index}.log"))
+        return index, self.started[index].process
 
     def start_up(self) -> subprocess.Popen:
-        index, process = self.start()
-        wait_until(lambda: "charging suite is up" in self.log(index) or process.poll() is not None, 90, 0.2,
-                   "the suite to report it is up")
-        assert process.poll() is None, self.log(index)
-        return process
+        index, _ = self.start()
+        return self.started[index].wait_up(90).process
 
     def busy(self) -> list[int]:
         return [port for port in self.ports.values() if port_in_use("127.0.0.1", port)]
 
     def cleanup(self) -> None:
-        for process in self.started:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(30)
+        for suite in self.started:
+            suite.stop(30)
         for port in self.busy():     # components orphaned by a suite that died without stopping them
-            pid = holder(port)
-            if pid:
-                os.kill(pid, signal.SIGKILL)
+            found = listener("127.0.0.1", port)
+            if found:
+                os.kill(found[0], signal.SIGKILL)
 
 
 def test_sighup_stops_everything_and_sigkill_leaves_nothing_behind(tmp_path: Path) -> None:

@@ -1,22 +1,20 @@
 """`charging-suite up` (what `make up` runs): everything starts on loopback, every target is up, SIGTERM stops all."""
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from suite.processes import free_port, port_in_use, wait_until
-from tests.support import get_json
+from suite.processes import port_in_use, wait_until
+from testkit.http import get_json
+from testkit.suite import SuiteRun, distinct_ports
 
 pytestmark = pytest.mark.e2e
 
 
 def test_suite_comes_up_with_every_target_up_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("twc", "fleet", "vehicle", "price", "sessions", "prom", "am", "sim")}
+    ports = distinct_ports()
     config = {
         "general": {"data_dir": str(tmp_path / "var")},
         "wall_connectors": {"listen": f"127.0.0.1:{ports['twc']}", "vitals_interval": 2},
@@ -30,15 +28,11 @@ def test_suite_comes_up_with_every_target_up_and_stops_cleanly(tmp_path: Path) -
     }
     config_path = tmp_path / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    log = (tmp_path / "suite.log").open("wb")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    suite = subprocess.Popen([sys.executable, "-m", "suite", "up", "--config", str(config_path)],
-                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    suite = SuiteRun(tmp_path, tmp_path / "suite.log", ["--config", str(config_path)])
     try:
         prometheus = f"http://127.0.0.1:{ports['prom']}"
-        wait_until(lambda: "charging suite is up" in (tmp_path / "suite.log").read_text(), 90, 0.2,
-                   "the suite to report it is up")
-        output = (tmp_path / "suite.log").read_text()
+        suite.wait_up(90)
+        output = suite.output()
         for port in ports.values():
             assert f"127.0.0.1:{port}" in output, f"port {port} not announced:\n{output}"
 
@@ -57,9 +51,7 @@ def test_suite_comes_up_with_every_target_up_and_stops_cleanly(tmp_path: Path) -
         wait_until(lambda: get_json(f"{prometheus}/api/v1/query?query=charging_session_store_up")["data"]["result"],
                    30, 0.5, "the session store to be scraped")
     finally:
-        suite.send_signal(signal.SIGTERM)
-        status = suite.wait(30)
-        log.close()
-    assert status == 0, (tmp_path / "suite.log").read_text()
+        status = suite.stop(30)
+    assert status == 0, suite.output()
     for port in ports.values():
         assert not port_in_use("127.0.0.1", port), f"something still listens on {port} after stopping"

@@ -15,7 +15,7 @@ import yaml
 from servicekit.config import ConfigError, load
 from suite.alertmanager_config import ROOT, render_alertmanager_config, runbook_base, write_alertmanager_config
 from suite.processes import wait_until
-from tests.support import Receiver
+from testkit.receiver import Receiver
 
 pytestmark = pytest.mark.integration
 FULL = {"alertmanager": {"webhook_urls": ["http://127.0.0.1:5001/hook"], "email_to": "owner@example.com",

@@ -10,7 +10,7 @@ hour is published a session touching it is provisional (estimated, kept out of t
 is repriced when the prices come; if they never come, the hour is billed at the published ones an
 hour after it ended.
 
-The scenario is the bill-accuracy benchmark's, moved to three days ago (Prometheus keeps recent data):
+The scenario is the bill-accuracy cases' (testkit/bill_cases.py), moved to three days ago (Prometheus keeps recent data):
 14:00-14:10 a 60-cent spike, 14:20-15:20 an hour of charging, and 23:20-01:40 a session across local
 midnight with a 4-minute dip. The simulator is stepped each second; Prometheus holds what the Fleet
 and price exporters would have written (power, connected and vehicle info every 15 s; 5-minute and
@@ -19,7 +19,6 @@ billed-hour prices).
 from __future__ import annotations
 
 import logging
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -30,25 +29,28 @@ import jsonschema
 import numpy as np
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry
 
-from benchmarks.bill_accuracy import CAR, CHARGER, CHICAGO, TARIFF, ours_tariff
 from servicekit.config import load
 from servicekit.upstream import Upstream, UpstreamMetrics
 from exporters.price_backfill import openmetrics as price_openmetrics
 from exporters.price_history import PriceHistory
-from session_store.metrics import SessionCollector
 from session_store.prometheus import Prometheus
 from session_store.service import SessionService
-from session_store.storage import Session, Storage
+from session_store.records import Session
+from session_store.storage import Storage
 from simulator.bill import month_bill, session_bill
 from simulator.clock import ManualClock
 from simulator.model import Model
 from simulator.scenario import load_scenario
 from simulator.truth import SessionTruth
 from suite.processes import free_port, wait_until
-from tests.support import get, get_json, schema_of
+from testkit.backfill import write_blocks
+from testkit.bill_cases import CAR, CHARGER, CHICAGO, TARIFF, ours_tariff
+from testkit.exposition import samples
+from testkit.http import get, get_json
+from testkit.openapi import schema_of
+from testkit.store import session_metrics_text
 
 pytestmark = pytest.mark.integration
 
@@ -125,24 +127,19 @@ def tsdb(directory: Path, charged: Charged, prices_until: float = float("inf")) 
     lines.append("# TYPE tesla_wall_connector_vehicle_info gauge")
     lines += [f'tesla_wall_connector_vehicle_info{{{UNIT},vehicle="{CAR["name"]}",vin="{CAR["vin"]}"}} 1 {t}'
               for t, _, linked in charged.samples if linked]
-    source = directory.with_suffix(".om")
-    source.write_text(prices.removesuffix("# EOF\n") + "\n".join(lines) + "\n# EOF\n")
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=24h",
-                    str(source), str(directory)], check=True, timeout=60)
-    return directory
+    return write_blocks(directory, prices.removesuffix("# EOF\n") + "\n".join(lines) + "\n# EOF\n", timeout=60)
 
 
 def counters(exposition: str) -> dict[str, float]:
     """The cost counters summed over their labels: supply, supply_credit, delivery, reference, provisional."""
     sums = {"supply": 0.0, "supply_credit": 0.0, "delivery": 0.0, "reference": 0.0, "provisional": 0.0}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            if sample.name == "charging_session_cost_dollars_total":
-                sums[sample.labels["component"]] += sample.value
-            elif sample.name == "charging_session_reference_cost_dollars_total":
-                sums["reference"] += sample.value
-            elif sample.name == "charging_sessions_provisional":
-                sums["provisional"] += sample.value
+    for sample in samples(exposition):
+        if sample.name == "charging_session_cost_dollars_total":
+            sums[sample.labels["component"]] += sample.value
+        elif sample.name == "charging_session_reference_cost_dollars_total":
+            sums["reference"] += sample.value
+        elif sample.name == "charging_sessions_provisional":
+            sums["provisional"] += sample.value
     return sums
 
 
@@ -257,9 +254,7 @@ def prometheus_client(http: aiohttp.ClientSession, url: str) -> Prometheus:
 
 
 def rendered(storage: Storage, service: SessionService) -> dict[str, float]:
-    registry = CollectorRegistry()
-    registry.register(SessionCollector(storage, service))
-    return counters(generate_latest(registry).decode())
+    return counters(session_metrics_text(storage, service))
 
 
 def only_session(storage: Storage) -> Session:

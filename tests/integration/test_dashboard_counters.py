@@ -14,19 +14,18 @@ history checks one part of `grafana.boards.counted`:
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from tests.support import get_json
+from testkit import ROOT
+from testkit.backfill import write_blocks
+from testkit.prometheus import PrometheusAPI
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 STEP = 15
 HOUR, DAY = 3600, 86400
 # Three days ago at midnight UTC: inside Prometheus's retention, and whole days for the bars.
@@ -62,14 +61,6 @@ class History:
         return "\n".join(lines) + "\n# EOF\n"
 
 
-def blocks(directory: Path, history: History) -> Path:
-    source = directory.with_suffix(".om")
-    source.write_text(history.openmetrics())
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=24h",
-                    str(source), str(directory)], check=True, timeout=120)
-    return directory
-
-
 def panel_expr(title: str) -> str:
     dashboard = json.loads((ROOT / "grafana" / "dashboards" / "session-history.json").read_text())
     [expr] = [t["expr"] for p in dashboard["panels"] if p["title"] == title for t in p["targets"]]
@@ -82,32 +73,23 @@ def resolved(expr: str, range_s: int) -> str:
             .replace("$__range", f"{range_s}s"))
 
 
-def instant(url: str, expr: str, at: int) -> float | None:
-    body = get_json(f"{url}/api/v1/query?{urllib.parse.urlencode({'query': expr, 'time': at})}")
-    assert body["status"] == "success", body
-    result = body["data"]["result"]
-    return float(result[0]["value"][1]) if result else None
-
-
 def energy_kwh(url: str, start: int, end: int) -> float | None:
     """The Energy panel with the dashboard's time range [start, end]."""
-    return instant(url, resolved(panel_expr("Energy"), end - start), end)
+    return PrometheusAPI(url).value(resolved(panel_expr("Energy"), end - start), end)
 
 
 def daily_kwh(url: str, first_day: int, last_day: int) -> dict[int, dict[str, float]]:
     """The Energy per day bars: day -> vehicle -> kWh."""
-    params = {"query": resolved(panel_expr("Energy per day"), DAY), "start": first_day, "end": last_day, "step": DAY}
-    body = get_json(f"{url}/api/v1/query_range?{urllib.parse.urlencode(params)}")
-    assert body["status"] == "success", body
     bars: dict[int, dict[str, float]] = {}
-    for series in body["data"]["result"]:
+    expr = resolved(panel_expr("Energy per day"), DAY)
+    for series in PrometheusAPI(url).query_range(expr, first_day, last_day, DAY):
         for t, value in series["values"]:
             bars.setdefault(int(t), {})[series["metric"].get("vehicle", "")] = float(value)
     return bars
 
 
 def plain_increase_kwh(url: str, start: int, end: int) -> float | None:
-    return instant(url, f"sum(increase({ENERGY}_total[{end - start}s])) / 3.6e6", end)
+    return PrometheusAPI(url).value(f"sum(increase({ENERGY}_total[{end - start}s])) / 3.6e6", end)
 
 
 def test_a_store_in_service(tmp_path: Path, start_prometheus) -> None:
@@ -120,7 +102,7 @@ def test_a_store_in_service(tmp_path: Path, start_prometheus) -> None:
             ("garage", ""): [(T0, 0.0), (T0 + 18 * HOUR, 4000.0), (T0 + DAY + 3 * HOUR, 0.0)],
             ("driveway", "Red"): [(T0 + DAY + 4 * HOUR, 9000.0)],              # first seen with its session
         })
-    prometheus = start_prometheus({}, data_dir=blocks(tmp_path / "in-service", history))
+    prometheus = start_prometheus({}, data_dir=write_blocks(tmp_path / "in-service", history.openmetrics()))
     day2 = T0 + DAY
     assert energy_kwh(prometheus.url, day2, day2 + DAY) == pytest.approx(16.0, abs=1e-9)   # 7 + 9 new kWh
     assert energy_kwh(prometheus.url, T0, day2) == pytest.approx(9.0, abs=1e-9)
@@ -141,7 +123,7 @@ def test_a_new_installation(tmp_path: Path, start_prometheus) -> None:
         scraped=[(installed, T0 + 2 * DAY)], first_recorded=installed,
         energy_wh={("garage", ""): [(installed, 14000.0)],                   # imported before the first scrape
                    ("garage", "Blue"): [(installed, 0.0), (T0 + 10 * HOUR, 3000.0)]})
-    prometheus = start_prometheus({}, data_dir=blocks(tmp_path / "new", history))
+    prometheus = start_prometheus({}, data_dir=write_blocks(tmp_path / "new", history.openmetrics()))
     assert energy_kwh(prometheus.url, T0, T0 + 12 * HOUR) == pytest.approx(17.0, abs=1e-9)   # today, at noon
     bars = daily_kwh(prometheus.url, T0, T0 + DAY)
     assert bars[T0] == pytest.approx({"": 14.0, "Blue": 3.0}) and bars[T0 + DAY] == {"": 0.0, "Blue": 0.0}
@@ -153,6 +135,6 @@ def test_a_store_older_than_what_prometheus_holds(tmp_path: Path, start_promethe
     history = History(
         scraped=[(kept, T0 + 2 * DAY)], first_recorded=T0 - 30 * DAY,
         energy_wh={("garage", "Blue"): [(kept, 100000.0), (T0 + 10 * HOUR, 106000.0)]})
-    prometheus = start_prometheus({}, data_dir=blocks(tmp_path / "old", history))
+    prometheus = start_prometheus({}, data_dir=write_blocks(tmp_path / "old", history.openmetrics()))
     assert energy_kwh(prometheus.url, T0, T0 + 12 * HOUR) == pytest.approx(6.0, abs=1e-9), "not the lifetime total"
     assert daily_kwh(prometheus.url, T0, T0 + DAY) == {T0: {"Blue": pytest.approx(6.0)}, T0 + DAY: {"Blue": 0.0}}

@@ -15,20 +15,18 @@ Not covered here, on purpose:
 """
 from __future__ import annotations
 
-import json
-import os
-import sys
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from suite.processes import ManagedProcess, component_process, free_port, wait_until
-from tests.conftest import ROOT, SIM_TOKEN
-from tests.support import read_port_file, timed_get
+from suite.processes import ManagedProcess, wait_until
+from testkit.exposition import has, parse
+from testkit.http import timed_get
+from testkit.simulator import SIM_TOKEN, Simulator
+from testkit.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -38,39 +36,7 @@ RETRY_AFTER_S = 3
 CONFIG = "tessie:\n  timeout: 2\nprice:\n  timeout: 2\n"  # a hang is a timeout after 2 s, not 15
 
 
-# --- talking to the simulator and the exporters ---------------------------------------------------
-
-class Simulator:
-    def __init__(self, url: str, charger_urls: dict[str, str]) -> None:
-        self.url, self.charger_urls = url, charger_urls
-
-    def call(self, path: str, body: dict | None = None, method: str = "POST") -> dict:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read() or b"{}")
-
-    def add_fault(self, spec: dict) -> str:
-        return self.call("/sim/faults", spec)["id"]
-
-    def clear_faults(self) -> None:
-        self.call("/sim/faults", method="DELETE")
-
-    def hits(self) -> dict[str, int]:
-        return {f["id"]: f["hits"] for f in self.call("/sim/faults", method="GET")["faults"]}
-
-
-def parse_exposition(text: str) -> dict[str, float]:
-    """series -> value; label values may contain spaces, sample timestamps are dropped."""
-    found = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        cut = line.rindex("}") + 1 if "}" in line else line.index(" ")
-        found[line[:cut]] = float(line[cut:].split()[0])
-    return found
-
+# --- the exporters -----------------------------------------------------------------------------------
 
 @dataclass
 class Exporter:
@@ -95,7 +61,7 @@ class Exporter:
     def metrics(self) -> dict[str, float]:
         seconds, status, body = timed_get(self.url + "/metrics")
         self.scrapes.append((status, seconds))
-        return parse_exposition(body.decode()) if status == 200 else {}
+        return parse(body.decode()) if status == 200 else {}
 
     def log_size(self) -> int:
         return self.process.log_path.stat().st_size
@@ -114,10 +80,6 @@ class Exporter:
         self.scrapes.clear()
 
 
-def has(found: dict[str, float], prefix: str) -> bool:
-    return any(series.startswith(prefix) for series in found)
-
-
 @dataclass
 class Suite:
     sim: Simulator
@@ -134,30 +96,20 @@ class Suite:
 
 
 def exporter_env(sim: Simulator, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("TWC_", "TESSIE_", "SMART_", "COMED_", "FLEET_"))}
-    base.pop("CHARGING_CONFIG", None)
-    return {**base, "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "COMED_BASE_URL": sim.url,
+    """Over the stack's clean environment: the simulator as every upstream."""
+    return {"TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "COMED_BASE_URL": sim.url,
             "LOG_LEVEL": "info", **extra}
 
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
     tmp = tmp_path_factory.mktemp("exporter-faults")
-    processes: list[ManagedProcess] = []
-    try:
-        port_file = tmp / "sim-ports.json"
-        sim_process = component_process(
-            "charging-sim", "simulator",
-            ["--scenario", str(ROOT / "simulator" / "scenarios" / "demo.yaml"), "--listen", "127.0.0.1:0",
-             "--charger-port-base", "0", "--port-file", str(port_file)],
-            log_path=tmp / "sim.log", env={"TESSIE_ACCESS_TOKEN": SIM_TOKEN}).start()
-        processes.append(sim_process)
-        ports = read_port_file(port_file)
-        sim = Simulator(ports["url"], ports["chargers"])
-        sim.call("/sim/clock", {"advance": 150})  # past the 2-minute plug-in: the garage is charging model_y
+    with Stack(tmp) as stack:
+        sim = stack.simulator("demo", name="sim")
+        sim.advance(150)  # past the 2-minute plug-in: the garage is charging model_y
         config = tmp / "config.yaml"
         config.write_text(CONFIG)
-        garage = sim.charger_urls["garage"].split("://", 1)[1]
+        garage = sim.charger_address("garage")
         fleet_env = {"FLEET_LIVE_STATUS_INTERVAL": "1", "WALL_CONNECTOR_NAMES": f"{GARAGE_DIN}:garage",
                      "VEHICLE_NAMES": f"{BLUE_VIN}:blue"}
         vehicle_env = {"TESSIE_POLL_INTERVAL": "1", "VEHICLE_NAMES": f"{BLUE_VIN}:blue"}
@@ -177,12 +129,8 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         }
         exporters = {}
         for name, (module, env, prefix, target, endpoint, fault_target, poller) in specs.items():
-            port = free_port()
-            process = ManagedProcess(name, [sys.executable, "-m", module, "--config", str(config),
-                                            "--listen", f"127.0.0.1:{port}"], tmp / f"{name}.log",
-                                     exporter_env(sim, **env), f"http://127.0.0.1:{port}/-/healthy").start()
-            processes.append(process)
-            exporters[name] = Exporter(name, process, f"http://127.0.0.1:{port}", prefix, target, endpoint,
+            component = stack.component(name, module, config=config, env=exporter_env(sim, **env), wait=False)
+            exporters[name] = Exporter(name, component.process, component.url, prefix, target, endpoint,
                                        fault_target, poller, time.monotonic())
         for exporter in exporters.values():
             exporter.process.wait_ready(20)
@@ -199,9 +147,6 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Suite]:
         for exporter in good:
             exporter.scrapes.clear()
         yield Suite(sim, tmp=tmp, **exporters)
-    finally:
-        for process in reversed(processes):
-            process.stop()
 
 
 @pytest.fixture
@@ -465,17 +410,14 @@ def test_wrong_token_is_counted_auth_failed_without_a_retry_storm(suite: Suite) 
         exporter.assert_kept_serving()
 
 
-def test_vehicle_discovery_failure_marks_tessie_down_and_keeps_configured_vehicles(clean: Suite) -> None:
+def test_vehicle_discovery_failure_marks_tessie_down_and_keeps_configured_vehicles(clean: Suite,
+                                                                                   processes: Stack) -> None:
     fault = clean.sim.add_fault({"target": "tessie/vehicles", "kind": "status", "status": 503})
-    port = free_port()
-    process = ManagedProcess("vehicle-discovery", [
-        sys.executable, "-m", "exporters.vehicle", "--config", str(clean.tmp / "config.yaml"),
-        "--listen", f"127.0.0.1:{port}"], clean.tmp / "vehicle-discovery.log",
-        exporter_env(clean.sim, TESSIE_POLL_INTERVAL="1", VEHICLE_NAMES=f"{BLUE_VIN}:blue"),
-        f"http://127.0.0.1:{port}/-/healthy").start()
+    component = processes.component(
+        "vehicle-discovery", "exporters.vehicle", config=clean.tmp / "config.yaml",
+        env=exporter_env(clean.sim, TESSIE_POLL_INTERVAL="1", VEHICLE_NAMES=f"{BLUE_VIN}:blue"))
     try:
-        process.wait_ready(20)
-        exporter = Exporter("vehicle-discovery", process, f"http://127.0.0.1:{port}", "tesla_vehicle", "tessie",
+        exporter = Exporter("vehicle-discovery", component.process, component.url, "tesla_vehicle", "tessie",
                             "vehicles", "", "tessie vehicles")
         wait_until(lambda: exporter.metrics().get(exporter.counter("server_error"), 0) >= 1
                    and exporter.metrics().get(exporter.up) == 0.0
@@ -487,7 +429,7 @@ def test_vehicle_discovery_failure_marks_tessie_down_and_keeps_configured_vehicl
         assert f'tesla_vehicle_battery_level_percent{{vehicle="blue",vin="{BLUE_VIN}"}}' in found
         exporter.assert_kept_serving()
     finally:
-        process.stop()
+        processes.stop(component.process)
 
 
 # --- bugs -----------------------------------------------------------------------------------------------
@@ -539,7 +481,7 @@ def test_twc_without_grid_voltage_exports_no_power_rather_than_a_wrong_one(clean
     clean.sim.add_fault({"target": twc.fault_target, "kind": "missing_fields", "fields": ["grid_v"]})
     wait_until(lambda: 'twc_grid_voltage_volts{charger="garage"}' not in twc.metrics(), 20, 0.1, "grid_v gone")
     exported = twc.metrics().get(power)
-    truth = clean.sim.call("/sim/state", method="GET")["chargers"]["garage"]["power_w"]
+    truth = clean.sim.state()["chargers"]["garage"]["power_w"]
     clean.sim.clear_faults()
     wait_until(lambda: 'twc_grid_voltage_volts{charger="garage"}' in twc.metrics(), 20, 0.1, "grid_v back")
     assert truth > 1000, "the garage should be charging for this test"

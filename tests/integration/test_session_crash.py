@@ -16,7 +16,9 @@ import yaml
 
 from session_store.sessions import Completed, Params, UnitState, step
 from suite.processes import free_port, wait_until
-from tests.support import get, get_json
+from testkit.backfill import write_blocks
+from testkit.exposition import value
+from testkit.http import get, get_json
 
 pytestmark = pytest.mark.integration
 UNITS = {"1457768-02-G--PGT0000000001": "garage", "1457768-02-G--PGT0000000002": "driveway"}
@@ -55,11 +57,7 @@ def history(tmp_path: Path, hours: int, start_prometheus) -> tuple:
     config to catch up on them minute by minute: (start, expected, prometheus, database, config)."""
     start = (time.time() // 3600 - hours - 2) * 3600
     text, expected = openmetrics(start, hours)
-    (tmp_path / "data.om").write_text(text)
-    data = tmp_path / "tsdb"
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=24h",
-                    str(tmp_path / "data.om"), str(data)], check=True, timeout=120)
-    prometheus = start_prometheus({}, data_dir=data)
+    prometheus = start_prometheus({}, data_dir=write_blocks(tmp_path / "tsdb", text))
     database = tmp_path / "sessions.db"
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"sessions": {"source": "fleet", "catch_up": f"{hours + 3}h",
@@ -153,6 +151,5 @@ def test_prometheus_outage_mid_catch_up_neither_invents_nor_loses_sessions(tmp_p
 
 def failed_queries(store: str) -> float:
     """PromQL requests the store has seen fail as unreachable (one or more per evaluation while blind)."""
-    series = 'charging_session_store_upstream_requests_total{endpoint="query",outcome="unreachable"} '
-    return sum(float(line.split()[-1]) for line in get(f"{store}/metrics")[2].decode().splitlines()
-               if line.startswith(series))
+    series = 'charging_session_store_upstream_requests_total{endpoint="query",outcome="unreachable"}'
+    return value(get(f"{store}/metrics")[2].decode(), series) or 0.0

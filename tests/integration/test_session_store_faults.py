@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from suite.processes import free_port, wait_until
-from tests.conftest import SIM_TOKEN
-from tests.integration.test_exporter_faults import Simulator, parse_exposition
-from tests.support import get
+from testkit.exposition import parse
+from testkit.http import get
+from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.integration
 HISTORY = "fleet/energy_sites/*/telemetry_history"
@@ -21,7 +21,6 @@ def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_pa
                                                                           start_component, start_prometheus) -> None:
     sim = start_simulator("demo")
     prometheus = start_prometheus({})
-    simulator = Simulator(sim.url, sim.charger_urls)
     port = free_port()
     config = tmp_path / "config.yaml"
     config.write_text(f"tessie:\n  timeout: 2\nsessions:\n  database: {tmp_path / 's.db'}\n"
@@ -31,7 +30,7 @@ def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_pa
     url = f"http://127.0.0.1:{port}"
 
     def count(outcome: str) -> float:
-        found = parse_exposition(get(f"{url}/metrics")[2].decode())
+        found = parse(get(f"{url}/metrics")[2].decode())
         return found.get('charging_session_store_fleet_upstream_requests_total'
                          f'{{endpoint="telemetry_history",outcome="{outcome}"}}', 0.0)
 
@@ -39,14 +38,14 @@ def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_pa
     for spec, outcome in FAULTS:
         log_start = store.log_path.stat().st_size
         before, successes = count(outcome), count("success")
-        simulator.add_fault({"target": HISTORY, **spec})
+        sim.add_fault({"target": HISTORY, **spec})
         wait_until(lambda: count(outcome) >= before + 2, 40, 0.2, f"{spec} counted as {outcome} twice")
         assert get(f"{url}/-/healthy")[0] == 200 and get(f"{url}/api/sessions")[0] == 200
-        simulator.clear_faults()
+        sim.clear_faults()
         wait_until(lambda: count("success") > successes, 40, 0.2, f"recovery after {spec}")
         with open(store.log_path, "rb") as log:
             log.seek(log_start)
             warnings = [line for line in log.read().decode(errors="replace").splitlines()
-                        if "charge history unavailable" in line]
+                        if "charge history import failed" in line]
         assert len(warnings) == 1 and f"({outcome})" in warnings[0], (spec, warnings)
     assert store.running

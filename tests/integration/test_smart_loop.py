@@ -4,7 +4,6 @@ a restart does not re-send, an unreachable Prometheus is fail-safe."""
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.prometheus import Prometheus
 from session_store.smart_loop import SmartChargingDriver, TessieCommands
 from session_store.storage import Storage
-from tests.conftest import SIM_TOKEN
-from tests.support import get_json
+from testkit.backfill import write_blocks
+from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.integration
 VIN = "7SAYGDEE1PA000001"          # the demo scenario's Model Y
@@ -44,21 +43,17 @@ def backfill(tmp_path: Path, price_now: float, power: float = 11000, name: str =
     lines += [f"electricity_price_billed_cents_per_kwh{{{price}}} {cents} {hour - (192 - i) * 3600:.0f}"
               for i, cents in enumerate(HOURLY)]
     recent = [now - 240 + 15 * k for k in range(15)]
-    for name, labels, value in (
+    for metric, labels, value in (
             ("electricity_price_cents_per_kwh", price, price_now),
             ("electricity_price_hour_projected_cents_per_kwh", price, price_now),
             ("electricity_price_interval_end_timestamp_seconds", 'instance="p:1",job="price",provider="comed"', end),
             ("tesla_wall_connector_power_watts", f'din="{DIN}",instance="f:1",job="fleet",unit="garage"', power),
             ("tesla_wall_connector_vehicle_info", f'din="{DIN}",instance="f:1",job="fleet",unit="garage",'
                                                   f'vehicle="Model Y",vin="{VIN}"', 1)):
-        lines.insert(0, f"# TYPE {name} gauge")
-        lines += [f"{name}{{{labels}}} {value} {t:.0f}" for t in recent]
+        lines.insert(0, f"# TYPE {metric} gauge")
+        lines += [f"{metric}{{{labels}}} {value} {t:.0f}" for t in recent]
     ordered = sorted(lines, key=lambda line: (not line.startswith("#"), line.split("{")[0]))
-    (tmp_path / f"{name}.om").write_text("\n".join(ordered) + "\n# EOF\n")
-    data = tmp_path / name
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", "--quiet", "--max-block-duration=240h",
-                    str(tmp_path / f"{name}.om"), str(data)], check=True, timeout=120)
-    return data
+    return write_blocks(tmp_path / name, "\n".join(ordered) + "\n# EOF\n", max_block_duration="240h")
 
 
 async def charger(config, storage, prometheus_url, session, commands=None, later: float = 0.0) -> SmartChargingDriver:
@@ -104,7 +99,7 @@ async def test_live_mode_stops_the_car_through_tessie(tmp_path, start_prometheus
     storage = Storage(tmp_path / "s.db")
     config = load({"smart_charging": {"control_enabled": True}}, {}, {"TESSIE_ACCESS_TOKEN": SIM_TOKEN})
     async with aiohttp.ClientSession() as session:
-        get_json(f"{sim.url}/sim/clock")  # the simulator is up
+        sim.clock()  # the simulator is up
         await session.post(f"{sim.url}/sim/events", json={"vehicle": "model_y", "plug_in": "garage"})
         await session.post(f"{sim.url}/sim/clock", json={"advance": 120})
         tessie = Tessie(Upstream(session, UpstreamMetrics("t2", CollectorRegistry(), ()), timeout=30), sim.url,
@@ -112,9 +107,9 @@ async def test_live_mode_stops_the_car_through_tessie(tmp_path, start_prometheus
         smart = await charger(config, storage, prometheus.url, session, TessieCommands(tessie))
         [record] = await smart.evaluate()
         assert (record.action, record.outcome) == ("stop", "sent"), record
-    truth = get_json(f"{sim.url}/sim/truth")
+    truth = sim.truth()
     assert [(c["vin"], c["command"]) for c in truth["commands"]] == [(VIN, "stop_charging")]
-    assert get_json(f"{sim.url}/sim/state")["vehicles"][VIN]["charging_state"] == "Stopped"
+    assert sim.state()["vehicles"][VIN]["charging_state"] == "Stopped"
 
 
 async def test_failing_commands_are_retried_with_backoff_and_never_crash_the_loop(
@@ -126,7 +121,7 @@ async def test_failing_commands_are_retried_with_backoff_and_never_crash_the_loo
     config = load({"smart_charging": {"control_enabled": True}}, {}, {"TESSIE_ACCESS_TOKEN": SIM_TOKEN})
     offset = [0.0]
     async with aiohttp.ClientSession() as session:
-        get_json(f"{sim.url}/sim/clock")
+        sim.clock()
         await session.post(f"{sim.url}/sim/events", json={"vehicle": "model_y", "plug_in": "garage"})
         await session.post(f"{sim.url}/sim/clock", json={"advance": 120})
         tessie = Tessie(Upstream(session, UpstreamMetrics("t3", CollectorRegistry(), ()), timeout=2), sim.url,
@@ -152,7 +147,7 @@ async def test_failing_commands_are_retried_with_backoff_and_never_crash_the_loo
         assert (action, outcome) == ("stop", "failed") and detail.startswith("server_error"), detail
         assert await evaluate_with(None, 61 + 119) == (None, "skipped", "retry_backoff (price_above_stop)")
         assert (await evaluate_with(None, 61 + 121))[:2] == ("stop", "sent")
-        assert [c["command"] for c in get_json(f"{sim.url}/sim/truth")["commands"]] == ["stop_charging"]
+        assert sim.commands() == ["stop_charging"]
 
         # The car has stopped (the unit reports no power) and, much later, the price is stale: the
         # fail-safe resumes it, through timeouts and malformed answers.
@@ -171,6 +166,6 @@ async def test_failing_commands_are_retried_with_backoff_and_never_crash_the_loo
         assert (await evaluate_with(None, later))[:2] == ("start", "sent")
     # A timed-out or garbled answer may hide a command the car did execute: the retry then meets
     # "is_charging", which counts as done.
-    commands = [(c["command"], c["reason"]) for c in get_json(f"{sim.url}/sim/truth")["commands"]]
+    commands = [(c["command"], c["reason"]) for c in sim.truth()["commands"]]
     assert commands[0] == ("stop_charging", None) and {c for c, _ in commands[1:]} == {"start_charging"}, commands
-    assert get_json(f"{sim.url}/sim/state")["vehicles"][VIN]["charging_state"] == "Charging"
+    assert sim.state()["vehicles"][VIN]["charging_state"] == "Charging"

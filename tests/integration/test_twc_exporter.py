@@ -1,39 +1,24 @@
 """twc-exporter against the simulator: a hung Wall Connector never slows a scrape, and it recovers."""
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 
 import pytest
 
 from suite.processes import free_port, wait_until
-from tests.support import get, timed_get
+from testkit.exposition import value
+from testkit.http import get, timed_get
 
 pytestmark = pytest.mark.integration
-
-
-def sim_post(url: str, body: dict | None = None, method: str = "POST") -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.loads(response.read() or b"{}")
-
-
-def metric(text: str, series: str) -> float | None:
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.split(" ")[1])
-    return None
 
 
 @pytest.fixture
 def twc_on_simulator(start_simulator, start_component):
     sim = start_simulator("demo")
-    name, url = next(iter(sim.charger_urls.items()))
+    name = next(iter(sim.charger_urls))
     port = free_port()
     start_component("twc-exporter", "exporters.twc", port, env={
-        "TWC_CHARGERS": f"{name}:{url.split('://', 1)[1]}", "TWC_POLL_VITALS_INTERVAL": "1",
+        "TWC_CHARGERS": f"{name}:{sim.charger_address(name)}", "TWC_POLL_VITALS_INTERVAL": "1",
         "LOG_LEVEL": "info"})
     return sim, name, f"http://127.0.0.1:{port}/metrics"
 
@@ -41,16 +26,16 @@ def twc_on_simulator(start_simulator, start_component):
 def test_scrape_stays_fast_while_the_charger_hangs_30s_then_recovers(twc_on_simulator) -> None:
     sim, name, metrics_url = twc_on_simulator
     up = f'twc_up{{target="{name}"}}'
-    wait_until(lambda: metric(get(metrics_url)[2].decode(), up) == 1.0, 20, 0.2, "exporter up")
+    wait_until(lambda: value(get(metrics_url)[2].decode(), up) == 1.0, 20, 0.2, "exporter up")
 
-    sim_post(f"{sim.url}/sim/faults", {"target": f"wall_connector:{name}", "kind": "hang", "duration": 30})
+    sim.add_fault({"target": f"wall_connector:{name}", "kind": "hang", "duration": 30})
     hang_started = time.monotonic()
     latencies, saw_down_at = [], None
     while time.monotonic() - hang_started < 30:
         seconds, status, body = timed_get(metrics_url)
         assert status == 200
         latencies.append(seconds)
-        if metric(body.decode(), up) == 0.0 and saw_down_at is None:
+        if value(body.decode(), up) == 0.0 and saw_down_at is None:
             saw_down_at = time.monotonic() - hang_started
         time.sleep(0.25)
     latencies.sort()
@@ -59,12 +44,12 @@ def test_scrape_stays_fast_while_the_charger_hangs_30s_then_recovers(twc_on_simu
     assert latencies[-1] < 0.5, f"a scrape took {latencies[-1]:.3f}s while the upstream hung"
     assert saw_down_at is not None, "twc_up never went to 0 while the charger hung"
 
-    sim_post(f"{sim.url}/sim/faults", method="DELETE")
+    sim.clear_faults()
     started = time.monotonic()
-    wait_until(lambda: metric(get(metrics_url)[2].decode(), up) == 1.0, 40, 0.2, "recovery after the hang")
+    wait_until(lambda: value(get(metrics_url)[2].decode(), up) == 1.0, 40, 0.2, "recovery after the hang")
     print(f"recovered {time.monotonic() - started:.1f} s after the hang ended")
     text = get(metrics_url)[2].decode()
-    assert metric(text, 'twc_upstream_requests_total{endpoint="vitals",outcome="timeout"}') >= 1
+    assert value(text, 'twc_upstream_requests_total{endpoint="vitals",outcome="timeout"}') >= 1
     assert f'twc_power_watts{{charger="{name}"}}' in text
 
 
@@ -76,10 +61,10 @@ def test_scrape_stays_fast_while_the_charger_hangs_30s_then_recovers(twc_on_simu
 def test_upstream_faults_are_counted_by_outcome_and_up_tells_the_truth(twc_on_simulator, fault, outcome) -> None:
     sim, name, metrics_url = twc_on_simulator
     up = f'twc_up{{target="{name}"}}'
-    wait_until(lambda: metric(get(metrics_url)[2].decode(), up) == 1.0, 20, 0.2, "exporter up")
-    sim_post(f"{sim.url}/sim/faults", {"target": f"wall_connector:{name}/vitals", **fault})
+    wait_until(lambda: value(get(metrics_url)[2].decode(), up) == 1.0, 20, 0.2, "exporter up")
+    sim.add_fault({"target": f"wall_connector:{name}/vitals", **fault})
     counter = f'twc_upstream_requests_total{{endpoint="vitals",outcome="{outcome}"}}'
-    wait_until(lambda: (metric(get(metrics_url)[2].decode(), counter) or 0) >= 1
-               and metric(get(metrics_url)[2].decode(), up) == 0.0, 20, 0.2, f"{outcome} counted and up=0")
-    sim_post(f"{sim.url}/sim/faults", method="DELETE")
-    wait_until(lambda: metric(get(metrics_url)[2].decode(), up) == 1.0, 30, 0.2, "recovery")
+    wait_until(lambda: (value(get(metrics_url)[2].decode(), counter) or 0) >= 1
+               and value(get(metrics_url)[2].decode(), up) == 0.0, 20, 0.2, f"{outcome} counted and up=0")
+    sim.clear_faults()
+    wait_until(lambda: value(get(metrics_url)[2].decode(), up) == 1.0, 30, 0.2, "recovery")

@@ -24,7 +24,6 @@ import io
 import json
 import random
 import sqlite3
-import subprocess
 import time
 import urllib.parse
 from pathlib import Path
@@ -33,7 +32,6 @@ from typing import Any, Iterator
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
 from servicekit.config import SECTIONS, ConfigError, load, load_files
 from servicekit.settings_types import (
@@ -42,12 +40,14 @@ from servicekit.settings_types import (
 )
 from session_store.openapi import OPENAPI
 from session_store.smart_charging import Memory
-from session_store.storage import ActionRecord, Session, Storage
-from suite.processes import ManagedProcess, free_port, wait_until
-from tests.security.conftest import (
-    API_TOKEN, FORMULA_NAME, NAMES, SCRIPT_NAME, Stack, child_env, python_process,
-)
-from tests.support import get, get_json
+from session_store.records import ActionRecord, Session
+from session_store.storage import Storage
+from suite.processes import ManagedProcess, wait_until
+from testkit.exposition import label_values
+from testkit.golden import promtool_problems
+from testkit.http import get, get_json
+from testkit.security import API_TOKEN, FORMULA_NAME, NAMES, SCRIPT_NAME, SecurityStack
+from testkit.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -294,17 +294,10 @@ def quiet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Quiet]:
                                       "sessions": {"database": str(database), "evaluation_interval": 1},
                                       "smart_charging": {"evaluation_interval": 1},
                                       "prometheus": {"url": "http://127.0.0.1:9"}}, allow_unicode=True))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = python_process("session-store", "session_store",
-                             ["--config", str(config), "--secrets", "/dev/null", "--listen", f"127.0.0.1:{port}"],
-                             tmp / "store.log", child_env(SMART_CHARGING_API_TOKEN=API_TOKEN),
-                             f"{url}/-/healthy").start()
-    try:
-        process.wait_ready(30)
-        yield Quiet(url, process, database)
-    finally:
-        process.stop()
+    with Stack(tmp) as stack:
+        store = stack.component("store", "session_store", config=config, args=["--secrets", "/dev/null"],
+                                env={"SMART_CHARGING_API_TOKEN": API_TOKEN}, ready_timeout=30)
+        yield Quiet(store.url, store.process, database)
 
 
 # --- (b) GET parameters ---------------------------------------------------------------------------
@@ -445,19 +438,9 @@ def test_csv_export_guards_against_spreadsheet_formulas(quiet: Quiet) -> None:
     assert sum(row["vehicle"].startswith("'") for row in rows) == sum(h.startswith(FORMULA_START) for h in HOSTILE)
 
 
-def promtool_clean(text: str) -> None:
-    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
-    assert lint.returncode == 0 and lint.stdout + lint.stderr == "", lint.stdout + lint.stderr
-
-
-def label_values(text: str, label: str) -> set[str]:
-    return {sample.labels[label] for family in text_string_to_metric_families(text) for sample in family.samples
-            if label in sample.labels}
-
-
 def test_store_metrics_escape_hostile_names_in_labels(quiet: Quiet) -> None:
     text = get(f"{quiet.url}/metrics")[2].decode()
-    promtool_clean(text)
+    assert promtool_problems(text) == ""
     assert label_values(text, "vehicle") >= set(HOSTILE), "the names came back unchanged from the exposition"
 
 
@@ -466,7 +449,7 @@ def test_store_pages_escape_hostile_names(quiet: Quiet) -> None:
     assert "<script>alert(1)</script>" not in page and "<img src=x" not in page
 
 
-def test_the_live_components_keep_configured_names_as_data(stack: Stack) -> None:
+def test_the_live_components_keep_configured_names_as_data(stack: SecurityStack) -> None:
     """The shared stack's `vehicles.names` hold <script>, quotes, a newline, a backslash and a formula."""
     vehicle, fleet, store = stack.urls["vehicle"], stack.urls["fleet"], stack.store
     wait_until(lambda: set(NAMES.values()) <= label_values(get(f"{vehicle}/metrics")[2].decode(), "vehicle"), 20,
@@ -479,7 +462,7 @@ def test_the_live_components_keep_configured_names_as_data(stack: Stack) -> None
         for accept in ("", "application/openmetrics-text; version=1.0.0"):
             text = get(f"{stack.urls[name]}/metrics", headers={"Accept": accept} if accept else None)[2].decode()
             if not accept:
-                promtool_clean(text)
+                assert promtool_problems(text) == ""
             assert "<script>alert(1)</script>\n" not in text and FORMULA_NAME not in text, "a raw newline in a label"
         page = get(f"{stack.urls[name]}/")[2].decode()
         assert "<script>" not in page, f"unescaped name on the landing page of {name}"

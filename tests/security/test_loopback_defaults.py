@@ -20,8 +20,8 @@ from simulator.__main__ import parse_args as simulator_args
 from simulator.app import SimulatorServer
 from suite.__main__ import COMPONENTS
 from suite.processes import port_in_use, wait_until
-from tests.security.conftest import CONFIG_ENV, child_env
-from tests.support import get
+from testkit.env import CONFIG_ENV, clean_env
+from testkit.http import get
 
 pytestmark = pytest.mark.integration
 LISTEN_SETTINGS = [(section, f.name) for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)
@@ -137,7 +137,7 @@ def test_a_component_started_with_default_config_binds_only_loopback(tmp_path: P
     log = (tmp_path / "component.log").open("wb")
     # no --config, no --listen, no settings in the environment; cwd holds no .secrets or config.yaml
     process = subprocess.Popen([sys.executable, "-m", module], cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
-                               env=child_env(COMED_BASE_URL="http://127.0.0.1:9", PROMETHEUS_URL="http://127.0.0.1:9"),
+                               env=clean_env(COMED_BASE_URL="http://127.0.0.1:9", PROMETHEUS_URL="http://127.0.0.1:9"),
                                start_new_session=True)
     try:
         wait_until(lambda: get(f"http://127.0.0.1:{listen.port}/-/healthy", 1)[0] == 200, 20, 0.1,

@@ -2,7 +2,7 @@
 log line, a /metrics exposition, a page, an error body, Prometheus's labels or stored series, the
 SQLite files or the OpenAPI description, even while upstreams fail and clients misbehave.
 
-The shared stack runs every component at debug log level with distinctive tokens (see conftest);
+The shared stack runs every component at debug log level with distinctive tokens (testkit/security.py);
 the test first provokes failures that put text in logs and error pages, proves they happened, then
 searches every place for the tokens: raw, URL-encoded, as a `Bearer` header, and by fragment (so a
 truncated echo is caught too).
@@ -20,10 +20,9 @@ import yaml
 
 from servicekit.config import ConfigError, load_files
 from suite.processes import wait_until
-from tests.security.conftest import (
-    API_TOKEN, TESSIE_TOKEN, VIN_BLUE, VIN_RED, Stack, call, child_env, wait_for_commands,
-)
-from tests.support import get
+from testkit.env import clean_env
+from testkit.http import call, get
+from testkit.security import API_TOKEN, TESSIE_TOKEN, VIN_BLUE, VIN_RED, SecurityStack, wait_for_commands
 
 pytestmark = pytest.mark.integration
 COMPONENTS = ("twc", "fleet", "vehicle", "price", "store")
@@ -55,7 +54,7 @@ def test_the_search_finds_every_form_of_both_tokens() -> None:
     assert leaks("nothing to see, Bearer *** and Secret('***')") == []
 
 
-def provoke(stack: Stack) -> None:
+def provoke(stack: SecurityStack) -> None:
     """Upstream faults for every exporter and the store, and bad requests to every component."""
     faults = [
         {"target": f"tessie/{VIN_RED}/state", "kind": "status", "status": 401, "count": 2},
@@ -65,10 +64,10 @@ def provoke(stack: Stack) -> None:
         {"target": "comed", "kind": "malformed", "count": 2},
         {"target": "wall_connector:garage/vitals", "kind": "status", "status": 500, "count": 2},
     ]
-    ids = [stack.sim("/sim/faults", fault)["id"] for fault in faults]
+    ids = [stack.sim.add_fault(fault) for fault in faults]
 
     def all_hit() -> bool:
-        hits = {f["id"]: f["hits"] for f in stack.sim("/sim/faults", method="GET")["faults"]}
+        hits = stack.sim.hits()
         return all(hits.get(i, 0) >= 1 for i in ids)
     wait_until(all_hit, 20, 0.2, "every injected fault to be hit")
     store = stack.store
@@ -96,7 +95,7 @@ def provoke(stack: Stack) -> None:
         stack.provoked.append((what, status, json.dumps(response_headers).encode() + b"\n" + body))
 
 
-def prometheus_everything(stack: Stack) -> dict[str, bytes]:
+def prometheus_everything(stack: SecurityStack) -> dict[str, bytes]:
     url = stack.prometheus.url
     found = {"labels": get(f"{url}/api/v1/labels")[2]}
     for label in json.loads(found["labels"])["data"]:
@@ -109,7 +108,7 @@ def prometheus_everything(stack: Stack) -> dict[str, bytes]:
     return found
 
 
-def test_no_token_in_logs_metrics_prometheus_errors_database_or_openapi(stack: Stack) -> None:
+def test_no_token_in_logs_metrics_prometheus_errors_database_or_openapi(stack: SecurityStack) -> None:
     actions = wait_for_commands(stack)
     provoke(stack)
     logs = stack.logs()
@@ -175,7 +174,7 @@ def test_a_component_started_with_the_token_in_its_yaml_stops_without_printing_i
                                       "smart_charging": {"control_enabled": True}}))
     result = subprocess.run([sys.executable, "-m", "exporters.vehicle", "--config", str(config), "--secrets",
                              "/dev/null", "--listen", "127.0.0.1:0"], capture_output=True, timeout=30,
-                            env=child_env(), cwd=tmp_path)
+                            env=clean_env(), cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     assert output.decode().strip() == ("vehicle-exporter: configuration error: tessie.access_token: secrets are not "

@@ -39,8 +39,10 @@ from session_store.storage import Storage
 from simulator.app import SimulatorServer
 from simulator.scenario import load_scenario
 from suite.processes import free_port
-from tests.conftest import ROOT, SIM_TOKEN
-from tests.security.conftest import API_TOKEN, backfill_prices, start_prometheus
+from testkit import ROOT
+from testkit.backfill import price_blocks
+from testkit.security import API_TOKEN
+from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.integration
 READ = {"GET", "HEAD"}
@@ -198,51 +200,48 @@ def market(tmp: Path, name: str, price_now: float, power: float) -> Path:
                                   ("tesla_wall_connector_power_watts", unit, power),
                                   ("tesla_wall_connector_vehicle_info", f'{unit},vehicle="Model Y",vin="{VIN}"', 1)):
         extra += f"# TYPE {metric} gauge\n" + "".join(f"{metric}{{{labels}}} {value} {t:.0f}\n" for t in recent)
-    return backfill_prices(tmp / name, price_labels, [float(i % 100) for i in range(577)], (now // 300) * 300 - 300,
-                           extra)
+    return price_blocks(tmp / name, price_labels, [float(i % 100) for i in range(577)], (now // 300) * 300 - 300,
+                        extra)
 
 
-async def test_min_interval_holds_commands_to_one_per_interval_while_the_price_flaps(tmp_path: Path,
-                                                                                     start_simulator) -> None:
+async def test_min_interval_holds_commands_to_one_per_interval_while_the_price_flaps(
+        tmp_path: Path, start_simulator, start_prometheus) -> None:
     """Real SmartChargingDriver in live mode, real Prometheus (one TSDB per market state), the simulator's
     Tessie: the price crosses both thresholds at every evaluation for 40 minutes of (simulated) time."""
     sim = start_simulator("demo")
     states = {"high, charging": (95.0, 11000.0), "high, stopped": (95.0, 0.0), "low": (1.0, 0.0)}
-    servers = {state: start_prometheus(tmp_path, {}, market(tmp_path, f"tsdb-{i}", *values), name=f"prom-{i}")
+    servers = {state: start_prometheus({}, data_dir=market(tmp_path, f"tsdb-{i}", *values), name=f"prom-{i}",
+                                       wait=False)
                for i, (state, values) in enumerate(states.items())}
-    try:
-        for server in servers.values():
-            server.process.wait_ready(30)
-        config = load({"smart_charging": {"control_enabled": True, "lookback_days": 2, "min_history_days": 1,
-                                          "max_price_age": "30d", "min_interval": MIN_INTERVAL}},
-                      {}, {"TESSIE_ACCESS_TOKEN": SIM_TOKEN})
-        started = time.time()
-        offset = [0.0]
-        async with aiohttp.ClientSession() as http:
-            await http.post(f"{sim.url}/sim/events", json={"vehicle": "model_y", "plug_in": "garage"})
-            await http.post(f"{sim.url}/sim/clock", json={"advance": 120})
+    for server in servers.values():
+        server.process.wait_ready(30)
+    config = load({"smart_charging": {"control_enabled": True, "lookback_days": 2, "min_history_days": 1,
+                                      "max_price_age": "30d", "min_interval": MIN_INTERVAL}},
+                  {}, {"TESSIE_ACCESS_TOKEN": SIM_TOKEN})
+    started = time.time()
+    offset = [0.0]
+    async with aiohttp.ClientSession() as http:
+        await http.post(f"{sim.url}/sim/events", json={"vehicle": "model_y", "plug_in": "garage"})
+        await http.post(f"{sim.url}/sim/clock", json={"advance": 120})
 
-            def prometheus(server: Any) -> Prometheus:
-                return Prometheus(Upstream(http, UpstreamMetrics("p", CollectorRegistry(), ()), timeout=10), server.url)
-            clients = {state: prometheus(server) for state, server in servers.items()}
-            tessie = Tessie(Upstream(http, UpstreamMetrics("t", CollectorRegistry(), ()), timeout=10), sim.url,
-                            Secret(SIM_TOKEN))
-            smart = SmartChargingDriver(config, Storage(tmp_path / "s.db"), clients["high, charging"], TessieCommands(tessie),
-                                 logging.getLogger("smart"), clock=lambda: started + offset[0])
-            records = []
-            for i in range(40):
-                offset[0] = i * STEP
-                async with http.get(f"{sim.url}/sim/state") as response:
-                    charging = (await response.json())["vehicles"][VIN]["charging_state"] == "Charging"
-                high = i % 2 == 0
-                state = "high, charging" if high and charging else "high, stopped" if high else "low"
-                smart.prometheus = clients[state]
-                records += await smart.evaluate()
-            async with http.get(f"{sim.url}/sim/truth") as response:
-                commands = [c["command"] for c in (await response.json())["commands"] if c["vin"] == VIN]
-    finally:
-        for server in servers.values():
-            server.process.stop()
+        def prometheus(server: Any) -> Prometheus:
+            return Prometheus(Upstream(http, UpstreamMetrics("p", CollectorRegistry(), ()), timeout=10), server.url)
+        clients = {state: prometheus(server) for state, server in servers.items()}
+        tessie = Tessie(Upstream(http, UpstreamMetrics("t", CollectorRegistry(), ()), timeout=10), sim.url,
+                        Secret(SIM_TOKEN))
+        smart = SmartChargingDriver(config, Storage(tmp_path / "s.db"), clients["high, charging"], TessieCommands(tessie),
+                             logging.getLogger("smart"), clock=lambda: started + offset[0])
+        records = []
+        for i in range(40):
+            offset[0] = i * STEP
+            async with http.get(f"{sim.url}/sim/state") as response:
+                charging = (await response.json())["vehicles"][VIN]["charging_state"] == "Charging"
+            high = i % 2 == 0
+            state = "high, charging" if high and charging else "high, stopped" if high else "low"
+            smart.prometheus = clients[state]
+            records += await smart.evaluate()
+        async with http.get(f"{sim.url}/sim/truth") as response:
+            commands = [c["command"] for c in (await response.json())["commands"] if c["vin"] == VIN]
     sent = [(r.t - started, r.action) for r in records if r.outcome == "sent"]
     assert [action for _, action in sent] == ["stop", "start", "stop", "start"], sent
     assert commands == ["stop_charging", "start_charging", "stop_charging", "start_charging"], commands

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from suite.processes import free_port, wait_until
-from tests.support import get_json
+from suite.processes import wait_until
+from testkit import ROOT
+from testkit.http import get_json
+from testkit.rss import rss_mib
+from testkit.simulator import Simulator
+from testkit.suite import SuiteRun, distinct_ports
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(int(float(os.environ.get("SOAK_MINUTES", "5")) * 60) + 300)]
 MINUTES = float(os.environ.get("SOAK_MINUTES", "5"))
@@ -33,7 +34,7 @@ OURS = ("charging-sim", "twc-exporter", "fleet-exporter", "vehicle-exporter", "p
 
 
 def scenario(seconds: float) -> dict:
-    demo = yaml.safe_load((Path(__file__).resolve().parents[2] / "simulator" / "scenarios" / "demo.yaml").read_text())
+    demo = yaml.safe_load((ROOT / "simulator" / "scenarios" / "demo.yaml").read_text())
     events = []
     for k in range(int(seconds // CYCLE_S) + 1):
         for vehicle, charger, offset in (("model_y", "garage", 20), ("model_3", "driveway", 35)):
@@ -44,16 +45,6 @@ def scenario(seconds: float) -> dict:
     demo["vehicles"] = [{**v, "soc": 20, "charge_limit": 100} for v in demo["vehicles"]]
     demo["prices"]["spikes"] = [{"from": f"{m}m", "to": f"{m + 5}m", "price": 15.0} for m in range(0, 600, 30)]
     return demo
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def children(parent: int) -> dict[int, str]:
@@ -76,7 +67,7 @@ def children(parent: int) -> dict[int, str]:
 def test_the_suite_runs_for_minutes_without_errors_lost_sessions_or_memory_growth(tmp_path: Path) -> None:
     seconds = MINUTES * 60
     (tmp_path / "scenario.yaml").write_text(yaml.safe_dump(scenario(seconds)))
-    ports = {name: free_port() for name in ("twc", "fleet", "vehicle", "price", "sessions", "prom", "am", "sim")}
+    ports = distinct_ports()
     config = {
         "general": {"data_dir": str(tmp_path / "var")},
         "wall_connectors": {"listen": f"127.0.0.1:{ports['twc']}", "vitals_interval": 2},
@@ -92,30 +83,25 @@ def test_the_suite_runs_for_minutes_without_errors_lost_sessions_or_memory_growt
                       "scenario": str(tmp_path / "scenario.yaml")},
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    log = (tmp_path / "suite.log").open("wb")
-    suite = subprocess.Popen([sys.executable, "-m", "suite", "up", "--config", str(tmp_path / "config.yaml")],
-                             stdout=log, stderr=subprocess.STDOUT, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-                             cwd=tmp_path)
+    suite = SuiteRun(tmp_path, tmp_path / "suite.log", ["--config", str(tmp_path / "config.yaml")])
     samples: dict[str, list[tuple[float, float]]] = {}
     try:
-        wait_until(lambda: "charging suite is up" in (tmp_path / "suite.log").read_text(), 120, 0.5, "the suite")
+        suite.wait_up(120)
         started = time.monotonic()
         while time.monotonic() - started < seconds:
             for pid, name in children(suite.pid).items():
-                if (value := rss_mb(pid)) is not None:
+                if (value := rss_mib(pid)) is not None:
                     samples.setdefault(name, []).append((time.monotonic() - started, value))
             time.sleep(5)   # the sampling period of a run that lasts minutes by design
-        truth = get_json(f"http://127.0.0.1:{ports['sim']}/sim/truth")
+        truth = Simulator(f"http://127.0.0.1:{ports['sim']}", {}).truth()
         store = f"http://127.0.0.1:{ports['sessions']}"
         completed = [s for s in truth["sessions"] if not s["open"] and s["unplug"] < time.time() - 30]
         wait_until(lambda: get_json(f"{store}/api/sessions?limit=1000")["total"] >= len(completed), 60, 1,
                    "the store to serve every completed session")
         stored = get_json(f"{store}/api/sessions?limit=1000")["sessions"]
     finally:
-        suite.send_signal(signal.SIGTERM)
-        status = suite.wait(60)
-        log.close()
-    assert status == 0, (tmp_path / "suite.log").read_text()[-2000:]
+        status = suite.stop(60)
+    assert status == 0, suite.output()[-2000:]
 
     live = [s for s in stored if s["source"] == "live_status"]
     starts = sorted(s["start"] for s in live)

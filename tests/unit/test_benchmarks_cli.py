@@ -1,24 +1,42 @@
-"""`python -m benchmarks --only NAME` knows every benchmark (nothing is run here: timings are never asserted)."""
+"""`python -m benchmarks` names every benchmark and the settings it would run with (`--list`), and
+`--only NAME` refuses an unknown name. Run as the command a user types, from the repository root;
+nothing is run here: timings are never asserted."""
 from __future__ import annotations
 
-import pytest
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
-from benchmarks import latency, memory, scale
-from benchmarks.__main__ import BENCHMARKS, main
+from testkit import ROOT
 
 
-def test_only_accepts_the_end_to_end_benchmarks_and_refuses_unknown_names(capsys) -> None:
-    assert {"scrape", "hung", "accuracy", "latency", "scale", "memory"} <= set(BENCHMARKS)
-    with pytest.raises(SystemExit) as refused:
-        main(["--only", "nope"])
-    assert refused.value.code == 2
-    error = capsys.readouterr().err
-    assert all(repr(name) in error for name in BENCHMARKS), error
+def benchmarks(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "benchmarks", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def listed(*args: str) -> dict[str, dict[str, Any]]:
+    """Benchmark name -> the settings `--list` prints for it."""
+    done = benchmarks("--list", *args)
+    assert done.returncode == 0, done.stderr
+    return {name: json.loads(settings) for name, settings in (line.split(" ", 1) for line in done.stdout.splitlines())}
+
+
+def test_only_accepts_the_end_to_end_benchmarks_and_refuses_unknown_names(tmp_path: Path) -> None:
+    names = list(listed("--output", str(tmp_path / "results.md")))
+    assert {"scrape", "hung", "accuracy", "latency", "scale", "memory"} <= set(names)
+    assert not (tmp_path / "results.md").exists(), "--list runs nothing and writes no results"
+    refused = benchmarks("--only", "nope")
+    assert refused.returncode == 2
+    assert all(repr(name) in refused.stderr for name in names), refused.stderr
 
 
 def test_quick_runs_are_smaller_than_full_runs() -> None:
-    assert scale.Settings.quick().api_sessions < scale.Settings.full().api_sessions == 100_000
-    assert scale.Settings.full().days == 30 and scale.Settings.full().units == 10
-    assert all(len(c.name) and c.cars >= 5 for c in latency.Settings.full().unplug)
-    assert all(c.cars == 2 for c in latency.Settings.quick().unplug)
-    assert memory.Settings.quick().load_s < memory.Settings.full().load_s
+    full, quick = listed(), listed("--quick")
+    assert quick["scale"]["api_sessions"] < full["scale"]["api_sessions"] == 100_000
+    assert full["scale"]["days"] == 30 and full["scale"]["units"] == 10
+    assert all(len(c["name"]) and c["cars"] >= 5 for c in full["latency"]["unplug"])
+    assert all(c["cars"] == 2 for c in quick["latency"]["unplug"])
+    assert quick["memory"]["load_s"] < full["memory"]["load_s"]

@@ -1,12 +1,12 @@
 """Costs as the bill computes them: every session's supply, delivery and full cost, and every month's
 total with its fixed and capacity charges, within 0.5 % of the simulator's independent bill, on
 partial hours, a spike outside the charging minutes, midnight, both clock-change days, negative
-prices and a month boundary (the cases are in benchmarks/bill_accuracy.py)."""
+prices and a month boundary (the cases are in testkit/bill_cases.py; benchmark 3a tabulates them)."""
 from __future__ import annotations
 
 import pytest
 
-from benchmarks.bill_accuracy import CASES, TARIFF, Outcome, run
+from testkit.bill_cases import CASES, TARIFF, Outcome, run
 
 TOLERANCE_PCT = 0.5
 

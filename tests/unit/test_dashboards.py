@@ -3,7 +3,6 @@ the datasource variable and the dashboard links everywhere, a unit and threshold
 Prometheus query through `${datasource}` and naming only metrics and recording rules that exist."""
 from __future__ import annotations
 
-import importlib
 import json
 import re
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 import yaml
 
 from grafana.generate import OUTPUT, main, out_of_date, rendered
-from suite.reference import health_rows
+from suite.reference import exporter_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 UIDS = {
@@ -47,8 +46,7 @@ def known_series() -> set[str]:
     from session_store.smart_metrics import REFERENCE as SMART
     rows = list(SESSIONS) + list(SMART)
     for exporter in ("twc", "fleet", "vehicle", "price"):
-        module = importlib.import_module(f"exporters.{exporter}")
-        rows += health_rows(getattr(module, "HEALTH_PREFIX", getattr(module, "PREFIX", ""))) + module.metric_reference()
+        rows += exporter_rows(exporter)
     names = set(PROMETHEUS_SERIES)
     for name, kind, *_ in rows:
         names.add(name)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.security.conftest import CONFIG_ENV
+from testkit.env import CONFIG_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 PORTS = {"wall_connectors": 19881, "energy_site": 19882, "vehicles": 19883, "price": 19884, "sessions": 19885}

@@ -4,10 +4,12 @@ from __future__ import annotations
 import gzip
 
 from aiohttp.test_utils import TestClient, TestServer
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from servicekit.collector import SnapshotCollector, Target
-from servicekit.exposition import Exposition, wants_openmetrics
+from servicekit.exposition import Exposition, Part, PartsRenderer, wants_openmetrics
 from servicekit.poller import Poller, Snapshot
 from servicekit.server import metrics_app
 from servicekit.metrics import GAUGE, Metric, build_families
@@ -108,3 +110,40 @@ async def test_background_renderer_picks_up_a_completed_poll() -> None:
         assert 'demo_power_watts{charger="garage"} 1.0' in exposition.current.text.decode()
     finally:
         task.cancel()
+
+
+def test_parts_render_only_what_changed_and_equal_a_render_of_everything() -> None:
+    """The session store's exposition: a part re-renders only when its key moves, and the concatenation
+    is byte for byte what prometheus-client renders for all the families at once (both formats)."""
+    version, calls = [1], {"stored": 0, "live": 0}
+    live_registry = CollectorRegistry()
+    requests = Counter("demo_upstream_requests", "Requests.", ["outcome"], registry=live_registry)
+
+    def stored():
+        calls["stored"] += 1
+        return build_families((Metric("demo_sessions", "counter", "Sessions.", lambda v: v),), ("unit",),
+                              [((f"u{i}",), i * version[0]) for i in range(50)])
+
+    def live():
+        calls["live"] += 1
+        return list(live_registry.collect())
+
+    renderer = PartsRenderer([Part(stored, key=lambda: version[0]), Part(live)])
+
+    class Everything:
+        def collect(self):
+            return [*stored(), *live()]
+
+    for step in range(3):
+        requests.labels("success").inc()
+        if step == 2:
+            version[0] = 2
+        rendered = renderer()
+        before = dict(calls)
+        assert rendered.text == generate_latest(Everything())
+        assert rendered.openmetrics == generate_openmetrics(Everything())
+        assert gzip.decompress(rendered.openmetrics_gzip) == rendered.openmetrics
+        for name in calls:
+            calls[name] = before[name]
+    assert calls == {"stored": 2, "live": 3}, "the stored part rendered once per version, the live part each time"
+    assert b'demo_sessions_total{unit="u3"} 6.0' in rendered.text and b'outcome="success"} 3.0' in rendered.text

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collectors import check_golden, promtool_problems, render
+from testkit.exposition import parse
+from testkit.golden import check_golden, promtool_problems, render
 
 from upstreams.tessie import parse_live_status, parse_products, parse_site_info, unwrap
 from servicekit.errors import BadPayload
@@ -47,11 +48,6 @@ def scenario(name: str) -> str:
     return exposition(snapshot(*SCENARIOS[name]))
 
 
-def samples(text: str) -> dict[str, float]:
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line and not line.startswith("#")}
-
-
 def test_exposition_matches_golden() -> None:
     check_golden(GOLDEN, "".join(f"# scenario: {name}\n{scenario(name)}" for name in SCENARIOS))
 
@@ -63,7 +59,7 @@ def test_promtool_check_metrics_is_clean(name: str) -> None:
 
 def test_absent_field_yields_no_sample() -> None:
     # The driveway entry carries only din, wall_connector_state and wall_connector_power.
-    found = samples(scenario("wall_connector_only_site"))
+    found = parse(scenario("wall_connector_only_site"))
     unit = f'din="{DRIVEWAY}",unit="driveway"'
     assert found[f"tesla_wall_connector_power_watts{{{unit}}}"] == 0.0
     assert found[f"tesla_wall_connector_state_code{{{unit}}}"] == 2.0
@@ -72,7 +68,7 @@ def test_absent_field_yields_no_sample() -> None:
 
 def test_negative_unit_power_is_exported_as_negative() -> None:
     # Powershare: the vehicle feeds the home through the unit.
-    found = samples(scenario("wall_connector_only_site"))
+    found = parse(scenario("wall_connector_only_site"))
     unit = '{din="1457768-02-G--PGT12345678903",unit="PGT12345678903"}'
     assert found[f"tesla_wall_connector_power_watts{unit}"] == -3412.5
 
@@ -88,7 +84,7 @@ def test_wrongly_typed_fields_are_absent_not_zero() -> None:
 
 
 def test_unknown_state_code_is_exported_as_number_with_state_unknown() -> None:
-    found = samples(scenario("wall_connector_only_site"))
+    found = parse(scenario("wall_connector_only_site"))
     unit = 'din="1457768-02-G--PGT12345678904"'
     assert found[f'tesla_wall_connector_state_code{{{unit},unit="PGT12345678904"}}'] == 9.0
     assert found[f'tesla_wall_connector_state{{{unit},state="unknown",unit="PGT12345678904"}}'] == 1.0
@@ -109,7 +105,7 @@ def test_vin_is_mapped_to_configured_vehicle_name_else_left_as_vin() -> None:
 
 
 def test_null_or_empty_vin_means_no_vehicle_and_no_vehicle_info() -> None:
-    found = samples(scenario("wall_connector_only_site") + scenario("powerwall_site"))
+    found = parse(scenario("wall_connector_only_site") + scenario("powerwall_site"))
     unplugged = '{din="1457768-02-G--PGT12345678904",unit="PGT12345678904"}'  # "vin": null
     assert found[f"tesla_wall_connector_vehicle_connected{unplugged}"] == 0
     assert found[f'tesla_wall_connector_vehicle_connected{{din="{DRIVEWAY}",unit="driveway"}}'] == 0  # "vin": ""
@@ -132,7 +128,7 @@ def test_wall_connector_only_site_exports_no_powerwall_or_flow_samples() -> None
 
 
 def test_site_flows_are_those_reported_with_their_signs_and_energy_in_joules() -> None:
-    found = samples(scenario("powerwall_site"))
+    found = parse(scenario("powerwall_site"))
     flows = {key.split('flow="')[1].split('"')[0]: value for key, value in found.items()
              if key.startswith("tesla_energy_site_power_watts")}
     assert flows == {"solar": 1185.0, "battery": 5060.0, "load": 6245.0, "grid": -799.800048828125,
@@ -142,7 +138,7 @@ def test_site_flows_are_those_reported_with_their_signs_and_energy_in_joules() -
 
 
 def test_live_status_timestamp_keeps_its_utc_offset() -> None:
-    found = samples(scenario("powerwall_site"))
+    found = parse(scenario("powerwall_site"))
     assert found['tesla_energy_site_live_status_timestamp_seconds{site="Home"}'] == 1702851811.0  # 22:23:31Z
 
 
@@ -161,7 +157,7 @@ def test_empty_site_name_and_time_zone_are_left_out_of_site_info() -> None:
 
 
 def test_null_response_yields_no_unit_or_flow_samples() -> None:
-    found = samples(scenario("response_null"))
+    found = parse(scenario("response_null"))
     assert not [s for s in found if s.startswith(("tesla_wall_connector", "tesla_energy_site_power",
                                                   "tesla_energy_site_live_status"))]
 
@@ -194,7 +190,7 @@ def test_collector_does_not_mutate_its_input() -> None:
 
 
 def test_unit_drawing_power_without_a_vin_key_is_not_reported_unplugged() -> None:
-    found = samples(exposition(snapshot("live_status_minimal_charging.json", "site_info_null.json")))
+    found = parse(exposition(snapshot("live_status_minimal_charging.json", "site_info_null.json")))
     unit = f'{{din="{GARAGE}",unit="garage"}}'
     assert found[f"tesla_wall_connector_power_watts{unit}"] == 11520.0
     assert found[f"tesla_wall_connector_state_code{unit}"] == 1.0

@@ -17,7 +17,8 @@ from simulator import scenarios
 from simulator.app import SimulatorServer
 from simulator.scenario import load_scenario
 from suite.processes import free_port
-from tests.support import get, read_port_file
+from testkit.http import get
+from testkit.stack import read_port_file
 
 ROOT = Path(__file__).resolve().parents[2]
 

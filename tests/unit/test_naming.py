@@ -204,8 +204,8 @@ async def test_session_store_names_sessions_found_later_by_the_fleet_exporters_n
                              clock=lambda: t0 + 400)
     service.source = FLEET
     await service._window(FLEET, t0, t0 + 300)
-    [current] = service.in_progress()
-    assert (current["unit"], current["vin"], current["vehicle"]) == (GARAGE_SERIAL, MODEL_Y, "Model Y")
+    [current] = service.view().in_progress
+    assert (current.unit, current.vin, current.vehicle) == (GARAGE_SERIAL, MODEL_Y, "Model Y")
     assert service._name_vehicle(MODEL_Y, {}) == "Model Y"   # charge history, learned target ids
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collectors import check_golden, promtool_problems, render
+from testkit.exposition import parse
+from testkit.golden import check_golden, promtool_problems, render
 
 from zoneinfo import ZoneInfo
 
@@ -69,15 +70,6 @@ def render_scenario(name: str) -> str:
     return exposition(*scenario(*SCENARIOS[name]))
 
 
-def samples(text: str) -> dict[str, float]:
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            series, value, *_ = line.split(" ")
-            found[series] = float(value)
-    return found
-
-
 def test_exposition_matches_golden() -> None:
     check_golden(GOLDEN, "".join(f"# scenario: {name}\n{render_scenario(name)}" for name in SCENARIOS))
 
@@ -89,7 +81,7 @@ def test_promtool_check_metrics_is_clean(name: str) -> None:
 
 def test_empty_price_list_is_no_data_not_zero() -> None:
     assert rates("5minutefeed_empty.json") == [] and hour_average("currenthouraverage_empty.json") is None
-    found = samples(render_scenario("empty_answers"))
+    found = parse(render_scenario("empty_answers"))
     prices = [series for series in found if series.startswith("electricity_price_") and not series.startswith(
         ("electricity_price_monthly", "electricity_price_reference"))]  # the tariff's own figures
     assert prices == [], found
@@ -101,14 +93,14 @@ def test_empty_answer_keeps_the_history_it_already_has() -> None:
     book.add(rates("5minutefeed_empty.json"))
     assert (book.history.ends == before[0]).all() and (book.history.cents == before[1]).all()
     empty = {"comed": {"current": book.snapshot(CurrentPrice((), None))}}
-    found = samples(exposition(empty, book))
+    found = parse(exposition(empty, book))
     assert f"electricity_price_cents_per_kwh{COMED}" not in found
     assert f"electricity_price_percentile_rank_percent{COMED}" not in found
     assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
 
 
 def test_negative_prices_are_valid_prices() -> None:
-    found = samples(render_scenario("day_of_history_and_live_feed"))
+    found = parse(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_cents_per_kwh{COMED}"] == -0.4
     assert found['electricity_price_lookback_percentile_cents_per_kwh{percentile="10",provider="comed"}'] < 1.0
     assert 0.0 < found[f"electricity_price_percentile_rank_percent{COMED}"] < 1.0  # the cheapest price of the day
@@ -118,7 +110,7 @@ def test_with_the_live_feed_failing_the_history_snapshot_keeps_the_lookback_stat
     """The price, its rank and the hour in progress leave with the live snapshot; the 30 days' statistics,
     from the history poller's own snapshot, stay true and stay exported."""
     _, book = scenario(*SCENARIOS["day_of_history_and_live_feed"])
-    found = samples(exposition({"comed": {"history": book.snapshot()}}, book))
+    found = parse(exposition({"comed": {"history": book.snapshot()}}, book))
     assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
     for gone in ("cents_per_kwh", "percentile_rank_percent", "hour_projected_cents_per_kwh"):
         assert f"electricity_price_{gone}{COMED}" not in found, gone
@@ -127,7 +119,7 @@ def test_with_the_live_feed_failing_the_history_snapshot_keeps_the_lookback_stat
 def test_the_newer_of_the_two_snapshots_supplies_the_history() -> None:
     data, book = scenario(*SCENARIOS["day_of_history_and_live_feed"])
     stale_history = PriceBook(LOOKBACK_S).snapshot()            # taken before anything was fetched
-    found = samples(exposition({"comed": {**data["comed"], "history": stale_history}}, book))
+    found = parse(exposition({"comed": {**data["comed"], "history": stale_history}}, book))
     assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
 
 
@@ -147,7 +139,7 @@ def test_current_price_carries_the_end_of_its_interval() -> None:
 def test_the_hour_in_progress_is_projected_from_its_published_prices_and_the_latest() -> None:
     """00:20 is the newest price: 00:05-00:20 of the hour 00:00-01:00 are published, eight to go at -0.4."""
     published = [r.cents for r in rates("5minutefeed.json") if MIDNIGHT < r.end <= NEWEST]
-    found = samples(render_scenario("day_of_history_and_live_feed"))
+    found = parse(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_hour_published_prices{COMED}"] == len(published) == 4
     assert found[f"electricity_price_hour_projected_cents_per_kwh{COMED}"] == pytest.approx(
         (sum(published) + 8 * -0.4) / 12, abs=1e-4)                 # served to 1e-4 cent
@@ -164,29 +156,29 @@ def test_the_last_complete_hour_is_exported_once_at_its_billed_price_stamped_wit
 
 
 def test_the_tariffs_figures_are_exported_for_promql() -> None:
-    found = samples(render_scenario("day_of_history_and_live_feed"))
+    found = parse(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_delivery_cents_per_kwh{COMED}"] == pytest.approx(7.5)
     assert found[f"electricity_price_monthly_fixed_dollars{COMED}"] == 19.56
     assert found[f"electricity_price_reference_supply_cents_per_kwh{COMED}"] == pytest.approx(10.028)
 
 
 def test_hour_average_comes_from_currenthouraverage() -> None:
-    found = samples(render_scenario("day_of_history_and_live_feed"))
+    found = parse(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_hour_average_cents_per_kwh{COMED}"] == 0.2
-    assert f"electricity_price_hour_average_cents_per_kwh{COMED}" not in samples(render_scenario("unusable_newest_entries"))
+    assert f"electricity_price_hour_average_cents_per_kwh{COMED}" not in parse(render_scenario("unusable_newest_entries"))
 
 
 def test_unusable_entries_are_skipped_and_the_newest_usable_price_is_current() -> None:
     # newest "n/a", then -1.7; "" / missing price / missing millisUTC / "NaN" / a duplicate are dropped
     assert [(r.end, r.cents) for r in rates("5minutefeed_na.json")] == [
         (1752555600.0, -0.3), (1752557100.0, -2.4), (1752557400.0, -1.7)]
-    found = samples(render_scenario("unusable_newest_entries"))
+    found = parse(render_scenario("unusable_newest_entries"))
     assert found[f"electricity_price_cents_per_kwh{COMED}"] == -1.7
     assert found[f"electricity_price_interval_end_timestamp_seconds{COMED}"] == 1752557400.0
 
 
 def test_lookback_statistics_cover_exactly_the_window() -> None:
-    found = samples(render_scenario("day_of_history_and_live_feed"))
+    found = parse(render_scenario("day_of_history_and_live_feed"))
     assert found[f"electricity_price_lookback_prices{COMED}"] == 288.0
     assert found[f"electricity_price_history_covered_seconds{COMED}"] == LOOKBACK_S
     assert found[f"electricity_price_history_oldest_timestamp_seconds{COMED}"] == NEWEST - LOOKBACK_S + 300

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from upstreams.tessie import ChargeRecord
 from session_store.reconciliation import plan
-from session_store.storage import Session
+from session_store.records import Session
 
 DIN = "1457768-02-G--PGT0000000001"
 VIN = "5YJ3E1EA7KF000001"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.session_accuracy import ground_truth, rectangle, trapezoid
+from testkit.session_truth import ground_truth, rectangle, trapezoid
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
-
 from servicekit.config import load
-from session_store.metrics import SessionCollector
+from session_store.records import Session
 from session_store.service import SessionService
-from session_store.storage import Session, Storage
+from session_store.storage import Storage
+from testkit.exposition import samples as parsed_samples
+from testkit.store import session_metrics_text
 
 BLUE, GREEN = "5YJ3E1EA7KF000021", "7SAYGDEE1PA000099"
 GARAGE, DRIVEWAY = "1457768-01-G--PGT00000000021", "1457768-02-G--PGT00000000022"
@@ -32,12 +31,9 @@ def session(unit: str, vehicle: str | None, start: float, energy_wh: float) -> S
 
 def exposed(storage: Storage, service: SessionService) -> dict[str, dict[tuple, float]]:
     """Metric name -> {sorted label items: value}, as Prometheus would scrape it."""
-    registry = CollectorRegistry()
-    registry.register(SessionCollector(storage, service))
     samples: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
-        for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    for sample in parsed_samples(session_metrics_text(storage, service)):
+        samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return samples
 
 
@@ -53,7 +49,7 @@ def service_of(tmp_path: Path) -> tuple[Storage, SessionService]:
 
 def test_every_known_unit_and_vehicle_is_exported_at_zero_before_its_first_session(tmp_path: Path) -> None:
     storage, service = service_of(tmp_path)
-    service.live.names[DRIVEWAY] = "driveway"            # seen in the power series, no session yet
+    service.working.names[DRIVEWAY] = "driveway"            # seen in the power series, no session yet
     samples = exposed(storage, service)
     # configured and seen units x configured vehicles and "no vehicle" (the empty label)
     known = {(unit, vehicle) for unit in ("garage", "driveway") for vehicle in ("Blue", "")}
@@ -70,7 +66,7 @@ def test_every_known_unit_and_vehicle_is_exported_at_zero_before_its_first_sessi
 
 def test_a_session_of_a_new_vehicle_adds_it_for_every_unit_and_keeps_the_rest(tmp_path: Path) -> None:
     storage, service = service_of(tmp_path)
-    service.live.names[DRIVEWAY] = "driveway"
+    service.working.names[DRIVEWAY] = "driveway"
     storage.save_step({}, [session("garage", "Green", 1_000_000.0, 968.0), session("garage", None, 1_010_000.0, 712.0)],
                       [("driveway", "too_short")], 1_020_000.0)
     samples = exposed(storage, service)

@@ -106,7 +106,8 @@ def test_unplugging_forgets_our_pause() -> None:
 
 
 def test_memory_and_action_log_survive_a_restart(tmp_path) -> None:
-    from session_store.storage import ActionRecord, Storage
+    from session_store.records import ActionRecord
+    from session_store.storage import Storage
 
     path = tmp_path / "sessions.db"
     storage = Storage(path)

@@ -19,15 +19,15 @@ TOKEN = "override-token-secret"
 
 
 def app_with(storage: Storage, token: Secret | None) -> tuple[web.Application, SmartChargingDriver]:
-    charger = SmartChargingDriver(load({}, {}, {}), storage, None, None, logging.getLogger("test"))  # type: ignore[arg-type]
+    driver = SmartChargingDriver(load({}, {}, {}), storage, None, None, logging.getLogger("test"))  # type: ignore[arg-type]
     app = web.Application()
-    add_smart_charging_routes(app, charger, storage, token, ZoneInfo("America/Chicago"))
-    return app, charger
+    add_smart_charging_routes(app, driver, storage, token, ZoneInfo("America/Chicago"))
+    return app, driver
 
 
 async def test_override_needs_the_token_and_is_kept(tmp_path) -> None:
     storage = Storage(tmp_path / "s.db")
-    app, charger = app_with(storage, Secret(TOKEN))
+    app, driver = app_with(storage, Secret(TOKEN))
     until = time.time() + 3600
     async with TestClient(TestServer(app)) as client:
         missing = await client.post("/api/smart-charging/override", json={"vin": VIN, "until": until})

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.smart_savings import month, simulate
+from testkit.smart_month import month, simulate
 
 
 def test_the_billed_price_rule_beats_the_five_minute_rule_on_the_bill() -> None:

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from billing.tariff import Line
-from session_store.storage import MIGRATIONS, Session, Storage
+from session_store.records import Session
+from session_store.storage import MIGRATIONS, Storage
 
 CHICAGO = ZoneInfo("America/Chicago")
 

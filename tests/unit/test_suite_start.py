@@ -114,7 +114,7 @@ def test_a_component_left_over_from_an_earlier_suite_is_named(tmp_path: Path, ca
     """What an orphan of a suite that died before this version looks like: one of our components, its
     parent not a suite."""
     from simulator import scenarios
-    from tests.support import read_port_file
+    from testkit.stack import read_port_file
     settings = free_config(tmp_path)
     port = int(settings["simulator"]["listen"].rsplit(":", 1)[1])
     orphan = subprocess.Popen([sys.executable, "-m", "simulator", "--scenario", str(scenarios.path("demo")),

@@ -8,7 +8,8 @@ import pytest
 from upstreams.wallconnector import PARSERS, decode_lenient
 from servicekit.errors import BadPayload
 from exporters.twc import families
-from tests.collectors import check_golden, promtool_problems, render
+from testkit.exposition import named
+from testkit.golden import check_golden, promtool_problems, render
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wallconnector"
 GOLDEN = Path(__file__).parent / "golden" / "twc.txt"
@@ -41,13 +42,8 @@ def test_promtool_check_metrics_is_clean() -> None:
     assert promtool_problems(exposition(sample_data())) == ""
 
 
-def samples(text: str, name: str) -> dict[str, float]:
-    return {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-            if line.startswith(name + "{")}
-
-
 def test_power_is_derived_per_wiring_and_zero_with_contactor_open() -> None:
-    power = samples(exposition(sample_data()), "twc_power_watts")
+    power = named(exposition(sample_data()), "twc_power_watts")
     assert power['twc_power_watts{charger="garage"}'] == pytest.approx(40.4 * 228.6)  # US split phase
     assert power['twc_power_watts{charger="barn"}'] == pytest.approx(6.1 * (242.8 + 234.3 + 228.8))  # EU 3-phase
     assert power['twc_power_watts{charger="shed"}'] == 0.0  # contactor open, output volts are noise

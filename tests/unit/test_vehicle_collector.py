@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.collectors import check_golden, promtool_problems, render
+from testkit.exposition import parse
+from testkit.golden import check_golden, promtool_problems, render
 from prometheus_client import CollectorRegistry, generate_latest
 
 from upstreams.tessie import METERS_PER_MILE, Tessie, VehicleNames, parse_vehicle_state
@@ -60,11 +61,6 @@ def exposition(data: dict, names: VehicleNames | None = None) -> str:
     return render(lambda: make_collect(names or learned())(data))
 
 
-def samples(text: str) -> dict[str, float]:
-    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-            if line and not line.startswith("#")}
-
-
 BLUE = '{vehicle="Blue",vin="5YJ3E1EA7KF000001"}'
 RED = '{vehicle="Red",vin="7SAYGDEE1PA000002"}'
 GRAY = '{vehicle="Gray",vin="5YJSA1E26MF000003"}'
@@ -79,7 +75,7 @@ def test_promtool_check_metrics_is_clean() -> None:
 
 
 def test_miles_converted_to_metres() -> None:
-    found = samples(exposition(sample_data()))
+    found = parse(exposition(sample_data()))
     assert found[f"tesla_vehicle_battery_range_meters{BLUE}"] == pytest.approx(192.45 * 1609.344)
     assert found[f"tesla_vehicle_estimated_battery_range_meters{BLUE}"] == pytest.approx(171.04 * 1609.344)
     assert found[f"tesla_vehicle_odometer_meters{BLUE}"] == pytest.approx(40512.913 * 1609.344)
@@ -87,7 +83,7 @@ def test_miles_converted_to_metres() -> None:
 
 
 def test_kilowatts_kilowatt_hours_and_hours_converted_to_base_units() -> None:
-    found = samples(exposition(sample_data()))
+    found = parse(exposition(sample_data()))
     assert found[f"tesla_vehicle_charger_power_watts{BLUE}"] == 7000.0
     assert found[f"tesla_vehicle_charge_energy_added_joules{BLUE}"] == pytest.approx(18.47 * 3.6e6)
     assert found[f"tesla_vehicle_time_to_full_charge_seconds{BLUE}"] == 4500.0
@@ -95,7 +91,7 @@ def test_kilowatts_kilowatt_hours_and_hours_converted_to_base_units() -> None:
 
 
 def test_unknown_charging_state_exported_as_minus_one_with_state_unknown() -> None:
-    found = samples(exposition(sample_data()))
+    found = parse(exposition(sample_data()))
     assert found[f"tesla_vehicle_charging_state_code{GRAY}"] == -1.0  # "Waiting" is not a known state
     assert found['tesla_vehicle_charging_state{state="unknown",vehicle="Gray",vin="5YJSA1E26MF000003"}'] == 1.0
     assert found['tesla_vehicle_charging_state{state="Charging",vehicle="Gray",vin="5YJSA1E26MF000003"}'] == 0.0
@@ -103,7 +99,7 @@ def test_unknown_charging_state_exported_as_minus_one_with_state_unknown() -> No
 
 
 def test_unknown_connectivity_exported_as_minus_one_with_state_unknown() -> None:
-    found = samples(exposition(sample_data()))
+    found = parse(exposition(sample_data()))
     assert found[f"tesla_vehicle_connectivity_code{GRAY}"] == -1.0  # "driving"
     assert found['tesla_vehicle_connectivity{state="unknown",vehicle="Gray",vin="5YJSA1E26MF000003"}'] == 1.0
 
@@ -120,7 +116,7 @@ def test_unconfigured_vehicle_named_by_display_name_then_vehicle_name_then_vin()
 
 
 def test_asleep_car_keeps_its_cached_values_stamped_when_it_fell_asleep() -> None:
-    found = samples(exposition(sample_data()))
+    found = parse(exposition(sample_data()))
     assert found[f"tesla_vehicle_connectivity_code{RED}"] == 1.0
     assert found[f"tesla_vehicle_battery_level_percent{RED}"] == 81.0
     assert found[f"tesla_vehicle_data_timestamp_seconds{RED}"] == pytest.approx(1752521407.032)
@@ -152,7 +148,7 @@ def test_missing_sub_objects_yield_no_samples_for_their_fields() -> None:
 
 
 def test_wrongly_typed_fields_are_absent_not_zero() -> None:
-    found = samples(exposition(sample_data()))
+    found = parse(exposition(sample_data()))
     for name in ("tesla_vehicle_battery_level_percent",          # "62"
                  "tesla_vehicle_battery_range_meters",           # null
                  "tesla_vehicle_estimated_battery_range_meters",  # "150.2"

@@ -1,4 +1,5 @@
-"""Shared helpers of the collector tests: render families as exposition text, lint it, compare goldens."""
+"""Collector output as Prometheus scrapes it: rendered, linted by `promtool check metrics`, compared with
+reviewed golden files (UPDATE_GOLDENS=1 rewrites them)."""
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ def render(families: Callable[[], Iterable[Metric]]) -> str:
 
 
 def promtool_problems(text: str) -> str:
-    """What `promtool check metrics` says about the text; empty means clean."""
+    """What `promtool check metrics` says about the text; empty means clean (exit 0, no output)."""
     result = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30)
     return (result.stdout + result.stderr) if result.returncode or result.stdout or result.stderr else ""
 

@@ -1,0 +1,148 @@
+"""The session store's three loops as the core's pollers: each step does its work, refreshes the
+ledger when it wrote, and returns a frozen view; the poller keeps the last good one, backs off on
+failure and logs one line per failure episode.
+
+- sessions: evaluate the power series from the watermark, publish live events;
+- reconciliation: import Fleet charge history (hourly by default, a failure retried within seconds);
+- smart charging: evaluate every vehicle (its market failures are its own fail-safe decisions).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Awaitable, Callable, Protocol
+
+from servicekit.config import Config
+from servicekit.errors import UpstreamError
+from servicekit.poller import Backoff, Health, Poller
+from session_store.ledger import Ledger
+from session_store.reconciliation import Plan
+from session_store.service import SessionService
+from session_store.smart_loop import SmartChargingDriver
+from session_store.views import SessionsView, SmartChargingView
+from upstreams.tessie import Tessie, choose_site
+
+TARGET = "session-store"
+STEP_TIMEOUT_S = 900.0    # a catch-up runs chunk by chunk, each committed: a timeout loses no work
+RETRY_S = 5.0             # a failed charge-history import is retried after this, doubling up to the interval
+
+
+class Events(Protocol):
+    """Where the sessions step publishes live events: the API's WebSocket clients (api.Events)."""
+
+    def publish(self, event: dict[str, Any]) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+def tagged(error: UpstreamError, upstream: str) -> UpstreamError:
+    """The same error, its message naming the upstream that failed, so one log line says which."""
+    error.args = (f"{upstream}: {error}",)
+    return error
+
+
+def sessions_step(service: SessionService, ledger: Ledger, events: Events) -> Callable[[], Awaitable[SessionsView]]:
+    async def step() -> SessionsView:
+        try:
+            await service.evaluate()
+        finally:   # sessions started or completed before a failure still reach the WebSocket
+            view = service.view()
+            for unit, t, watts in view.power:
+                events.publish({"type": "power", "unit": unit, "t": t, "watts": watts})
+            await events.flush()
+        await ledger.refresh()
+        return view
+    return step
+
+
+def reconciliation_step(service: SessionService, tessie: Tessie, site_id: str | None,
+                        ledger: Ledger, log: logging.Logger) -> Callable[[], Awaitable[Plan | None]]:
+    chosen = [site_id]
+
+    async def step() -> Plan | None:
+        if chosen[0] is None:
+            try:
+                site = choose_site(await tessie.energy_sites())
+            except UpstreamError as error:
+                raise tagged(error, "Tessie (products)") from None
+            if site is None:
+                return None     # no energy site on the account: nothing to reconcile
+            chosen[0] = site.site_id
+            log.info("charge history of energy site %s (%s)", site.site_id, site.site_name or "unnamed")
+        try:
+            records = await service.fetch_charge_history(tessie, chosen[0])
+        except UpstreamError as error:
+            raise tagged(error, "Tessie") from None
+        try:
+            result = await service.reconcile(records)
+        except UpstreamError as error:
+            raise tagged(error, "Prometheus (the prices to cost it)") from None
+        await ledger.refresh()
+        return result
+    return step
+
+
+def smart_charging_step(driver: SmartChargingDriver, ledger: Ledger) -> Callable[[], Awaitable[SmartChargingView]]:
+    async def step() -> SmartChargingView:
+        try:
+            await driver.evaluate()
+        except UpstreamError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a bug must not end the loop nor leave cars paused forever
+            logging.getLogger(__name__).debug("smart charging evaluation failed", exc_info=True)
+            raise UpstreamError(f"{type(error).__name__}: {error}") from error
+        await ledger.refresh()
+        return driver.view()
+    return step
+
+
+class Loops:
+    """The store's pollers by name and its ledger: the latest view of each, as /metrics and the API read them."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.pollers: dict[str, Poller] = {}
+
+    def _latest(self, name: str) -> Any:
+        poller = self.pollers.get(name)
+        return poller.latest.value if poller is not None and poller.latest is not None else None
+
+    def sessions(self) -> SessionsView | None:
+        """The last good evaluation's view (None before the first)."""
+        return self._latest("sessions")
+
+    def smart_charging(self) -> SmartChargingView | None:
+        return self._latest("smart_charging")
+
+    def health(self) -> Health:
+        """Of the sessions loop: `charging_session_store_up` and its last success."""
+        poller = self.pollers.get("sessions")
+        return poller.health if poller is not None else Health()
+
+    def session_starts(self) -> dict[str, float]:
+        """Unit key -> start of its open session, for smart charging."""
+        view = self.sessions()
+        return {session.key: session.start for session in view.in_progress} if view else {}
+
+
+def pollers(config: Config, service: SessionService, ledger: Ledger, events: Events, log: logging.Logger,
+            driver: SmartChargingDriver | None, tessie: Tessie | None,
+            on_update: Callable[[], None]) -> dict[str, Poller]:
+    """Every loop the configuration asks for, by name; `on_update` is called after each step (a render)."""
+    interval = config.sessions.evaluation_interval
+    found: dict[str, Poller] = {"sessions": Poller(
+        "sessions", "evaluation", sessions_step(service, ledger, events), interval, timeout=STEP_TIMEOUT_S,
+        backoff=Backoff(maximum=max(60.0, interval)), on_update=on_update, logger=log,
+        meanwhile="sessions wait in Prometheus and are caught up from the watermark, nothing is lost")}
+    if tessie is not None:
+        history = config.energy_site.charge_history_interval
+        found["reconciliation"] = Poller(
+            "charge history", "import", reconciliation_step(service, tessie, config.energy_site.site_id, ledger, log),
+            history, timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=history, first=RETRY_S), on_update=on_update,
+            logger=log, meanwhile="sessions are kept and matched when it answers")
+    if driver is not None:
+        every = config.smart_charging.evaluation_interval
+        found["smart_charging"] = Poller(
+            "smart charging", "evaluation", smart_charging_step(driver, ledger), every, timeout=STEP_TIMEOUT_S,
+            backoff=Backoff(maximum=max(60.0, every)), on_update=on_update, logger=log,
+            meanwhile="vehicles are left as they are")
+    return found
