@@ -127,11 +127,13 @@ class Loops:
 def pollers(config: Config, service: SessionService, ledger: Ledger, events: Events, log: logging.Logger,
             driver: SmartChargingDriver | None, tessie: Tessie | None,
             on_update: Callable[[], None]) -> dict[str, Poller]:
-    """Every loop the configuration asks for, by name; `on_update` is called after each step (a render)."""
+    """Every loop the configuration asks for, by name; `on_update` is called after each step (a render).
+    A failing evaluation backs off to at most four intervals (a minute by default): Prometheus is local,
+    and sessions and decisions should resume soon after it does."""
     interval = config.sessions.evaluation_interval
     found: dict[str, Poller] = {"sessions": Poller(
         "sessions", "evaluation", sessions_step(service, ledger, events), interval, timeout=STEP_TIMEOUT_S,
-        backoff=Backoff(maximum=max(60.0, interval)), on_update=on_update, logger=log,
+        backoff=Backoff(maximum=4 * interval), on_update=on_update, logger=log,
         meanwhile="sessions wait in Prometheus and are caught up from the watermark, nothing is lost")}
     if tessie is not None:
         history = config.energy_site.charge_history_interval
@@ -143,6 +145,6 @@ def pollers(config: Config, service: SessionService, ledger: Ledger, events: Eve
         every = config.smart_charging.evaluation_interval
         found["smart_charging"] = Poller(
             "smart charging", "evaluation", smart_charging_step(driver, ledger), every, timeout=STEP_TIMEOUT_S,
-            backoff=Backoff(maximum=max(60.0, every)), on_update=on_update, logger=log,
+            backoff=Backoff(maximum=4 * every), on_update=on_update, logger=log,
             meanwhile="vehicles are left as they are")
     return found
