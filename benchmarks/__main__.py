@@ -53,7 +53,8 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              load: tuple[float, float, float] | None = None, billing: str | None = None,
              savings: str | None = None, store_scrapes: str | None = None) -> str:
     machine = describe()
-    run = "`python -m benchmarks --quick` (short run)" if args.quick else "`python -m benchmarks`"
+    options = " --quick" * args.quick + "".join(f" --only {name}" for name in args.only or ())
+    run = f"`python -m benchmarks{options}`" + (" (short run)" if args.quick else "")
     shared = (f" Load average when it started: {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min); "
               "other processes on the machine share its cores." if load else "")
     out = ["# Benchmark results", "",
