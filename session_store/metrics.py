@@ -19,6 +19,8 @@ by Tessie, a unit first known from charge history) still starts at its full valu
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 
 from prometheus_client.core import Metric as Family
 
@@ -56,9 +58,9 @@ PAIR_ROWS = (
     Metric("charging_sessions_provisional", GAUGE, "Completed sessions whose cost is provisional: an hour they "
            "touched is not complete yet.", lambda t: t.provisional),
 )
-UNIT_ROWS = (   # per unit: (discards by reason, the open session or None, the last completed session or None)
+UNIT_ROWS = (   # per unit: its discards by reason
     Metric("charging_sessions_discarded", COUNTER, "Sessions discarded as too short or too small "
-           "(FLEET_SESSION_MIN_*).", lambda u: u[0], ("reason",)),
+           "(FLEET_SESSION_MIN_*).", lambda by_reason: by_reason, ("reason",)),
 )
 STORE_ROWS = (
     Metric("charging_session_reconciliations", COUNTER, "Sessions reconciled with Fleet charge history: matched or "
@@ -85,16 +87,22 @@ LAST_ROWS: tuple[Metric, ...] = (
     Metric("charging_session_last_info", GAUGE, "1 for the vehicle of the unit's last completed session (vehicle "
            "empty when none was matched).", lambda s: {s.vehicle or "": 1.0}, ("vehicle",)),
 )
-HEALTH_ROWS: tuple[Metric, ...] = (   # over (sessions view, ledger, health of the sessions loop)
+class StoreState(NamedTuple):
+    sessions: SessionsView | None
+    ledger: LedgerView
+    evaluation: Health         # of the sessions loop
+
+
+HEALTH_ROWS: tuple[Metric, ...] = (   # over a StoreState
     Metric("charging_session_watermark_timestamp_seconds", GAUGE, "Samples up to this moment are turned into sessions.",
-           lambda r: r[0].watermark if r[0] else None),
+           lambda r: r.sessions.watermark if r.sessions else None),
     Metric("charging_session_first_recorded_timestamp_seconds", GAUGE, "When the first stored session was recorded; "
            "absent before. Every session counter was 0 before it, so a counter series first seen after it counts "
-           "from 0.", lambda r: r[1].first_recorded),
+           "from 0.", lambda r: r.ledger.first_recorded),
     Metric(f"{HEALTH_PREFIX}_up", GAUGE, "1 if the last evaluation against Prometheus succeeded.",
-           lambda r: 1.0 if r[2].up else 0.0),
+           lambda r: 1.0 if r.evaluation.up else 0.0),
     Metric(f"{HEALTH_PREFIX}_last_success_timestamp_seconds", GAUGE, "When an evaluation last succeeded.",
-           lambda r: r[2].last_success),
+           lambda r: r.evaluation.last_success),
 )
 
 
@@ -129,7 +137,7 @@ def stored_families(units: frozenset[str], ledger: LedgerView, vehicles: frozens
     discards: dict[str, dict[str, int]] = {unit: dict.fromkeys(DISCARD_REASONS, 0) for unit in units}
     for (unit, reason), count in ledger.discarded.items():
         discards.setdefault(unit, {})[reason] = count
-    families += build_families(UNIT_ROWS, ("unit",), [((unit,), (dict(sorted(by_reason.items())),))
+    families += build_families(UNIT_ROWS, ("unit",), [((unit,), dict(sorted(by_reason.items())))
                                                       for unit, by_reason in sorted(discards.items())])
     families += build_families(STORE_ROWS, (), [((), ledger)])
     families += build_families(LAST_ROWS, ("unit",), [((s.unit,), s) for s in ledger.last])
@@ -141,7 +149,7 @@ def live_families(view: SessionsView | None, ledger: LedgerView, health: Health)
     open_by_unit: dict[str, OpenSessionView] = {o.unit: o for o in view.in_progress} if view else {}
     seen = sorted(view.seen) if view else []
     return [*build_families(OPEN_ROWS, ("unit",), [((unit,), open_by_unit.get(unit)) for unit in seen]),
-            *build_families(HEALTH_ROWS, (), [((), (view, ledger, health))])]
+            *build_families(HEALTH_ROWS, (), [((), StoreState(view, ledger, health))])]
 
 
 def session_families(view: SessionsView | None, ledger: LedgerView, health: Health,

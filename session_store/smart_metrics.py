@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from prometheus_client.core import Metric as Family
 
 from servicekit.metrics import COUNTER, ENUM, GAUGE, Metric, build_families
@@ -44,17 +46,22 @@ MARKET_ROWS = (   # over the last evaluation's market; absent while Prometheus i
 VEHICLE_ROWS = (
     Metric("smart_charging_status", ENUM, "Smart-charging status of the vehicle.", lambda v: v.status, states=STATUS),
 )
-COUNT_ROWS = (   # over (view, ledger)
+class Counted(NamedTuple):
+    view: SmartChargingView
+    ledger: LedgerView         # the action log's counts
+
+
+COUNT_ROWS = (   # over a Counted
     Metric("smart_charging_actions", COUNTER, "Commands decided: stop/start (sent or failed) and "
            "stop_simulated/start_simulated in dry run.",
-           lambda r: {key: count for key, count in sorted(r[1].actions.items()) if key[0] != "none"},
+           lambda r: {key: count for key, count in sorted(r.ledger.actions.items()) if key[0] != "none"},
            ("action", "outcome")),
     Metric("smart_charging_fail_safe_decisions", COUNTER, "Evaluations where a vehicle was left charging or resumed "
            "because the market could not be trusted.",
-           lambda r: {reason.removeprefix("fail_safe_"): n for reason, n in sorted(r[0].fail_safe.items())},
+           lambda r: {reason.removeprefix("fail_safe_"): n for reason, n in sorted(r.view.fail_safe.items())},
            ("reason",)),
     Metric("smart_charging_last_evaluation_timestamp_seconds", GAUGE, "When smart charging last evaluated.",
-           lambda r: r[0].evaluated_at),
+           lambda r: r.view.evaluated_at),
 )
 
 # (name, type, labels, help) of every metric above, for docs/metrics.md: the same texts as /metrics.
@@ -69,4 +76,4 @@ def smart_charging_families(view: SmartChargingView, ledger: LedgerView) -> list
     return [*build_families(VIEW_ROWS, (), [((), view)]),
             *build_families(MARKET_ROWS, (), [((), market)] if market else []),
             *build_families(VEHICLE_ROWS, ("vehicle", "vin"), [((v.vehicle or v.vin, v.vin), v) for v in view.vehicles]),
-            *build_families(COUNT_ROWS, (), [((), (view, ledger))])]
+            *build_families(COUNT_ROWS, (), [((), Counted(view, ledger))])]
