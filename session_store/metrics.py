@@ -171,7 +171,7 @@ def exposition_parts(loops: Loops, registry: CollectorRegistry, config: Config,
                   key=lambda: (loops.ledger.view.version, units())),
              Part(lambda: live_families(loops.sessions(), loops.ledger.view, loops.health())),
              Part(registry.collect)]
-    if driver is not None:
+    if driver is not None:   # its view is newer than its poller's after an override set through the API
         smart = driver
-        parts.append(Part(lambda: smart_charging_families(loops.smart_charging() or smart.view(), loops.ledger.view)))
+        parts.append(Part(lambda: smart_charging_families(smart.view(), loops.ledger.view)))
     return parts

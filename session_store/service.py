@@ -318,11 +318,12 @@ class SessionService:
 
     def view(self) -> SessionsView:
         """The frozen view of the last evaluation: units, open sessions with their cost so far, latest power."""
-        live = self.working
-        seen = frozenset(live.names.values())
-        return SessionsView(evaluated_at=live.last_evaluation or self.clock(), watermark=self.storage.watermark(),
+        working = self.working
+        seen = frozenset(working.names.values())
+        return SessionsView(evaluated_at=working.last_evaluation or self.clock(), watermark=self.storage.watermark(),
                             seen=seen, units=seen | self.configured_units(), in_progress=tuple(self.in_progress()),
-                            power=tuple((live.names.get(key, key), t, watts) for key, (t, watts) in live.power.items()))
+                            power=tuple((working.names.get(key, key), t, watts)
+                                        for key, (t, watts) in working.power.items()))
 
     def in_progress(self) -> list[OpenSessionView]:
         """Open sessions with their energy and estimated cost so far."""

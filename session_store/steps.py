@@ -56,20 +56,19 @@ def sessions_step(service: SessionService, ledger: Ledger, events: Events) -> Ca
 
 def reconciliation_step(service: SessionService, tessie: Tessie, site_id: str | None,
                         ledger: Ledger, log: logging.Logger) -> Callable[[], Awaitable[Plan | None]]:
-    chosen = [site_id]
-
     async def step() -> Plan | None:
-        if chosen[0] is None:
+        nonlocal site_id
+        if site_id is None:
             try:
                 site = choose_site(await tessie.energy_sites())
             except UpstreamError as error:
                 raise tagged(error, "Tessie (products)") from None
             if site is None:
                 return None     # no energy site on the account: nothing to reconcile
-            chosen[0] = site.site_id
+            site_id = site.site_id
             log.info("charge history of energy site %s (%s)", site.site_id, site.site_name or "unnamed")
         try:
-            records = await service.fetch_charge_history(tessie, chosen[0])
+            records = await service.fetch_charge_history(tessie, site_id)
         except UpstreamError as error:
             raise tagged(error, "Tessie") from None
         try:
@@ -109,9 +108,6 @@ class Loops:
     def sessions(self) -> SessionsView | None:
         """The last good evaluation's view (None before the first)."""
         return self._latest("sessions")
-
-    def smart_charging(self) -> SmartChargingView | None:
-        return self._latest("smart_charging")
 
     def health(self) -> Health:
         """Of the sessions loop: `charging_session_store_up` and its last success."""

@@ -52,12 +52,18 @@ class Ledger:
 
 async def run_until_done(service: Service, interval: float, log: logging.Logger) -> None:
     config = load({"energy_site": {"site_id": SITE, "charge_history_interval": interval}}, {}, {})
-    poller = steps.pollers(config, service, Ledger(), None, log, None, FlakyTessie(0), lambda: None)["reconciliation"]
+    ended: list[None] = []            # the poller calls on_update once an attempt's outcome is logged
+    poller = steps.pollers(config, service, Ledger(), None, log, None, FlakyTessie(0),
+                           lambda: ended.append(None))["reconciliation"]
     poller.rng = lambda: 0.5          # no jitter: the delays are exact
+
+    async def attempts_ended() -> None:
+        await service.done.wait()
+        while len(ended) < service.after:
+            await asyncio.sleep(0.001)
     task = asyncio.create_task(poller.run())
     try:
-        await asyncio.wait_for(service.done.wait(), 10)
-        await asyncio.sleep(0.01)     # the last attempt's outcome is logged
+        await asyncio.wait_for(attempts_ended(), 10)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
