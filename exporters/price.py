@@ -10,25 +10,34 @@ its twelve 5-minute prices, so beside the 5-minute price it exports the projecte
 in progress (its published prices, the rest at the latest one) and every complete hour's billed price
 once, stamped with the hour's end. Everything is derived from the latest price's moment, not a clock.
 
+A third poller reads the utility's day-ahead (predicted hourly) prices every 30 minutes; with the
+hour-of-week profile of the lookback's billed prices as the fallback they make the forecast of the
+next 48 clock hours (billing/forecast.py), hour 0 being the hour in progress. Prometheus refuses
+samples stamped in the future, so the forecast is a set of present-time gauges indexed by a bounded
+`hours_ahead` label, with the start of hour 0 beside it.
+
     electricity_price_cents_per_kwh{provider="comed"} 3.4
     electricity_price_hour_projected_cents_per_kwh{provider="comed"} 4.1
     electricity_price_billed_cents_per_kwh{provider="comed"} 3.9 1784000000000
     electricity_price_percentile_rank_percent{provider="comed"} 61.5
+    electricity_price_forecast_cents_per_kwh{hours_ahead="1",provider="comed"} 3.2
 """
 from __future__ import annotations
 
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Callable, Iterable, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from prometheus_client.core import GaugeMetricFamily, Metric as Family
 
+from billing.forecast import FORECAST_HOURS, Forecast, build_forecast, hour_of_week_profile
 from billing.settings import tariff_for
-from billing.tariff import INTERVAL_S, Projection, Tariff, billed_prices, projected_price
+from billing.tariff import INTERVAL_S, Projection, Tariff, billed_prices, hour_start, projected_price
 from servicekit.collector import FreshData, SnapshotCollector, Target
 from servicekit.config import Config
 from servicekit.errors import NoData
@@ -37,26 +46,45 @@ from servicekit.poller import Poller
 from servicekit.runtime import PartsFactory, PartsContext, ExporterParts, run_exporter
 from servicekit.upstream import Upstream, UpstreamMetrics
 from exporters.price_history import PriceHistory, PriceStats, percentile_rank, statistics
+from upstreams.comed import HourPrice
 from upstreams.price_providers import PROVIDERS, CurrentPrice, PriceProvider, Rate
 
 PREFIX = "electricity_price"
 UPSTREAM = "the price provider"   # named in the help of the upstream request metrics
-ENDPOINTS = ("5minutefeed", "5minutefeed_range", "currenthouraverage")
+ENDPOINTS = ("5minutefeed", "5minutefeed_range", "currenthouraverage", "daynexttoday", "daynexttomorrow")
 HISTORY_REFRESH = 6 * 3600.0
 HISTORY_TIMEOUT = 900.0
 # New prices appear after each 5-minute mark; polling a little after it sees each one once.
 CURRENT_POLL_OFFSET = 20.0
+# Day-ahead prices change twice a day at most (tomorrow's appear about 16:30 Central): every half hour,
+# a minute past :00 and :30, sees tomorrow's within a minute of their usual publication.
+DAY_AHEAD_REFRESH = 1800.0
+DAY_AHEAD_POLL_OFFSET = 60.0
+DAY_AHEAD_KEEP_S = 3 * 86400.0    # day-ahead hours kept behind the newest one (the forecast only looks ahead)
+NO_DAY_AHEAD: Mapping[float, float] = MappingProxyType({})
 
 
 class PriceBook:
-    """The pollers' accumulator: the rolling history (an immutable reference, replaced on each merge,
-    counted by `version`) and which days are complete. Only the pollers touch it."""
+    """The pollers' accumulator: the rolling history and the day-ahead prices (immutable references,
+    replaced on each merge, counted by `version`) and which days are complete. Only the pollers touch it."""
 
     def __init__(self, lookback_s: float) -> None:
         self.lookback_s = lookback_s
         self.history = PriceHistory.empty()
+        self.day_ahead: Mapping[float, float] = NO_DAY_AHEAD   # hour start -> predicted cents per kWh
         self.complete_days: set[date] = set()
         self.version = 0
+
+    def add_day_ahead(self, hours: Iterable[HourPrice]) -> None:
+        """Merge an answer into the known day-ahead hours (new values win; hours already known stay when
+        an answer has fewer, as before tomorrow is published), dropping hours three days behind the newest."""
+        incoming = {hour.start: hour.cents for hour in hours}
+        if not incoming:
+            return
+        merged = {**self.day_ahead, **incoming}
+        keep_after = max(merged) - DAY_AHEAD_KEEP_S
+        self.day_ahead = MappingProxyType({start: merged[start] for start in sorted(merged) if start >= keep_after})
+        self.version += 1
 
     def add(self, rates: Iterable[Rate]) -> None:
         points = [(r.end, r.cents) for r in rates]
@@ -68,7 +96,7 @@ class PriceBook:
         self.version += 1
 
     def snapshot(self, current: CurrentPrice | None = None) -> "PriceSnapshot":
-        return PriceSnapshot(current, self.history, self.version)
+        return PriceSnapshot(current, self.history, self.version, self.day_ahead)
 
 
 async def fill_history(book: PriceBook, provider: PriceProvider, zone: Any, days: int,
@@ -98,6 +126,7 @@ class Billed:
     latest: tuple[float, float] | None   # (end, billed price) of the newest complete period
     delivery_cents: float                # the delivery rate in force for the interval in progress
     stats: PriceStats | None = None      # of the lookback's billed prices
+    profile: Mapping[tuple[int, int], float] = field(default_factory=dict)   # their mean by local (weekday, hour)
 
 
 @dataclass(frozen=True)
@@ -113,6 +142,7 @@ class PriceView:
     covered_s: float | None
     billed: Billed | None = None
     tariff: Tariff | None = None
+    forecast: Forecast | None = None
 
 
 def bill_view(latest: Rate | None, history: PriceHistory, lookback_s: float, tariff: Tariff) -> Billed | None:
@@ -126,22 +156,37 @@ def bill_view(latest: Rate | None, history: PriceHistory, lookback_s: float, tar
     billed = [(end, cents) for end, cents in billed_prices(prices, tariff) if end > newest - lookback_s]
     projection = projected_price(prices, tariff.period_end(latest.end + INTERVAL_S), tariff)
     values = np.array([cents for _, cents in billed])
+    # the profile is by clock hour whatever the billing period: each period counts in the hour it falls in
+    hourly = [(hour_start(end - tariff.period_length(), tariff.zone) + 3600.0, cents) for end, cents in billed]
     return Billed(projection, percentile_rank(values, projection.cents) if projection else None,
-                  billed[-1] if billed else None, 100 * tariff.delivery_rate(latest.end), statistics(values))
+                  billed[-1] if billed else None, 100 * tariff.delivery_rate(latest.end), statistics(values),
+                  hour_of_week_profile(hourly, tariff.zone))
+
+
+def forecast_view(latest: Rate | None, billed: Billed | None, day_ahead: Mapping[float, float],
+                  tariff: Tariff | None) -> Forecast | None:
+    """The next 48 clock hours from the hour in progress, the hour of the interval after the latest price
+    (clock-free, like the projection): the day-ahead prices, then the profile of the billed prices."""
+    if latest is None or tariff is None:
+        return None
+    return build_forecast(hour_start(latest.end, tariff.zone), day_ahead, billed.profile if billed else {},
+                          tariff.zone, FORECAST_HOURS)
 
 
 def view(current: CurrentPrice | None, history: PriceHistory, lookback_s: float,
-         tariff: Tariff | None = None) -> PriceView:
+         tariff: Tariff | None = None, day_ahead: Mapping[float, float] = NO_DAY_AHEAD) -> PriceView:
     latest = current.recent[-1] if current and current.recent else None
     billed = bill_view(latest, history, lookback_s, tariff) if tariff else None
+    forecast = forecast_view(latest, billed, day_ahead, tariff)
     if not len(history):
-        return PriceView(latest, current.hour_average if current else None, None, None, None, None, billed, tariff)
+        return PriceView(latest, current.hour_average if current else None, None, None, None, None, billed, tariff,
+                         forecast)
     newest = float(history.ends[-1])
     window = history.window(newest - lookback_s, newest)
     oldest = float(history.ends[history.ends > newest - lookback_s][0]) if window.size else None
     return PriceView(latest, current.hour_average if current else None, statistics(window),
                      percentile_rank(window, latest.cents) if latest else None, oldest,
-                     window.size * 300.0, billed, tariff)
+                     window.size * 300.0, billed, tariff, forecast)
 
 
 def tidy(value: Any) -> Any:
@@ -162,6 +207,10 @@ def _billed(pick: Callable[[Billed], Any]) -> Callable[[PriceView], Any]:
 
 def _tariff(pick: Callable[[Tariff], float | None]) -> Callable[[PriceView], float | None]:
     return lambda v: tidy(pick(v.tariff)) if v.tariff else None
+
+
+def _forecast(pick: Callable[[Forecast], Any]) -> Callable[[PriceView], Any]:
+    return lambda v: tidy(pick(v.forecast)) if v.forecast else None
 
 
 ROWS: tuple[Metric, ...] = (
@@ -213,6 +262,19 @@ ROWS: tuple[Metric, ...] = (
     Metric(f"{PREFIX}_reference_supply_cents_per_kwh", GAUGE, "The fixed-price supply rate savings are measured "
            "against (tariff.reference_supply_cents_per_kwh); absent when none is set.",
            _tariff(lambda t: None if t.reference_supply_per_kwh is None else 100 * t.reference_supply_per_kwh)),
+    Metric(f"{PREFIX}_forecast_cents_per_kwh", GAUGE, "Predicted billed supply price, in cents per kWh, of the clock "
+           "hour starting at electricity_price_forecast_start_timestamp_seconds + 3600 x hours_ahead (0 = the hour in "
+           "progress, up to 47). The first electricity_price_forecast_day_ahead_prices hours are the utility's "
+           "day-ahead prices, the rest the lookback's mean billed price for that weekday and hour. A present-time "
+           "value per hour ahead, because Prometheus accepts no samples stamped in the future.",
+           _forecast(lambda f: {str(i): cents for i, cents in enumerate(f.cents)}), ("hours_ahead",)),
+    Metric(f"{PREFIX}_forecast_start_timestamp_seconds", GAUGE, "Start of the forecast's first hour, the clock hour "
+           "in progress (hours_ahead 0 of electricity_price_forecast_cents_per_kwh), in Unix time.",
+           _forecast(lambda f: f.start)),
+    Metric(f"{PREFIX}_forecast_day_ahead_prices", GAUGE, "How many leading hours of the forecast are the utility's "
+           "day-ahead prices (ComEd publishes today's, and tomorrow's from about 16:30 Central); the later hours are "
+           "the fallback profile of the lookback's billed prices. 0 = the whole forecast is the fallback.",
+           _forecast(lambda f: f.day_ahead_hours)),
 )
 BASE_LABELS = ("provider",)
 
@@ -249,19 +311,26 @@ class PriceSnapshot:
     current: CurrentPrice | None
     history: PriceHistory
     version: int = 0
+    day_ahead: Mapping[float, float] = field(default_factory=lambda: NO_DAY_AHEAD)  # hour start -> predicted cents
 
 
 def make_collect(provider: str, lookback_s: float, tariff: Tariff | None = None):
     """Families from the pollers' snapshots only. The history poller's snapshot (refreshed every six
     hours) keeps the lookback statistics exported while the live feed fails (`_up` 0): they describe
-    the past 30 days, which stay true; the current price, its rank and the hour in progress are
-    withdrawn with the live snapshot."""
+    the past 30 days, which stay true; the current price, its rank, the hour in progress and the
+    forecast (which starts from the latest price) are withdrawn with the live snapshot. Every snapshot
+    carries the book as of its poll, so the newest one has the latest history and day-ahead prices:
+    the last good day-ahead prices stay in use while their endpoint fails. Without a tariff there is
+    no forecast."""
     def collect(data: FreshData) -> Iterable[Family]:
         values = data.get(provider, {})
         live: PriceSnapshot | None = values.get("current")
-        snapshots = [snapshot for snapshot in (live, values.get("history")) if snapshot is not None]
-        history = max(snapshots, key=lambda snapshot: snapshot.version).history if snapshots else PriceHistory.empty()
-        record = view(live.current if live else None, history, lookback_s, tariff)
+        snapshots = [snapshot for snapshot in (live, values.get("history"), values.get("day_ahead"))
+                     if snapshot is not None]
+        newest = max(snapshots, key=lambda snapshot: snapshot.version) if snapshots else None
+        history = newest.history if newest else PriceHistory.empty()
+        record = view(live.current if live else None, history, lookback_s, tariff,
+                      newest.day_ahead if newest else NO_DAY_AHEAD)
         yield from build_families(ROWS, BASE_LABELS, [((provider,), record)])
         latest = record.current
         yield timestamped(SERIES_5M, SERIES_5M_HELP, provider, (latest.end, latest.cents) if latest else None)
@@ -269,7 +338,8 @@ def make_collect(provider: str, lookback_s: float, tariff: Tariff | None = None)
     return collect
 
 
-def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
+def parts_factory(config: Config, log: logging.Logger, clock: Callable[[], float] = time.time) -> PartsFactory:
+    """`clock` says which day it is for the history and the day-ahead requests (tests pass the simulator's)."""
     settings = config.price
     lookback_s = config.smart_charging.lookback_days * 86400.0
     days = math.ceil(config.smart_charging.lookback_days)
@@ -288,7 +358,7 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
             return book.snapshot(answer)
 
         async def history() -> PriceSnapshot:
-            count = await fill_history(book, provider, provider.zone, days, ctx.on_update)
+            count = await fill_history(book, provider, provider.zone, days, ctx.on_update, clock)
             newest = float(book.history.ends[-1]) if count else 0.0
             in_lookback = book.history.window(newest - lookback_s, newest).size
             # the figure electricity_price_lookback_prices shows; a day more is held for the window's edge
@@ -296,11 +366,18 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
                      lookback_s / 86400, count)
             return book.snapshot()
 
+        async def day_ahead() -> PriceSnapshot:
+            book.add_day_ahead(await provider.day_ahead(clock()))
+            return book.snapshot()
+
         target = Target(provider.name)
         target.add(Poller(provider.name, "current", current, settings.poll_interval, timeout=settings.timeout * 2,
                           on_update=ctx.on_update, logger=log, align=CURRENT_POLL_OFFSET))
         target.add(Poller(provider.name, "history", history, HISTORY_REFRESH, timeout=HISTORY_TIMEOUT,
                           on_update=ctx.on_update, logger=log))
+        target.add(Poller(provider.name, "day_ahead", day_ahead, DAY_AHEAD_REFRESH, timeout=settings.timeout * 2,
+                          on_update=ctx.on_update, logger=log, align=DAY_AHEAD_POLL_OFFSET,
+                          meanwhile="the forecast keeps the day-ahead prices it has, the fallback profile after them"))
         collector = SnapshotCollector(PREFIX, [target], settings.stale_after,
                                       make_collect(provider.name, lookback_s, tariff_for(config)))
         ctx.registry.register(collector)

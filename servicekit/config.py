@@ -23,7 +23,7 @@ from servicekit.identifiers import is_uuid, is_vin
 from servicekit.settings_types import (
     Address, Bool, CentsPerKwh, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen,
     NameMap,
-    Number, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, show,
+    Number, PeakWindows, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, show,
 )
 from billing.tariff import RULES, DeliveryPeriod
 
@@ -225,6 +225,35 @@ class SmartChargingSettings:
 
 
 @dataclass(frozen=True)
+class PlannerSettings:
+    enabled: bool = setting(Bool(), True, "Plan charging by departure time for the cars that have a departure set "
+                            "(through the API or the /plans page); executed on smart charging's machinery, dry run "
+                            "unless smart_charging.control_enabled.", "PLANNER_ENABLED")
+    battery_kwh: float = setting(Number(minimum=10, maximum=250, unit="kWh"), 75,
+                                 "Usable battery capacity of a car whose plan gives none.", "PLANNER_BATTERY_KWH")
+    charger_power_kw: float = setting(Number(minimum=1, maximum=22, unit="kW"), 11.5,
+                                      "Power one Wall Connector gives one car (48 A x 240 V).",
+                                      "PLANNER_CHARGER_POWER_KW")
+    circuit_power_kw: float = setting(Number(minimum=0, maximum=200, unit="kW"), 11.5,
+                                      "Power the power-sharing group (leader and followers on one circuit) gives all "
+                                      "its cars together; 0 = every unit has its own circuit.",
+                                      "PLANNER_CIRCUIT_POWER_KW")
+    efficiency: float = setting(Number(minimum=0.5, maximum=1.0), 0.9,
+                                "Battery energy per wall energy until a car's own is learned from its sessions.")
+    margin: float = setting(Duration(), 1800, "Plans finish this long before departure (taper, ramp-up, stale "
+                            "readings).", "PLANNER_MARGIN")
+    soc_fresh: float = setting(Duration(), 900, "A car's reading younger than this is planned from as is; an older one "
+                               "is advanced by the wall energy since (x efficiency / battery).")
+    peak_risk_windows: tuple[DeliveryPeriod, ...] = setting(
+        PeakWindows(), [{"name": "summer_weekday_afternoons", "months": [6, 7, 8, 9],
+                         "days": ["mon", "tue", "wed", "thu", "fri"], "start": "13:00", "end": "19:00"}],
+        "Hours that may set next year's capacity charge (ComEd: summer weekday afternoons); the planner uses them only "
+        "when the deadline needs them. A list of {name, months, days, start, end}; [] = none.")
+    horizon_hours: float = setting(Number(minimum=1, maximum=168, unit="h"), 48,
+                                   "How far ahead a departure may be planned.")
+
+
+@dataclass(frozen=True)
 class PrometheusSettings:
     url: str = setting(Url(), "http://127.0.0.1:9090", "Prometheus the session store queries.", "PROMETHEUS_URL")
     listen: Listen = setting(Address(), "127.0.0.1:9090", "Where `make up` runs Prometheus.")
@@ -289,6 +318,7 @@ class Config:
     tariff: TariffSettings
     sessions: SessionSettings
     smart_charging: SmartChargingSettings
+    planner: PlannerSettings
     prometheus: PrometheusSettings
     alertmanager: AlertmanagerSettings
     simulator: SimulatorSettings

@@ -410,15 +410,16 @@ class DeliveryPeriods(Kind):
         unknown = sorted(set(item) - set(self.KEYS), key=str)   # YAML keys may be numbers: `0: ...`
         if unknown:
             raise fail(f"{where}.{unknown[0]}", "is not a known key", item[unknown[0]],
-                       "use name, months, days, start, end and cents_per_kwh")
-        for required in ("start", "end", "cents_per_kwh"):
+                       "use " + ", ".join(self.KEYS[:-1]) + " and " + self.KEYS[-1])
+        for required in self.KEYS[3:]:
             if required not in item:
                 raise fail(f"{where}.{required}", "is missing", None, f"add {required}: to the period")
         start, end = (self._clock(f"{where}.{k}", item[k]) for k in ("start", "end"))
         if start == end:
             raise fail(f"{where}.end", "must differ from start", item["end"],
                        "give the period a length (end before start wraps past midnight)")
-        cents = CentsPerKwh().parse(f"{where}.cents_per_kwh", item["cents_per_kwh"])
+        cents = CentsPerKwh().parse(f"{where}.cents_per_kwh", item["cents_per_kwh"]) \
+            if "cents_per_kwh" in self.KEYS else 0.0
         return DeliveryPeriod(start % 1440, end, cents / 100,
                               self._months(f"{where}.months", item.get("months")),
                               self._days(f"{where}.days", item.get("days")),
@@ -450,3 +451,11 @@ class DeliveryPeriods(Kind):
         if days is None:
             raise fail(key, "must be a list of weekdays", value, "write it as [mon, tue, wed, thu, fri]")
         return days
+
+
+class PeakWindows(DeliveryPeriods):
+    """Peak-risk windows the planner avoids: a YAML list of {name, months, days, start, end} (local time)."""
+
+    KEYS = ("name", "months", "days", "start", "end")
+    example = "{name: summer_afternoons, months: [6, 7, 8, 9], days: [mon, tue, wed, thu, fri], start: '13:00', " \
+              "end: '19:00'}"

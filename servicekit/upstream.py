@@ -115,6 +115,19 @@ class Upstream:
             return parse(data) if parse else data
         return await self._request(endpoint, url, method, params, decode_and_parse)
 
+    async def fetch_text(self, endpoint: str, url: str, *, method: str = "GET",
+                         params: Mapping[str, str] | None = None, encoding: str = "utf-8",
+                         parse: Callable[[str], Any] | None = None) -> Any:
+        """Fetch a text body (ComEd's ServletFeed answers JavaScript-like text, not JSON) and `parse` it.
+
+        As with `fetch_json`, decoding and parsing happen inside the counted request, so a body that is not
+        text in `encoding`, or text of the wrong shape, counts as bad_payload.
+        """
+        def decode_and_parse(body: bytes, where: str) -> Any:
+            text = decode_text(body, where, encoding)
+            return parse(text) if parse else text
+        return await self._request(endpoint, url, method, params, decode_and_parse)
+
     async def _request(self, endpoint: str, url: str, method: str, params: Mapping[str, str] | None,
                        decode: Callable[[bytes, str], Any]) -> Any:
         """One request, counted once with exactly one outcome (a body that fails to decode is bad_payload)."""
@@ -161,6 +174,13 @@ def decode_json(body: bytes, endpoint: str) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BadPayload(f"{endpoint}: invalid JSON ({_short(error)})") from None
+
+
+def decode_text(body: bytes, endpoint: str, encoding: str = "utf-8") -> str:
+    try:
+        return body.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise BadPayload(f"{endpoint}: not {encoding} text ({_short(error)})") from None
 
 
 def _short(error: BaseException) -> str:

@@ -96,3 +96,40 @@ class ActionRecord:
     stop_threshold: float | None
     resume_threshold: float | None
     detail: str | None = None
+
+
+@dataclass(frozen=True)
+class PlanRevision:
+    """A departure plan as computed at `t`; kept when it changed materially (the first plan of a
+    departure, other hours, feasibility, the target or departure, or a cost off by 5 %)."""
+
+    t: float
+    vin: str
+    departure: float
+    target_percent: float
+    soc_percent: float
+    soc_source: str             # reported or estimated
+    need_wh: float
+    energy_wh: float
+    cost: float
+    finish: float | None
+    feasible: bool
+    reachable_percent: float
+    reason: str                 # why it was kept: new, hours, feasibility, cost, setting, forecast
+    hours: tuple[tuple[float, float, float], ...]   # (hour start, wall Wh, cents per kWh)
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    """How a departure went: the target met or missed, the cost paid against the cost first planned."""
+
+    vin: str
+    departure: float
+    target_percent: float
+    planned_cost: float | None      # the first revision's expected cost
+    revisions: int
+    soc_percent: float | None       # the state of charge at departure as last known (reported or estimated)
+    met: bool
+    energy_wh: float                # wall energy of the car's sessions between the first plan and departure
+    cost: float                     # their cost on the bill (supply + delivery)
+    recorded_at: float

@@ -56,6 +56,7 @@ class VehicleNow:
     charging: bool                   # that unit's power is above the session threshold
     session_start: float | None = None   # start of the plug-in session (scopes a user override)
     unit: str | None = None              # the Wall Connector it is plugged into
+    din: str | None = None               # that unit's DIN (its power series)
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,32 @@ def decide(market: Market, vehicle: VehicleNow, memory: Memory, params: Params, 
     if market.price > market.stop_threshold:  # type: ignore[operator]
         return _act(STOP, "price_above_stop", memory, params, now)
     return Decision(None, "price_ok")
+
+
+def decide_planned(charge: bool, reason: str, vehicle: VehicleNow, memory: Memory, params: Params,
+                   now: float) -> Decision:
+    """A car with a departure plan: charge in its planned hours, pause outside them. `charge` is the
+    plan's verdict for now and `reason` says why (plan_charge, plan_must_charge when the target is at
+    risk, plan_wait, or fail_safe_... when the plan cannot be trusted: then charge now). The user's
+    override and hand-started charging win as with the threshold rule."""
+    overridden = memory.override_until is not None and now < memory.override_until
+    if memory.paused_by_us:
+        if not vehicle.plugged:
+            return Decision(None, "unplugged")
+        if vehicle.charging and not memory.simulated:
+            if memory.paused_at is not None and now - memory.paused_at < params.settle_s:
+                return Decision(None, "stopping")
+            return Decision(None, "user_started_charging")
+        if overridden:
+            return _act(START, "manual_override", memory, params, now)
+        return _act(START, reason, memory, params, now) if charge else Decision(None, reason)
+    if not vehicle.charging:
+        return Decision(None, "not_charging")
+    if overridden:
+        return Decision(None, "manual_override")
+    if memory.user_session is not None and memory.user_session == vehicle.session_start:
+        return Decision(None, "user_override")
+    return Decision(None, reason) if charge else _act(STOP, reason, memory, params, now)
 
 
 def remember(memory: Memory, decision: Decision, vehicle: VehicleNow, ok: bool | None, now: float,

@@ -15,7 +15,10 @@ from upstreams.tessie import unit_name, vehicle_name
 from servicekit.config import Config
 from servicekit.errors import UpstreamError
 from session_store.prometheus import Prometheus
-from session_store.smart_charging import Decision, Market, Memory, Params, VehicleNow, decide, remember, status_code
+from session_store.planning import Planning
+from session_store.smart_charging import (
+    Decision, Market, Memory, Params, VehicleNow, decide, decide_planned, remember, status_code,
+)
 from session_store.views import SmartChargingView, VehicleStatus
 from session_store.records import ActionRecord
 from session_store.storage import Storage
@@ -76,7 +79,7 @@ class SmartChargingDriver:
 
     def __init__(self, config: Config, storage: Storage, prometheus: Prometheus, commands: Commands | None,
                  log: logging.Logger, session_starts: Callable[[], dict[str, float]] = dict,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, planning: Planning | None = None) -> None:
         settings = config.smart_charging
         self.config = config
         self.storage = storage
@@ -84,6 +87,7 @@ class SmartChargingDriver:
         self.commands = commands
         self.log = log
         self.session_starts = session_starts   # unit key (DIN) -> start of its open session
+        self.planning = planning               # cars with a departure set follow their plan
         self.clock = clock
         self.lookback = f"{int(settings.lookback_days * 86400)}s"
         self.period_s = tariff_for(config).period_length()   # seconds per billed price (ComEd: an hour)
@@ -114,7 +118,8 @@ class SmartChargingDriver:
                 status=status_code(vehicle, memory, decision)))
         return SmartChargingView(dry_run=self.params.dry_run, signal=self.config.smart_charging.signal,
                                  evaluated_at=state.last_evaluation, market=state.market, vehicles=tuple(vehicles),
-                                 fail_safe=dict(state.fail_safe))
+                                 fail_safe=dict(state.fail_safe),
+                                 planning=self.planning.view() if self.planning else None)
 
     async def market(self) -> Market:
         """The signal and its thresholds: percentiles over the signal's own history (billed hourly
@@ -156,7 +161,7 @@ class SmartChargingDriver:
             self.state.names[vin] = vehicle_name(self.config.vehicles.names, vin, labels.get("vehicle"))
             unit = labels.get("unit") or (unit_name(self.config.energy_site.unit_names, din) if din else None)
             found[vin] = VehicleNow(vin, plugged=True, charging=power.get(din, 0.0) > threshold,
-                                    session_start=starts.get(din), unit=unit)
+                                    session_start=starts.get(din), unit=unit, din=din)
         return found
 
     async def evaluate(self) -> list[ActionRecord]:
@@ -166,6 +171,8 @@ class SmartChargingDriver:
             vehicles = await self.vehicles() if market.prometheus_ok else {}
         except UpstreamError:
             market, vehicles = Market(None, None, None, None, 0.0, prometheus_ok=False, signal=market.signal), {}
+        verdicts = await self.planning.evaluate(now, market, vehicles, self.params, self.state.names,
+                                                market.stop_threshold) if self.planning else {}
         memories = dict(self.state.memories)
         records: list[ActionRecord] = []
         decisions = {}
@@ -173,7 +180,10 @@ class SmartChargingDriver:
         for vin in sorted(set(vehicles) | {v for v, m in memories.items() if m.paused_by_us}):
             vehicle = vehicles.get(vin) or VehicleNow(vin, plugged=not known, charging=False)
             memory = memories.get(vin, Memory())
-            decision = decide(market, vehicle, memory, self.params, now)
+            if vin in verdicts:
+                decision = decide_planned(*verdicts[vin], vehicle, memory, self.params, now)
+            else:
+                decision = decide(market, vehicle, memory, self.params, now)
             decisions[vin] = decision
             ok, outcome, detail = await self._execute(vin, decision)
             memories[vin] = remember(memory, decision, vehicle, ok, now, self.params)

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 
 from billing.tariff import Line, local_day
 from session_store.sessions import OpenSession, UnitState
-from session_store.records import ActionRecord, Session
+from session_store.departure import Departure
+from session_store.records import ActionRecord, PlanOutcome, PlanRevision, Session
 from session_store.smart_charging import Memory
 
 MIGRATIONS: tuple[str, ...] = (
@@ -105,6 +106,55 @@ MIGRATIONS: tuple[str, ...] = (
     # The average price paid is supply only: say so in its name.
     """
     ALTER TABLE sessions RENAME COLUMN average_price_cents TO supply_price_cents;
+    """,
+    # Departure planning: what the user set, every material revision of a plan, how each departure went,
+    # and each car's charging efficiency learned from its sessions.
+    """
+    CREATE TABLE departures (
+        vin TEXT PRIMARY KEY,
+        target_percent REAL NOT NULL,
+        at REAL,
+        weekly TEXT NOT NULL DEFAULT '[]',
+        battery_kwh REAL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE plan_revisions (
+        id INTEGER PRIMARY KEY,
+        t REAL NOT NULL,
+        vin TEXT NOT NULL,
+        departure REAL NOT NULL,
+        target_percent REAL NOT NULL,
+        soc_percent REAL NOT NULL,
+        soc_source TEXT NOT NULL,
+        need_wh REAL NOT NULL,
+        energy_wh REAL NOT NULL,
+        cost REAL NOT NULL,
+        finish REAL,
+        feasible INTEGER NOT NULL,
+        reachable_percent REAL NOT NULL,
+        reason TEXT NOT NULL,
+        hours TEXT NOT NULL
+    );
+    CREATE INDEX plan_revisions_by_vin ON plan_revisions (vin, departure, t);
+    CREATE TABLE plan_outcomes (
+        vin TEXT NOT NULL,
+        departure REAL NOT NULL,
+        target_percent REAL NOT NULL,
+        planned_cost REAL,
+        revisions INTEGER NOT NULL,
+        soc_percent REAL,
+        met INTEGER NOT NULL,
+        energy_wh REAL NOT NULL,
+        cost REAL NOT NULL,
+        recorded_at REAL NOT NULL,
+        PRIMARY KEY (vin, departure)
+    );
+    CREATE TABLE vehicle_efficiency (
+        vin TEXT PRIMARY KEY,
+        efficiency REAL NOT NULL,
+        sessions INTEGER NOT NULL,
+        last_session REAL NOT NULL
+    );
     """,
 )
 
@@ -425,6 +475,83 @@ class Storage:
     def action_counts(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT COALESCE(action, 'none') AS action, outcome, COUNT(*) AS count "
                                "FROM smart_charging_actions GROUP BY action, outcome").fetchall()
+
+    # --- departure planning ----------------------------------------------------------------------
+
+    def departures(self) -> dict[str, Departure]:
+        return {row["vin"]: Departure(row["vin"], row["target_percent"], row["at"],
+                                      tuple(map(tuple, json.loads(row["weekly"]))), row["battery_kwh"],
+                                      row["updated_at"])
+                for row in self.db.execute("SELECT * FROM departures")}
+
+    def save_departure(self, departure: Departure) -> None:
+        with self._transaction():
+            self.db.execute("INSERT INTO departures (vin, target_percent, at, weekly, battery_kwh, updated_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vin) DO UPDATE SET "
+                            "target_percent = excluded.target_percent, at = excluded.at, weekly = excluded.weekly, "
+                            "battery_kwh = excluded.battery_kwh, updated_at = excluded.updated_at",
+                            (departure.vin, departure.target_percent, departure.at, json.dumps(departure.weekly),
+                             departure.battery_kwh, departure.updated_at))
+
+    def delete_departure(self, vin: str) -> bool:
+        with self._transaction():
+            return self.db.execute("DELETE FROM departures WHERE vin = ?", (vin,)).rowcount > 0
+
+    def save_plans(self, revisions: Sequence[PlanRevision], outcomes: Sequence[PlanOutcome]) -> None:
+        """Revisions and outcomes in one transaction (an outcome is recorded once per departure)."""
+        if not revisions and not outcomes:
+            return
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO plan_revisions (t, vin, departure, target_percent, soc_percent, soc_source, need_wh, "
+                "energy_wh, cost, finish, feasible, reachable_percent, reason, hours) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*astuple(r)[:-1], json.dumps(r.hours)) for r in revisions])
+            self.db.executemany(
+                "INSERT OR IGNORE INTO plan_outcomes (vin, departure, target_percent, planned_cost, revisions, "
+                "soc_percent, met, energy_wh, cost, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [astuple(o) for o in outcomes])
+
+    def plan_revisions(self, vin: str | None = None, departure: float | None = None,
+                       limit: int = 100) -> list[PlanRevision]:
+        where = [f"{name} = ?" for name, value in (("vin", vin), ("departure", departure)) if value is not None]
+        sql = "SELECT t, vin, departure, target_percent, soc_percent, soc_source, need_wh, energy_wh, cost, finish, " \
+              "feasible, reachable_percent, reason, hours FROM plan_revisions" + \
+              (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY t DESC, id DESC LIMIT ?"
+        params = [value for value in (vin, departure) if value is not None] + [limit]
+        return [PlanRevision(*row[:10], bool(row[10]), *row[11:13], tuple(map(tuple, json.loads(row[13]))))
+                for row in self.db.execute(sql, params)]
+
+    def open_departures(self, before: float) -> list[tuple[str, float, int, float]]:
+        """(vin, departure, revisions, first revision's time) of planned departures before `before` with no
+        outcome yet."""
+        return [tuple(row) for row in self.db.execute(
+            "SELECT r.vin, r.departure, COUNT(*), MIN(r.t) FROM plan_revisions r LEFT JOIN plan_outcomes o "
+            "ON o.vin = r.vin AND o.departure = r.departure WHERE r.departure < ? AND o.vin IS NULL "
+            "GROUP BY r.vin, r.departure", (before,))]
+
+    def plan_outcomes(self, vin: str | None = None, limit: int = 100) -> list[PlanOutcome]:
+        sql = "SELECT vin, departure, target_percent, planned_cost, revisions, soc_percent, met, energy_wh, cost, " \
+              "recorded_at FROM plan_outcomes" + (" WHERE vin = ?" if vin else "") + " ORDER BY departure DESC LIMIT ?"
+        return [PlanOutcome(*row[:6], bool(row[6]), *row[7:])
+                for row in self.db.execute(sql, (vin, limit) if vin else (limit,))]
+
+    def vin_sessions(self, vin: str, start: float, end: float) -> list[Session]:
+        """The car's sessions that started in [start, end)."""
+        return [self._row(row) for row in self.db.execute(
+            "SELECT * FROM sessions WHERE vin = ? AND start >= ? AND start < ? ORDER BY start", (vin, start, end))]
+
+    def efficiencies(self) -> dict[str, tuple[float, int, float]]:
+        """vin -> (learned efficiency, sessions it was learned from, start of the last one)."""
+        return {row["vin"]: (row["efficiency"], row["sessions"], row["last_session"])
+                for row in self.db.execute("SELECT * FROM vehicle_efficiency")}
+
+    def save_efficiency(self, vin: str, efficiency: float, sessions: int, last_session: float) -> None:
+        with self._transaction():
+            self.db.execute("INSERT INTO vehicle_efficiency (vin, efficiency, sessions, last_session) "
+                            "VALUES (?, ?, ?, ?) ON CONFLICT (vin) DO UPDATE SET efficiency = excluded.efficiency, "
+                            "sessions = excluded.sessions, last_session = excluded.last_session",
+                            (vin, efficiency, sessions, last_session))
 
     def integrity_check(self) -> str:
         return self.db.execute("PRAGMA integrity_check").fetchone()[0]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol
 
+from session_store.departure import Departure, Soc
+from session_store.planner import CarPlan, Hour
 from session_store.records import ActionRecord, Session, rounded
 from session_store.smart_charging import Market
 
@@ -94,6 +96,38 @@ class VehicleStatus:
 
 
 @dataclass(frozen=True)
+class PlanStatus:
+    """One car with a departure set, as the last evaluation saw it."""
+
+    vin: str
+    vehicle: str | None
+    departure: Departure
+    next_departure: float | None
+    plugged: bool
+    soc: Soc | None
+    efficiency: float
+    battery_kwh: float
+    plan: CarPlan | None
+    reason: str               # the verdict (plan_charge, plan_wait, plan_must_charge, fail_safe_...) or why no plan
+    charge_now: bool
+
+    @property
+    def at_risk(self) -> bool:
+        """The target cannot be reached by the departure (with the margin kept)."""
+        return self.plan is not None and not self.plan.feasible
+
+
+@dataclass(frozen=True)
+class PlanningView:
+    evaluated_at: float | None = None
+    hours: tuple[Hour, ...] = ()          # the priced hours ahead, for the page and the what-if
+    day_ahead_hours: int | None = None    # hours of the forecast from the utility's day-ahead prices
+    untrusted: str | None = None          # why plans cannot be trusted now (they charge now), or None
+    cars: tuple[PlanStatus, ...] = ()
+    stop_threshold: float | None = None   # the threshold rule's, for the what-if
+
+
+@dataclass(frozen=True)
 class SmartChargingView:
     """One smart-charging evaluation (or a change of override): the market, every vehicle, the fail-safes."""
 
@@ -103,6 +137,7 @@ class SmartChargingView:
     market: Market | None = None
     vehicles: tuple[VehicleStatus, ...] = ()
     fail_safe: Mapping[str, int] = field(default_factory=dict)    # reason -> decisions taken for it
+    planning: PlanningView | None = None                          # when the departure planner runs
 
 
 class SmartChargingControl(Protocol):

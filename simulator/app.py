@@ -32,13 +32,13 @@ log = logging.getLogger("simulator")
 
 
 def _auth_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Tessie token on Tessie and Fleet paths; /sim and ComEd's /api are open."""
+    """Tessie token on Tessie and Fleet paths; /sim and ComEd's /api and /rrtp/ServletFeed are open."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
         path = request.path
-        if path in ("/", "/api", "/sim") or path.startswith("/sim/"):
+        if path in ("/", "/api", comed.SERVLET_PATH, "/sim") or path.startswith("/sim/"):
             return await handler(request)
         return tessie.auth_error(request, token) or await handler(request)
 
@@ -57,7 +57,9 @@ INDEX = """<!doctype html>
 <li>POST /sim/events: one scenario event, applied now</li></ul>
 <h2>ComEd (no token)</h2><ul>
 <li><a href="api?type=5minutefeed">/api?type=5minutefeed</a> 5-minute prices</li>
-<li><a href="api?type=currenthouraverage">/api?type=currenthouraverage</a> the hour's average</li></ul>
+<li><a href="api?type=currenthouraverage">/api?type=currenthouraverage</a> the hour's average</li>
+<li><a href="rrtp/ServletFeed?type=daynexttoday">/rrtp/ServletFeed?type=daynexttoday</a> and
+<a href="rrtp/ServletFeed?type=daynexttomorrow">type=daynexttomorrow</a> day-ahead hourly prices (&amp;date=YYYYMMDD)</li></ul>
 <h2>Tessie and the Fleet API (Authorization: Bearer TESSIE_ACCESS_TOKEN)</h2><ul>
 <li>/vehicles, /{{vin}}/state, /{{vin}}/status, /{{vin}}/battery, POST /{{vin}}/command/{{command}}, POST /{{vin}}/wake</li>
 <li>/api/1/products, /api/1/energy_sites/{{site}}/live_status, site_info, telemetry_history</li></ul>

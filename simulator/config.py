@@ -143,6 +143,9 @@ class PriceConfig:
     lag_s: float = 0.0
     overrides: tuple[PriceOverride, ...] = ()
     explicit: ExplicitPrices | None = None
+    forecast_error: float = 0.10  # day-ahead price = true hourly mean x (1 + N(0, forecast_error)), seeded per hour
+    spike_chance_per_day: float = 0.0  # expected random spikes per local day (0 = none; 0.3 = on ~30 % of days)
+    spike_cents: tuple[float, float] = (15.0, 120.0)  # a random spike's price range, cents/kWh
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = datetime.weekday()

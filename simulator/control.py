@@ -1,6 +1,7 @@
 """The ``/sim/`` control API (no auth, JSON): ground truth, faults, clock, live events, state.
 
-    GET    /sim/truth[?prices_from=&prices_to=]   sessions (each with its "bill"), commands, events, prices
+    GET    /sim/truth[?prices_from=&prices_to=]   sessions (each with its "bill"), commands, events, prices,
+                                                   day-ahead prices and random spikes
     GET    /sim/bill[?month=YYYY-MM]               the month's bill (default: the current local month)
     GET    /sim/faults                             registered faults with hits/remaining/active
     POST   /sim/faults                             body = one fault spec -> {"id": ...}
@@ -14,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +42,9 @@ async def _body(request: web.Request) -> Any:
 
 def truth_payload(model: Model, prices_from: float | None = None, prices_to: float | None = None) -> dict[str, Any]:
     """``GET /sim/truth``: sessions (each with its ``bill``), commands, events and the true prices
-    (default: the last 24 h including the interval in progress)."""
+    (default: the last 24 h including the interval in progress), with the day-ahead price of every
+    clock hour starting in that window (``day_ahead``, published or not: hours are UTC-aligned, as
+    Central hours are) and the random spikes overlapping it (``spikes``)."""
     now = model.now
     tel, tariff, tz = model.scenario.telemetry, model.scenario.tariff, site_zone(model)
     hi = prices_to if prices_to is not None else now + 300
@@ -51,6 +55,9 @@ def truth_payload(model: Model, prices_from: float | None = None, prices_to: flo
                       "bill": session_bill(s, model.prices, tariff, tz, now)} for s in model.truth.sessions],
         "commands": list(model.truth.commands), "events": list(model.truth.events),
         "prices": [{"t": t, "price": p} for t, p in model.prices.between(lo, hi)],
+        "day_ahead": [{"start": start, "price": model.prices.day_ahead_hour(start)}
+                      for start in range(int(math.ceil(lo / 3600)) * 3600, int(hi), 3600)],
+        "spikes": [{"start": a, "end": b, "price": c} for a, b, c in model.prices.spikes_between(lo, hi)],
     }
 
 

@@ -20,7 +20,9 @@ A fault spec is a mapping::
 
 The target path after ``/`` is matched against the request path relative to the upstream's
 root (``/api/1/`` for the Wall Connector and Fleet, ``/`` for Tessie, the ``type`` parameter
-for ComEd): as a glob when it contains ``*?[``, else as a prefix.
+for ComEd, ``/api`` and ``/rrtp/ServletFeed`` alike: ``comed/daynext*``): as a glob when it
+contains ``*?[``, else as a prefix. ComEd's day-ahead feed is text, not JSON: ``nan``,
+``wrong_types`` and ``missing_fields`` leave it unchanged, ``malformed`` prefixes a ``{``.
 """
 
 from __future__ import annotations

@@ -33,11 +33,12 @@ _NAN = "__SIM_NAN__"
 
 
 def classify_main(request: web.Request) -> Where | None:
-    """Main listener: /sim is never faulted; /api is ComEd; /api/1/... Fleet; the rest Tessie."""
+    """Main listener: /sim is never faulted; /api and /rrtp/ServletFeed are ComEd (matched by their
+    ``type``: ``comed/daynexttomorrow``); /api/1/... Fleet; the rest Tessie."""
     path = request.path
     if path == "/sim" or path.startswith("/sim/"):
         return None
-    if path == "/api":
+    if path in ("/api", "/rrtp/ServletFeed"):
         return "comed", None, request.query.get("type", "")
     if path.startswith("/api/1/"):
         return "fleet", None, path[len("/api/1/"):]

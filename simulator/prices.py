@@ -7,22 +7,33 @@ i.e. it covers (T - 300 s, T]. The one-second step [t, t+1) belongs to the inter
 
 Generated prices are a pure function of (seed, T): a daily curve in the site's local time
 (cheap nights, a morning bump, an evening peak), a day-level offset, smooth hourly noise,
-per-interval jitter, and occasional negative overnight hours, rounded to 0.1 cent. Scenario
-overrides/spikes and an explicit list replace generated values. Prices exist from
-``history_days`` before origin onward; the feed only publishes intervals that ended at least
+per-interval jitter, and occasional negative overnight hours, rounded to 0.1 cent. Optional
+random spikes (``spike_chance_per_day``, default none) replace generated prices for 15-60 minutes
+at a price drawn from ``spike_cents``, starting 11:00-20:00 local, all drawn from the seed per
+local day. Scenario overrides/spikes and an explicit list replace generated values. Prices exist
+from ``history_days`` before origin onward; the feed only publishes intervals that ended at least
 ``lag`` seconds ago (never future prices).
+
+Day-ahead (predicted hourly) prices, ComEd's ``/rrtp/ServletFeed`` (``day_ahead_hour``): the
+mean of the hour's twelve prices as they would be without random spikes and scenario overrides
+(the explicit list counts: it is the scenario's "true" market), times ``1 + e`` with ``e`` drawn
+from N(0, ``forecast_error``) seeded per hour, rounded to 0.1 cent. So the forecast knows each
+day's shape but never a spike.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from simulator.config import PriceConfig
 
 INTERVAL_S = 300
+HOUR_S = 3600
+SPIKE_DURATION_S = (900, 3600)  # 15 to 60 minutes, in whole 5-minute intervals
+SPIKE_WINDOW_H = (11.0, 20.0)   # local hours a random spike starts between
 
 
 def interval_of_step(t: int) -> int:
@@ -63,7 +74,9 @@ class PriceSeries:
         if cfg.explicit is not None:
             first = interval_of_step(math.floor(origin + cfg.explicit.start_s))
             self._explicit = {first + i * INTERVAL_S: v for i, v in enumerate(cfg.explicit.values)}
-        self._cache: dict[int, float] = {}
+        self._cache: dict[int, float] = {}  # interval end -> generated price with random spikes
+        self._plain: dict[int, float] = {}  # interval end -> generated price without them
+        self._spikes: dict[date, tuple[tuple[float, float, float], ...]] = {}
 
     def add_override(self, start: float, end: float, price: float) -> None:
         """Price for every interval overlapping (start, end]; later overrides win."""
@@ -78,8 +91,68 @@ class PriceSeries:
             return _round_price(self._explicit[end])
         cached = self._cache.get(end)
         if cached is None:
-            cached = self._cache[end] = self._generated(end)
+            spike = self.spike_at(end) if self.cfg.spike_chance_per_day > 0 else None
+            cached = self._cache[end] = spike if spike is not None else self._plain_price(end)
         return cached
+
+    def _plain_price(self, end: int) -> float:
+        cached = self._plain.get(end)
+        if cached is None:
+            cached = self._plain[end] = self._generated(end)
+        return cached
+
+    def _expected(self, end: int) -> float:
+        """The price without surprises: the explicit list, else the generated price without spikes."""
+        if end in self._explicit:
+            return _round_price(self._explicit[end])
+        return self._plain_price(end)
+
+    def spikes_on(self, day: date) -> tuple[tuple[float, float, float], ...]:
+        """The random spikes starting on local ``day``: (start, end, cents), a price for every
+        interval ending in (start, end]."""
+        cached = self._spikes.get(day)
+        if cached is not None:
+            return cached
+        cfg = self.cfg
+        rng = _rng(cfg.seed, "spike", day.toordinal())
+        count = int(cfg.spike_chance_per_day)
+        count += 1 if rng.random() < cfg.spike_chance_per_day - count else 0
+        midnight = datetime(day.year, day.month, day.day, tzinfo=self.tz)
+        spikes = []
+        for _ in range(count):
+            first, last = SPIKE_WINDOW_H
+            offset = round(rng.uniform(first * HOUR_S, last * HOUR_S) / INTERVAL_S) * INTERVAL_S
+            start = (midnight + timedelta(seconds=offset)).timestamp()
+            duration = rng.randint(SPIKE_DURATION_S[0] // INTERVAL_S, SPIKE_DURATION_S[1] // INTERVAL_S) * INTERVAL_S
+            spikes.append((start, start + duration, _round_price(rng.uniform(*cfg.spike_cents))))
+        cached = self._spikes[day] = tuple(sorted(spikes))
+        return cached
+
+    def spike_at(self, end: int) -> float | None:
+        """The random spike's price for the interval ending at ``end``, if one covers it."""
+        day = datetime.fromtimestamp(end - INTERVAL_S, self.tz).date()
+        for start, stop, cents in (*self.spikes_on(day - timedelta(days=1)), *self.spikes_on(day)):
+            if start < end <= stop:
+                return cents
+        return None
+
+    def spikes_between(self, start: float, end: float) -> list[tuple[float, float, float]]:
+        """Ground truth: the random spikes overlapping (start, end], oldest first."""
+        if self.cfg.spike_chance_per_day <= 0:
+            return []
+        first = datetime.fromtimestamp(start, self.tz).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(end, self.tz).date()
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        return [spike for day in days for spike in self.spikes_on(day) if spike[1] > start and spike[0] < end]
+
+    def day_ahead_hour(self, hour_start: float) -> float:
+        """ComEd's day-ahead (predicted) price, cents/kWh, of the hour [hour_start, hour_start + 3600):
+        the true mean of its twelve prices without random spikes and overrides, times a seeded
+        relative error of standard deviation ``forecast_error``, rounded to 0.1 cent."""
+        start = int(hour_start)
+        true = sum(self._expected(end) for end in range(start + INTERVAL_S, start + HOUR_S + 1, INTERVAL_S)) / 12
+        error = _rng(self.cfg.seed, "day_ahead", start).gauss(0.0, 1.0) * self.cfg.forecast_error
+        return _round_price(true * (1.0 + error))
 
     def latest_published(self, now: float) -> int | None:
         """End of the newest interval the feed may show at ``now`` (None before history starts)."""

@@ -31,7 +31,10 @@ Format (every key optional unless marked *; durations accept ``90``, ``90s``, ``
         range_miles: 310, car_type: model3, latitude, longitude
     prices: {seed, base: 3.0, amplitude: 2.5, noise: 0.6, negative_chance: 0.08, history_days: 35, lag: 0,
              spikes|overrides: [{from: 2h, to: 2h30m, price: 15.0}],
-             explicit: {start: -1h, values: [2.1, 2.3, ...]}}      # values[i]: i-th 5-minute interval
+             explicit: {start: -1h, values: [2.1, 2.3, ...]},     # values[i]: i-th 5-minute interval
+             forecast_error: 0.10,            # day-ahead feed: true hourly mean x (1 + N(0, this)), per hour
+             spike_chance_per_day: 0,         # random spikes per local day (0.3: on ~30 % of days), never
+             spike_cents: [15, 120]}          #   in the day-ahead feed; price range (or one number), 15-60 min
     events:                                   # applied in time order
       - {at: 1m, vehicle: red, plug_in: garage}
       - {at: 3h, vehicle: red, unplug: true}
@@ -327,9 +330,27 @@ def _prices(s: Section) -> PriceConfig:
         noise=s.float("noise", 0.6, min=0), negative_chance=s.float("negative_chance", 0.08, min=0, max=1),
         history_days=s.float("history_days", 35.0, min=0, max=400), lag_s=s.duration("lag", 0.0),
         overrides=tuple(overrides), explicit=explicit,
+        forecast_error=s.float("forecast_error", 0.10, min=0, max=1),
+        spike_chance_per_day=s.float("spike_chance_per_day", 0.0, min=0, max=24),
+        spike_cents=_price_range(s, "spike_cents", (15.0, 120.0)),
     )
     s.finish()
     return cfg
+
+
+def _price_range(s: Section, key: str, default: tuple[float, float]) -> tuple[float, float]:
+    """``[low, high]`` cents/kWh, or one number for a fixed price."""
+    value = s.raw(key, None)
+    if value is None:
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value, value]
+    if not (isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)) or value[0] > value[1]:
+        raise fail(s.key_path(key), f"got {value!r}", "use [low, high] in cents/kWh with low <= high, or one number")
+    if not all(-100 <= v <= 1000 for v in value):
+        raise fail(s.key_path(key), f"got {value!r}", "use prices between -100 and 1000 cents/kWh")
+    return float(value[0]), float(value[1])
 
 
 def _telemetry(s: Section, refs: Refs) -> TelemetryConfig:

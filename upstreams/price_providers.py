@@ -1,7 +1,9 @@
 """Price providers behind one small interface, so config picks `provider: comed` and nothing else changes.
 
 Every provider answers "what were the prices over this interval?" as `Rate`s in cents per kWh
-(negative prices are valid; no data is an empty list, never zero) and "what is the price now?".
+(negative prices are valid; no data is an empty list, never zero), "what is the price now?" and
+"what does the utility predict for each clock hour of today and, once published, tomorrow?"
+(`day_ahead`, as `HourPrice`s).
 A provider delivers prices; it does not bill them. How its market bills them (its supply rule,
 ComEd's hourly average) is a fact it declares, and the tariff (billing/tariff.py) applies it with
 delivery and monthly charges on top.
@@ -14,7 +16,8 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from billing.tariff import HOURLY_AVERAGE
-from upstreams.comed import INTERVAL_S, ComEd, PricePoint
+from upstreams.comed import INTERVAL_S, ComEd, HourPrice, PricePoint
+from servicekit.errors import NoData
 from servicekit.upstream import Upstream
 
 
@@ -43,6 +46,11 @@ class PriceProvider(Protocol):
     async def current(self) -> CurrentPrice:
         """Recent rates and the running hour average."""
 
+    async def day_ahead(self, now: float) -> list[HourPrice]:
+        """The utility's predicted price of every clock hour of the provider's today (as of `now`, Unix
+        seconds) and, once published, tomorrow, sorted by start. Tomorrow not yet published is not an
+        error; no prices for today is `NoData`."""
+
 
 def _rate(point: PricePoint) -> Rate:
     return Rate(point.end - INTERVAL_S, point.end, point.cents)
@@ -68,6 +76,16 @@ class ComEdProvider:
         recent = tuple(_rate(p) for p in await self.api.five_minute())
         average = await self.api.current_hour_average()
         return CurrentPrice(recent, average.cents if average else None)
+
+    async def day_ahead(self, now: float) -> list[HourPrice]:
+        """Today's and (from about 16:30 Central) tomorrow's day-ahead hours; see upstreams.comed for the
+        hour convention (hour ending) and the clock changes."""
+        today = datetime.fromtimestamp(now, self.zone).date()
+        hours = {hour.start: hour for hour in await self.api.day_ahead_today(today)}
+        if not hours:
+            raise NoData(f"{self.name} answered with no day-ahead prices for {today} (no data, not a zero price)")
+        hours.update((hour.start, hour) for hour in await self.api.day_ahead_tomorrow(today))
+        return [hours[start] for start in sorted(hours)]
 
 
 PROVIDERS: dict[str, type[ComEdProvider]] = {"comed": ComEdProvider}
