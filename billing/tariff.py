@@ -94,7 +94,7 @@ def hour_start(moment: float, zone: ZoneInfo) -> float:
     """Start of the local clock hour containing `moment` (every hour lasts 3600 s, DST days included:
     a spring day has 23 of them, an autumn day 25, its repeated 1 a.m. hour being two hours)."""
     local = datetime.fromtimestamp(moment, zone)
-    return moment - (local.minute * 60 + local.second + local.microsecond / 1e6)
+    return float(math.floor(moment) - local.minute * 60 - local.second)   # exact: no fraction subtracted
 
 
 def local_day(moment: float, zone: ZoneInfo) -> date:

@@ -83,6 +83,7 @@ class Poller(Generic[T]):
         self.meanwhile = meanwhile   # what a failure means for users, in its log line
         self.latest: Snapshot[T] | None = None
         self.health = Health()
+        self._wake: asyncio.Event | None = None
 
     @property
     def name(self) -> str:
@@ -123,7 +124,13 @@ class Poller(Generic[T]):
         self.on_update()
         return delay
 
+    def wake(self) -> None:
+        """Poll now rather than at the next interval (a user changed what the next poll decides on)."""
+        if self._wake is not None:
+            self._wake.set()
+
     async def run(self) -> None:
+        self._wake = asyncio.Event()
         while True:
             delay = await self.poll_once()
             # asyncio.wait_for returns the fetch's outcome when a cancel races its completion, and the
@@ -131,4 +138,8 @@ class Poller(Generic[T]):
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise asyncio.CancelledError
-            await asyncio.sleep(delay)
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()

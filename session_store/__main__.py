@@ -20,7 +20,10 @@ from servicekit.runtime import argument_parser, load_config_or_exit, log_config_
 from servicekit.server import metrics_app
 from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.api import Events, add_routes, add_smart_charging_routes
+from billing.settings import tariff_for
 from session_store.ledger import Ledger
+from session_store.plan_api import add_plan_routes, known_vehicles
+from session_store.planning import Planning
 from session_store.metrics import FLEET_PREFIX, FLEET_UPSTREAM, HEALTH_PREFIX, PROMETHEUS_UPSTREAM, exposition_parts
 from session_store.prometheus import Prometheus
 from session_store.service import SessionService
@@ -36,6 +39,8 @@ API_LINKS = (("/api/sessions", "completed sessions (JSON, or ?format=csv)"),
              ("/api/openapi.json", "the API's OpenAPI description"))
 SMART_CHARGING_LINKS = (("/api/smart-charging", "smart charging: price, thresholds, each vehicle's last decision"),
                         ("/api/smart-charging/actions", "commands sent (or simulated in dry run)"))
+PLAN_LINKS = (("/plans", "departure plans: set when each car leaves, see its plan over the price forecast"),
+              ("/api/plans", "departure plans (JSON)"))
 
 
 async def run(config: Config, listen_host: str, listen_port: int, log: logging.Logger,
@@ -56,6 +61,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         service = SessionService(config, storage, prometheus, log, on_event=events.publish)
         loops = Loops(ledger)
         driver: SmartChargingDriver | None = None
+        planning: Planning | None = None
         if config.smart_charging.enabled:
             commands = None
             if config.smart_charging.control_enabled and token is not None:
@@ -63,7 +69,9 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
                     Upstream(http, UpstreamMetrics(COMMANDS_PREFIX, registry, ("start_charging", "stop_charging"),
                                                    COMMANDS_UPSTREAM),
                              timeout=max(config.tessie.timeout, 90)), config.tessie.base_url, token))
-            driver = SmartChargingDriver(config, storage, prometheus, commands, log, session_starts=loops.session_starts)
+            planning = Planning(config, storage, prometheus, tariff_for(config), log) if config.planner.enabled else None
+            driver = SmartChargingDriver(config, storage, prometheus, commands, log, session_starts=loops.session_starts,
+                                         planning=planning)
             log.info("smart charging on (%s)", "live: commands are sent" if commands else "dry run")
         tessie = None
         if config.energy_site.enabled and token is not None:
@@ -76,10 +84,14 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         loops.pollers.update(pollers(config, service, ledger, events, log, driver, tessie, exposition.mark_dirty))
         exposition.render_now()
         app = metrics_app("session-store", DESCRIPTION, exposition, links=API_LINKS + (
-            SMART_CHARGING_LINKS if driver is not None else ()))
+            SMART_CHARGING_LINKS if driver is not None else ()) + (PLAN_LINKS if planning is not None else ()))
         add_routes(app, storage, loops.sessions, service.tariff, events, zone)
         if driver is not None:
             add_smart_charging_routes(app, driver, storage, config.secrets.smart_charging_api_token, zone)
+        if driver is not None and planning is not None:
+            smart = loops.pollers["smart_charging"]
+            add_plan_routes(app, planning, storage, config.secrets.smart_charging_api_token, zone, driver.now,
+                            smart.wake, known_vehicles(config, driver))
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, listen_host, listen_port, reuse_address=True).start()

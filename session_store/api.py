@@ -289,6 +289,20 @@ def csv_response(rows: list[Session], filename: str) -> web.Response:
 MAX_OVERRIDE_S = 30 * 86400
 
 
+def authorized(request: web.Request, token: Any, what: str, form_token: Any = None) -> web.Response | None:
+    """None when the request carries the API token (a bearer header, or `form_token` from a page's form),
+    else the error answer: 403 when no token is configured (`what` are disabled), 401 otherwise."""
+    if token is None:
+        return _json({"error": f"{what} are disabled: set SMART_CHARGING_API_TOKEN in .secrets"}, status=403)
+    expected = token.reveal().encode()
+    sent = request.headers.get("Authorization", "")
+    if hmac.compare_digest(sent.encode(), b"Bearer " + expected) or (
+            isinstance(form_token, str) and hmac.compare_digest(form_token.encode(), expected)):
+        return None
+    return _json({"error": "send the SMART_CHARGING_API_TOKEN as 'Authorization: Bearer <token>'"},
+                 status=401, headers={"WWW-Authenticate": "Bearer"})
+
+
 def add_smart_charging_routes(app: web.Application, control: SmartChargingControl, storage: Storage, token: Any,
                               zone: ZoneInfo) -> None:
     """Smart charging: its state per vehicle, the action log, and the token-protected override."""
@@ -306,12 +320,9 @@ def add_smart_charging_routes(app: web.Application, control: SmartChargingContro
 
     async def override(request: web.Request) -> web.StreamResponse:
         """POST {"vin": ..., "until": ISO 8601 or Unix seconds}: pause smart charging for that vehicle."""
-        if token is None:
-            return _json({"error": "overrides are disabled: set SMART_CHARGING_API_TOKEN in .secrets"}, status=403)
-        sent = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token.reveal()}".encode()):
-            return _json({"error": "send the SMART_CHARGING_API_TOKEN as 'Authorization: Bearer <token>'"},
-                         status=401, headers={"WWW-Authenticate": "Bearer"})
+        denied = authorized(request, token, "overrides")
+        if denied is not None:
+            return denied
         try:
             body = await request.json()
         except (ValueError, UnicodeDecodeError):

@@ -129,6 +129,64 @@ def _json_response(schema: dict, description: str) -> dict:
 
 BAD_REQUEST = {"400": _json_response(ERROR, "A query parameter is invalid; the message names it.")}
 
+PLAN_HOUR = {
+    "type": "object", "required": ["start", "end", "energy_wh", "cost", "price_cents", "seconds", "source"],
+    "properties": {"start": {"type": "number", "description": "the clock hour's start, Unix seconds"},
+                   "end": {"type": "number", "description": "the end of its usable part (the departure less the "
+                                                           "margin in the last hour)"},
+                   "energy_wh": {"type": "number", "description": "planned wall energy"},
+                   "cost": {"type": "number", "description": "dollars: supply + delivery"},
+                   "price_cents": {"type": "number", "description": "the hour's expected price, supply + delivery"},
+                   "seconds": {"type": "number", "description": "charging time at the car's full power"},
+                   "source": {"type": "string", "enum": ["realized", "day_ahead", "profile"]}},
+}
+PLAN = {
+    "type": ["object", "null"],
+    "required": ["energy_wh", "need_wh", "cost", "finish", "reachable_percent", "feasible", "hours"],
+    "properties": {"energy_wh": {"type": "number"}, "need_wh": {"type": "number", "description": "(target - state "
+                                                                                                  "of charge) x battery / efficiency"},
+                   "cost": {"type": "number"}, "finish": NUMBER_OR_NULL,
+                   "reachable_percent": {"type": "number"},
+                   "feasible": {"type": "boolean", "description": "the target is reached by the departure"},
+                   "hours": {"type": "array", "items": PLAN_HOUR}},
+}
+DEPARTURE_SETTING = {
+    "type": "object", "required": ["target_percent", "departure", "weekly"],
+    "properties": {"target_percent": {"type": "number", "minimum": 1, "maximum": 100},
+                   "departure": {**NUMBER_OR_NULL, "description": "a one-off departure, Unix seconds"},
+                   "weekly": {"type": "object", "additionalProperties": {"type": "string"},
+                              "description": "weekday (mon..sun) -> local time HH:MM"},
+                   "battery_kwh": NUMBER_OR_NULL, "updated_at": {"type": "number"}},
+}
+PLAN_STATUS = {
+    "type": "object",
+    "required": ["vin", "setting", "next_departure", "plugged_in", "state_of_charge", "decision", "charge_now",
+                 "deadline_at_risk", "plan"],
+    "properties": {"vin": {"type": "string"}, "vehicle": STRING_OR_NULL, "setting": DEPARTURE_SETTING,
+                   "next_departure": NUMBER_OR_NULL, "plugged_in": {"type": "boolean"},
+                   "state_of_charge": {"type": ["object", "null"], "required": ["percent", "source"],
+                                       "properties": {"percent": {"type": "number"},
+                                                      "source": {"type": "string", "enum": ["reported", "estimated"]},
+                                                      "reading_percent": {"type": "number"},
+                                                      "reading_at": {"type": "number"}}},
+                   "efficiency": {"type": "number"}, "battery_kwh": {"type": "number"},
+                   "decision": {"type": "string", "description": "plan_charge, plan_wait, plan_must_charge, "
+                                "fail_safe_..., not_plugged_in or no_departure_ahead"},
+                   "charge_now": {"type": "boolean"}, "deadline_at_risk": {"type": "boolean"}, "plan": PLAN},
+}
+PRICED_HOUR = {
+    "type": "object", "required": ["start", "supply_cents", "delivery_cents", "price_cents", "source", "peak_risk"],
+    "properties": {"start": {"type": "number"}, "supply_cents": {"type": "number"},
+                   "delivery_cents": {"type": "number"}, "price_cents": {"type": "number"},
+                   "source": {"type": "string", "enum": ["realized", "day_ahead", "profile"]},
+                   "peak_risk": {"type": "boolean"}},
+}
+VIN_PATH = {"name": "vin", "in": "path", "required": True, "schema": {"type": "string", "minLength": 17,
+                                                                        "maxLength": 17}}
+WRITE_ERRORS = {"400": _json_response(ERROR, "The body is invalid; the message names the field"),
+                "401": _json_response(ERROR, "No or the wrong bearer token"),
+                "403": _json_response(ERROR, "Writes are disabled (no token configured)")}
+
 OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "Charging session store", "version": "1",
@@ -214,5 +272,75 @@ OPENAPI = {
                           "400": _json_response(ERROR, "The body is invalid; the message names the field"),
                           "401": _json_response(ERROR, "No or the wrong bearer token"),
                           "403": _json_response(ERROR, "Overrides are disabled (no token configured)")}}},
+        "/api/plans": {"get": {
+            "summary": "Departure plans: the priced hours ahead and every car with a departure set",
+            "responses": {"200": _json_response({
+                "type": "object", "required": ["evaluated_at", "trusted", "day_ahead_hours", "hours", "cars"],
+                "properties": {"evaluated_at": NUMBER_OR_NULL, "trusted": {"type": "boolean"},
+                               "untrusted_reason": STRING_OR_NULL,
+                               "day_ahead_hours": {"type": ["integer", "null"]},
+                               "hours": {"type": "array", "items": PRICED_HOUR},
+                               "cars": {"type": "array", "items": PLAN_STATUS}}}, "The plans")}}},
+        "/api/plans/{vin}": {
+            "get": {"summary": "One car's departure, plan, revisions and outcomes (met or missed, actual cost)",
+                    "parameters": [VIN_PATH],
+                    "responses": {"200": _json_response({
+                        "type": "object", "required": ["vin", "setting", "status", "revisions", "outcomes"],
+                        "properties": {"vin": {"type": "string"},
+                                       "setting": {"anyOf": [DEPARTURE_SETTING, {"type": "null"}]},
+                                       "status": {"anyOf": [PLAN_STATUS, {"type": "null"}]},
+                                       "revisions": {"type": "array", "items": {"type": "object"}},
+                                       "outcomes": {"type": "array", "items": {"type": "object"}}}}, "The car"),
+                        "404": _json_response(ERROR, "No departure is set for this car"), **BAD_REQUEST}},
+            "put": {"summary": "Set a car's departure: one-off or weekly, and its target; needs the API token",
+                    "security": [{"bearer": []}], "parameters": [VIN_PATH],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["target_percent"],
+                        "properties": {"target_percent": {"type": "number", "minimum": 1, "maximum": 100},
+                                       "departure": {"type": ["string", "number"],
+                                                     "description": "ISO 8601 or Unix seconds, within 30 days"},
+                                       "weekly": {"type": "object", "additionalProperties": {"type": "string"},
+                                                  "description": "{\"mon\": \"07:00\", ...}"},
+                                       "battery_kwh": {"type": "number", "minimum": 10, "maximum": 250}}}}}},
+                    "responses": {"200": _json_response({"type": "object", "required": ["vin", "setting"],
+                                                         "properties": {"vin": {"type": "string"},
+                                                                        "setting": DEPARTURE_SETTING}}, "Saved"),
+                                  **WRITE_ERRORS}},
+            "delete": {"summary": "Clear a car's departure (it goes back to the threshold rule); needs the token",
+                       "security": [{"bearer": []}], "parameters": [VIN_PATH],
+                       "responses": {"200": _json_response({"type": "object"}, "Cleared"),
+                                     "404": _json_response(ERROR, "No departure is set for this car"),
+                                     **WRITE_ERRORS}}},
+        "/plans/{vin}": {"post": {
+            "summary": "The /plans page's form (HTML): set or clear a departure; the token as the form field "
+                       "`token` or a bearer header; answers 303 back to the page",
+            "security": [{"bearer": []}], "parameters": [VIN_PATH],
+            "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+                "type": "object", "required": ["token"],
+                "properties": {"token": {"type": "string"}, "action": {"type": "string", "enum": ["save", "clear"]},
+                               "target_percent": {"type": "string"},
+                               "departure": {"type": "string", "description": "a local datetime"},
+                               "time": {"type": "string", "description": "HH:MM with day_mon ... day_sun"},
+                               "battery_kwh": {"type": "string"}}}}}},
+            "responses": {"303": {"description": "Back to /plans with a message"},
+                          "401": {"description": "No or the wrong token (an HTML page)"},
+                          "403": {"description": "Writes are disabled (no token configured)"}}}},
+        "/api/plans/{vin}/what-if": {"get": {
+            "summary": "Price charging now, the plan and the threshold rule for a target and a departure",
+            "parameters": [VIN_PATH,
+                           {"name": "target_percent", "in": "query", "required": True, "schema": {"type": "number"}},
+                           {"name": "departure", "in": "query", "required": True,
+                            "schema": {"type": "string"}, "description": "ISO 8601 or Unix seconds"},
+                           {"name": "state_of_charge", "in": "query", "schema": {"type": "number"},
+                            "description": "default: the car's (measured or estimated)"},
+                           {"name": "battery_kwh", "in": "query", "schema": {"type": "number"}}],
+            "responses": {"200": _json_response({
+                "type": "object", "required": ["vin", "state_of_charge", "target_percent", "departure", "options"],
+                "properties": {"vin": {"type": "string"}, "state_of_charge": {"type": "number"},
+                               "target_percent": {"type": "number"}, "departure": {"type": "number"},
+                               "options": {"type": "object", "required": ["charge_now", "planned", "threshold"],
+                                           "properties": {"charge_now": PLAN, "planned": PLAN,
+                                                          "threshold": PLAN}}}}, "The three options"),
+                **BAD_REQUEST, "409": _json_response(ERROR, "No prices reach that departure yet")}}},
     },
 }

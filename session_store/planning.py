@@ -78,6 +78,8 @@ class Planning:
                 self.last_revision[vin] = found[0]
         self.efficiencies = {vin: row[0] for vin, row in storage.efficiencies().items()}
         self._view = PlanningView()
+        self._forecast: tuple[float, Forecast] | None = None   # the last good forecast and when it was read
+        self.forecast_max_age = config.smart_charging.max_price_age
 
     def view(self) -> PlanningView:
         return self._view
@@ -149,7 +151,7 @@ class Planning:
         horizon = now + self.settings.horizon_hours * 3600
         if untrusted is None:
             try:
-                forecast = await self.forecast()
+                forecast = self._last_good(await self.forecast(), now)
                 published = await self.published()
                 soc, at, added = await self.readings()
             except UpstreamError:
@@ -158,7 +160,8 @@ class Planning:
             current = market.hour_projected if published is None or market.five_minute_price is None else \
                 hour_in_progress(market.hour_projected, published, market.five_minute_price,  # type: ignore[arg-type]
                                  forecast.at(now) if forecast else None, self.tariff.expected_prices())
-            hours = market_hours(now, horizon, self.tariff, forecast, current, self.settings.peak_risk_windows)
+            known_until = min(horizon, forecast.end) if forecast else horizon
+            hours = market_hours(now, known_until, self.tariff, forecast, current, self.settings.peak_risk_windows)
             untrusted = None if hours is not None else "no_forecast"
         statuses: dict[str, PlanStatus] = {}
         cars: list[Car] = []
@@ -184,13 +187,16 @@ class Planning:
             estimate = estimate_soc(soc[vin], at[vin], since, status.efficiency, status.battery_kwh, now,
                                     self.settings.soc_fresh)
             statuses[vin] = replace(status, soc=estimate)
-            cars.append(replace(self.car(vin, estimate.percent, nxt, departure.target_percent, status.battery_kwh),
+            # a departure past the forecast is planned within the hours priced (it finishes early, never late)
+            leave = min(nxt, hours[-1].end + self.settings.margin) if hours else nxt
+            cars.append(replace(self.car(vin, estimate.percent, leave, departure.target_percent, status.battery_kwh),
                                 charging=vehicle.charging))
         if cars and hours is not None:
             for result in plan(self.request(now, tuple(cars), hours)):
                 charge = result.charge_now(now)
                 reason = ("plan_charge" if result.feasible else "plan_must_charge") if charge else "plan_wait"
-                statuses[result.vin] = replace(statuses[result.vin], plan=result, reason=reason, charge_now=charge)
+                statuses[result.vin] = replace(statuses[result.vin], plan=result, reason=reason, charge_now=charge,
+                                               first_hour=hours[0].start)
         await self._learn(vehicles, added or {}, at or {})
         revisions = self._revisions(now, statuses.values())
         outcomes = self._outcomes(now, statuses)
@@ -205,6 +211,16 @@ class Planning:
                                   tuple(statuses.values()), stop_threshold)
         return {vin: (s.charge_now, s.reason) for vin, s in statuses.items()
                 if s.plugged and s.next_departure is not None and s.reason not in ("no_departure_ahead",)}
+
+    def _last_good(self, forecast: Forecast | None, now: float) -> Forecast | None:
+        """The forecast, or the last good one while it is younger than max_price_age (a query that
+        misses a series for a moment must not turn every plan into "charge now")."""
+        if forecast is not None:
+            self._forecast = (now, forecast)
+            return forecast
+        if self._forecast is not None and now - self._forecast[0] <= self.forecast_max_age:
+            return self._forecast[1]
+        return None
 
     def _untrusted(self, market: Market, params: Params) -> str | None:
         problem = unsafe(market, params)

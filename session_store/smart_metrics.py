@@ -46,6 +46,47 @@ MARKET_ROWS = (   # over the last evaluation's market; absent while Prometheus i
 VEHICLE_ROWS = (
     Metric("smart_charging_status", ENUM, "Smart-charging status of the vehicle.", lambda v: v.status, states=STATUS),
 )
+PLAN_ROWS = (   # over each car with a departure set (views.PlanStatus)
+    Metric("smart_charging_plan_departure_timestamp_seconds", GAUGE, "The car's next departure (one-off or weekly); "
+           "absent when none is set within the planner's horizon.", lambda p: p.next_departure),
+    Metric("smart_charging_plan_target_percent", GAUGE, "The state of charge the car should have at departure.",
+           lambda p: p.departure.target_percent),
+    Metric("smart_charging_plan_state_of_charge_percent", GAUGE, "The state of charge the plan starts from: the car's "
+           "cached reading, or that reading plus the wall energy since when it is stale (see "
+           "smart_charging_plan_state_of_charge_estimated).", lambda p: p.soc.percent if p.soc else None),
+    Metric("smart_charging_plan_state_of_charge_estimated", GAUGE, "1 when the state of charge is estimated (a stale "
+           "reading advanced by the wall energy since x efficiency / battery), 0 when it is the car's fresh reading.",
+           lambda p: None if p.soc is None else float(p.soc.source == "estimated")),
+    Metric("smart_charging_plan_efficiency_ratio", GAUGE, "Battery energy per wall energy the plan assumes (learned "
+           "from the car's sessions, planner.efficiency until then).", lambda p: p.efficiency),
+    Metric("smart_charging_plan_energy_joules", GAUGE, "Wall energy the plan charges before departure.",
+           lambda p: p.plan.energy_wh * 3600 if p.plan else None),
+    Metric("smart_charging_plan_expected_cost_dollars", GAUGE, "Expected cost of the planned energy on the bill "
+           "(billed hourly supply price, forecast for hours to come, plus delivery).",
+           lambda p: round(p.plan.cost, 6) if p.plan else None),
+    Metric("smart_charging_plan_expected_finish_timestamp_seconds", GAUGE, "When the plan expects charging to end.",
+           lambda p: p.plan.finish if p.plan else None),
+    Metric("smart_charging_plan_reachable_percent", GAUGE, "The state of charge the plan reaches by departure (the "
+           "target when it is reachable).", lambda p: p.plan.reachable_percent if p.plan else None),
+    Metric("smart_charging_plan_deadline_at_risk", GAUGE, "1 when the target cannot be reached by the departure "
+           "(with the planner's margin): the car then charges at every chance.",
+           lambda p: None if p.plan is None else float(p.at_risk)),
+    Metric("smart_charging_plan_charge_now", GAUGE, "1 when the plan (or its fail-safe) says the car charges now.",
+           lambda p: None if p.next_departure is None or not p.plugged else float(p.charge_now)),
+    Metric("smart_charging_plan_hour_energy_joules", GAUGE, "Planned wall energy per clock hour ahead (hours_ahead 0 "
+           "is the hour in progress, as electricity_price_forecast_cents_per_kwh).",
+           lambda p: {str(round((h.start - p.first_hour) / 3600)): round(h.energy_wh * 3600, 1)
+                      for h in p.plan.hours} if p.plan and p.first_hour is not None else {}, ("hours_ahead",)),
+)
+HOUR_ROWS = (   # over the planning view's priced hours
+    Metric("smart_charging_plan_hour_price_cents_per_kwh", GAUGE, "The price the planner expects a kWh drawn in each "
+           "clock hour ahead to cost: billed supply (the hour in progress from its published prices) plus delivery.",
+           lambda v: {str(i): round(h.cents, 4) for i, h in enumerate(v.hours)}, ("hours_ahead",)),
+    Metric("smart_charging_plan_trusted", GAUGE, "1 when plans can be trusted (prices, forecast and Prometheus), 0 when "
+           "planned cars charge now (fail-safe).", lambda v: None if v.evaluated_at is None else float(v.untrusted is None)),
+)
+
+
 class Counted(NamedTuple):
     view: SmartChargingView
     ledger: LedgerView         # the action log's counts
@@ -67,6 +108,8 @@ COUNT_ROWS = (   # over a Counted
 # (name, type, labels, help) of every metric above, for docs/metrics.md: the same texts as /metrics.
 REFERENCE = [*(r for m in (*VIEW_ROWS, *MARKET_ROWS) for r in m.reference(())),
              *(r for m in VEHICLE_ROWS for r in m.reference(("vehicle", "vin"))),
+             *(r for m in PLAN_ROWS for r in m.reference(("vehicle", "vin"))),
+             *(r for m in HOUR_ROWS for r in m.reference(())),
              *(r for m in COUNT_ROWS for r in m.reference(())),
              *UpstreamMetrics.reference(COMMANDS_PREFIX, COMMANDS_UPSTREAM)]
 
@@ -76,4 +119,14 @@ def smart_charging_families(view: SmartChargingView, ledger: LedgerView) -> list
     return [*build_families(VIEW_ROWS, (), [((), view)]),
             *build_families(MARKET_ROWS, (), [((), market)] if market else []),
             *build_families(VEHICLE_ROWS, ("vehicle", "vin"), [((v.vehicle or v.vin, v.vin), v) for v in view.vehicles]),
-            *build_families(COUNT_ROWS, (), [((), Counted(view, ledger))])]
+            *build_families(COUNT_ROWS, (), [((), Counted(view, ledger))]),
+            *plan_families(view)]
+
+
+def plan_families(view: SmartChargingView) -> list[Family]:
+    planning = view.planning
+    if planning is None:
+        return []
+    cars = [((p.vehicle or p.vin, p.vin), p) for p in planning.cars]
+    return [*build_families(PLAN_ROWS, ("vehicle", "vin"), cars),
+            *build_families(HOUR_ROWS, (), [((), planning)])]

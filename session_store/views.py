@@ -110,6 +110,7 @@ class PlanStatus:
     plan: CarPlan | None
     reason: str               # the verdict (plan_charge, plan_wait, plan_must_charge, fail_safe_...) or why no plan
     charge_now: bool
+    first_hour: float | None = None   # start of the clock hour in progress (hours_ahead 0)
 
     @property
     def at_risk(self) -> bool:
