@@ -11,7 +11,8 @@ setup:
 up: setup
 	@exec $(VENV)/bin/charging-suite up $(SUITE_ARGS)
 
-test: setup
+test:
+	@./scripts/setup.sh --test
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Minutes of the whole suite under a busy scenario (not part of `make test`); SOAK_MINUTES=5 by default.

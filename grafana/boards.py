@@ -19,10 +19,11 @@ from typing import Callable
 
 from grafana.panels import (
     AGE, AGO, AMPERE, BAD_WHEN_ANY, CELSIUS, CENTS_PER_KWH, COUNT, DBM, DECIBEL, DOLLARS, DOLLARS_PER_HOUR, DURATION,
-    GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, METERS_PER_MILE, MILES, NEUTRAL, NONE, PERCENT, PERCENTILE, PRICE, RATIO,
+    GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, LOCAL_TIME, METERS_PER_MILE, MILES, NEUTRAL, NONE, PERCENT, PERCENTILE,
+    PRICE, RATIO,
     REQUESTS, SECONDS,
     SOC, TEMPERATURE, UP, VOLT, WATT, YES_NO, Board, Infinity, api_bars, api_table, bars, dial, fill_between,
-    filter_variable, flags, graph, label_table, q, single, states, timeline,
+    filter_variable, fixed_colour, flags, graph, keyed_bars, label_table, q, setting, single, states, timeline,
 )
 
 U, V, C = 'unit=~"$unit"', 'vehicle=~"$vehicle"', 'charger=~"$unit"'
@@ -532,7 +533,8 @@ def vehicle_status() -> Board:
     board = Board("vehicle-status", "Vehicle Status",
                   "Each vehicle from Tessie's cached state (never woken): battery, range, charging, connectivity, "
                   "and smart charging: its state, the signal it decides on (this hour's projected price by default) "
-                  "and the 5-minute price against the thresholds, and its action log.",
+                  "and the 5-minute price against the thresholds, and its action log; and the departure plan of "
+                  "each car with a departure set: its hours over the price forecast, expected cost and finish.",
                   time_from="now-24h", variables=[vehicle_variable()])
     board.row("Battery").add(
         dial("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
@@ -629,7 +631,77 @@ def vehicle_status() -> Board:
                                     "stop_simulated/start_simulated); the price is the signal's (with signal billed, "
                                     "the projected hour price)."),
     )
+    board.row("Departure plan").add(*departure_plan_panels())
     return board
+
+
+PLAN_ENERGY, PLAN_PRICE, FORECAST_PRICE = "planned energy", "planner's price (with delivery)", "forecast supply price"
+ON_TRACK = states({0: ("on track", "green"), 1: ("at risk", "red")})
+PLANS_TRUSTED = states({0: ("fail-safe: charging now", "red"), 1: ("trusted", "green")})
+PLANNED_ONLY = ("Only for a car with a departure set (the session store's /plans page or PUT /api/plans/<vin>) "
+                "that is plugged in and planned; empty otherwise.")
+
+
+def departure_plan_panels() -> list:
+    """The departure planner: a car's plan over the priced hours ahead, and what it expects."""
+    price_axis = [setting("unit", CENTS_PER_KWH), setting("custom.axisPlacement", "right")]
+    return [
+        keyed_bars("Departure plan over the price forecast", KWH, "hours_ahead",
+                   (q(f"sum by (hours_ahead) (smart_charging_plan_hour_energy_joules{{{V}}}) / {J_PER_KWH}"),
+                    PLAN_ENERGY),
+                   (q("max by (hours_ahead) (smart_charging_plan_hour_price_cents_per_kwh)"), PLAN_PRICE),
+                   (q("max by (hours_ahead) (electricity_price_forecast_cents_per_kwh)"), FORECAST_PRICE),
+                   key_label="clock hours ahead (0 = the hour in progress)",
+                   overrides=[(PLAN_ENERGY, [fixed_colour("blue")]),
+                              (PLAN_PRICE, [*price_axis, fixed_colour("orange")]),
+                              (FORECAST_PRICE, [*price_axis, fixed_colour("yellow"),
+                                                setting("custom.fillOpacity", 30)])],
+                   description=f"Bars: the wall energy the plan draws in each clock hour ahead (0 is the hour in "
+                               f"progress), of the selected vehicles together (one vehicle: its plan). Right axis: "
+                               f"what the planner expects a kWh of each hour to cost ({HOURLY_BILLING}: the hour "
+                               f"in progress from its published prices, later hours from the forecast, plus "
+                               f"delivery), and the price exporter's forecast of the billed supply price (ComEd's "
+                               f"day-ahead prices for the first hours, an hour-of-week profile of the billed "
+                               f"hours after them). The planner picks the cheapest hours that still reach the "
+                               f"target by the departure. {PLANNED_ONLY}"),
+        single("Next departure", LOCAL_TIME,
+               q(f"smart_charging_plan_departure_timestamp_seconds{{{V}}} * 1000", "{{vehicle}}"), w=4,
+               description="The next one-off or weekly departure set for the car (its date only when it is not "
+                           "today)."),
+        single("State of charge: now, reachable, target", PERCENT,
+               q(f"smart_charging_plan_state_of_charge_percent{{{V}}}", "{{vehicle}} now"),
+               q(f"smart_charging_plan_reachable_percent{{{V}}}", "{{vehicle}} reachable"),
+               q(f"smart_charging_plan_target_percent{{{V}}}", "{{vehicle}} target"), thresholds=SOC, decimals=0,
+               w=6, description="Now: what the plan starts from, the car's cached reading, or that reading plus "
+                                "the wall energy since when it is stale (smart_charging_plan_state_of_charge_"
+                                "estimated). Reachable: what the plan reaches by the departure; below the target, "
+                                "the deadline is at risk (DepartureTargetAtRisk)."),
+        single("Expected cost", DOLLARS, q(f"smart_charging_plan_expected_cost_dollars{{{V}}}", "{{vehicle}}"),
+               decimals=2, w=3,
+               description=f"What the planned energy (smart_charging_plan_energy_joules) costs at the planner's "
+                           f"prices: billed supply plus delivery, before the fixed and capacity charges. "
+                           f"{PLANNED_ONLY}"),
+        single("Expected finish", LOCAL_TIME,
+               q(f"smart_charging_plan_expected_finish_timestamp_seconds{{{V}}} * 1000", "{{vehicle}}"), w=4,
+               description=f"When the plan expects charging to end: before the departure by at least "
+                           f"planner.margin (30 minutes) when the target is reachable. {PLANNED_ONLY}"),
+        single("Deadline", NONE, q(f"smart_charging_plan_deadline_at_risk{{{V}}}", "{{vehicle}}"),
+               mappings=ON_TRACK, thresholds=BAD_WHEN_ANY, w=3,
+               description=f"At risk: the target cannot be reached by the departure with the planner's margin; "
+                           f"the car charges at every chance (DepartureTargetAtRisk after 10 minutes). "
+                           f"{PLANNED_ONLY}"),
+        single("Day-ahead hours", COUNT, q("max(electricity_price_forecast_day_ahead_prices)", "day-ahead"),
+               q("count(max by (hours_ahead) (electricity_price_forecast_cents_per_kwh))", "forecast"),
+               thresholds=("orange", (1, "green")), decimals=0, w=2,
+               description="Day-ahead: how many leading hours of the price forecast are ComEd's day-ahead prices "
+                           "(published for the next day in the afternoon); the rest of the forecast hours are "
+                           "the hour-of-week profile of the billed hours. 0: the whole forecast is the profile."),
+        single("Plans", NONE, q("max(smart_charging_plan_trusted)"), mappings=PLANS_TRUSTED,
+               thresholds=GOOD_WHEN_ONE, w=2,
+               description="Trusted, or fail-safe when Prometheus, the price or the forecast cannot be trusted: "
+                           "every plugged-in car with a departure set then charges now (DeparturePlanUntrusted "
+                           "after 30 minutes)."),
+    ]
 
 
 def electricity_prices() -> Board:

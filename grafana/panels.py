@@ -24,6 +24,7 @@ SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="session-store")
 # Grafana unit ids; unknown ids (the ¢/kWh and $/h) are shown as a suffix.
 WATT, KWH, CENTS_PER_KWH, DOLLARS, DOLLARS_PER_HOUR = "watt", "kwatth", "¢/kWh", "currencyUSD", "$/h"
 PERCENT, RATIO, SECONDS, DURATION, AGO = "percent", "percentunit", "s", "dtdurations", "dateTimeFromNow"
+LOCAL_TIME = "dateTimeAsLocalNoDateIfToday"   # a moment (ms), its date only when it is not today
 VOLT, AMPERE, HERTZ, CELSIUS, METERS = "volt", "amp", "hertz", "celsius", "lengthm"
 MILES = "lengthmi"
 METERS_PER_MILE = 1609.344   # the metrics are in metres (base units); a US install reads miles
@@ -263,6 +264,44 @@ def api_bars(title: str, unit: str, query: Infinity, x_field: str, *, w: int = 1
         panel.stacking(common.StackingMode.NORMAL)
     return _panel(panel, title, unit, [query], thresholds=thresholds, w=w, h=h, description=description,
                   instant=True)
+
+
+def keyed_bars(title: str, unit: str, key: str, *targets: tuple[Target, str], key_label: str, w: int = 24,
+               h: int = 9, description: str | None = None, thresholds: Sequence = NEUTRAL,
+               overrides: Iterable[tuple[str, list[model.DynamicConfigValue]]] = ()) -> barchart.Panel:
+    """A bar chart of instant queries keyed by a numeric label (`sum by (key) (...)`), one bar group per
+    value of `key` in numeric order; each target is (query, its name in the legend).
+
+    Grafana's time series panels need a time x axis (Trend, the one with a numeric x, is an alpha panel)
+    and the bar chart draws a single frame: each query is a table (Time, key, `Value #<refId>`), merged
+    into one on the key, the key made a number and sorted (as text "10" sorts before "2"), then the
+    value columns renamed."""
+    refs = [chr(ord("A") + index) for index in range(len(targets))]
+    panel = (barchart.Panel().x_field(key).legend(_legend()).show_value(common.VisibilityMode.NEVER)
+             .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
+                      .sort(common.SortOrder.NONE)))
+    for id_val, options in (
+            ("merge", {}),
+            ("convertFieldType", {"conversions": [{"targetField": key, "destinationType": "number"}], "fields": {}}),
+            ("sortBy", {"fields": {}, "sort": [{"field": key, "desc": False}]}),
+            ("organize", {"excludeByName": {"Time": True},
+                          "indexByName": {key: 0, **{f"Value #{ref}": i + 1 for i, ref in enumerate(refs)}},
+                          "renameByName": {f"Value #{ref}": name for ref, (_, name) in zip(refs, targets)}})):
+        panel.with_transformation(model.DataTransformerConfig(id_val=id_val, options=options))
+    panel.override_by_name(key, [setting("unit", NONE), setting("decimals", 0), setting("custom.axisLabel", key_label)])
+    for name, properties in overrides:
+        panel.override_by_name(name, properties)
+    return _panel(panel, title, unit, [target for target, _ in targets], thresholds=thresholds, w=w, h=h,
+                  description=description, instant=True, table_format=True)
+
+
+def setting(id_val: str, value: object) -> model.DynamicConfigValue:
+    """One property of a field override: unit, decimals, color, custom.axisPlacement, ..."""
+    return model.DynamicConfigValue(id_val=id_val, value=value)
+
+
+def fixed_colour(colour: str) -> model.DynamicConfigValue:
+    return setting("color", {"mode": "fixed", "fixedColor": colour})
 
 
 def fill_between(upper: str, lower: str) -> tuple[str, list[model.DynamicConfigValue]]:

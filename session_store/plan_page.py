@@ -42,9 +42,10 @@ class Chart:
     ticks: tuple[tuple[float, str], ...]         # (x, local hour label)
     price_max: float
     energy_max_kwh: float
+    departure_x: float | None = None            # where the departure falls, when inside the chart
 
 
-def chart(hours: tuple[Hour, ...], plan: CarPlan | None, zone: ZoneInfo) -> Chart | None:
+def chart(hours: tuple[Hour, ...], plan: CarPlan | None, zone: ZoneInfo, departure: float | None = None) -> Chart | None:
     """Price bars per clock hour (coloured by source), and the plan's energy per hour over them (right axis)."""
     if not hours:
         return None
@@ -70,7 +71,10 @@ def chart(hours: tuple[Hour, ...], plan: CarPlan | None, zone: ZoneInfo) -> Char
         height = wh / 1000 / top_energy * plot_h
         planned.append(Bar(LEFT + i * step + step * 0.25, bottom - height, max(1.0, step * 0.5), height, PLANNED,
                            f"planned {wh / 1000:.1f} kWh"))
-    return Chart(WIDTH, HEIGHT, tuple(bars), tuple(planned), tuple(ticks), top_price, top_energy)
+    x = None
+    if departure is not None and hours[0].start <= departure <= hours[-1].end:
+        x = LEFT + (departure - hours[0].start) / 3600 * step
+    return Chart(WIDTH, HEIGHT, tuple(bars), tuple(planned), tuple(ticks), top_price, top_energy, x)
 
 
 def render(view: PlanningView, planning: Planning, storage: Storage, names: Mapping[str, str], zone: ZoneInfo,
@@ -85,7 +89,8 @@ def render(view: PlanningView, planning: Planning, storage: Storage, names: Mapp
         cars.append({"vin": vin, "name": (status.vehicle if status else None) or names.get(vin) or vin,
                      "status": status, "departure": departure,
                      "weekly": format_weekly(departure.weekly) if departure else {},
-                     "chart": chart(view.hours, status.plan if status else None, zone),
+                     "chart": chart(view.hours, status.plan if status else None, zone,
+                                    status.next_departure if status else None),
                      "sessions": sessions,
                      "revisions": storage.plan_revisions(vin, limit=5)})
 

@@ -4,7 +4,9 @@ return the true energy and cost of the sessions.
 The simulator, the four exporters and the session store run; nine days of prices are
 backfilled; Prometheus runs with the repository's rules; one car completes a session (and a blip is
 discarded) while another keeps charging into a price spike, so smart charging pauses it (dry run) and
-alerts fire; Fleet charge history brings yesterday's 14 kWh session. Then every panel query and query
+alerts fire; Fleet charge history brings yesterday's 14 kWh session. Then a departure is set for the
+charging car through the session store's API (PUT /api/plans/<vin>), so the departure planner plans it
+over the price exporter's forecast and the Departure plan panels have a plan to show. Then every panel query and query
 variable of grafana/dashboards/*.json is resolved the way Grafana resolves it ($__range, $__interval,
 $__rate_interval, All and multi-value filters, relative time overrides, step alignment) and run against
 Prometheus; every Infinity query is sent to the session store's API and must return the fields its
@@ -37,7 +39,7 @@ from simulator.config import TariffConfig
 from suite.processes import free_port, wait_until
 from testkit import ROOT
 from testkit.backfill import price_backfill
-from testkit.http import get, get_json
+from testkit.http import call, get, get_json
 from testkit.simulator import SIM_TOKEN, Simulator
 
 pytestmark = pytest.mark.e2e
@@ -56,6 +58,7 @@ TEST_RANGE = 7200
 MAX_DATA_POINTS = 1000
 
 BLUE, RED = "5YJ3E1EA7KF000021", "7SAYGDEE1PA000022"
+API_TOKEN = "dashboard-test-token-0123456789"   # SMART_CHARGING_API_TOKEN: writes of /api/plans need it
 NAMES = {BLUE: "Blue", RED: "Red"}
 GARAGE_DIN, DRIVEWAY_DIN = "1457768-01-G--PGT00000000021", "1457768-02-G--PGT00000000022"
 SCENARIO = {
@@ -120,7 +123,8 @@ def suite(tmp_path: Path, start_simulator, start_component, start_prometheus) ->
                      "min_duration": 5, "database": str(tmp_path / "sessions.db")},
         "prometheus": {"url": prometheus.url}}))
     start_component("session-store", "session_store", ports["session_store"], config=config,
-                    env={**tessie, "FLEET_CHARGE_HISTORY_INTERVAL": "1", "SMART_CHARGING_EVALUATION_INTERVAL": "1"})
+                    env={**tessie, "FLEET_CHARGE_HISTORY_INTERVAL": "1", "SMART_CHARGING_EVALUATION_INTERVAL": "1",
+                         "SMART_CHARGING_API_TOKEN": API_TOKEN})
     store = f"http://127.0.0.1:{ports['session_store']}"
 
     def current(unit: str) -> list[dict]:
@@ -141,6 +145,13 @@ def suite(tmp_path: Path, start_simulator, start_component, start_prometheus) ->
     prometheus.wait_for("count_over_time(charging_sessions_discarded_total[1m]) >= 2", 30)
     prometheus.wait_for('ALERTS{alertname="ChargingSessionCompleted",alertstate="firing"}', 20)
     prometheus.wait_for('smart_charging_status{state="paused_simulated"} == 1', 20)
+    # Red leaves in 10 hours at 80 %: from its 30 % that is about 42 kWh at the wall, planned in the cheapest
+    # hours of the forecast (the planner takes Red over from the threshold rule, still in dry run).
+    status, _, answer = call(f"{store}/api/plans/{RED}", {"target_percent": 80, "departure": time.time() + 10 * 3600},
+                             "PUT", headers={"Authorization": f"Bearer {API_TOKEN}"})
+    assert status == 200, answer
+    prometheus.wait_for("smart_charging_plan_hour_energy_joules > 0", 30)
+    prometheus.wait_for("smart_charging_plan_hour_price_cents_per_kwh", 10)
     # Range queries end on a step boundary (Grafana aligns them): let one pass, so the newest series are in.
     ready = time.time()
     time.sleep(SCRAPE_INTERVAL - ready % SCRAPE_INTERVAL + 1)

@@ -301,3 +301,42 @@ def test_the_api_field_of_the_supply_price_is_supply_price_cents() -> None:
     selectors = {c["selector"] for d in dashboards() for p in panels(d) for t in p["targets"]
                  for c in t.get("columns", [])}
     assert "supply_price_cents" in selectors
+
+
+def test_the_departure_plan_is_bars_per_hour_ahead_with_the_prices_on_a_second_axis() -> None:
+    """Grafana's time series panels need a time x axis, and Trend (numeric x) is an alpha panel: the plan
+    per clock hour ahead is a bar chart of instant tables keyed by hours_ahead, merged into the one frame
+    a bar chart draws, the key made a number and sorted (as text, "10" sorts before "2")."""
+    dashboard = next(d for d in dashboards() if d["uid"] == "vehicle-status")
+    panel = next(p for p in panels(dashboard) if p["title"] == "Departure plan over the price forecast")
+    assert panel["type"] == "barchart" and panel["options"]["xField"] == "hours_ahead"
+    exprs = [t["expr"] for t in panel["targets"]]
+    assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
+    assert all(re.match(r"(sum|max) by \(hours_ahead\) \(", e) for e in exprs), exprs
+    assert 'smart_charging_plan_hour_energy_joules{vehicle=~"$vehicle"}' in exprs[0] and exprs[0].endswith("/ 3.6e6")
+    assert "smart_charging_plan_hour_price_cents_per_kwh" in exprs[1]
+    assert "electricity_price_forecast_cents_per_kwh" in exprs[2]
+    steps = [(t["id"], t["options"]) for t in panel["transformations"]]
+    assert [step for step, _ in steps] == ["merge", "convertFieldType", "sortBy", "organize"]
+    assert steps[1][1]["conversions"] == [{"targetField": "hours_ahead", "destinationType": "number"}]
+    assert steps[2][1]["sort"] == [{"field": "hours_ahead", "desc": False}]
+    names = steps[3][1]["renameByName"]
+    assert sorted(names) == ["Value #A", "Value #B", "Value #C"]
+    assert panel["fieldConfig"]["defaults"]["unit"] == "kwatth"
+    overrides = {o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+                 for o in panel["fieldConfig"]["overrides"]}
+    assert overrides["hours_ahead"]["unit"] == "none"      # not "3 kWh" under a bar
+    for price in (names["Value #B"], names["Value #C"]):
+        assert overrides[price]["unit"] == "¢/kWh" and overrides[price]["custom.axisPlacement"] == "right", price
+
+    plan = exprs_of("vehicle-status")
+    for title, metric in (("Next departure", "smart_charging_plan_departure_timestamp_seconds"),
+                          ("Expected cost", "smart_charging_plan_expected_cost_dollars"),
+                          ("Expected finish", "smart_charging_plan_expected_finish_timestamp_seconds"),
+                          ("Deadline", "smart_charging_plan_deadline_at_risk"),
+                          ("Day-ahead hours", "electricity_price_forecast_day_ahead_prices"),
+                          ("Plans", "smart_charging_plan_trusted")):
+        assert metric in plan[title][0], title
+    assert [e.split("{")[0] for e in plan["State of charge: now, reachable, target"]] == [
+        "smart_charging_plan_state_of_charge_percent", "smart_charging_plan_reachable_percent",
+        "smart_charging_plan_target_percent"]
