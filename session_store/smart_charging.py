@@ -31,6 +31,7 @@ charging while "paused" is not mistaken for the user taking over.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 STOP, START = "stop", "start"
 
@@ -120,8 +121,10 @@ def _act(kind: str, reason: str, memory: Memory, params: Params, now: float) -> 
     return Decision(f"{kind}_simulated" if simulated else kind, reason)
 
 
-def decide(market: Market, vehicle: VehicleNow, memory: Memory, params: Params, now: float) -> Decision:
-    problem = unsafe(market, params)
+def _decide(vehicle: VehicleNow, memory: Memory, params: Params, now: float,
+            paused: Callable[[], Decision], charging: Callable[[], Decision]) -> Decision:
+    """What every rule shares: an unplugged car forgets our pause; the user's hand and override win;
+    then the rule's own decision for a car we paused (`paused`) or a charging car (`charging`)."""
     overridden = memory.override_until is not None and now < memory.override_until
     if memory.paused_by_us:
         if not vehicle.plugged:
@@ -132,22 +135,34 @@ def decide(market: Market, vehicle: VehicleNow, memory: Memory, params: Params, 
             return Decision(None, "user_started_charging")
         if overridden:
             return _act(START, "manual_override", memory, params, now)
-        if problem:
-            return _act(START, f"fail_safe_{problem}", memory, params, now)
-        if market.price < market.resume_threshold:  # type: ignore[operator]
-            return _act(START, "price_below_resume", memory, params, now)
-        return Decision(None, "holding")
+        return paused()
     if not vehicle.charging:
         return Decision(None, "not_charging")
     if overridden:
         return Decision(None, "manual_override")
     if memory.user_session is not None and memory.user_session == vehicle.session_start:
         return Decision(None, "user_override")
-    if problem:
-        return Decision(None, f"fail_safe_{problem}")
-    if market.price > market.stop_threshold:  # type: ignore[operator]
-        return _act(STOP, "price_above_stop", memory, params, now)
-    return Decision(None, "price_ok")
+    return charging()
+
+
+def decide(market: Market, vehicle: VehicleNow, memory: Memory, params: Params, now: float) -> Decision:
+    """The threshold rule."""
+    problem = unsafe(market, params)
+
+    def paused() -> Decision:
+        if problem:
+            return _act(START, f"fail_safe_{problem}", memory, params, now)
+        if market.price < market.resume_threshold:  # type: ignore[operator]
+            return _act(START, "price_below_resume", memory, params, now)
+        return Decision(None, "holding")
+
+    def charging() -> Decision:
+        if problem:
+            return Decision(None, f"fail_safe_{problem}")
+        if market.price > market.stop_threshold:  # type: ignore[operator]
+            return _act(STOP, "price_above_stop", memory, params, now)
+        return Decision(None, "price_ok")
+    return _decide(vehicle, memory, params, now, paused, charging)
 
 
 def decide_planned(charge: bool, reason: str, vehicle: VehicleNow, memory: Memory, params: Params,
@@ -156,24 +171,9 @@ def decide_planned(charge: bool, reason: str, vehicle: VehicleNow, memory: Memor
     plan's verdict for now and `reason` says why (plan_charge, plan_must_charge when the target is at
     risk, plan_wait, or fail_safe_... when the plan cannot be trusted: then charge now). The user's
     override and hand-started charging win as with the threshold rule."""
-    overridden = memory.override_until is not None and now < memory.override_until
-    if memory.paused_by_us:
-        if not vehicle.plugged:
-            return Decision(None, "unplugged")
-        if vehicle.charging and not memory.simulated:
-            if memory.paused_at is not None and now - memory.paused_at < params.settle_s:
-                return Decision(None, "stopping")
-            return Decision(None, "user_started_charging")
-        if overridden:
-            return _act(START, "manual_override", memory, params, now)
-        return _act(START, reason, memory, params, now) if charge else Decision(None, reason)
-    if not vehicle.charging:
-        return Decision(None, "not_charging")
-    if overridden:
-        return Decision(None, "manual_override")
-    if memory.user_session is not None and memory.user_session == vehicle.session_start:
-        return Decision(None, "user_override")
-    return Decision(None, reason) if charge else _act(STOP, reason, memory, params, now)
+    return _decide(vehicle, memory, params, now,
+                   lambda: _act(START, reason, memory, params, now) if charge else Decision(None, reason),
+                   lambda: Decision(None, reason) if charge else _act(STOP, reason, memory, params, now))
 
 
 def remember(memory: Memory, decision: Decision, vehicle: VehicleNow, ok: bool | None, now: float,
