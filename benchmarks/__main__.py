@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks import (
-    bill_accuracy, hung_upstream, latency, memory, scale, scrape_latency, session_accuracy, session_scrape, smart_savings,
+    bill_accuracy, departure_planner, hung_upstream, latency, memory, scale, scrape_latency, session_accuracy,
+    session_scrape, smart_savings,
 )
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
-BENCHMARKS = ("scrape", "hung", "accuracy", "billing", "savings", "latency", "scale", "sessions", "memory")
+BENCHMARKS = ("scrape", "hung", "accuracy", "billing", "savings", "planner", "latency", "scale", "sessions",
+              "memory")
 
 
 def say(line: str = "") -> None:
@@ -51,7 +53,7 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              accuracy: list[dict[str, float]] | None = None, ends: latency.LatencyResult | None = None,
              scaled: scale.ScaleResult | None = None, memories: memory.MemoryResult | None = None,
              load: tuple[float, float, float] | None = None, billing: str | None = None,
-             savings: str | None = None, store_scrapes: str | None = None) -> str:
+             savings: str | None = None, store_scrapes: str | None = None, planner: str | None = None) -> str:
     machine = describe()
     options = " --quick" * args.quick + "".join(f" --only {name}" for name in args.only or ())
     run = f"`python -m benchmarks{options}`" + (" (short run)" if args.quick else "")
@@ -108,6 +110,10 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
         out += ["## 3a. Costs against the simulator's bill", "", paragraph(bill_accuracy.__doc__), "", billing, ""]
     if savings:
         out += ["## 3b. Smart charging's savings on the bill", "", paragraph(smart_savings.__doc__), "", savings, ""]
+    if planner:
+        out += ["## 3c. The departure planner against perfect foresight", "",
+                *(" ".join(part.split()) + "\n" for part in (departure_planner.__doc__ or "").split("\n\n")),
+                planner, ""]
     if ends:
         out += latency.markdown(ends)
     if scaled:
@@ -157,9 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale_settings = scale.Settings.quick() if args.quick else scale.Settings.full()
     memory_settings = memory.Settings.quick() if args.quick else memory.Settings.full()
     sessions_settings = session_scrape.Settings.quick() if args.quick else session_scrape.Settings.full()
+    planner_settings = departure_planner.Settings.quick() if args.quick else departure_planner.Settings.full()
     if args.list:
         settings = {"scrape": scrape_settings, "hung": hung_settings, "latency": latency_settings,
-                    "scale": scale_settings, "sessions": sessions_settings, "memory": memory_settings}
+                    "scale": scale_settings, "sessions": sessions_settings, "memory": memory_settings,
+                    "planner": planner_settings}
         for name in BENCHMARKS:
             if name in chosen:
                 say(f"{name} {json.dumps(dataclasses.asdict(settings[name]) if name in settings else {})}")
@@ -208,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         section("3b. smart charging's savings on the simulator's bill, a simulated month")
         savings = smart_savings.markdown()
         say(savings)
+    planner = None
+    if "planner" in chosen:
+        section(f"3c. the departure planner: {planner_settings.days} simulated nights, "
+                f"{len(departure_planner.STRATEGIES)} strategies priced by the simulator's bill; decision time")
+        planner = departure_planner.report(departure_planner.run(planner_settings, say))
+        say(planner)
 
     ends = None
     if "latency" in chosen:
@@ -242,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     elapsed = time.monotonic() - clock
     args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy,
-                                    ends, scaled, memories, load, billing, savings, store_scrapes))
+                                    ends, scaled, memories, load, billing, savings, store_scrapes, planner))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0

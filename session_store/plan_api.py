@@ -6,7 +6,6 @@ the page (never in a URL).
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -261,7 +260,3 @@ def add_plan_routes(app: web.Application, planning: Planning, storage: Storage, 
 def _quote(text: str) -> str:
     from urllib.parse import quote_plus
     return quote_plus(text[:200])
-
-
-def local_text(moment: float | None, zone: ZoneInfo, fmt: str = "%a %d %b %H:%M") -> str:
-    return "" if moment is None else datetime.fromtimestamp(moment, zone).strftime(fmt)

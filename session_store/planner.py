@@ -40,6 +40,8 @@ STICKINESS = 0.3             # cents per kWh: the hour in progress looks this mu
                              # charging (worse to one waiting), so a price wobbling at the margin does not
                              # start and stop a car every few minutes
 MIN_ENERGY_WH = 1.0          # below this an hour's allotment is noise
+USABLE_POWER = 0.95          # plans count on this share of a charger's or circuit's power: commands take a
+                             # minute to land, cars ramp up and taper, cars sharing a circuit switch over
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Request:
     hours: tuple[Hour, ...]               # consecutive clock hours from the one containing `now`
     circuit_power_w: dict[str, float] = field(default_factory=dict)   # circuit -> shared limit (absent: none)
     margin_s: float = 1800.0              # finish this long before departure (taper, ramp, stale readings)
+    usable_power: float = USABLE_POWER    # 1.0 only for bounds (perfect foresight)
 
 
 @dataclass(frozen=True)
@@ -109,14 +112,21 @@ class CarPlan:
     finish: float | None         # expected end of charging (charging from the start of each planned hour)
     reachable_percent: float     # the state of charge the departure can reach
     feasible: bool               # the target is reached with the margin kept
+    now_wh: float = 0.0          # planned in the stretch starting now (up to the next hour or cut-off)
 
     def charge_now(self, now: float) -> bool:
-        """Whether to charge now: the plan charges in the hour containing `now`, or the target cannot be
-        reached (then every minute counts, the margin's included: "must charge")."""
-        if not self.feasible:
-            return True
-        first = self.hours[0] if self.hours else None
-        return first is not None and first.start <= now < first.end and first.energy_wh >= MIN_ENERGY_WH
+        """Whether the plan charges now (`now` is the request's: plans are made for the moment)."""
+        return self.now_wh >= MIN_ENERGY_WH
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """A stretch of one clock hour between cut points (now, hours' ends, the cars' cut-offs and
+    arrivals): within it every car may charge all along or not at all."""
+
+    start: float
+    end: float
+    hour: int
 
 
 def windows(request: Request, car: Car) -> np.ndarray:
@@ -127,13 +137,24 @@ def windows(request: Request, car: Car) -> np.ndarray:
 
 
 def unit_costs(request: Request) -> np.ndarray:
-    """Cents per kWh of each hour, with the peak-risk penalty and the tie-break toward earlier hours."""
-    return np.array([hour.cents + (PEAK_PENALTY if hour.peak_risk else 0.0) + TIE_BREAK * index
-                     for index, hour in enumerate(request.hours)])
+    """Cents per kWh of each hour, with the peak-risk penalty."""
+    return np.array([hour.cents + (PEAK_PENALTY if hour.peak_risk else 0.0) for hour in request.hours])
+
+
+def _slots(request: Request, cutoffs: Sequence[float], arrivals: Sequence[float]) -> list[_Slot]:
+    """The hours cut where a car's window starts or ends, so a circuit's limit holds before each
+    departure, not only over the whole hour."""
+    cuts = set(cutoffs) | set(arrivals)
+    slots = []
+    for index, hour in enumerate(request.hours):
+        begin = max(hour.start, request.now)
+        points = sorted({begin, hour.end} | {c for c in cuts if begin < c < hour.end})
+        slots += [_Slot(a, b, index) for a, b in zip(points, points[1:]) if b > a]
+    return slots
 
 
 def _fill_cheapest(need: float, capacity: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    """Exact for one car: the cheapest capacity first (stable order: earlier hours win ties)."""
+    """Exact for one car: the cheapest capacity first (costs carry the tie-break toward earlier slots)."""
     energy = np.zeros_like(capacity)
     for index in np.argsort(costs, kind="stable"):
         if need <= 0:
@@ -144,74 +165,112 @@ def _fill_cheapest(need: float, capacity: np.ndarray, costs: np.ndarray) -> np.n
 
 
 def _shared(need: np.ndarray, capacity: np.ndarray, circuit: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    """Several cars on one circuit: a linear programme over x[car, hour] (kWh) and a shortfall per car;
-    `costs` is per car and hour."""
+    """Several cars on one circuit: a linear programme over x[car, slot] (kWh) and a shortfall per car;
+    `costs` is per car and slot."""
     from scipy.optimize import linprog   # only households with shared circuits pay its import
 
-    cars, hours = capacity.shape
-    # Equal prices tie between cars too: the car leaving first takes the earlier hours, so solves a few
+    cars, slots = capacity.shape
+    # Equal prices tie between cars too: the car leaving first takes the earlier slots, so solves a few
     # minutes apart agree and cars are not started and stopped in turn.
-    last_hour = np.array([np.flatnonzero(row)[-1] if row.any() else 0 for row in capacity])
-    weight = cars - np.argsort(np.argsort(last_hour, kind="stable"), kind="stable")
-    lateness = TIE_BREAK * np.arange(hours)
-    c = np.concatenate([*(row + lateness * w for row, w in zip(costs, weight)), np.full(cars, SHORTFALL_PENALTY)])
-    equality = np.zeros((cars, cars * hours + cars))
-    shared = np.zeros((hours, cars * hours + cars))
+    last = np.array([np.flatnonzero(row)[-1] if row.any() else 0 for row in capacity])
+    weight = cars - np.argsort(np.argsort(last, kind="stable"), kind="stable")
+    lateness = TIE_BREAK * np.arange(slots)
+    # When the circuit cannot serve every car by its departure, whole targets beat kWh spread thin: the car
+    # leaving first is filled first (its shortfall weighs most; equal departures: the one needing least),
+    # an order that stays the same all night as the cars charge.
+    order = np.lexsort((need, last))
+    priority = cars - np.argsort(order, kind="stable")
+    c = np.concatenate([*(row + lateness * w for row, w in zip(costs, weight)), SHORTFALL_PENALTY * priority])
+    equality = np.zeros((cars, cars * slots + cars))
+    shared = np.zeros((slots, cars * slots + cars))
     for car in range(cars):
-        equality[car, car * hours:(car + 1) * hours] = 1.0
-        equality[car, cars * hours + car] = 1.0
-        shared[np.arange(hours), car * hours + np.arange(hours)] = 1.0
+        equality[car, car * slots:(car + 1) * slots] = 1.0
+        equality[car, cars * slots + car] = 1.0
+        shared[np.arange(slots), car * slots + np.arange(slots)] = 1.0
     bounds = [(0.0, float(cap) / 1000) for cap in capacity.ravel()] + [(0.0, None)] * cars
     result = linprog(c, A_ub=shared, b_ub=circuit / 1000, A_eq=equality, b_eq=need / 1000, bounds=bounds,
                      method="highs")
     if result.status != 0:   # cannot happen (shortfall keeps it feasible); never plan on a failed solve
         raise ArithmeticError(f"planner: linear programme failed: {result.message}")
-    return np.clip(result.x[:cars * hours].reshape(cars, hours) * 1000, 0.0, capacity)
+    return np.clip(result.x[:cars * slots].reshape(cars, slots) * 1000, 0.0, capacity)
 
 
-def _car_plan(request: Request, car: Car, energy: np.ndarray, window: np.ndarray, watts: float) -> CarPlan:
+def _solve(request: Request, members: Sequence[Car], power: Sequence[float], margins: Sequence[float],
+           limit: float | None, base: np.ndarray) -> tuple[list[_Slot], list[np.ndarray], list[np.ndarray]]:
+    """(slots, energy per car and slot, capacity per car and slot) for one circuit's cars."""
+    cutoffs = [car.departure - margin for car, margin in zip(members, margins)]
+    begins = [max(request.now, car.plugged_from) for car in members]
+    slots = _slots(request, cutoffs, begins)
+    span = np.array([slot.end - slot.start for slot in slots])
+    caps = [np.array([max(0.0, min(slot.end, cutoff) - max(slot.start, begin)) for slot in slots])
+            * watts * request.usable_power / 3600 for cutoff, begin, watts in zip(cutoffs, begins, power)]
+    costs = [_sticky(np.array([base[slot.hour] + TIE_BREAK * i for i, slot in enumerate(slots)]), slots, car)
+             for car in members]
+    if len(members) == 1 or limit is None:
+        energies = [_fill_cheapest(car.need_wh, cap, cost) for car, cap, cost in zip(members, caps, costs)]
+    else:
+        energies = list(_shared(np.array([car.need_wh for car in members]), np.array(caps),
+                                span * limit * request.usable_power / 3600, np.array(costs)))
+    return slots, energies, caps
+
+
+def _short(car: Car, energy: np.ndarray) -> bool:
+    return car.need_wh - float(energy.sum()) >= max(MIN_ENERGY_WH, car.need_wh * 1e-6)
+
+
+def _car_plan(request: Request, car: Car, slots: Sequence[_Slot], energy: np.ndarray, cap: np.ndarray,
+              watts: float, feasible: bool) -> CarPlan:
+    by_hour: dict[int, list[tuple[_Slot, float, float]]] = {}
+    for slot, wh, capacity in zip(slots, energy, cap):
+        by_hour.setdefault(slot.hour, []).append((slot, float(wh), float(capacity)))
     hours = []
     finish = None
-    for hour, wh, seconds in zip(request.hours, energy, window):
+    for index, parts in sorted(by_hour.items()):
+        wh = sum(p[1] for p in parts)
         if wh < MIN_ENERGY_WH:
             continue
-        start = max(hour.start, request.now, car.plugged_from)
+        hour = request.hours[index]
+        usable = [slot for slot, _, capacity in parts if capacity > 0]
+        start = min(slot.start for slot in usable)
         charge_s = wh / watts * 3600
-        hours.append(PlannedHour(hour.start, start + seconds, float(wh), float(wh) / 1000 * hour.cents / 100,
+        hours.append(PlannedHour(hour.start, max(slot.end for slot in usable), wh, wh / 1000 * hour.cents / 100,
                                  hour.cents, charge_s, hour.source))
         finish = start + charge_s
     total = float(sum(h.energy_wh for h in hours))
     need = car.need_wh
     gained = total * car.efficiency / (car.battery_kwh * 1000) * 100
     reachable = min(car.target_percent, car.soc_percent + gained) if need > 0 else car.soc_percent
-    return CarPlan(car.vin, tuple(hours), need, total, sum(h.cost for h in hours), finish,
-                   round(reachable, 2), need - total < max(MIN_ENERGY_WH, need * 1e-6))
+    first = float(energy[0]) if len(slots) and slots[0].start <= request.now else 0.0
+    return CarPlan(car.vin, tuple(hours), need, total, sum(h.cost for h in hours), finish, round(reachable, 2),
+                   feasible, first)
 
 
 def plan(request: Request) -> tuple[CarPlan, ...]:
-    """A plan per car, in the request's order."""
+    """A plan per car, in the request's order. A car that cannot reach its target with the margin kept
+    is planned again with the margin's time too ("must charge": every minute to its departure counts),
+    and reported as not feasible."""
     base = unit_costs(request)
     plans: dict[str, CarPlan] = {}
     for circuit, members in _by_circuit(request.cars):
         limit = request.circuit_power_w.get(circuit)
         power = [min(car.max_power_w, limit or math.inf) for car in members]
-        caps = np.array([windows(request, car) * watts / 3600 for car, watts in zip(members, power)])
-        costs = np.array([_sticky(base, car) for car in members])
-        if len(members) == 1 or limit is None:
-            energies = [_fill_cheapest(car.need_wh, cap, cost) for car, cap, cost in zip(members, caps, costs)]
-        else:
-            span = np.array([max(0.0, hour.end - max(hour.start, request.now)) for hour in request.hours])
-            energies = list(_shared(np.array([car.need_wh for car in members]), caps, span * limit / 3600, costs))
-        for car, energy, watts in zip(members, energies, power):
-            plans[car.vin] = _car_plan(request, car, energy, windows(request, car), watts)
+        margins = [request.margin_s] * len(members)
+        slots, energies, caps = _solve(request, members, power, margins, limit, base)
+        feasible = [not _short(car, energy) for car, energy in zip(members, energies)]
+        if not all(feasible):
+            margins = [m if ok else 0.0 for m, ok in zip(margins, feasible)]
+            slots, energies, caps = _solve(request, members, power, margins, limit, base)
+        for car, energy, cap, watts, ok in zip(members, energies, caps, power, feasible):
+            plans[car.vin] = _car_plan(request, car, slots, energy, cap, watts, ok)
     return tuple(plans[car.vin] for car in request.cars)
 
 
-def _sticky(costs: np.ndarray, car: Car) -> np.ndarray:
-    if car.charging is None or not len(costs):
+def _sticky(costs: np.ndarray, slots: Sequence[_Slot], car: Car) -> np.ndarray:
+    """The hour in progress a little cheaper for a car already charging, dearer for one waiting."""
+    if car.charging is None:
         return costs
     adjusted = costs.copy()
-    adjusted[0] += -STICKINESS if car.charging else STICKINESS
+    adjusted[[i for i, slot in enumerate(slots) if slot.hour == 0]] += -STICKINESS if car.charging else STICKINESS
     return adjusted
 
 
@@ -230,13 +289,15 @@ def hours_needed(car: Car) -> float:
 def in_order(request: Request, car: Car, allow: Callable[[Hour], bool] = lambda hour: True) -> CarPlan:
     """The car charged at full power from now in every allowed hour until its need is met: "charge now"
     (every hour allowed) or the threshold rule (hours priced below the stop threshold), for what-ifs."""
-    cap = windows(request, car) * car.max_power_w / 3600
+    slots = _slots(request, [car.departure - request.margin_s], [max(request.now, car.plugged_from)])
+    cutoff, begin = car.departure - request.margin_s, max(request.now, car.plugged_from)
+    cap = np.array([max(0.0, min(slot.end, cutoff) - max(slot.start, begin)) for slot in slots]) * car.max_power_w / 3600
     energy = np.zeros_like(cap)
     need = car.need_wh
-    for index, hour in enumerate(request.hours):
+    for index, slot in enumerate(slots):
         if need <= 0:
             break
-        if allow(hour):
+        if allow(request.hours[slot.hour]):
             energy[index] = min(cap[index], need)
             need -= energy[index]
-    return _car_plan(request, car, energy, windows(request, car), car.max_power_w)
+    return _car_plan(request, car, slots, energy, cap, car.max_power_w, not _short(car, energy))

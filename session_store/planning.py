@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime
 from dataclasses import replace
 from typing import Any, Mapping
 
-from billing.tariff import Tariff, hour_start
+from billing.tariff import Tariff
 from servicekit.config import Config
 from servicekit.errors import UpstreamError
 from billing.forecast import Forecast
@@ -142,7 +143,7 @@ class Planning:
     async def evaluate(self, now: float, market: Market, vehicles: Mapping[str, VehicleNow], params: Params,
                        names: Mapping[str, str], stop_threshold: float | None = None) -> dict[str, tuple[bool, str]]:
         """Per planned, plugged-in car: (charge now?, reason). Cars without a departure are not in it."""
-        if not self.settings.enabled or not self.departures:
+        if not self.settings.enabled:
             self._view = PlanningView(now)
             return {}
         untrusted = self._untrusted(market, params)
@@ -153,7 +154,7 @@ class Planning:
             try:
                 forecast = self._last_good(await self.forecast(), now)
                 published = await self.published()
-                soc, at, added = await self.readings()
+                soc, at, added = await self.readings() if self.departures else ({}, {}, {})
             except UpstreamError:
                 untrusted = "prometheus_unreachable"
         if untrusted is None:
@@ -321,9 +322,4 @@ def energy_after(sessions: Any, t: float) -> float:
 
 
 def hour_text(moment: float, tariff: Tariff) -> str:
-    from datetime import datetime
-    return datetime.fromtimestamp(moment, tariff.zone).strftime("%a %H:%M")
-
-
-def current_hour(now: float, tariff: Tariff) -> float:
-    return hour_start(now, tariff.zone)
+    return datetime.fromtimestamp(moment, tariff.zone).strftime("%a %d %b %H:%M")

@@ -127,6 +127,7 @@ class Outcome:
     commands: int = 0
     met: dict[tuple[str, int], bool] = field(default_factory=dict)     # (vin, plug) -> target reached
     decision_s: list[float] = field(default_factory=list)
+    warned: dict[tuple[str, int], float] = field(default_factory=dict)  # (vin, plug) -> first "target at risk"
 
     @property
     def cost(self) -> float:
@@ -149,7 +150,9 @@ class Market:
         and the latest price, with the forecast (departure.hour_in_progress)."""
         i = self.board.latest(now)
         end = float(self.board.ends[i])
-        published = round((end - hour_start(end - 300, CHICAGO)) / 300)
+        # The prices published in the hour the next interval belongs to (as the exporter's
+        # electricity_price_hour_published_prices counts them): 0 when the latest one ended the hour before.
+        published = round((end - hour_start(end, CHICAGO)) / 300)
         projected = self.board.market(now, "billed").hour_projected
         return hour_in_progress(projected, published, float(self.board.cents[i]), predicted)  # type: ignore[arg-type]
 
@@ -219,6 +222,10 @@ def simulate(q: Quarter, strategy: str, clock_s: Callable[[], float] | None = No
             started = clock_s()
             verdicts = planner_verdicts(now, present, model, market, battery, learned)
             outcome.decision_s.append(clock_s() - started)
+            for vin, (_, reason) in verdicts.items():
+                if reason.endswith("at_risk"):
+                    outcome.warned.setdefault((vin, present[vin].plug), now)
+            verdicts = {vin: (charge, reason.removesuffix("_at_risk")) for vin, (charge, reason) in verdicts.items()}
             last_plan = now
         if strategy == "greedy" and (arrived or now - last_plan >= REPLAN_S):
             schedules = {vin: greedy_hours(now, visit, model.vehicles[vin].soc, market, battery)
@@ -267,8 +274,8 @@ def planner_verdicts(now: float, present: dict[str, Visit], model: Model, market
     if hours is None:
         return {c.vin: (True, "fail_safe_no_forecast") for c in cars}
     plans = plan(Request(now, cars, hours, {"shared": POWER_W}, MARGIN_S))
-    return {p.vin: (p.charge_now(now), ("plan_charge" if p.feasible else "plan_must_charge") if p.charge_now(now)
-                    else "plan_wait") for p in plans}
+    return {p.vin: (p.charge_now(now), (("plan_charge" if p.feasible else "plan_must_charge") if p.charge_now(now)
+                                        else "plan_wait") + ("" if p.feasible else "_at_risk")) for p in plans}
 
 
 def greedy_hours(now: float, visit: Visit, soc: float, market: Market, battery: dict[str, float]) -> set[float]:
@@ -307,7 +314,7 @@ def optimum(q: Quarter, model: Model, market: Market, battery: dict[str, float],
                            "realized") for i in range(int((last - first) // 3600) + 1))
         cars = tuple(Car(v.vin, v.soc, v.target, v.leave, battery[v.vin], POWER_W, 0.92,
                          "shared" if v.charger in SHARED else v.charger, plugged_from=v.plug) for v in visits)
-        for result in plan(Request(first, cars, hours, {"shared": POWER_W}, margin_s=0.0)):
+        for result in plan(Request(first, cars, hours, {"shared": POWER_W}, margin_s=0.0, usable_power=1.0)):
             for hour in result.hours:
                 outcome.supply += hour.energy_wh / 1000 * (hour.cents / 100 - DELIVERY)
                 outcome.delivery += hour.energy_wh / 1000 * DELIVERY
