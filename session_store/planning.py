@@ -31,6 +31,7 @@ EFFICIENCY_RANGE = (0.6, 1.0)     # outside it a reading belongs to another char
 MIN_LEARN_WH = 2000.0
 LEARN_WEIGHT = 0.3                # weight of the newest session in the learned efficiency
 COST_CHANGE = 0.05
+IDLE_REFRESH_S = 300.0            # with no departure set, the priced hours (page, what-if) are this fresh
 
 
 def _by_label(result: list[dict[str, Any]], label: str) -> dict[str, float]:
@@ -146,6 +147,9 @@ class Planning:
         if not self.settings.enabled:
             self._view = PlanningView(now)
             return {}
+        if not self.departures and self._view.evaluated_at is not None and \
+                now - self._view.evaluated_at < IDLE_REFRESH_S and self._view.hours:
+            return {}   # nobody plans: the page's priced hours are refreshed every few minutes only
         untrusted = self._untrusted(market, params)
         forecast = soc = at = added = published = None
         hours: tuple[Hour, ...] | None = None

@@ -9,7 +9,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
-from testkit.plan_quarter import STRATEGIES, Outcome, quarter, simulate
+from testkit.plan_quarter import Outcome, quarter, simulate
 
 NIGHTS = 4
 
@@ -18,8 +18,9 @@ NIGHTS = 4
 def outcomes() -> dict[str, Outcome]:
     q = quarter(seed=5, days=NIGHTS)
     assert len(q.visits) >= 10
-    with ProcessPoolExecutor(max_workers=2) as pool:   # ~12 s of simulation in ~7 s
-        futures = {strategy: pool.submit(simulate, q, strategy) for strategy in STRATEGIES}
+    # the baselines (threshold rule, greedy) run in the benchmark; here what the planner is measured against
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        futures = {strategy: pool.submit(simulate, q, strategy) for strategy in ("planner", "plug_in", "optimum")}
         return {strategy: future.result() for strategy, future in futures.items()}
 
 
@@ -47,13 +48,3 @@ def test_the_planner_costs_less_than_charging_at_plug_in_and_close_to_the_optimu
     assert per_kwh(optimum) <= per_kwh(planner) <= 1.03 * per_kwh(optimum)
     assert planner.cost <= 1.03 * optimum.cost
     assert len(planner.decision_s) > 100, "it replanned every 5 minutes while a car was plugged in"
-
-
-def test_the_baselines_run(outcomes: dict[str, Outcome]) -> None:
-    plug_in, threshold, greedy = outcomes["plug_in"], outcomes["threshold"], outcomes["greedy"]
-    assert all(plug_in.met[key] for key in feasible(outcomes))
-    assert threshold.energy_kwh == pytest.approx(plug_in.energy_kwh, rel=0.01)
-    assert threshold.cost <= plug_in.cost
-    # The greedy slot picker charges in cheap forecast hours too, but with no margin it can leave a car short.
-    assert greedy.commands > 0 and greedy.cost < plug_in.cost
-    assert len(greedy.met) == len(plug_in.met)
