@@ -150,24 +150,8 @@ class Planning:
         if not self.departures and self._view.evaluated_at is not None and \
                 now - self._view.evaluated_at < IDLE_REFRESH_S and self._view.hours:
             return {}   # nobody plans: the page's priced hours are refreshed every few minutes only
-        untrusted = self._untrusted(market, params)
-        forecast = soc = at = added = published = None
-        hours: tuple[Hour, ...] | None = None
         horizon = now + self.settings.horizon_hours * 3600
-        if untrusted is None:
-            try:
-                forecast = self._last_good(await self.forecast(), now)
-                published = await self.published()
-                soc, at, added = await self.readings() if self.departures else ({}, {}, {})
-            except UpstreamError:
-                untrusted = "prometheus_unreachable"
-        if untrusted is None:
-            current = market.hour_projected if published is None or market.five_minute_price is None else \
-                hour_in_progress(market.hour_projected, published, market.five_minute_price,  # type: ignore[arg-type]
-                                 forecast.at(now) if forecast else None, self.tariff.expected_prices())
-            known_until = min(horizon, forecast.end) if forecast else horizon
-            hours = market_hours(now, known_until, self.tariff, forecast, current, self.settings.peak_risk_windows)
-            untrusted = None if hours is not None else "no_forecast"
+        untrusted, forecast, hours, (soc, at, added) = await self._inputs(now, horizon, market, params)
         statuses: dict[str, PlanStatus] = {}
         cars: list[Car] = []
         for vin, departure in sorted(self.departures.items()):
@@ -185,7 +169,7 @@ class Planning:
             if untrusted is not None:
                 statuses[vin] = replace(status, reason=f"fail_safe_{untrusted}")
                 continue
-            if soc is None or vin not in soc or vin not in at:
+            if vin not in soc or vin not in at:
                 statuses[vin] = replace(status, reason="fail_safe_no_state_of_charge")
                 continue
             since = await self._energy_since(vehicle, at[vin], now)
@@ -202,7 +186,7 @@ class Planning:
                 reason = ("plan_charge" if result.feasible else "plan_must_charge") if charge else "plan_wait"
                 statuses[result.vin] = replace(statuses[result.vin], plan=result, reason=reason, charge_now=charge,
                                                first_hour=hours[0].start)
-        await self._learn(vehicles, added or {}, at or {})
+        await self._learn(vehicles, added, at)
         revisions = self._revisions(now, statuses.values())
         outcomes = self._outcomes(now, statuses)
         self.storage.save_plans(revisions, outcomes)
@@ -216,6 +200,26 @@ class Planning:
                                   tuple(statuses.values()), stop_threshold)
         return {vin: (s.charge_now, s.reason) for vin, s in statuses.items()
                 if s.plugged and s.next_departure is not None and s.reason not in ("no_departure_ahead",)}
+
+    async def _inputs(self, now: float, horizon: float, market: Market, params: Params) -> tuple[
+            str | None, Forecast | None, tuple[Hour, ...] | None, tuple[dict[str, float], ...]]:
+        """(why plans cannot be trusted or None, the forecast, the priced hours, the cars' readings)."""
+        untrusted = self._untrusted(market, params)
+        nothing: tuple[dict[str, float], ...] = ({}, {}, {})
+        if untrusted is not None:
+            return untrusted, None, None, nothing
+        try:
+            forecast = self._last_good(await self.forecast(), now)
+            published = await self.published()
+            readings = await self.readings() if self.departures else nothing
+        except UpstreamError:
+            return "prometheus_unreachable", None, None, nothing
+        current = market.hour_projected if published is None or market.five_minute_price is None else \
+            hour_in_progress(market.hour_projected, published, market.five_minute_price,  # type: ignore[arg-type]
+                             forecast.at(now) if forecast else None, self.tariff.expected_prices())
+        known_until = min(horizon, forecast.end) if forecast else horizon
+        hours = market_hours(now, known_until, self.tariff, forecast, current, self.settings.peak_risk_windows)
+        return (None if hours is not None else "no_forecast"), forecast, hours, readings
 
     def _last_good(self, forecast: Forecast | None, now: float) -> Forecast | None:
         """The forecast, or the last good one while it is younger than max_price_age (a query that
