@@ -149,6 +149,8 @@ class Planning:
             return {}
         if not self.departures and self._view.evaluated_at is not None and \
                 now - self._view.evaluated_at < IDLE_REFRESH_S and self._view.hours:
+            if self._view.cars:   # a departure was just cleared
+                self._view = replace(self._view, cars=())
             return {}   # nobody plans: the page's priced hours are refreshed every few minutes only
         horizon = now + self.settings.horizon_hours * 3600
         untrusted, forecast, hours, (soc, at, added) = await self._inputs(now, horizon, market, params)

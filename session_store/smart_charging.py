@@ -72,6 +72,7 @@ class Memory:
     retry_at: float | None = None
     user_session: float | None = None        # the plug-in session in which the user overrode us
     override_until: float | None = None      # smart charging off for this vehicle until then
+    paused_for: str | None = None            # the reason of our pause (plan_wait: a departure plan paused it)
 
 
 @dataclass(frozen=True)
@@ -182,14 +183,16 @@ def remember(memory: Memory, decision: Decision, vehicle: VehicleNow, ok: bool |
     if decision.action is None:
         if decision.reason == "unplugged":
             return replace(memory, paused_by_us=False, simulated=False, paused_at=None, failures=0, retry_at=None,
-                           user_session=None)
+                           user_session=None, paused_for=None)
         if decision.reason == "user_started_charging":
-            return replace(memory, paused_by_us=False, paused_at=None, user_session=vehicle.session_start)
+            return replace(memory, paused_by_us=False, paused_at=None, user_session=vehicle.session_start,
+                           paused_for=None)
         return memory
     if ok:
         paused = decision.kind == STOP
         return replace(memory, paused_by_us=paused, simulated=paused and decision.action.endswith("simulated"),
-                       paused_at=now if paused else None, last_command_at=now, failures=0, retry_at=None)
+                       paused_at=now if paused else None, last_command_at=now, failures=0, retry_at=None,
+                       paused_for=decision.reason if paused else None)
     failures = memory.failures + 1
     if decision.kind == STOP and failures >= params.max_stop_failures:
         return replace(memory, failures=0, retry_at=now + params.retry_max_s)   # give up stopping: it charges

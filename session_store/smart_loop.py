@@ -182,6 +182,9 @@ class SmartChargingDriver:
             memory = memories.get(vin, Memory())
             if vin in verdicts:
                 decision = decide_planned(*verdicts[vin], vehicle, memory, self.params, now)
+            elif memory.paused_by_us and (memory.paused_for or "").startswith("plan_"):
+                # its plan ended (departure cleared or passed) while it held the car: the plan's pause ends too
+                decision = decide_planned(True, "plan_ended", vehicle, memory, self.params, now)
             else:
                 decision = decide(market, vehicle, memory, self.params, now)
             decisions[vin] = decision

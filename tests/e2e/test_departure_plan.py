@@ -175,3 +175,12 @@ def test_a_departure_is_planned_in_the_cheapest_hours_executed_and_changed_from_
         assert planned_pixels > 200, "the planned hours are drawn over them"
     finally:
         browser.quit()
+
+    # Clearing the departure ends the plan's pause: the car goes back to the threshold rule, charging.
+    last = (sim.commands() or [None])[-1]
+    assert call(f"{api}/api/plans/{VIN}", None, "DELETE", headers=auth())[0] == 200
+    if last == "stop_charging":
+        wait_until(lambda: sim.commands()[-1] == "start_charging", 20, 0.2, "the car to be resumed")
+        actions = get_json(f"{api}/api/smart-charging/actions?vin={VIN}")["actions"]
+        assert actions[0]["action"] == "start" and actions[0]["reason"] == "plan_ended"
+    wait_until(lambda: get_json(f"{api}/api/plans")["cars"] == [], 10, 0.2, "the plan to be gone")

@@ -162,3 +162,15 @@ def test_the_billed_signal_holds_the_pause_through_the_rest_of_an_expensive_hour
 def test_the_five_minute_signal_resumes_inside_the_expensive_hour() -> None:
     actions = run_hour(SPIKE_HOUR, "five_minute", stop=6.0, resume=4.0)
     assert actions[2] == "stop" and actions[4] == "start"   # back on at minute 25, billed at the hour's 10.8
+
+
+def test_a_pause_remembers_why_and_forgets_it_when_it_ends() -> None:
+    from session_store.smart_charging import Decision, Memory, Params, VehicleNow, remember
+    car, params = VehicleNow("V", plugged=True, charging=True), Params(dry_run=False)
+    paused = remember(Memory(), Decision("stop", "plan_wait"), car, True, 100.0, params)
+    assert paused.paused_by_us and paused.paused_for == "plan_wait"
+    resumed = remember(paused, Decision("start", "plan_ended"), car, True, 800.0, params)
+    assert not resumed.paused_by_us and resumed.paused_for is None
+    gone = remember(paused, Decision(None, "unplugged"), VehicleNow("V", plugged=False, charging=False), None, 900.0,
+                    params)
+    assert gone.paused_for is None
