@@ -21,7 +21,7 @@ from servicekit.errors import UpstreamError
 from billing.forecast import Forecast
 from session_store.departure import Departure, estimate_soc, hour_in_progress, market_hours
 from session_store.planner import Car, CarPlan, Hour, Request, in_order, plan
-from session_store.prometheus import Prometheus
+from session_store.prometheus import Prometheus, first_value
 from session_store.records import PlanOutcome, PlanRevision
 from session_store.smart_charging import Market, Params, VehicleNow, unsafe
 from session_store.views import PlanningView, PlanStatus
@@ -41,11 +41,6 @@ def _by_label(result: list[dict[str, Any]], label: str) -> dict[str, float]:
         if not math.isnan(value) and item["metric"].get(label) is not None:
             out[item["metric"][label]] = value
     return out
-
-
-def _one(result: list[dict[str, Any]]) -> float | None:
-    values = [float(item["value"][1]) for item in result]
-    return values[0] if values and not math.isnan(values[0]) else None
 
 
 def material_change(previous: PlanRevision | None, new: PlanRevision) -> str | None:
@@ -110,8 +105,8 @@ class Planning:
     async def forecast(self) -> Forecast | None:
         cents = _by_label(await self.prometheus.query("max by (hours_ahead) (electricity_price_forecast_cents_per_kwh)"),
                           "hours_ahead")
-        start = _one(await self.prometheus.query("max(electricity_price_forecast_start_timestamp_seconds)"))
-        day_ahead = _one(await self.prometheus.query("max(electricity_price_forecast_day_ahead_prices)"))
+        start = first_value(await self.prometheus.query("max(electricity_price_forecast_start_timestamp_seconds)"))
+        day_ahead = first_value(await self.prometheus.query("max(electricity_price_forecast_day_ahead_prices)"))
         if not cents or start is None:
             return None
         count = max(int(k) for k in cents) + 1
@@ -121,7 +116,7 @@ class Planning:
 
     async def published(self) -> int | None:
         """Prices of the hour in progress published so far."""
-        return None if (n := _one(await self.prometheus.query("max(electricity_price_hour_published_prices)"))) \
+        return None if (n := first_value(await self.prometheus.query("max(electricity_price_hour_published_prices)"))) \
             is None else int(n)
 
     async def readings(self) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
@@ -137,7 +132,7 @@ class Planning:
         span = int(min(now - since, 2 * 86400))
         if span < 60:
             return 0.0
-        mean = _one(await self.prometheus.query(
+        mean = first_value(await self.prometheus.query(
             f'avg(avg_over_time(tesla_wall_connector_power_watts{{din="{din}"}}[{span}s]))'))
         return max(0.0, (mean or 0.0) * span / 3600)
 

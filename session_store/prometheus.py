@@ -55,3 +55,11 @@ class Prometheus:
                 t, v = zip(*values)
                 series.append(Series(item.get("metric", {}), list(t), list(v)))
         return series
+
+
+def first_value(result: list[dict[str, Any]]) -> float | None:
+    """The value of an instant query's first series (None when it has none, or NaN)."""
+    if not result:
+        return None
+    value = float(result[0]["value"][1])
+    return None if math.isnan(value) else value

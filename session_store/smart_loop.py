@@ -5,7 +5,6 @@ in one transaction. Decisions are pure; this module only fetches, executes and r
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Protocol
@@ -14,7 +13,7 @@ from billing.settings import tariff_for
 from upstreams.tessie import unit_name, vehicle_name
 from servicekit.config import Config
 from servicekit.errors import UpstreamError
-from session_store.prometheus import Prometheus
+from session_store.prometheus import Prometheus, first_value
 from session_store.planning import Planning
 from session_store.smart_charging import (
     Decision, Market, Memory, Params, VehicleNow, decide, decide_planned, remember, status_code,
@@ -58,13 +57,6 @@ class SmartState:
     names: dict[str, str] = field(default_factory=dict)
     last_evaluation: float | None = None
     fail_safe: dict[str, int] = field(default_factory=dict)   # reason -> decisions taken for it
-
-
-def _first(result: list[dict[str, Any]]) -> float | None:
-    if not result:
-        return None
-    value = float(result[0]["value"][1])
-    return None if math.isnan(value) else value
 
 
 def settle_time(config: Config) -> float:
@@ -128,15 +120,15 @@ class SmartChargingDriver:
         history, rank_series = SIGNALS[settings.signal]
         seconds_per_sample = self.period_s if settings.signal == "billed" else 300.0
         try:
-            five = _first(await self.prometheus.query("max(electricity_price_cents_per_kwh)"))
-            projected = _first(await self.prometheus.query("max(electricity_price_hour_projected_cents_per_kwh)"))
-            end = _first(await self.prometheus.query("max(electricity_price_interval_end_timestamp_seconds)"))
-            stop = _first(await self.prometheus.query(
+            five = first_value(await self.prometheus.query("max(electricity_price_cents_per_kwh)"))
+            projected = first_value(await self.prometheus.query("max(electricity_price_hour_projected_cents_per_kwh)"))
+            end = first_value(await self.prometheus.query("max(electricity_price_interval_end_timestamp_seconds)"))
+            stop = first_value(await self.prometheus.query(
                 f"max(quantile_over_time({settings.stop_percentile / 100:g}, {history}[{self.lookback}]))"))
-            resume = _first(await self.prometheus.query(
+            resume = first_value(await self.prometheus.query(
                 f"max(quantile_over_time({settings.resume_percentile / 100:g}, {history}[{self.lookback}]))"))
-            count = _first(await self.prometheus.query(f"max(count_over_time({history}[{self.lookback}]))"))
-            rank = _first(await self.prometheus.query(f"max({rank_series})"))
+            count = first_value(await self.prometheus.query(f"max(count_over_time({history}[{self.lookback}]))"))
+            rank = first_value(await self.prometheus.query(f"max({rank_series})"))
         except UpstreamError:
             return Market(None, None, None, None, 0.0, prometheus_ok=False, signal=settings.signal)
         age = None if end is None else max(0.0, self.clock() - end)
