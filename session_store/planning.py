@@ -208,7 +208,7 @@ class Planning:
         try:
             forecast = self._last_good(await self.forecast(), now)
             published = await self.published()
-            readings = await self.readings() if self.departures else nothing
+            readings = await self.readings()   # also with no departure: efficiencies are learned all along
         except UpstreamError:
             return "prometheus_unreachable", None, None, nothing
         current = market.hour_projected if published is None or market.five_minute_price is None else \
