@@ -53,14 +53,18 @@ class Ledger:
 async def run_until_done(service: Service, interval: float, log: logging.Logger) -> None:
     config = load({"energy_site": {"site_id": SITE, "charge_history_interval": interval}}, {}, {})
     ended: list[None] = []            # the poller calls on_update once an attempt's outcome is logged
-    poller = steps.pollers(config, service, Ledger(), None, log, None, FlakyTessie(0),
-                           lambda: ended.append(None))["reconciliation"]
+    all_ended = asyncio.Event()
+
+    def on_update() -> None:
+        ended.append(None)
+        if len(ended) >= service.after:
+            all_ended.set()
+    poller = steps.pollers(config, service, Ledger(), None, log, None, FlakyTessie(0), on_update)["reconciliation"]
     poller.rng = lambda: 0.5          # no jitter: the delays are exact
 
     async def attempts_ended() -> None:
         await service.done.wait()
-        while len(ended) < service.after:
-            await asyncio.sleep(0.001)
+        await all_ended.wait()
     task = asyncio.create_task(poller.run())
     try:
         await asyncio.wait_for(attempts_ended(), 10)
