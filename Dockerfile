@@ -19,6 +19,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY billing ./billing
 COPY exporters ./exporters
+COPY meter ./meter
+COPY reports ./reports
 COPY servicekit ./servicekit
 COPY session_store ./session_store
 COPY simulator ./simulator

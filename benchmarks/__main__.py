@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks import (
-    bill_accuracy, departure_planner, hung_upstream, latency, memory, scale, scrape_latency, session_accuracy,
-    session_scrape, smart_savings,
+    bill_accuracy, departure_planner, hung_upstream, latency, memory, reports, scale, scrape_latency,
+    session_accuracy, session_scrape, smart_savings,
 )
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 BENCHMARKS = ("scrape", "hung", "accuracy", "billing", "savings", "planner", "latency", "scale", "sessions",
-              "memory")
+              "memory", "reports")
 
 
 def say(line: str = "") -> None:
@@ -53,7 +53,8 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              accuracy: list[dict[str, float]] | None = None, ends: latency.LatencyResult | None = None,
              scaled: scale.ScaleResult | None = None, memories: memory.MemoryResult | None = None,
              load: tuple[float, float, float] | None = None, billing: str | None = None,
-             savings: str | None = None, store_scrapes: str | None = None, planner: str | None = None) -> str:
+             savings: str | None = None, store_scrapes: str | None = None, planner: str | None = None,
+             report_times: str | None = None) -> str:
     machine = describe()
     options = " --quick" * args.quick + "".join(f" --only {name}" for name in args.only or ())
     run = f"`python -m benchmarks{options}`" + (" (short run)" if args.quick else "")
@@ -123,6 +124,8 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
                 store_scrapes, ""]
     if memories:
         out += memory.markdown(memories, store_100k(scaled))
+    if report_times:
+        out += ["## 7. Charging reports", "", paragraph(reports.__doc__), "", report_times, ""]
     return "\n".join(out)
 
 
@@ -164,10 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory_settings = memory.Settings.quick() if args.quick else memory.Settings.full()
     sessions_settings = session_scrape.Settings.quick() if args.quick else session_scrape.Settings.full()
     planner_settings = departure_planner.Settings.quick() if args.quick else departure_planner.Settings.full()
+    reports_settings = reports.Settings.quick() if args.quick else reports.Settings.full()
     if args.list:
         settings = {"scrape": scrape_settings, "hung": hung_settings, "latency": latency_settings,
                     "scale": scale_settings, "sessions": sessions_settings, "memory": memory_settings,
-                    "planner": planner_settings}
+                    "planner": planner_settings, "reports": reports_settings}
         for name in BENCHMARKS:
             if name in chosen:
                 say(f"{name} {json.dumps(dataclasses.asdict(settings[name]) if name in settings else {})}")
@@ -254,9 +258,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         memories = memory.run(memory_settings, say)
         say(memories.table(store_100k(scaled)))
 
+    report_times = None
+    if "reports" in chosen:
+        section(f"7. charging reports: a year of {reports_settings.sessions:,} sessions to HTML and PDF (target 5 s)")
+        report_times = reports.report(reports.run(reports_settings, say))
+        say(report_times)
+
     elapsed = time.monotonic() - clock
     args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy,
-                                    ends, scaled, memories, load, billing, savings, store_scrapes, planner))
+                                    ends, scaled, memories, load, billing, savings, store_scrapes, planner,
+                                    report_times))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0

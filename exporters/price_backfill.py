@@ -68,8 +68,9 @@ def block_duration(history: PriceHistory) -> str:
     return f"{max(BLOCK_HOURS_STEP, math.ceil(span_h / BLOCK_HOURS_STEP + 1) * BLOCK_HOURS_STEP)}h"
 
 
-def create_blocks(text: str, data_dir: Path, duration: str, promtool: str = "promtool") -> list[str]:
-    """Run promtool; returns the names of the blocks it wrote."""
+def create_blocks(text: str, data_dir: Path, duration: str, promtool: str = "promtool", umask: int = -1) -> list[str]:
+    """Run promtool; returns the names of the blocks it wrote. `umask` (e.g. 0o002) for blocks that a
+    Prometheus running as another user of the same group must be able to compact and delete."""
     binary = shutil.which(promtool)
     if not binary:
         raise ConfigError("promtool: not found on PATH; install it with: apt-get install -y prometheus")
@@ -80,7 +81,7 @@ def create_blocks(text: str, data_dir: Path, duration: str, promtool: str = "pro
     try:
         result = subprocess.run([binary, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
                                  f"--max-block-duration={duration}", handle.name, str(data_dir)],
-                                capture_output=True, text=True, timeout=600)
+                                capture_output=True, text=True, timeout=600, umask=umask)
     finally:
         os.unlink(handle.name)
     if result.returncode != 0:

@@ -23,7 +23,7 @@ from grafana.panels import (
     PRICE, RATIO,
     REQUESTS, SECONDS,
     SOC, TEMPERATURE, UP, VOLT, WATT, YES_NO, Board, Infinity, api_bars, api_table, bars, dial, fill_between,
-    filter_variable, fixed_colour, flags, graph, keyed_bars, label_table, q, setting, single, states, timeline,
+    filter_variable, fixed_colour, flags, graph, keyed_bars, label_table, histogram, q, setting, single, states, timeline,
 )
 
 U, V, C = 'unit=~"$unit"', 'vehicle=~"$vehicle"', 'charger=~"$unit"'
@@ -856,7 +856,140 @@ def suite_health() -> Board:
     return board
 
 
+# ---------------------------------------------------------------------------------------- meter & bills
+
+METER_LAG = ("The utility's portal publishes meter reads 24-48 hours late: today and yesterday fill in as they "
+             "arrive (charging-meter places each read at its real time).")
+EV_COST, COMPUTED, UTILITY = "utility_meter_read_ev_cost_dollars", 'source="computed"', 'source="utility"'
+LOGIN = states({0: ("expired: run charging-meter --setup", "red"), 1: ("ok", "green")})
+
+
+def meter_day(series: str, labels: str = "") -> str:
+    """A per-day total of a meter series (increments at each read's end; corrections included)."""
+    return f"sum(sum_over_time({series}{{{labels}}}[1d] offset -1d))"
+
+
+def meter_period(metric: str, period: str, scale: str = "") -> str:
+    return f'max(utility_meter_period_{metric}{{period="{period}"}}){scale}'
+
+
+def meter_query() -> Infinity:
+    return (Infinity("/api/meter", "days").time_range()
+            .column("day", "Day").column("effective_cents_per_kwh", "Effective rate", "number")
+            .column("home_kwh", "Home", "number").column("home_cost", "Cost", "number")
+            .column("ev_kwh", "EV", "number").column("ev_share", "EV share", "number")
+            .column("ev_cost_computed", "EV cost (ours)", "number")
+            .column("ev_cost_utility", "EV cost (utility)", "number").column("reads", "Reads", "number")
+            .column("corrected_reads", "Corrected", "number"))
+
+
+def bills_query() -> Infinity:
+    return (Infinity("/api/meter", "bills").time_range()
+            .column("period_start", "Period start").column("period_end", "Period end")
+            .column("bill_date", "Bill date").column("estimated", "Estimated", "boolean")
+            .column("kwh", "Energy", "number").column("amount", "Amount", "number")
+            .column("usage_charges", "Usage charges", "number").column("other_charges", "Other charges", "number")
+            .column("ev_share", "EV share", "number").column("ev_cost_utility", "EV part (utility)", "number")
+            .column("ev_cost_computed", "EV cost (ours)", "number").column("discrepancy", "Discrepancy", "number"))
+
+
+def meter_bills() -> Board:
+    board = Board("meter-bills", "Meter & Bills",
+                  "The home's smart-meter data and bills from the utility's portal (charging-meter): usage and cost "
+                  "per day, the EV's share of the home's energy, our computed EV cost against the utility's, and "
+                  "the bills.", time_from="now-30d", refresh="5m")
+    home, cost = "utility_meter_read_energy_joules", "utility_meter_read_cost_dollars"
+    ev = "utility_meter_read_ev_energy_joules"
+    board.row("Status").add(
+        single("Login", NONE, q("max(utility_meter_login_ok)"), mappings=LOGIN, thresholds=GOOD_WHEN_ONE,
+               w=6, description="The stored utility login (UtilityLoginExpired fires after 15 minutes at 0)."),
+        single("Portal", NONE, q("max(utility_meter_up)"), mappings=UP, thresholds=GOOD_WHEN_ONE,
+               description="1 while the last attempt to reach the portal succeeded."),
+        single("Newest read", AGO, q("max(utility_meter_newest_read_end_timestamp_seconds) * 1000"), w=5,
+               description=METER_LAG),
+        single("Reads", COUNT, q("max(utility_meter_reads)"), decimals=0, w=4),
+        single("Corrections", COUNT, q("max(utility_meter_corrections_total)"), decimals=0, w=5,
+               description="Reads the portal corrected after first publishing them; each replaced the old values."),
+    )
+    board.row("Usage and cost").add(
+        single("Today", KWH, q(meter_period("energy_joules", "today", f" / {J_PER_KWH}")), decimals=1,
+               description=METER_LAG),
+        single("Today's cost", DOLLARS, q(meter_period("cost_dollars", "today")), decimals=2),
+        single("Yesterday", KWH, q(meter_period("energy_joules", "yesterday", f" / {J_PER_KWH}")), decimals=1),
+        single("Yesterday's cost", DOLLARS, q(meter_period("cost_dollars", "yesterday")), decimals=2),
+        single("Month to date", KWH, q(meter_period("energy_joules", "month_to_date", f" / {J_PER_KWH}")),
+               decimals=1),
+        single("Month to date cost", DOLLARS, q(meter_period("cost_dollars", "month_to_date")), decimals=2,
+               description="Usage charges as the utility computed them; monthly charges come with the bill."),
+        single("Effective rate (month to date)", CENTS_PER_KWH,
+               q(f'{meter_period("cost_dollars", "month_to_date")} / {meter_period("energy_joules", "month_to_date")}'
+                 f" * {J_PER_KWH} * 100"), decimals=2, w=6,
+               description="The utility's cost of the home's energy over that energy (supply and delivery)."),
+        single("EV share (month to date)", RATIO, q('max(utility_meter_ev_share_ratio{period="month_to_date"})'),
+               decimals=1, w=6, description="EV charging energy (our sessions) over the home's metered energy."),
+        single("Cost discrepancy (last bill)", RATIO,
+               q('max(utility_meter_cost_discrepancy_ratio{period="last_bill"})'), decimals=1, w=6,
+               thresholds=("green", (0.05, "orange")), description="Our EV cost over the utility's minus 1 for the "
+               "last bill's period (UtilityCostDiscrepancy above 5 %)."),
+        single("Cost discrepancy (month to date)", RATIO,
+               q('max(utility_meter_cost_discrepancy_ratio{period="month_to_date"})'), decimals=1, w=6,
+               thresholds=("green", (0.05, "orange"))),
+        graph("Daily usage", KWH, q(f"{meter_day(home)} / {J_PER_KWH}", "home"), bars=True, interval="1d",
+              calcs=("sum", "mean"), description=METER_LAG),
+        graph("Daily cost", DOLLARS, q(meter_day(cost), "cost"), bars=True, interval="1d", calcs=("sum", "mean")),
+        graph("EV, home and non-EV energy", KWH,
+              q(f"{meter_day(ev)} / {J_PER_KWH}", "EV"),
+              q(f"({meter_day(home)} - {meter_day(ev)}) / {J_PER_KWH}", "non-EV"),
+              q(f"{meter_day(home)} / {J_PER_KWH}", "home"), bars=True, interval="1d", calcs=("sum",),
+              description="Per day: the home's metered energy, the EV's part (our sessions) and the rest."),
+        graph("EV share per day", RATIO, q(f"{meter_day(ev)} / {meter_day(home)}", "EV share"), bars=True,
+              interval="1d", calcs=("mean",), min_value=0),
+        graph("Calculated vs actual EV cost", DOLLARS,
+              q(meter_day(EV_COST, COMPUTED), "ours (tariff)"), q(meter_day(EV_COST, UTILITY), "utility (metered)"),
+              bars=True, interval="1d", calcs=("sum",),
+              description="The EV energy's cost per day: ours from the tariff, the utility's as the read's cost "
+                          "times the EV share of the read."),
+        graph("Discrepancy per day", RATIO,
+              q(f"{meter_day(EV_COST, COMPUTED)} / {meter_day(EV_COST, UTILITY)} - 1", "ours / utility - 1"), bars=True, interval="1d", calcs=("mean",),
+              thresholds=("green", (0.05, "orange")), threshold_lines=True),
+        label_table("Tuning hint", "utility_meter_tuning_hint_info", ["hint"], w=24, h=4,
+                    description="A tariff setting to change so computed costs match the bills (empty: they agree)."),
+    )
+    board.row("Bills").add(
+        api_table("Bills", bills_query(), h=8,
+                  units={"Energy": KWH, "Amount": DOLLARS, "Usage charges": DOLLARS, "Other charges": DOLLARS,
+                         "EV share": RATIO, "EV part (utility)": DOLLARS, "EV cost (ours)": DOLLARS,
+                         "Discrepancy": RATIO},
+                  mappings={"Estimated": flags(("bill to date", "orange"), ("issued", "green"))},
+                  description="Issued bills, and the bill in progress (estimated) from the portal's forecast."),
+        api_bars("Bill trend", DOLLARS, Infinity("/api/meter", "bills").time_range()
+                 .column("period_start", "Period").column("usage_charges", "Usage", "number")
+                 .column("other_charges", "Monthly charges", "number"), "Period", w=12),
+        single("12-month average bill", DOLLARS,
+               q('avg(avg_over_time(utility_meter_bill_amount_dollars{estimated="false"}[1h]))'), decimals=2, w=4),
+        single("12-month average energy", KWH,
+               q(f'avg(avg_over_time(utility_meter_bill_energy_joules{{estimated="false"}}[1h])) / {J_PER_KWH}'),
+               decimals=0, w=4),
+        single("12-month effective rate", CENTS_PER_KWH,
+               q('sum(avg_over_time(utility_meter_bill_amount_dollars{estimated="false"}[1h])) / '
+                 f'sum(avg_over_time(utility_meter_bill_energy_joules{{estimated="false"}}[1h])) * {J_PER_KWH} * 100'),
+               decimals=2, w=4, description="All bills' amounts (monthly charges included) over "
+                                                             "their energy."),
+        graph("Effective rate history", CENTS_PER_KWH,
+              q(f"{meter_day(cost)} / {meter_day(home)} * {J_PER_KWH} * 100", "per day"), bars=True, interval="1d",
+              calcs=("mean", "min", "max")),
+        histogram("Effective rate distribution", CENTS_PER_KWH,
+                  q(f"{meter_day(cost)} / {meter_day(home)} * {J_PER_KWH} * 100", "per day"), interval="1d",
+                  description="How the days' effective rates spread over the time range."),
+        api_table("Best and worst days", meter_query(), h=9, sort_ascending=True,
+                  units={"Effective rate": CENTS_PER_KWH, "Home": KWH, "Cost": DOLLARS, "EV": KWH,
+                         "EV share": RATIO, "EV cost (ours)": DOLLARS, "EV cost (utility)": DOLLARS},
+                  description="Every day with meter data, cheapest effective rate first (click a header to sort)."),
+    )
+    return board
+
+
 DASHBOARDS: tuple[Callable[[], Board], ...] = (
     overview, wall_connectors, wall_connector_diagnostics, session_history, energy_costs, vehicle_status,
-    electricity_prices, suite_health,
+    electricity_prices, suite_health, meter_bills,
 )

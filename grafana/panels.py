@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Iterable, Mapping, Sequence
 
 from grafana_foundation_sdk.builders import (
-    bargauge, barchart, common as common_builders, dashboard, gauge, prometheus, stat, statetimeline, table,
-    timeseries,
+    bargauge, barchart, common as common_builders, dashboard, gauge, histogram as histogram_panel, prometheus, stat,
+    statetimeline, table, timeseries,
 )
 from grafana_foundation_sdk.cog import builder as cogbuilder, variants as cogvariants
 from grafana_foundation_sdk.models import common, dashboard as model, prometheus as prometheus_model
@@ -240,11 +240,12 @@ def label_table(title: str, expr: str, columns: Sequence[str], *, w: int = 12, h
 
 def api_table(title: str, query: Infinity, *, units: Mapping[str, str] | None = None, w: int = 24, h: int = 9,
               description: str | None = None, thresholds: Sequence = NEUTRAL,
-              mappings: Mapping[str, list[model.ValueMapping]] | None = None) -> table.Panel:
-    """A table of the session store's API; `units` maps column titles to units, `mappings` column titles
-    to value mappings (shown as coloured text)."""
+              mappings: Mapping[str, list[model.ValueMapping]] | None = None, sort_ascending: bool = False
+              ) -> table.Panel:
+    """A table of the session store's API, sorted by its first column (descending unless `sort_ascending`);
+    `units` maps column titles to units, `mappings` column titles to value mappings (shown as coloured text)."""
     panel = table.Panel().sort_by([common_builders.TableSortByFieldState().display_name(query.columns[0][1])
-                                   .desc(True)])
+                                   .desc(not sort_ascending)])
     for column, unit in (units or {}).items():
         panel.override_by_name(column, [model.DynamicConfigValue(id_val="unit", value=unit)])
     for column, mapping in (mappings or {}).items():
@@ -253,6 +254,14 @@ def api_table(title: str, query: Infinity, *, units: Mapping[str, str] | None = 
                                                                  value={"type": "color-text"})])
     return _panel(panel, title, NONE, [query], thresholds=thresholds, w=w, h=h, description=description,
                   instant=True)
+
+
+def histogram(title: str, unit: str, *targets: Target, w: int = 12, h: int = 8, interval: str | None = None,
+              description: str | None = None, thresholds: Sequence = NEUTRAL) -> histogram_panel.Panel:
+    """How the values of the series over the time range are distributed (Grafana buckets them)."""
+    panel = histogram_panel.Panel().legend(_legend())
+    return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
+                  instant=False, interval=interval)
 
 
 def api_bars(title: str, unit: str, query: Infinity, x_field: str, *, w: int = 12, h: int = 8,

@@ -254,6 +254,36 @@ class PlannerSettings:
 
 
 @dataclass(frozen=True)
+class MeterSettings:
+    enabled: bool = setting(Bool(), True, "Read the home's smart-meter data and bills from the utility's portal "
+                            "(Opower) once `charging-meter setup` has stored a login; optional: nothing else waits "
+                            "for it.", "METER_ENABLED")
+    utility: str = setting(Choice(("comed",)), "comed", "The utility (the `opower` library's name for it).",
+                           "METER_UTILITY")
+    credential_file: str = setting(OptionalText(), None, "Where `charging-meter setup` keeps the login it refreshes (mode "
+                                   "0600, never in this file); empty = meter_login.json in general.data_dir.",
+                                   "METER_CREDENTIAL_FILE")
+    base_url: str | None = setting(OptionalUrl(), None, "Send the portal's requests here instead of the utility's "
+                                   "hosts: the simulator in demo mode and tests; empty = the real portal.",
+                                   "METER_BASE_URL")
+    poll_interval: float = setting(Duration(), 6 * 3600, "How often new reads and bills are pulled (the portal "
+                                   "publishes a day or two late).", "METER_POLL_INTERVAL")
+    history_days: float = setting(Number(minimum=1, maximum=1100, unit="d"), 40,
+                                  "How far back the first pull reads (the portal keeps about 3 years).")
+    recheck_days: float = setting(Number(minimum=1, maximum=60, unit="d"), 7,
+                                  "Every pull reads this many days again, so the portal's corrections replace what "
+                                  "was read before.")
+    prometheus_data_dir: str = setting(OptionalText(), None, "Prometheus's TSDB directory: reads are written there as blocks "
+                                       "at their real time (promtool); empty = prometheus/ in general.data_dir, as "
+                                       "`make up` runs it.", "METER_PROMETHEUS_DATA_DIR")
+    discrepancy_tolerance: float = setting(Number(minimum=0, maximum=0.5), 0.02,
+                                           "Computed EV cost this far from the utility's (a ratio) is reported with a "
+                                           "tuning hint.")
+    timeout: float = setting(Duration(), 60, "Per-pull timeout towards the portal.")
+    listen: Listen = setting(Address(), "127.0.0.1:9886", "Where charging-meter serves /metrics.")
+
+
+@dataclass(frozen=True)
 class PrometheusSettings:
     url: str = setting(Url(), "http://127.0.0.1:9090", "Prometheus the session store queries.", "PROMETHEUS_URL")
     listen: Listen = setting(Address(), "127.0.0.1:9090", "Where `make up` runs Prometheus.")
@@ -319,6 +349,7 @@ class Config:
     sessions: SessionSettings
     smart_charging: SmartChargingSettings
     planner: PlannerSettings
+    meter: MeterSettings
     prometheus: PrometheusSettings
     alertmanager: AlertmanagerSettings
     simulator: SimulatorSettings
@@ -401,6 +432,7 @@ def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Map
             raise _unknown(str(key), str(key), list(SECTIONS))
     sections = {name: _section(name, cls, mapping.get(name), env) for name, cls in SECTIONS.items()}
     sections["sessions"] = _with_database(sections["sessions"], sections["general"])
+    sections["meter"] = _with_meter_paths(sections["meter"], sections["general"])
     _check_secrets(secrets)
     config = Config(**sections, secrets=Secrets(**{name.lower(): _secret(name, env, secrets) for name in SECRET_NAMES}))
     _check(config)
@@ -413,6 +445,13 @@ def _with_database(sessions: SessionSettings, general: GeneralSettings) -> Sessi
     if sessions.database:
         return sessions
     return dataclasses.replace(sessions, database=str(Path(general.data_dir) / "session_store.sqlite3"))
+
+
+def _with_meter_paths(meter: "MeterSettings", general: GeneralSettings) -> "MeterSettings":
+    """The meter's login and the TSDB it writes to live in general.data_dir unless set."""
+    base = Path(general.data_dir)
+    return dataclasses.replace(meter, credential_file=meter.credential_file or str(base / "meter_login.json"),
+                               prometheus_data_dir=meter.prometheus_data_dir or str(base / "prometheus"))
 
 
 def _secret(name: str, env: Mapping[str, str], secrets: Mapping[str, str]) -> Secret | None:

@@ -24,6 +24,9 @@ from billing.settings import tariff_for
 from session_store.ledger import Ledger
 from session_store.plan_api import add_plan_routes, known_vehicles
 from session_store.planning import Planning
+from reports.prices import billed_prices
+from session_store.meter_api import add_meter_routes
+from session_store.report_api import add_report_routes
 from session_store.metrics import FLEET_PREFIX, FLEET_UPSTREAM, HEALTH_PREFIX, PROMETHEUS_UPSTREAM, exposition_parts
 from session_store.prometheus import Prometheus
 from session_store.service import SessionService
@@ -36,6 +39,8 @@ DESCRIPTION = "Charging sessions with energy and cost, derived from the power se
 API_LINKS = (("/api/sessions", "completed sessions (JSON, or ?format=csv)"),
              ("/api/sessions/current", "sessions in progress"),
              ("/api/summary", "energy and cost totals by day or month"),
+             ("/api/meter", "the utility's meter data per day and per bill, with the EV's share (charging-meter)"),
+             ("/api/reports/2026-10?format=pdf", "monthly or yearly charging report (format=json|html|pdf)"),
              ("/api/openapi.json", "the API's OpenAPI description"))
 SMART_CHARGING_LINKS = (("/api/smart-charging", "smart charging: price, thresholds, each vehicle's last decision"),
                         ("/api/smart-charging/actions", "commands sent (or simulated in dry run)"))
@@ -86,6 +91,10 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         app = metrics_app("session-store", DESCRIPTION, exposition, links=API_LINKS + (
             SMART_CHARGING_LINKS if driver is not None else ()) + (PLAN_LINKS if planning is not None else ()))
         add_routes(app, storage, loops.sessions, service.tariff, events, zone)
+        add_meter_routes(app, storage, service.tariff, zone, config.meter.discrepancy_tolerance)
+        add_report_routes(app, storage, service.tariff, zone,
+                          lambda start, end: billed_prices(config.prometheus.url, start, end),
+                          config.meter.discrepancy_tolerance)
         if driver is not None:
             add_smart_charging_routes(app, driver, storage, config.secrets.smart_charging_api_token, zone)
         if driver is not None and planning is not None:

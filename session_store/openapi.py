@@ -46,6 +46,31 @@ BILL_LINE = {
 SESSION_WITH_LINES = {**SESSION, "required": [*SESSION["required"], "bill_lines"],
                       "properties": {**SESSION["properties"], "bill_lines": {"type": "array", "items": BILL_LINE}}}
 
+RECONCILED = {
+    "home_kwh": {"type": "number", "description": "the home's metered energy"},
+    "home_cost": {**NUMBER_OR_NULL, "description": "the utility's cost of it (usage charges), dollars"},
+    "ev_kwh": {"type": "number", "description": "EV charging energy (sessions) inside the reads"},
+    "non_ev_kwh": {"type": "number"}, "ev_share": {**NUMBER_OR_NULL, "description": "ev_kwh / home_kwh"},
+    "ev_cost_computed": {"type": "number", "description": "our tariff's cost of the EV energy"},
+    "ev_cost_utility": {**NUMBER_OR_NULL, "description": "the reads' costs times their EV share"},
+    "discrepancy": {**NUMBER_OR_NULL, "description": "ev_cost_computed / ev_cost_utility - 1"},
+    "effective_cents_per_kwh": {**NUMBER_OR_NULL, "description": "home_cost / home_kwh, cents"},
+    "hint": {**STRING_OR_NULL, "description": "the tariff setting to tune when the costs disagree"},
+}
+METER_DAY = {"type": "object", "required": ["day", "reads", "corrected_reads", "home_kwh", "ev_kwh", "ev_cost_computed"],
+             "properties": {"day": {"type": "string", "format": "date"}, "reads": {"type": "integer"},
+                            "corrected_reads": {"type": "integer"}, **RECONCILED}}
+METER_BILL = {"type": "object", "required": ["start", "end", "period_start", "period_end", "bill_date", "estimated",
+                                             "kwh", "amount"],
+              "properties": {"start": {"type": "number"}, "end": {"type": "number"},
+                             "period_start": {"type": "string", "format": "date"},
+                             "period_end": {"type": "string", "format": "date"}, "bill_date": {"type": "string"},
+                             "estimated": {"type": "boolean", "description": "the bill in progress (so far)"},
+                             "kwh": {"type": "number"}, "amount": {"type": "number"},
+                             "usage_charges": NUMBER_OR_NULL, "other_charges": NUMBER_OR_NULL,
+                             **{key: RECONCILED[key] for key in ("ev_kwh", "ev_share", "ev_cost_computed",
+                                                                 "ev_cost_utility", "discrepancy")}}}
+
 IN_PROGRESS = {
     "type": "object",
     "required": ["unit", "start", "energy_wh", "estimated_cost"],
@@ -236,6 +261,30 @@ OPENAPI = {
                                                                 "time_zone": {"type": "string"},
                                                                 "summaries": {"type": "array", "items": SUMMARY}}},
                                                 "Summaries"), **BAD_REQUEST}}},
+        "/api/meter": {"get": {
+            "summary": "The utility's meter data per local day and per bill, with the EV's share and both costs of "
+                       "the EV energy (written by charging-meter; empty until it has pulled)",
+            "parameters": [p for p in FILTERS if p["name"] in ("from", "to")],
+            "responses": {"200": _json_response({"type": "object", "required": ["days", "bills", "hints"],
+                                                 "properties": {"days": {"type": "array", "items": METER_DAY},
+                                                                "bills": {"type": "array", "items": METER_BILL},
+                                                                "hints": {"type": "array",
+                                                                          "items": {"type": "string"}}}},
+                                                "Days, bills and tuning hints"), **BAD_REQUEST}}},
+        "/api/reports/{period}": {"get": {
+            "summary": "A month's (2026-10) or a year's (2026) charging report: every figure as JSON, the HTML page "
+                       "or the PDF (attachment charging-report-<period>.pdf)",
+            "parameters": [{"name": "period", "in": "path", "required": True,
+                            "schema": {"type": "string", "pattern": "^[0-9]{4}(-(0[1-9]|1[0-2]))?$"}},
+                           {"name": "format", "in": "query",
+                            "schema": {"type": "string", "enum": ["json", "html", "pdf"], "default": "json"}}],
+            "responses": {"200": {"description": "The report", "content": {
+                "application/json": {"schema": {"type": "object", "required": [
+                    "period", "totals", "bars", "breakdown", "price_trend", "vehicles", "units", "best", "worst",
+                    "fixed_rate", "smart", "ev_share"]}},
+                "text/html": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+                **BAD_REQUEST}}},
         "/api/events": {"get": {"summary": "WebSocket: session_started, session_completed and power events",
                                 "responses": {"101": {"description": "Switching to WebSocket"},
                                               "400": {"description": "Not a WebSocket upgrade request"}}}},

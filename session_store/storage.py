@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from billing.tariff import Line, local_day
 from session_store.sessions import OpenSession, UnitState
 from session_store.departure import Departure
+from session_store.meter_storage import MIGRATION as METER_MIGRATION, MeterTables
 from session_store.records import ActionRecord, PlanOutcome, PlanRevision, Session
 from session_store.smart_charging import Memory
 
@@ -156,6 +157,8 @@ MIGRATIONS: tuple[str, ...] = (
         last_session REAL NOT NULL
     );
     """,
+    # Meter data from the utility (session_store/meter_storage.py).
+    METER_MIGRATION,
 )
 
 
@@ -189,7 +192,7 @@ def _state_from_json(text: str) -> UnitState:
     return UnitState(data.get("last_t"), data.get("last_w"), open_)
 
 
-class Storage:
+class Storage(MeterTables):
     def __init__(self, path: str | Path, zone: ZoneInfo = ZoneInfo("UTC")) -> None:
         """`zone` names the local days summaries are kept by."""
         self.path = str(path)

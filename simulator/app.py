@@ -25,20 +25,22 @@ from simulator.faults import FaultRegistry
 from simulator.inject import classify_charger, classify_main, fault_middleware
 from simulator.model import Model
 from simulator.scenario import Scenario
-from simulator.upstreams import comed, fleet, tessie, twc
+from simulator.upstreams import comed, fleet, opower, tessie, twc
 
 DEFAULT_TOKEN = "simulator-token"
 log = logging.getLogger("simulator")
 
 
 def _auth_middleware(token: str) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Tessie token on Tessie and Fleet paths; /sim and ComEd's /api and /rrtp/ServletFeed are open."""
+    """Tessie token on Tessie and Fleet paths; /sim and ComEd's /api and /rrtp/ServletFeed are open; the
+    utility meter's login and Opower paths check their own bearer tokens (``simulator.upstreams.opower``)."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
                          ) -> web.StreamResponse:
         path = request.path
-        if path in ("/", "/api", comed.SERVLET_PATH, "/sim") or path.startswith("/sim/"):
+        if path in ("/", "/api", comed.SERVLET_PATH, "/sim") or path.startswith("/sim/") \
+                or opower.is_opower_path(path):
             return await handler(request)
         return tessie.auth_error(request, token) or await handler(request)
 
@@ -54,7 +56,9 @@ INDEX = """<!doctype html>
 <li><a href="sim/truth">/sim/truth</a> true sessions with their bills, commands, events, prices</li>
 <li><a href="sim/bill">/sim/bill</a> this month's bill (?month=YYYY-MM)</li>
 <li><a href="sim/faults">/sim/faults</a> injected faults (POST one, DELETE to clear)</li>
-<li>POST /sim/events: one scenario event, applied now</li></ul>
+<li>POST /sim/events: one scenario event, applied now</li>
+<li><a href="sim/meter">/sim/meter</a> the utility meter's true days and bills (?start=&amp;end=YYYY-MM-DD);
+POST /sim/meter/revoke invalidates its refresh tokens</li></ul>
 <h2>ComEd (no token)</h2><ul>
 <li><a href="api?type=5minutefeed">/api?type=5minutefeed</a> 5-minute prices</li>
 <li><a href="api?type=currenthouraverage">/api?type=currenthouraverage</a> the hour's average</li>
@@ -63,6 +67,11 @@ INDEX = """<!doctype html>
 <h2>Tessie and the Fleet API (Authorization: Bearer TESSIE_ACCESS_TOKEN)</h2><ul>
 <li>/vehicles, /{{vin}}/state, /{{vin}}/status, /{{vin}}/battery, POST /{{vin}}/command/{{command}}, POST /{{vin}}/wake</li>
 <li>/api/1/products, /api/1/energy_sites/{{site}}/live_status, site_info, telemetry_history</li></ul>
+<h2>ComEd's meter on Opower (its own login; reached through upstreams.opower_route)</h2><ul>
+<li>GET /Pages/Login.aspx, /euazurecomed.onmicrosoft.com/B2C_1A_SignIn_Mobile/...
+(Azure B2C login, MFA, tokens), /mobile/custom/auth/accounts</li>
+<li>/ei/edge/apis/multi-account-v1/cws/cec/customers, DataBrowser-v1/cws/cost/utilityAccount/{{uuid}},
+POST dsm-graphql-v1/cws/graphql (Bearer: an opower_connect access token)</li></ul>
 <h2>Wall Connectors (local API, one address each)</h2><ul>
 {chargers}</ul></body></html>
 """
@@ -104,6 +113,8 @@ class SimulatorServer:
         self.app.router.add_get("/", _index(self))
         self.app.add_routes(control.routes(self.model, self.faults))
         self.app.add_routes(comed.routes(self.model))
+        if scenario.meter.enabled:
+            self.app.add_routes(opower.routes(self.model))
         self.app.add_routes(fleet.routes(self.model))
         self.app.add_routes(tessie.routes(self.model))
         self.charger_apps: dict[str, web.Application] = {}

@@ -7,6 +7,7 @@ prices and wire builders are configured with. Defaults mirror the scenario forma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 from simulator.faults import FaultSpec
 
@@ -208,6 +209,7 @@ class Event:
     """One scheduled change. ``kind`` picks which of the optional fields matter.
 
     kinds: plug_in (vehicle, charger), unplug, user_start, user_stop, sleep, wake (vehicle),
+    drive (vehicle; ``price`` holds the state of charge it comes back with),
     dip (charger, duration_s, power_w), temperature (charger, duration_s, temps),
     alert (charger, duration_s, codes, fault_state), price (duration_s, price).
     """
@@ -224,6 +226,40 @@ class Event:
     price: float = 0.0
 
 
+READ_RESOLUTIONS = ("BILLING", "DAY", "HOUR", "HALF_HOUR", "QUARTER_HOUR")  # Opower's names, coarse to fine
+
+
+@dataclass(frozen=True)
+class MeterCorrection:
+    """A local day whose reads are first published scaled by ``factor`` (an estimate), then
+    replaced by the true values ``after_s`` after the day ends."""
+
+    day: date
+    factor: float = 0.9
+    after_s: float = 72 * 3600.0
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    """The home's utility meter as ComEd's Opower portal shows it (``simulator.meter``) and the
+    login in front of it (``simulator.upstreams.b2c``). Durations in simulated seconds."""
+
+    enabled: bool = True
+    username: str = "demo@example.com"
+    password: str = "demo-password"
+    mfa_code: str = "123456"
+    account_number: str = "0123456789"
+    read_resolution: str = "HALF_HOUR"
+    base_load_kw: float = 0.6
+    seed: int = 11
+    delay_s: float = 36 * 3600.0
+    history_s: float = 40 * 86400.0
+    bill_cycle_day: int = 1
+    bill_delay_s: float = 3 * 86400.0
+    refresh_token_lifetime_s: float = 14 * 86400.0
+    corrections: tuple[MeterCorrection, ...] = ()
+
+
 @dataclass(frozen=True)
 class Scenario:
     start: float | None = None  # None = wall clock at start
@@ -238,6 +274,7 @@ class Scenario:
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     quirks: Quirks = field(default_factory=Quirks)
     tariff: TariffConfig = field(default_factory=TariffConfig)
+    meter: MeterConfig = field(default_factory=MeterConfig)
 
     def charger(self, name: str) -> ChargerConfig:
         for c in self.chargers:

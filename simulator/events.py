@@ -34,7 +34,7 @@ class Refs:
 
 
 _VEHICLE_FLAGS = ("unplug", "user_start", "user_stop", "sleep", "wake")
-_EVENT_KINDS = ("plug_in", *_VEHICLE_FLAGS, "dip", "temperature", "alert", "price")
+_EVENT_KINDS = ("plug_in", *_VEHICLE_FLAGS, "drive", "dip", "temperature", "alert", "price")
 
 
 def scenario_refs(scenario: Scenario) -> Refs:
@@ -59,6 +59,10 @@ def parse_event(data: Any, path: str, refs: Refs, *, scheduled: bool) -> Event:
         if s.bool(kind) is not True:
             raise fail(s.key_path(kind), "got false", f"use {kind}: true or drop the event")
         event = Event(kind, at, vehicle=refs.vehicle(s))
+    elif kind == "drive":
+        d = s.section("drive", required=True)
+        event = Event(kind, at, vehicle=refs.vehicle(s), price=d.float("soc", min=0, max=100))
+        d.finish()
     elif kind == "dip":
         d = s.section("dip", required=True)
         event = Event(kind, at, charger=refs.charger(s), duration_s=d.duration("duration"),

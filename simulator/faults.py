@@ -3,6 +3,7 @@
 A fault spec is a mapping::
 
     target: wall_connector:garage/vitals | wall_connector | tessie/*/state | fleet/energy_sites | comed
+            | opower/cost
     kind:   hang | slow | status | malformed | truncated | nan | wrong_types | missing_fields
             | big_body | reset | empty
     at: 30m          # scenario offset from origin when it starts (live faults: default now)
@@ -20,7 +21,9 @@ A fault spec is a mapping::
 
 The target path after ``/`` is matched against the request path relative to the upstream's
 root (``/api/1/`` for the Wall Connector and Fleet, ``/`` for Tessie, the ``type`` parameter
-for ComEd, ``/api`` and ``/rrtp/ServletFeed`` alike: ``comed/daynext*``): as a glob when it
+for ComEd, ``/api`` and ``/rrtp/ServletFeed`` alike: ``comed/daynext*``; for the utility meter a short
+endpoint name: ``opower/login``, ``mfa``, ``token``, ``accounts``, ``customers``, ``cost``, ``reads``,
+``graphql``): as a glob when it
 contains ``*?[``, else as a prefix. ComEd's day-ahead feed is text, not JSON: ``nan``,
 ``wrong_types`` and ``missing_fields`` leave it unchanged, ``malformed`` prefixes a ``{``.
 """
@@ -37,10 +40,10 @@ from typing import Any
 
 from simulator.schema import Section, fail, parse_duration
 
-UPSTREAMS = ("wall_connector", "tessie", "fleet", "comed")
+UPSTREAMS = ("wall_connector", "tessie", "fleet", "comed", "opower")
 KINDS = ("hang", "slow", "status", "malformed", "truncated", "nan", "wrong_types", "missing_fields",
          "big_body", "reset", "empty")
-_TARGET = re.compile(r"^(wall_connector|tessie|fleet|comed)(?::([^/]+))?(?:/(.*))?$")
+_TARGET = re.compile(r"^(wall_connector|tessie|fleet|comed|opower)(?::([^/]+))?(?:/(.*))?$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ def parse_fault(data: Any, path: str, chargers: Iterable[str]) -> FaultSpec:
     match = _TARGET.match(target)
     if not match:
         raise fail(s.key_path("target"), f"got {target!r}",
-                   "use wall_connector[:name][/endpoint], tessie[/path], fleet[/path] or comed[/type]")
+                   "use wall_connector[:name][/endpoint], tessie[/path], fleet[/path], comed[/type] "
+                   "or opower[/endpoint]")
     upstream, charger, rel = match.groups()
     names = list(chargers)
     if charger is not None and upstream != "wall_connector":

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from simulator.clock import Clock
 from simulator.faults import ActiveFault, FaultRegistry
+from simulator.upstreams import opower
 
 log = logging.getLogger("simulator.faults")
 
@@ -34,10 +35,14 @@ _NAN = "__SIM_NAN__"
 
 def classify_main(request: web.Request) -> Where | None:
     """Main listener: /sim is never faulted; /api and /rrtp/ServletFeed are ComEd (matched by their
-    ``type``: ``comed/daynexttomorrow``); /api/1/... Fleet; the rest Tessie."""
+    ``type``: ``comed/daynexttomorrow``); /api/1/... Fleet; the utility meter's paths ``opower`` by a
+    short endpoint name (login, mfa, token, accounts, customers, cost, reads, graphql); the rest Tessie."""
     path = request.path
     if path == "/sim" or path.startswith("/sim/"):
         return None
+    meter = opower.endpoint(path)
+    if meter is not None:
+        return "opower", None, meter
     if path in ("/api", "/rrtp/ServletFeed"):
         return "comed", None, request.query.get("type", "")
     if path.startswith("/api/1/"):
@@ -170,6 +175,9 @@ def status_body(upstream: str, status: int, reason: str) -> tuple[bytes, str]:
         return json.dumps({"response": None, "error": code, "error_description": reason}).encode(), "application/json"
     if upstream == "comed":
         return f"<html><body><h1>{status} {reason}</h1></body></html>".encode(), "text/html"
+    if upstream == "opower":
+        code = reason.upper().replace(" ", "_")
+        return json.dumps({"error": {"httpStatus": status, "serviceErrorCode": code}}).encode(), "application/json"
     return b"", "text/plain"
 
 
@@ -218,7 +226,8 @@ async def apply_fault(fault: ActiveFault, upstream: str, request: web.Request, h
         raise asyncio.CancelledError
     if kind == "status":
         reason = web.Response(status=spec.status).reason
-        body, ctype = (spec.body.encode(), "application/json" if upstream in ("tessie", "fleet") else "text/html") \
+        body, ctype = (spec.body.encode(), "application/json" if upstream in ("tessie", "fleet", "opower")
+                       else "text/html") \
             if spec.body is not None else status_body(upstream, spec.status, reason)
         headers = dict(spec.headers)
         if spec.retry_after is not None:

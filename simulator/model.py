@@ -297,12 +297,18 @@ class Model:
         return entry
 
     def _apply_to_vehicle(self, e: Event, t: int) -> str | None:
-        """plug_in, unplug, user_start, user_stop, sleep, wake; returns why it was ignored, if it was."""
+        """plug_in, unplug, drive, user_start, user_stop, sleep, wake; returns why it was ignored, if it was."""
         v = self.vehicles[e.vehicle]  # type: ignore[index]
         if e.kind == "plug_in":
             return self._plug_in(v, self.chargers[e.charger], t)  # type: ignore[index]
         if e.kind == "unplug":
             return self._unplug(v, t)
+        if e.kind == "drive":   # the day's driving: the battery comes back lower (never while plugged in)
+            if v.charger is not None:
+                return "the car is plugged in"
+            v.soc = min(v.soc, e.price)
+            self._touch(v, t)
+            return None
         if e.kind in ("user_start", "user_stop"):
             self._touch(v, t)
             ok, reason = (self._start if e.kind == "user_start" else self._stop)(v, t)

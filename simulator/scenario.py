@@ -40,6 +40,7 @@ Format (every key optional unless marked *; durations accept ``90``, ``90s``, ``
       - {at: 3h, vehicle: red, unplug: true}
       - {at: 30m, charger: garage, dip: {duration: 2m, power_kw: 3.0}}
       - {at: 40m, vehicle: red, user_stop: true}      # also user_start, sleep, wake
+      - {at: 20h, vehicle: red, drive: {soc: 35}}     # back from driving (unplugged): battery at most 35 %
       - {at: 10m, charger: garage, temperature: {handle_c: 65, pcba_c: .., mcu_c: .., duration: 20m}}
       - {at: 50m, charger: garage, alert: {codes: [27], fault_state: 8, duration: 5m}}
       - {at: 2h, price: {price: 15.0, duration: 30m}}
@@ -57,6 +58,17 @@ Format (every key optional unless marked *; durations accept ``90``, ``90s``, ``
         - {name: night, start: "22:00", end: "06:00", cents_per_kwh: 3}   # start > end wraps midnight
       monthly_fixed_dollars: 19.56, capacity_dollars_per_month: 0     # month bills only
       reference_supply_cents_per_kwh: 0       # fixed-price supply for savings; 0 = no reference
+    meter:                                    # the home's ComEd meter behind the Opower portal (simulator.meter)
+      enabled: true
+      username: demo@example.com, password: demo-password, mfa_code: "123456"   # login and its MFA code
+      account_number: "0123456789"            # digits
+      read_resolution: HALF_HOUR              # BILLING, DAY, HOUR, HALF_HOUR or QUARTER_HOUR
+      base_load_kw: 0.6, seed: 11             # the home without the EV: a seeded daily shape around this
+      delay: 36h                              # a read is published this long after it ends
+      history: 40d                            # reads exist from local midnight this long before start
+      bill_cycle_day: 1, bill_delay: 3d       # periods from day N of a month to day N of the next (1..28)
+      refresh_token_lifetime: 14d             # each refresh token's life; every refresh issues a new one
+      corrections: [{day: 2026-11-02, factor: 0.9, after: 72h}]   # first published x factor, true after
 """
 
 from __future__ import annotations
@@ -66,7 +78,7 @@ import re
 import uuid
 import zlib
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,8 +87,8 @@ import yaml
 
 from simulator.config import (
     WEEKDAYS, ChargerConfig, DeliveryPeriodConfig, ExplicitPrices, HistoricalSession, LifetimeInit, PowerFlows,
-    PriceConfig, PriceOverride, Quirks, Scenario, SiteConfig, TariffConfig, TelemetryConfig, VehicleConfig,
-    WifiConfig,
+    READ_RESOLUTIONS, MeterConfig, MeterCorrection, PriceConfig, PriceOverride, Quirks, Scenario, SiteConfig,
+    TariffConfig, TelemetryConfig, VehicleConfig, WifiConfig,
 )
 from simulator.events import Refs, parse_event, scenario_refs
 from simulator.faults import parse_fault
@@ -139,11 +151,12 @@ def _scenario(s: Section) -> Scenario:
     quirks = Quirks(stale_cache_while_charging=quirks_s.bool("stale_cache_while_charging", False))
     quirks_s.finish()
     tariff = _tariff(s.section("tariff"))
+    meter = _meter(s.section("meter"))
     s.finish()
     return Scenario(
         start=start, speed=speed, seed=seed, site=site, chargers=chargers, vehicles=vehicles, prices=prices,
         events=tuple(sorted(events, key=lambda e: e.at_s or 0.0)), faults=faults, telemetry=telemetry,
-        quirks=quirks, tariff=tariff,
+        quirks=quirks, tariff=tariff, meter=meter,
     )
 
 
@@ -432,3 +445,66 @@ def _days(s: Section) -> tuple[int, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) and v in WEEKDAYS for v in value):
         raise fail(s.key_path("days"), f"got {value!r}", f"use a non-empty list of {', '.join(WEEKDAYS)}")
     return tuple(sorted({WEEKDAYS.index(v) for v in value}))
+
+
+def _meter(s: Section) -> MeterConfig:
+    d = MeterConfig()
+    account = s.str("account_number", d.account_number)
+    if not account.isdigit() or not 6 <= len(account) <= 20:
+        raise fail(s.key_path("account_number"), f"got {account!r}", 'use 6 to 20 digits, quoted: "0123456789"')
+    code = s.str("mfa_code", d.mfa_code)
+    if not code.isdigit() or len(code) != 6:
+        raise fail(s.key_path("mfa_code"), f"got {code!r}", 'use six digits, quoted: "123456"')
+    corrections = tuple(_correction(Section(item, p)) for p, item in s.list("corrections"))
+    _check_unique(s.key_path("corrections"), [c.day.isoformat() for c in corrections], "day")
+    cfg = MeterConfig(
+        enabled=s.bool("enabled", True),
+        username=_nonempty(s, "username", d.username),
+        password=_nonempty(s, "password", d.password),
+        mfa_code=code,
+        account_number=account,
+        read_resolution=s.str("read_resolution", d.read_resolution, choices=READ_RESOLUTIONS),
+        base_load_kw=s.float("base_load_kw", d.base_load_kw, min=0, max=100),
+        seed=s.int("seed", d.seed),
+        delay_s=s.duration("delay", d.delay_s),
+        history_s=_positive_duration(s, "history", d.history_s),
+        bill_cycle_day=s.int("bill_cycle_day", d.bill_cycle_day, min=1, max=28),
+        bill_delay_s=s.duration("bill_delay", d.bill_delay_s),
+        refresh_token_lifetime_s=_positive_duration(s, "refresh_token_lifetime", d.refresh_token_lifetime_s),
+        corrections=corrections,
+    )
+    s.finish()
+    return cfg
+
+
+def _nonempty(s: Section, key: str, default: str) -> str:
+    value = s.str(key, default)
+    if not value:
+        raise fail(s.key_path(key), "is empty", "give a non-empty value")
+    return str(value)
+
+
+def _positive_duration(s: Section, key: str, default: float) -> float:
+    value = s.duration(key, default)
+    if value <= 0:
+        raise fail(s.key_path(key), f"got {s.data.get(key)!r}", "use a duration > 0")
+    return float(value)
+
+
+def _correction(s: Section) -> MeterCorrection:
+    raw = s.raw("day")
+    if isinstance(raw, datetime):
+        raw = raw.date()
+    if isinstance(raw, date):
+        day = raw
+    else:
+        try:
+            day = date.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise fail(s.key_path("day"), f"got {raw!r}", "use a local date YYYY-MM-DD")
+    cfg = MeterCorrection(day=day, factor=s.float("factor", 0.9, min=0, max=10),
+                          after_s=s.duration("after", 72 * 3600.0))
+    s.finish()
+    return cfg

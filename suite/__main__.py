@@ -60,7 +60,11 @@ COMPONENTS: tuple[Component, ...] = (
               lambda c: True),
     Component("session-store", "session_store", "session_store", lambda c: c.sessions.listen, "sessions.listen",
               lambda c: True, page="/"),
+    # after the session store, whose SQLite file (and its migrations) it shares
+    Component("charging-meter", "meter", "meter", lambda c: c.meter.listen, "meter.listen", lambda c: c.meter.enabled),
 )
+STORES = ("session_store", "meter")     # started last, in this order: they read what the exporters produce
+DEMO_METER_LOGIN = "demo@example.com\ndemo-password\n123456\n"   # the simulator's defaults (scenario `meter:`)
 
 
 def wanted(config: Config, simulate: bool) -> list[Component]:
@@ -275,7 +279,7 @@ class Suite:
         ports = json.loads(port_file.read_text())
         self.env.update({
             "TWC_CHARGERS": ",".join(f"{name}:{url.split('://', 1)[1]}" for name, url in ports["chargers"].items()),
-            "TESSIE_BASE_URL": ports["url"], "COMED_BASE_URL": ports["url"],
+            "TESSIE_BASE_URL": ports["url"], "COMED_BASE_URL": ports["url"], "METER_BASE_URL": ports["url"],
         })
         if ports.get("dins"):   # Fleet units called by the scenario's charger names, as twc_* `charger` labels
             self.env["WALL_CONNECTOR_NAMES"] = ",".join(f"{din}:{name}" for name, din in ports["dins"].items())
@@ -291,6 +295,23 @@ class Suite:
             self._start(process)
             started.append((component, listen))
         return started
+
+    def demo_meter_login(self) -> None:
+        """The demo's utility login: the simulator's portal with its demo user and MFA code, through the same
+        `charging-meter --setup` a user runs (skipped when a login is stored already)."""
+        config = load_files(self.config_path, self.secrets_path, {**os.environ, **self.env})
+        if not config.meter.enabled or Path(config.meter.credential_file).exists():
+            return
+        process = component_process("charging-meter", "meter", [*self._args(), "--setup"],
+                                    log_path=self.logs / "charging-meter-setup.log", env=self.env)
+        try:
+            result = subprocess.run(process.command, input=DEMO_METER_LOGIN, capture_output=True, text=True,
+                                    env=dict(process.env or {}), timeout=60)
+        except subprocess.TimeoutExpired:
+            result = None
+        if result is None or result.returncode != 0:
+            say(f"charging-suite: the demo's utility login failed; meter data stays empty "
+                f"({(result.stderr.strip().splitlines() or ['timeout'])[-1] if result else 'timeout'})", sys.stderr)
 
     def start_alertmanager(self) -> str:
         listen = self.config.alertmanager.listen
@@ -412,14 +433,16 @@ def _run(suite: Suite, config: Config, config_path: str | None, components: Sequ
     opens the TSDB), Prometheus, Alertmanager (Prometheus sends it alerts), the exporters (scraped from
     their first poll), and last the session store (it queries Prometheus from its first second)."""
     simulator_line = []
-    exporters = [c for c in components if c.job != "session_store"]
-    stores = [c for c in components if c.job == "session_store"]
+    exporters = [c for c in components if c.job not in STORES]
+    stores = [c for c in components if c.job in STORES]
     listens = [(c, c.listen(config)) for c in components]
     try:
         steps: list[Callable[[], object]] = []
         if simulate:
             steps.append(lambda: simulator_line.append(
                 ("charging-sim", suite.start_simulator()["url"] + "/", "simulated Wall Connectors, Tessie, ComEd")))
+            if any(c.job == "meter" for c in components):
+                steps.append(suite.demo_meter_login)
         if any(c.job == "price" for c in components):
             steps.append(suite.backfill_prices)
         prometheus, alertmanager, started = [], [], []

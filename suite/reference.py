@@ -57,8 +57,22 @@ def smart_reference() -> str:
     return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in REFERENCE))
 
 
+def meter_rows() -> list[tuple[str, str, str, str]]:
+    """charging-meter's /metrics (health, then its table) and the series it writes into the TSDB."""
+    from meter.metrics import PREFIX, reference
+    from meter.publish import SERIES_HELP
+    return health_reference(PREFIX) + reference() + [
+        (name, "gauge (TSDB blocks)", "utility" + (", source" if "ev_cost" in name else ""), text)
+        for name, text in SERIES_HELP.items()]
+
+
+def meter_reference() -> str:
+    return _table(("metric", "type", "labels", "meaning"), ((f"`{n}`", t, l, h) for n, t, l, h in meter_rows()))
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "config-reference": config_reference,
+    "metrics-meter": meter_reference,
     "metrics-smart": smart_reference,
     "metrics-sessions": sessions_reference,
     **{f"metrics-{name}": metrics_reference(name) for name in ("twc", "fleet", "vehicle", "price")},

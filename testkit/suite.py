@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 from suite.processes import free_port, wait_until
 
 # What the suite listens on: one port per component (and Prometheus, Alertmanager, the simulator).
-PORT_NAMES = ("twc", "fleet", "vehicle", "price", "sessions", "prom", "am", "sim")
+PORT_NAMES = ("twc", "fleet", "vehicle", "price", "sessions", "meter", "prom", "am", "sim")
 UP = "charging suite is up"
 
 

@@ -166,9 +166,16 @@ def panels(dashboard: dict) -> Iterator[dict]:
         yield from panel.get("panels", [])      # collapsed rows keep their panels inside
 
 
+# Meter & Bills needs the utility's meter data, which arrives days late and reaches Prometheus as TSDB
+# blocks: tests/e2e/test_meter.py runs every one of its queries against a Prometheus holding them.
+CHECKED_ELSEWHERE = {"meter-bills"}
+
+
 def query_panels() -> Iterator[tuple[dict, dict]]:
     for path in sorted(DASHBOARDS.glob("*.json")):
         dashboard = json.loads(path.read_text())
+        if dashboard["uid"] in CHECKED_ELSEWHERE:
+            continue
         for panel in panels(dashboard):
             if panel["type"] != "row":
                 yield dashboard, panel

@@ -47,6 +47,7 @@ def test_switching_from_the_demo_to_real_equipment_keeps_nothing_of_the_demo(tmp
         "sessions": {"listen": f"127.0.0.1:{ports['sessions']}", "evaluation_interval": 1, "catch_up": "10m",
                      "min_duration": 5, "min_energy_kwh": 0.005},
         "smart_charging": {"evaluation_interval": 1},
+        "meter": {"listen": f"127.0.0.1:{ports['meter']}"},
         "prometheus": {"listen": f"127.0.0.1:{ports['prom']}", "scrape_interval": 1},
         "alertmanager": {"listen": f"127.0.0.1:{ports['am']}"},
         "simulator": {"listen": f"127.0.0.1:{ports['sim']}", "charger_port_base": 0, "speed": 30},

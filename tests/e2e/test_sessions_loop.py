@@ -27,9 +27,8 @@ SCENARIO = {
     "vehicles": [{"vin": VIN, "name": "blue", "display_name": "Blue", "target_id": "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a07",
                   "battery_kwh": 60, "soc": 40,
                   "charge_limit": 90, "max_power_kw": 7.7, "ramp": "10s"}],
-    # plugged in once the exporters, Prometheus and the store are up (a start-up still under way would
-    # cut seconds off a 38-s session), unplugged 38 s later
-    "events": [{"at": "20s", "vehicle": "blue", "plug_in": "garage"}, {"at": "58s", "vehicle": "blue", "unplug": True}],
+    # plugged in (a live event) once the exporters, Prometheus and the store are up (a start-up still
+    # under way would cut seconds off the session), unplugged SESSION_SECONDS later
     # Fleet charge history: the live session appears 3 s after it ends (metered 2 % high), and a session
     # from yesterday that no live data saw is there already.
     "telemetry": {"delay": "3s", "meter_error": 0.02,
@@ -37,6 +36,7 @@ SCENARIO = {
                                "energy_wh": 14000}]},
 }
 TARGET = "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a07"
+SESSION_SECONDS = 38
 
 
 class EventListener:
@@ -89,10 +89,16 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     api = f"http://127.0.0.1:{store}"
     events = EventListener(f"ws://127.0.0.1:{store}/api/events")
     assert events.connected.wait(10)
+    # Everything up: Prometheus scrapes the exporters (its first scrapes come some seconds after it starts).
+    prometheus.wait_for('min(up{job=~"fleet|price"}) == 1 and count(up{job=~"fleet|price"}) == 2', 30)
 
-    wait_until(lambda: get_json(f"{api}/api/sessions/current")["sessions"], 60, 0.5, "a session in progress")
+    sim.event(vehicle="blue", plug_in="garage")
+    plugged = time.monotonic()
+    wait_until(lambda: get_json(f"{api}/api/sessions/current")["sessions"], 30, 0.1, "a session in progress")
     current = get_json(f"{api}/api/sessions/current")
     jsonschema.validate(current, schema_of("/api/sessions/current"))
+    time.sleep(max(0.0, plugged + SESSION_SECONDS - time.monotonic()))   # the charge itself, not a wait for a condition
+    sim.event(vehicle="blue", unplug=True)
     def live_session_served() -> bool:
         return any(s["source"] == "live_status" for s in get_json(f"{api}/api/sessions")["sessions"])
     wait_until(live_session_served, 120, 0.1, "the live session")
@@ -111,7 +117,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     def reconciled() -> bool:
         sessions = get_json(f"{api}/api/sessions")["sessions"]
         return len(sessions) == 2 and {s["reconciliation"] for s in sessions} == {"matched", "inserted"}
-    wait_until(reconciled, 120, 0.5, "the live session matched and yesterday's inserted")
+    wait_until(reconciled, 120, 0.1, "the live session matched and yesterday's inserted")
 
     page = get_json(f"{api}/api/sessions")
     jsonschema.validate(page, schema_of("/api/sessions"))
@@ -124,6 +130,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     print(f"\nsession energy {session['energy_wh']:.1f} Wh vs truth {truth['energy_wh']:.1f} Wh "
           f"({error * 100:.2f} % at 1 s scrapes)")
     assert error < 0.05  # a 38-s session: the edges of one 1-s scrape weigh a few %; benchmarks measure real ones
+    assert truth["unplug"] - truth["plug_in"] == pytest.approx(SESSION_SECONDS, abs=3)
     assert session["unit"] == "garage" and session["vin"] == VIN and session["vehicle"] == "Blue car"
     assert session["source"] == "live_status" and session["reconciliation"] == "matched"
     assert session["metered_energy_wh"] == round(truth["energy_wh"] * 1.02)

@@ -28,7 +28,8 @@ class Suites:
             "vehicles": {"listen": f"127.0.0.1:{self.ports['vehicle']}"},
             "price": {"listen": f"127.0.0.1:{self.ports['price']}"},
             "sessions": {"listen": f"127.0.0.1:{self.ports['sessions']}"},
-            "prometheus": {"listen": f"127.0.0.1:{self.ports['prom']}", "scrape_interval": 1},
+            "meter": {"listen": f"127.0.0.1:{self.ports['meter']}"},
+        "prometheus": {"listen": f"127.0.0.1:{self.ports['prom']}", "scrape_interval": 1},
             "alertmanager": {"listen": f"127.0.0.1:{self.ports['am']}"},
             "simulator": {"listen": f"127.0.0.1:{self.ports['sim']}", "charger_port_base": 0},
         }))

@@ -1,6 +1,7 @@
 """`charging-suite up` (what `make up` runs): everything starts on loopback, every target is up, SIGTERM stops all."""
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ def test_suite_comes_up_with_every_target_up_and_stops_cleanly(tmp_path: Path) -
         "vehicles": {"listen": f"127.0.0.1:{ports['vehicle']}", "poll_interval": 2},
         "price": {"listen": f"127.0.0.1:{ports['price']}"},
         "sessions": {"listen": f"127.0.0.1:{ports['sessions']}", "database": str(tmp_path / "var" / "s.db")},
+        "meter": {"listen": f"127.0.0.1:{ports['meter']}"},
         "prometheus": {"listen": f"127.0.0.1:{ports['prom']}", "scrape_interval": 1},
         "alertmanager": {"listen": f"127.0.0.1:{ports['am']}"},
         "simulator": {"listen": f"127.0.0.1:{ports['sim']}", "charger_port_base": 0},
@@ -38,10 +40,10 @@ def test_suite_comes_up_with_every_target_up_and_stops_cleanly(tmp_path: Path) -
 
         def all_up() -> bool:
             targets = get_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]
-            return len(targets) == 7 and all(t["health"] == "up" for t in targets)
+            return len(targets) == 8 and all(t["health"] == "up" for t in targets)
         wait_until(all_up, 30, 0.5, "every Prometheus target up")
         jobs = {t["labels"]["job"] for t in get_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]}
-        assert jobs == {"twc", "fleet", "vehicle", "price", "session_store", "prometheus", "alertmanager"}
+        assert jobs == {"twc", "fleet", "vehicle", "price", "session_store", "meter", "prometheus", "alertmanager"}
         assert get_json(f"{prometheus}/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
 
         def rules_evaluated() -> bool:
@@ -50,6 +52,10 @@ def test_suite_comes_up_with_every_target_up_and_stops_cleanly(tmp_path: Path) -
         wait_until(rules_evaluated, 30, 0.5, "a rule group to evaluate")
         wait_until(lambda: get_json(f"{prometheus}/api/v1/query?query=charging_session_store_up")["data"]["result"],
                    30, 0.5, "the session store to be scraped")
+        # the demo logged in to the simulator's utility portal by itself, and the first pull brought reads
+        demo_meter = urllib.parse.quote("utility_meter_reads > 0 and on() utility_meter_login_ok == 1")
+        wait_until(lambda: get_json(f"{prometheus}/api/v1/query?query={demo_meter}")["data"]["result"], 30, 0.5,
+                   "the demo's meter data")
     finally:
         status = suite.stop(30)
     assert status == 0, suite.output()

@@ -87,6 +87,11 @@ def test_only_a_broken_suite_pages_and_price_alerts_are_information(tmp_path: Pa
     routes = {tuple(route["matchers"]): route for route in yaml.safe_load(path.read_text())["route"]["routes"]}
     assert routes[('severity="info"',)]["receiver"] == "digest"
     assert routes[('severity="info"',)]["repeat_interval"] == "24h"
+    # The digest gathers for a minute at least, however short the general group_wait (the e2e test
+    # tests/e2e/test_alerting.py shortens it in its own copy).
+    assert routes[('severity="info"',)]["group_wait"] == "60s"
+    quick = yaml.safe_load(render_alertmanager_config(load({"alertmanager": {"group_wait": 1}}, {}, {})))
+    assert {tuple(r["matchers"]): r.get("group_wait") for r in quick["route"]["routes"]}[('severity="info"',)] == "60s"
 
 
 NOTIFICATION = {

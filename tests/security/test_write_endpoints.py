@@ -165,16 +165,26 @@ async def test_the_exporters_have_no_write_routes(tmp_path: Path, monkeypatch) -
         assert {route.method for route in app.router.routes()} <= READ
 
 
+# The utility portal's login (Azure B2C) and Opower: their own credentials (a login transaction, its CSRF
+# token, bearer tokens), never the Tessie token.
+METER_PORTAL = re.compile(r"^/(ei|mobile|Pages)/|\.onmicrosoft\.com/")
+
+
 async def test_the_simulator_writes_outside_its_control_api_need_the_tessie_token() -> None:
     sim = SimulatorServer(load_scenario(ROOT / "simulator" / "scenarios" / "demo.yaml"), token=SIM_TOKEN)
     routes = writes(sim.app)
     control = [(m, p) for m, p in routes if p.startswith("/sim/")]
-    others = [(m, p) for m, p in routes if not p.startswith("/sim/")]
-    assert control and others, routes
+    portal = [(m, p) for m, p in routes if METER_PORTAL.search(p)]
+    others = [(m, p) for m, p in routes if not p.startswith("/sim/") and (m, p) not in portal]
+    assert control and others and portal, routes
     async with TestClient(TestServer(sim.app)) as client:
         for method, path in others:
             response = await client.request("POST" if method == "*" else method, concrete(path))
             assert response.status == 401, (method, path, response.status)
+        for method, path in portal:   # without the login flow's state nothing is accepted
+            response = await client.request("POST" if method == "*" else method, concrete(path),
+                                            headers={"Authorization": f"Bearer {SIM_TOKEN}"})
+            assert 400 <= response.status < 500, (method, path, response.status)
 
 
 # --- the command rate limit under a flapping price ---------------------------------------------------------

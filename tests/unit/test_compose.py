@@ -27,7 +27,7 @@ from suite.__main__ import COMPONENTS, compose_prometheus_config
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS: dict[str, str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
 EXPECTED = {"simulator", "twc-exporter", "fleet-exporter", "vehicle-exporter", "price-exporter", "price-backfill",
-            "session-store", "prometheus", "alertmanager", "grafana"}
+            "session-store", "charging-meter", "prometheus", "alertmanager", "grafana"}
 
 
 def interpolate(node: Any, env: dict[str, str] | None = None) -> Any:

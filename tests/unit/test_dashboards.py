@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from grafana.generate import OUTPUT, main, out_of_date, rendered
-from suite.reference import exporter_rows
+from suite.reference import exporter_rows, meter_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 UIDS = {
     "charging-overview": "Charging Overview", "wall-connectors": "Wall Connectors",
     "wall-connector-diagnostics": "Wall Connector diagnostics", "session-history": "Session History",
     "energy-costs": "Energy & Costs", "vehicle-status": "Vehicle Status",
-    "electricity-prices": "Electricity Prices", "suite-health": "Suite health",
+    "electricity-prices": "Electricity Prices", "suite-health": "Suite health", "meter-bills": "Meter & Bills",
 }
 # Series Prometheus itself creates.
 PROMETHEUS_SERIES = {"ALERTS", "ALERTS_FOR_STATE", "up", "scrape_duration_seconds", "scrape_samples_scraped",
@@ -44,7 +44,7 @@ def known_series() -> set[str]:
     """Every metric the suite exports (with histogram suffixes), its recording rules and Prometheus's own."""
     from session_store.metrics import REFERENCE as SESSIONS
     from session_store.smart_metrics import REFERENCE as SMART
-    rows = list(SESSIONS) + list(SMART)
+    rows = list(SESSIONS) + list(SMART) + meter_rows()
     for exporter in ("twc", "fleet", "vehicle", "price"):
         rows += exporter_rows(exporter)
     names = set(PROMETHEUS_SERIES)
@@ -151,7 +151,9 @@ def test_panels_fit_the_grid_without_overlapping(dashboard: dict) -> None:
 
 def test_price_panels_use_the_price_colours() -> None:
     colours = [("green", None), ("yellow", 4), ("orange", 6), ("red", 8)]
-    not_supply = {"With delivery", "Delivery rate"}     # the 4/6/8 colours are for the supply price
+    # the 4/6/8 colours are for the supply price; the meter's effective rates are all-in (delivery included)
+    not_supply = {"With delivery", "Delivery rate", "Effective rate (month to date)", "12-month effective rate",
+                  "Effective rate history", "Effective rate distribution"}
     price_panels = [p for d in dashboards() for p in panels(d)
                     if p["fieldConfig"]["defaults"]["unit"] == "¢/kWh" and p["title"] not in not_supply]
     assert len(price_panels) >= 10

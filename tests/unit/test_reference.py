@@ -21,7 +21,8 @@ def test_every_block_is_in_exactly_one_document() -> None:
     assert all(len(paths) == 1 for paths in where.values()), where
     assert {name: str(paths[0]) for name, paths in where.items()} == {
         "config-reference": "docs/configuration.md",
-        **{f"metrics-{name}": "docs/metrics.md" for name in ("twc", "fleet", "vehicle", "price", "sessions", "smart")}}
+        **{f"metrics-{name}": "docs/metrics.md"
+           for name in ("twc", "fleet", "vehicle", "price", "sessions", "smart", "meter")}}
 
 
 def copy_documents(root: Path) -> Path:

@@ -17,7 +17,7 @@ from servicekit.config import load
 from suite.processes import free_port, wait_until
 
 
-SECTIONS = ("wall_connectors", "energy_site", "vehicles", "price", "sessions", "prometheus", "alertmanager",
+SECTIONS = ("wall_connectors", "energy_site", "vehicles", "price", "sessions", "meter", "prometheus", "alertmanager",
             "simulator")
 
 
@@ -32,8 +32,9 @@ def free_config(tmp_path: Path) -> dict:
 
 
 def test_start_order_follows_what_each_process_needs(tmp_path: Path, monkeypatch) -> None:
-    """Simulator (the upstreams), backfill (before Prometheus opens the TSDB), Prometheus, Alertmanager,
-    the exporters, and the session store last: it queries Prometheus from its first second."""
+    """Simulator (the upstreams) and the demo's utility login on it, backfill (before Prometheus opens the
+    TSDB), Prometheus, Alertmanager, the exporters, and the session store last (it queries Prometheus from its
+    first second), with charging-meter after it (it shares its database)."""
     calls: list[str] = []
     stop = threading.Event()
 
@@ -45,14 +46,15 @@ def test_start_order_follows_what_each_process_needs(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(suite_main.Suite, "start_simulator",
                         lambda self: calls.append("simulator") or {"url": "http://127.0.0.1:1", "chargers": {}})
+    monkeypatch.setattr(suite_main.Suite, "demo_meter_login", lambda self: calls.append("meter-login"))
     monkeypatch.setattr(suite_main.Suite, "backfill_prices", lambda self: calls.append("backfill"))
     monkeypatch.setattr(suite_main.Suite, "start_prometheus", lambda self, started: calls.append("prometheus") or "http://p")
     monkeypatch.setattr(suite_main.Suite, "start_alertmanager", lambda self: calls.append("alertmanager") or "http://a")
     monkeypatch.setattr(suite_main.Suite, "start_components", components)
     config = load(free_config(tmp_path), {}, {})
     assert suite_main.up(config, None, stop, out=io.StringIO()) == 0
-    assert calls == ["simulator", "backfill", "prometheus", "alertmanager", "twc-exporter", "fleet-exporter",
-                     "vehicle-exporter", "price-exporter", "session-store"]
+    assert calls == ["simulator", "meter-login", "backfill", "prometheus", "alertmanager", "twc-exporter",
+                     "fleet-exporter", "vehicle-exporter", "price-exporter", "session-store", "charging-meter"]
 
 
 def test_a_busy_port_names_its_holder_and_is_not_a_configuration_error(tmp_path: Path, capsys) -> None:
