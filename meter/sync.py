@@ -47,6 +47,7 @@ class MeterSync:
         self.last_pull: float | None = None
         self._credential_mtime: float | None = None
         self._publish_disabled_logged = False
+        self._published_sessions: tuple = ()
         self.view = self.rebuild()
 
     def _credential(self) -> credentials.Credential:
@@ -70,9 +71,20 @@ class MeterSync:
         return (self.last_pull is None or changed
                 or self.clock() - self.last_pull >= self.settings.poll_interval)
 
+    def sessions_signature(self) -> tuple:
+        """Changes when the session store records, reconciles or reprices a session (another process)."""
+        return tuple(self.storage.db.execute(
+            "SELECT COUNT(*), MAX(created_at), SUM(full_cost), SUM(COALESCE(metered_energy_wh, 0)) FROM sessions"
+        ).fetchone())
+
     async def fetch(self) -> MeterView:
-        """The poller's fetch: pull when due, else the current view."""
+        """The poller's fetch: pull when due; between pulls, publish again when the sessions changed (the EV
+        part of the reads) and keep the view current (today and yesterday move at midnight)."""
         if not self.due():
+            signature = self.sessions_signature()
+            if self.last_pull is not None and signature != self._published_sessions:
+                await asyncio.to_thread(self.publish, self.clock() - self.settings.recheck_days * DAY_S)
+            self.view = self.rebuild()
             return self.view
         try:
             return await self.pull_now()
@@ -112,6 +124,7 @@ class MeterSync:
 
     def publish(self, since: float) -> None:
         """Stage what changed since the last publication and write the outbox to the TSDB."""
+        self._published_sessions = self.sessions_signature()
         reads = self.storage.meter_reads(since - DAY_S)
         if reads:
             sessions = self._sessions(reads[0].start, reads[-1].end)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 from billing.tariff import Tariff
@@ -18,11 +17,10 @@ LOG_LIMIT = 1_000_000      # Storage reads the action log and plan outcomes newe
 
 
 def open_read_only(path: str | Path, zone: ZoneInfo) -> Storage:
-    """The session store's database through a read-only connection (`Storage.reader`), without opening it for
-    writing first: nothing is created, migrated or locked, even while session-store runs."""
+    """The session store's database, read-only; a clear error when there is none."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"no session database at {path}")
-    return Storage.reader(SimpleNamespace(path=str(path), zone=zone))   # type: ignore[arg-type]
+    return Storage.open_read_only(path, zone)
 
 
 def day_totals(storage: Storage, period: Period) -> list[DayTotal]:

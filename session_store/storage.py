@@ -214,10 +214,15 @@ class Storage(MeterTables):
         the last committed state while this one writes (an in-memory database has only this one)."""
         if self.path == ":memory:":
             return self
-        reader = object.__new__(Storage)
-        reader.path, reader.zone, reader.version = self.path, self.zone, 0
-        reader.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                    check_same_thread=False)
+        return Storage.open_read_only(self.path, self.zone)
+
+    @classmethod
+    def open_read_only(cls, path: str | Path, zone: ZoneInfo = ZoneInfo("UTC")) -> "Storage":
+        """A database another process writes, read without opening it for writing: nothing is created,
+        migrated or locked (a report while session-store runs)."""
+        reader = object.__new__(cls)
+        reader.path, reader.zone, reader.version = str(path), zone, 0
+        reader.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
         reader.db.row_factory = sqlite3.Row
         return reader
 

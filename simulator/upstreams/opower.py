@@ -38,6 +38,7 @@ import json
 import re
 import uuid
 from datetime import date, datetime
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -204,23 +205,18 @@ def routes(model: Model) -> list[web.RouteDef]:
             return opower_error(400, "INVALID_RANGE", f"Provided range must be no more than {limit}.")
         return kind, lo, hi
 
-    async def cost(request: web.Request) -> web.Response:
-        if (denied := authorized(request)) is not None:
-            return denied
-        w = window(request)
-        if isinstance(w, web.Response):
-            return w
-        t = now()
-        return web.json_response({"reads": [cost_read(r) for r in meter.reads(*w, t)], "unit": "KWH"})
+    def reads_route(row: Callable[[Any], dict[str, Any]]) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """DataBrowser's cost and usage-only reads: the same window, each read shaped by `row`."""
+        async def handler(request: web.Request) -> web.Response:
+            if (denied := authorized(request)) is not None:
+                return denied
+            w = window(request)
+            if isinstance(w, web.Response):
+                return w
+            return web.json_response({"reads": [row(r) for r in meter.reads(*w, now())], "unit": "KWH"})
+        return handler
 
-    async def usage(request: web.Request) -> web.Response:
-        if (denied := authorized(request)) is not None:
-            return denied
-        w = window(request)
-        if isinstance(w, web.Response):
-            return w
-        t = now()
-        return web.json_response({"reads": [usage_read(r) for r in meter.reads(*w, t)], "unit": "KWH"})
+    cost, usage = reads_route(cost_read), reads_route(usage_read)
 
     async def graphql(request: web.Request) -> web.Response:
         if (denied := authorized(request)) is not None:

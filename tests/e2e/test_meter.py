@@ -140,7 +140,8 @@ def test_meter_reads_land_at_their_real_time_and_match_the_truth(tmp_path: Path,
     tokens.add(json.loads(login_file.read_text())["login_data"]["token"])   # --test rotated it
 
     # --- the running component: a pull, then Prometheus opens the blocks it wrote ----------------------
-    meter = start_component("charging-meter", "meter", ports["meter"], config=config)
+    # at debug level: whatever the library or we log below INFO must not carry a token either
+    meter = start_component("charging-meter", "meter", ports["meter"], config=config, args=["--log-level", "debug"])
     meter_url = f"http://127.0.0.1:{ports['meter']}"
     wait_until(lambda: (metric(meter_url, "utility_meter_reads") or 0) > 40 * 48 - 48
                and metric(meter_url, "utility_meter_publication_pending") == 0, 60, 0.5, "the first pull, published")
