@@ -248,6 +248,8 @@ class Suite:
                                     "CHARGING_DATA_DIR": str(data_dir)}
         if mode == DEMO:   # the demo never writes a configured database: that one is for real equipment
             self.env["SESSION_STORE_DB"] = str(data_dir / "session_store.sqlite3")
+        else:   # the login `charging-meter --setup` stores, run from a shell (general.data_dir, not var/live)
+            self.env["METER_CREDENTIAL_FILE"] = str(Path(config.meter.credential_file).resolve())
 
     def database(self) -> Path:
         """The session store's SQLite file as the child will see it (its environment included)."""
