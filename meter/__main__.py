@@ -53,8 +53,9 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
 
 
 def _ask(prompt: str, secret: bool = False) -> str:
-    if secret:
-        return getpass.getpass(prompt) if sys.stdin.isatty() else (print(prompt, end="", flush=True) or sys.stdin.readline().rstrip("\n"))
+    """One answer from the terminal (the password unechoed), or a line of standard input when piped."""
+    if secret and sys.stdin.isatty():
+        return getpass.getpass(prompt)
     print(prompt, end="", flush=True)
     return sys.stdin.readline().rstrip("\n")
 

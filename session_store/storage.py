@@ -227,9 +227,13 @@ class Storage(MeterTables):
         return reader
 
     def _migrate(self) -> None:
+        """Each migration in its own write transaction, the version read again inside it: the session store
+        and charging-meter share the file, and whichever starts first migrates it."""
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self._transaction():
+                if self.db.execute("PRAGMA user_version").fetchone()[0] >= number:
+                    continue
                 for statement in filter(str.strip, script.split(";")):
                     self.db.execute(statement)
                 self.db.execute(f"PRAGMA user_version = {number}")
