@@ -30,7 +30,9 @@ from session_store.storage import Storage
 from upstreams.opower_route import session_for
 
 PROG = "charging-meter"
-DESCRIPTION = "Smart-meter data and bills from the utility's Opower portal, reconciled with the charging sessions."
+DESCRIPTION = ("Smart-meter data and bills from the utility's Opower portal, reconciled with the charging sessions. "
+               "--setup: log in once (password and MFA code; stores a refresh token, mode 0600); --status: what is "
+               "stored; --test: log in now and show the newest reads; none of them: the running component.")
 TICK_S = 60.0            # how often the component checks whether a pull is due (or the login file changed)
 
 
