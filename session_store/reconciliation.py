@@ -5,14 +5,16 @@ the session keeps its live timing and gains the meter's energy of record and the
 `target_id`. A record no live session explains (the sidecar was down, Prometheus lost the data)
 becomes a session of its own, source `telemetry_history`. Nothing is ever inserted twice: an
 inserted session matches its own record on the next pass. Matches teach which vehicle a
-`target_id` (not a VIN) stands for.
+`target_id` (not a VIN) stands for. A record the live data may still explain (its charge ends after the
+watermark, or its unit has a session open since before it ended) waits for a later pass: inserting it
+now would count the charge twice once the live session completes.
 
-    plan(records, sessions, known_targets, window_s) -> Plan(matches, inserts, learned)
+    plan(records, sessions, known_targets, window_s, deferred) -> Plan(matches, inserts, learned)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from upstreams.tessie import ChargeRecord
 from session_store.records import Session
@@ -34,7 +36,7 @@ class Plan:
 
 
 def plan(records: Sequence[ChargeRecord], sessions: Sequence[Session], known_targets: Mapping[str, str],
-         window_s: float = MATCH_WINDOW_S) -> Plan:
+         window_s: float = MATCH_WINDOW_S, deferred: Callable[[ChargeRecord], bool] = lambda record: False) -> Plan:
     result = Plan()
     by_din: dict[str, list[Session]] = {}
     for session in sessions:
@@ -47,7 +49,8 @@ def plan(records: Sequence[ChargeRecord], sessions: Sequence[Session], known_tar
         candidates = [s for s in by_din.get(record.din, []) if abs(s.start - record.start) <= window_s
                       and s.id not in claimed]
         if not candidates:
-            result.inserts.append(record)
+            if not deferred(record):
+                result.inserts.append(record)
             continue
         session = min(candidates, key=lambda s: abs(s.start - record.start))
         claimed.add(session.id)  # type: ignore[arg-type]

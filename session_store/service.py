@@ -266,7 +266,7 @@ class SessionService:
         only the history knows from Prometheus)."""
         sessions = self.storage.sessions_with_din(self.clock() - (days + 1) * 86400)
         known = self.storage.target_ids()
-        result = plan(records, sessions, known)
+        result = plan(records, sessions, known, deferred=self._live_may_explain)
         inserts = []
         if result.inserts:
             # an hour past the last end, so the last billing hour is complete when its prices are out
@@ -283,6 +283,16 @@ class SessionService:
         for session in inserted:
             self.on_event({"type": "session_completed", "session": session.public()})
         return result
+
+    def _live_may_explain(self, record: ChargeRecord) -> bool:
+        """The live data has not had its say on this charge yet: it ends after the watermark (its samples are
+        not evaluated), or its unit has a session open since before it ended (still in its grace period)."""
+        end = record.start + record.duration_s
+        watermark = self.storage.watermark()
+        if self.source is not None and watermark is not None and end > watermark:
+            return True
+        state = self.working.states.get(record.din)
+        return state is not None and state.open is not None and state.open.start <= end
 
     def _from_record(self, record: ChargeRecord, prices: dict[float, float], targets: dict[str, str],
                      sessions: list[Session]) -> Session:

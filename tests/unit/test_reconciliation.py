@@ -45,3 +45,12 @@ def test_already_matched_sessions_are_left_alone_and_zero_records_ignored() -> N
 def test_one_record_claims_one_session() -> None:
     result = plan([record(10_000), record(10_100)], [session(1, 10_050)], {})
     assert len(result.matches) == 1 and len(result.inserts) == 1
+
+
+def test_a_record_the_live_data_may_still_explain_waits_instead_of_being_inserted() -> None:
+    """Its charge ends after the watermark (or its unit's session is still open): inserting it now would count the
+    charge twice once the live session completes; on a later pass it matches that session."""
+    early = plan([record(50_000)], [], {}, deferred=lambda r: r.start + r.duration_s > 52_000)
+    assert early.inserts == [] and early.matches == []
+    later = plan([record(50_000)], [session(1, 50_010)], {}, deferred=lambda r: False)
+    assert [m.session_id for m in later.matches] == [1] and later.inserts == []
