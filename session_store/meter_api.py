@@ -13,7 +13,7 @@ from aiohttp import web
 
 from billing.tariff import Tariff
 from meter.reconcile import Reconciliation
-from meter.tables import MeterTables, meter_tables
+from meter.overview import MeterOverview, meter_overview
 from session_store.api import BadParameter, _json, _time
 from session_store.records import rounded
 from session_store.storage import Storage
@@ -30,7 +30,7 @@ def _reconciliation(r: Reconciliation) -> dict[str, Any]:
                     else r.home_cost / r.home_kwh * 100}) | {"hint": r.hint or None}
 
 
-def tables_json(tables: MeterTables, zone: ZoneInfo) -> dict[str, Any]:
+def overview_json(tables: MeterOverview, zone: ZoneInfo) -> dict[str, Any]:
     def day(moment: float) -> str:
         return datetime.fromtimestamp(moment, zone).date().isoformat()
 
@@ -59,7 +59,7 @@ def add_meter_routes(app: web.Application, storage: Storage, tariff: Tariff, zon
                 raise BadParameter("to: must be after from")
         except BadParameter as error:
             return _json({"error": str(error)}, status=400)
-        tables = await asyncio.to_thread(meter_tables, reader, tariff, start, end, tolerance)
-        return _json(tables_json(tables, zone))
+        tables = await asyncio.to_thread(meter_overview, reader, tariff, start, end, tolerance)
+        return _json(overview_json(tables, zone))
 
     app.router.add_get("/api/meter", meter)

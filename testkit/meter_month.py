@@ -58,7 +58,7 @@ def scenario(first: date, days: int, seed: int = 5) -> dict[str, Any]:
             if leave - start >= timedelta(days=days):
                 continue
             events.append({"at": f"{(plug - start).total_seconds():.0f}s", "vehicle": car["name"],
-                           "drive": {"soc": round(rng.uniform(25, 55), 1)}})
+                           "drive": {"soc": round(rng.uniform(50, 70), 1)}})
             events.append({"at": f"{(plug - start).total_seconds() + 1:.0f}s", "vehicle": car["name"],
                            "plug_in": charger["name"]})
             events.append({"at": f"{(leave - start).total_seconds():.0f}s", "vehicle": car["name"], "unplug": True})

@@ -15,13 +15,13 @@ DAY_S = 86400.0
 
 
 @dataclass(frozen=True)
-class MeterTables:
+class MeterOverview:
     days: tuple[tuple[str, int, int, Reconciliation], ...]     # (day, reads, corrected reads, reconciliation)
     bills: tuple[tuple[Bill, Reconciliation], ...]
     hints: tuple[str, ...]
 
 
-def meter_tables(storage: Storage, tariff: Tariff, start: float, end: float, tolerance: float) -> MeterTables:
+def meter_overview(storage: Storage, tariff: Tariff, start: float, end: float, tolerance: float) -> MeterOverview:
     """Days starting in [start, end) and bills overlapping it."""
     zone = tariff.zone
     bills = storage.meter_bills(start, end)
@@ -42,4 +42,4 @@ def meter_tables(storage: Storage, tariff: Tariff, start: float, end: float, tol
     bill_rows = tuple((b, reconcile(b.bill_date, b.start, b.end, shares, tariff, tolerance)) for b in bills)
     hints = [r.hint for *_, r in days[-7:]] + [r.hint for _, r in bill_rows if not _.estimated]
     hints.append(fixed_charges_hint(bills, tariff, tolerance))
-    return MeterTables(tuple(days), bill_rows, tuple(dict.fromkeys(h for h in hints if h)))
+    return MeterOverview(tuple(days), bill_rows, tuple(dict.fromkeys(h for h in hints if h)))
