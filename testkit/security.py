@@ -1,13 +1,15 @@
 """The running suite the security tests attack: distinctive tokens, hostile vehicle names, live mode.
 
 The stack: the simulator (speaking Tessie with our own distinctive token), the four exporters, the
-session store in live mode (commands are sent), and a real Prometheus scraping all five every
-second, its TSDB seeded with a day of low 5-minute prices so the simulator's 50 c/kWh price is
+session store in live mode (commands are sent), charging-meter logged in to the simulator's utility
+portal (its refresh token is a secret too), and a real Prometheus scraping all six every second, its TSDB seeded with a day of low 5-minute prices so the simulator's 50 c/kWh price is
 above the stop threshold and the session store stops both cars within seconds. Every component
 reads the same YAML file, whose `vehicles.names` hold HTML, quotes, newlines and formulas.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ import yaml
 
 from suite.processes import ManagedProcess, free_port, wait_until
 from testkit.backfill import price_blocks
+from testkit.env import clean_env
 from testkit.http import get_json
 from testkit.prometheus import RunningPrometheus
 from testkit.simulator import Simulator
@@ -55,7 +58,8 @@ SCENARIO = {
     "telemetry": {"delay": "1h"},
 }
 MODULES = {"twc": "exporters.twc", "fleet": "exporters.fleet", "vehicle": "exporters.vehicle",
-           "price": "exporters.price", "store": "session_store"}
+           "price": "exporters.price", "store": "session_store", "meter": "meter"}
+METER_LOGIN = "demo@example.com\ndemo-password\n123456\n"   # the simulator's portal user, password and MFA code
 
 
 @dataclass
@@ -67,6 +71,7 @@ class SecurityStack:
     processes: dict[str, ManagedProcess]
     database: Path
     config: Path
+    meter_login: Path
     provoked: list[tuple[str, int, bytes]] = field(default_factory=list)   # (what, status, body)
 
     @property
@@ -102,12 +107,18 @@ def security_stack(tmp: Path) -> Iterator[SecurityStack]:
             "sessions": {"evaluation_interval": 1, "catch_up": "10m", "database": str(database)},
             "smart_charging": {"control_enabled": True, "evaluation_interval": 1, "lookback_days": 1,
                                "min_history_days": 0.5},
+            "meter": {"base_url": sim.url, "credential_file": str(tmp / "meter_login.json"),
+                      "prometheus_data_dir": str(data), "poll_interval": 1},
             "prometheus": {"url": f"http://127.0.0.1:{ports['prometheus']}"},
         }, allow_unicode=True))
         # Tessie's 401 for the red car's first stop command, before anything can send it.
         sim.add_fault({"target": f"tessie/{VIN_RED}/command/stop_charging", "kind": "status", "status": 401,
                        "count": 1})
         (tmp / ".secrets").write_text(f"TESSIE_ACCESS_TOKEN={TESSIE_TOKEN}\nSMART_CHARGING_API_TOKEN={API_TOKEN}\n")
+        setup = subprocess.run([sys.executable, "-m", "meter", "--setup", "--config", str(config), "--secrets",
+                                str(tmp / ".secrets")], input=METER_LOGIN, capture_output=True, text=True, timeout=60,
+                               env=clean_env())
+        assert setup.returncode == 0, setup.stderr
         components = {}
         for name, module in MODULES.items():
             # the store reads its secrets from a file, the exporters from the environment
@@ -115,7 +126,8 @@ def security_stack(tmp: Path) -> Iterator[SecurityStack]:
             components[name] = stack.component(
                 name, module, port=ports[name], config=config, args=["--secrets", secrets], wait=False,
                 env={} if name == "store" else {"TESSIE_ACCESS_TOKEN": TESSIE_TOKEN})
-        jobs = {"twc": "twc", "fleet": "fleet", "vehicle": "vehicle", "price": "price", "session_store": "store"}
+        jobs = {"twc": "twc", "fleet": "fleet", "vehicle": "vehicle", "price": "price", "session_store": "store",
+                "meter": "meter"}
         prometheus = stack.prometheus({job: [components[name].address] for job, name in jobs.items()},
                                       data_dir=data, port=ports["prometheus"], wait=False)
         for component in components.values():
@@ -124,7 +136,7 @@ def security_stack(tmp: Path) -> Iterator[SecurityStack]:
         processes = {"sim": sim.process, **{name: c.process for name, c in components.items()},
                      "prometheus": prometheus.process}
         yield SecurityStack(tmp, sim, prometheus, {name: c.url for name, c in components.items()}, processes,
-                            database, config)
+                            database, config, tmp / "meter_login.json")
 
 
 def wait_for_commands(stack: SecurityStack, timeout: float = 40) -> list[dict[str, Any]]:

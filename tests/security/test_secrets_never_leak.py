@@ -1,4 +1,5 @@
-"""Neither secret (TESSIE_ACCESS_TOKEN, SMART_CHARGING_API_TOKEN) ever leaves a process: not in a
+"""No secret (TESSIE_ACCESS_TOKEN, SMART_CHARGING_API_TOKEN, the utility login's refresh tokens and password)
+ever leaves its place: not in a
 log line, a /metrics exposition, a page, an error body, Prometheus's labels or stored series, the
 SQLite files or the OpenAPI description, even while upstreams fail and clients misbehave.
 
@@ -25,7 +26,7 @@ from testkit.http import call, get
 from testkit.security import API_TOKEN, TESSIE_TOKEN, VIN_BLUE, VIN_RED, SecurityStack, wait_for_commands
 
 pytestmark = pytest.mark.integration
-COMPONENTS = ("twc", "fleet", "vehicle", "price", "store")
+COMPONENTS = ("twc", "fleet", "vehicle", "price", "store", "meter")
 
 
 def forms(token: str) -> list[bytes]:
@@ -63,6 +64,7 @@ def provoke(stack: SecurityStack) -> None:
         {"target": "fleet/energy_sites/*/telemetry_history", "kind": "status", "status": 401, "count": 1},
         {"target": "comed", "kind": "malformed", "count": 2},
         {"target": "wall_connector:garage/vitals", "kind": "status", "status": 500, "count": 2},
+        {"target": "opower/customers", "kind": "status", "status": 500, "count": 2},
     ]
     ids = [stack.sim.add_fault(fault) for fault in faults]
 
@@ -114,7 +116,7 @@ def test_no_token_in_logs_metrics_prometheus_errors_database_or_openapi(stack: S
     logs = stack.logs()
     # the failures really produced text where a careless component would print its token
     expectations = {"vehicle": b"auth_failed", "fleet": b"HTTP 500", "price": b"bad_payload", "twc": b"HTTP 500",
-                    "store": b"credentials rejected"}
+                    "store": b"credentials rejected", "meter": b"server_error"}
     for name, text in expectations.items():
         assert text in logs[name] and b"level=warning" in logs[name], f"{name} did not log the provoked failure"
     assert any(a["outcome"] == "failed" and "auth_failed" in (a["detail"] or "") for a in actions)
@@ -141,6 +143,12 @@ def test_no_token_in_logs_metrics_prometheus_errors_database_or_openapi(stack: S
 
     found = {where: hits for where, data in places.items() if (hits := leaks(data))}
     assert found == {}, f"secrets leaked: {found}"
+    # the utility login: the refresh token the file holds now (rotated at every pull) and the password
+    login = json.loads(stack.meter_login.read_text())
+    assert b"utility_meter_reads" in places["/metrics of meter"] and login["login_data"]["token"]
+    utility = forms(login["login_data"]["token"]) + [b"demo-password"]
+    found = {where: [shape.decode() for shape in utility if shape in data] for where, data in places.items()}
+    assert not any(found.values()), f"the utility login leaked: {found}"
 
 
 @pytest.mark.parametrize("placement", [
