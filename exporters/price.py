@@ -174,17 +174,20 @@ def forecast_view(latest: Rate | None, billed: Billed | None, day_ahead: Mapping
 
 
 def view(current: CurrentPrice | None, history: PriceHistory, lookback_s: float,
-         tariff: Tariff | None = None, day_ahead: Mapping[float, float] = NO_DAY_AHEAD) -> PriceView:
+         tariff: Tariff | None = None, day_ahead: Mapping[float, float] = NO_DAY_AHEAD,
+         hour_average: float | None = None) -> PriceView:
+    """`hour_average`: from its own endpoint's poller; else whatever the current answer carries."""
     latest = current.recent[-1] if current and current.recent else None
+    if hour_average is None and current is not None:
+        hour_average = current.hour_average
     billed = bill_view(latest, history, lookback_s, tariff) if tariff else None
     forecast = forecast_view(latest, billed, day_ahead, tariff)
     if not len(history):
-        return PriceView(latest, current.hour_average if current else None, None, None, None, None, billed, tariff,
-                         forecast)
+        return PriceView(latest, hour_average, None, None, None, None, billed, tariff, forecast)
     newest = float(history.ends[-1])
     window = history.window(newest - lookback_s, newest)
     oldest = float(history.ends[history.ends > newest - lookback_s][0]) if window.size else None
-    return PriceView(latest, current.hour_average if current else None, statistics(window),
+    return PriceView(latest, hour_average, statistics(window),
                      percentile_rank(window, latest.cents) if latest else None, oldest,
                      window.size * 300.0, billed, tariff, forecast)
 
@@ -321,7 +324,8 @@ def make_collect(provider: str, lookback_s: float, tariff: Tariff | None = None)
     forecast (which starts from the latest price) are withdrawn with the live snapshot. Every snapshot
     carries the book as of its poll, so the newest one has the latest history and day-ahead prices:
     the last good day-ahead prices stay in use while their endpoint fails. Without a tariff there is
-    no forecast."""
+    no forecast. The hour average has its own endpoint and poller: either endpoint failing leaves the
+    other's figures served."""
     def collect(data: FreshData) -> Iterable[Family]:
         values = data.get(provider, {})
         live: PriceSnapshot | None = values.get("current")
@@ -330,7 +334,7 @@ def make_collect(provider: str, lookback_s: float, tariff: Tariff | None = None)
         newest = max(snapshots, key=lambda snapshot: snapshot.version) if snapshots else None
         history = newest.history if newest else PriceHistory.empty()
         record = view(live.current if live else None, history, lookback_s, tariff,
-                      newest.day_ahead if newest else NO_DAY_AHEAD)
+                      newest.day_ahead if newest else NO_DAY_AHEAD, values.get("hour_average"))
         yield from build_families(ROWS, BASE_LABELS, [((provider,), record)])
         latest = record.current
         yield timestamped(SERIES_5M, SERIES_5M_HELP, provider, (latest.end, latest.cents) if latest else None)
@@ -373,6 +377,9 @@ def parts_factory(config: Config, log: logging.Logger, clock: Callable[[], float
         target = Target(provider.name)
         target.add(Poller(provider.name, "current", current, settings.poll_interval, timeout=settings.timeout * 2,
                           on_update=ctx.on_update, logger=log, align=CURRENT_POLL_OFFSET))
+        target.add(Poller(provider.name, "hour_average", provider.hour_average, settings.poll_interval,
+                          timeout=settings.timeout * 2, on_update=ctx.on_update, logger=log, align=CURRENT_POLL_OFFSET,
+                          meanwhile="the 5-minute price is served without it"))
         target.add(Poller(provider.name, "history", history, HISTORY_REFRESH, timeout=HISTORY_TIMEOUT,
                           on_update=ctx.on_update, logger=log))
         target.add(Poller(provider.name, "day_ahead", day_ahead, DAY_AHEAD_REFRESH, timeout=settings.timeout * 2,

@@ -44,7 +44,10 @@ class PriceProvider(Protocol):
         """Every rate of one local calendar day (the chunk size providers accept reliably)."""
 
     async def current(self) -> CurrentPrice:
-        """Recent rates and the running hour average."""
+        """Recent rates (the hour average comes from `hour_average`, its own endpoint)."""
+
+    async def hour_average(self) -> float | None:
+        """The provider's running mean of the current hour, cents per kWh (None: it published none)."""
 
     async def day_ahead(self, now: float) -> list[HourPrice]:
         """The utility's predicted price of every clock hour of the provider's today (as of `now`, Unix
@@ -73,9 +76,11 @@ class ComEdProvider:
         return [_rate(p) for p in await self.api.five_minute(start, end)]
 
     async def current(self) -> CurrentPrice:
-        recent = tuple(_rate(p) for p in await self.api.five_minute())
+        return CurrentPrice(tuple(_rate(p) for p in await self.api.five_minute()), None)
+
+    async def hour_average(self) -> float | None:
         average = await self.api.current_hour_average()
-        return CurrentPrice(recent, average.cents if average else None)
+        return average.cents if average else None
 
     async def day_ahead(self, now: float) -> list[HourPrice]:
         """Today's and (from about 16:30 Central) tomorrow's day-ahead hours; see upstreams.comed for the

@@ -509,3 +509,33 @@ def test_injected_401_is_counted_auth_failed_and_not_retried(clean: Suite) -> No
         warnings = [line for line in exporter.log_since(offsets[exporter.name]) if "level=warning" in line]
         assert len(warnings) == 1 and "(auth_failed)" in warnings[0], warnings
         exporter.assert_kept_serving()
+
+
+def test_each_price_endpoint_stands_alone(clean: Suite) -> None:
+    """currenthouraverage answering 404 never withdraws the 5-minute price (the poll of the feed succeeds,
+    `_up` stays 1), and the 5-minute feed failing never stops the hour average; the request counters say
+    which endpoint fails."""
+    price = clean.price
+    average_failed = price.counter("client_error", "currenthouraverage")
+    average_ok = price.counter("success", "currenthouraverage")
+    feed_ok = price.counter("success", "5minutefeed")
+    before = price.metrics()
+    fault = clean.sim.add_fault({"target": "comed/currenthouraverage", "kind": "status", "status": 404})
+    try:
+        wait_until(lambda: price.metrics().get(average_failed, 0) >= before.get(average_failed, 0) + 2
+                   and price.metrics()[feed_ok] >= before[feed_ok] + 2, 20, 0.1,
+                   "404s of the hour average counted while the 5-minute feed is read")
+        during = price.metrics()
+        assert during[price.up] == 1.0                           # the 5-minute poll never failed...
+        assert 'electricity_price_cents_per_kwh{provider="comed"}' in during   # ...and its price is served
+    finally:
+        clean.sim.clear_faults()
+    before = price.metrics()
+    fault = clean.sim.add_fault({"target": price.fault_target, "kind": "status", "status": 500})
+    try:
+        wait_until(lambda: price.metrics()[price.up] == 0.0 and price.metrics()[average_ok] >= before[average_ok] + 2,
+                   20, 0.1, "failed 5-minute polls while the hour average is read")
+        assert 'electricity_price_hour_average_cents_per_kwh{provider="comed"}' in price.metrics()
+    finally:
+        clean.sim.clear_faults()
+        wait_until(lambda: price.metrics()[price.up] == 1.0, 20, 0.1, "prices back")
