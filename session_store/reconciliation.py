@@ -33,6 +33,7 @@ class Plan:
     matches: list[Match] = field(default_factory=list)
     inserts: list[ChargeRecord] = field(default_factory=list)
     learned: dict[str, str] = field(default_factory=dict)    # target_id -> VIN
+    deferred: list[ChargeRecord] = field(default_factory=list)   # for the live data to explain first
 
 
 def plan(records: Sequence[ChargeRecord], sessions: Sequence[Session], known_targets: Mapping[str, str],
@@ -49,8 +50,7 @@ def plan(records: Sequence[ChargeRecord], sessions: Sequence[Session], known_tar
         candidates = [s for s in by_din.get(record.din, []) if abs(s.start - record.start) <= window_s
                       and s.id not in claimed]
         if not candidates:
-            if not deferred(record):
-                result.inserts.append(record)
+            (result.deferred if deferred(record) else result.inserts).append(record)
             continue
         session = min(candidates, key=lambda s: abs(s.start - record.start))
         claimed.add(session.id)  # type: ignore[arg-type]

@@ -8,6 +8,8 @@ failure and logs one line per failure episode.
 """
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from typing import Any, Awaitable, Callable, Protocol
 
@@ -24,6 +26,7 @@ from upstreams.tessie import Tessie, choose_site
 TARGET = "session-store"
 STEP_TIMEOUT_S = 900.0    # a catch-up runs chunk by chunk, each committed: a timeout loses no work
 RETRY_S = 5.0             # a failed charge-history import is retried after this, doubling up to the interval
+DEFERRED_RETRY_S = 30.0   # an import that left records for the live data to explain first runs again this soon
 
 
 class Events(Protocol):
@@ -54,8 +57,11 @@ def sessions_step(service: SessionService, ledger: Ledger, events: Events) -> Ca
     return step
 
 
-def reconciliation_step(service: SessionService, tessie: Tessie, site_id: str | None,
-                        ledger: Ledger, log: logging.Logger) -> Callable[[], Awaitable[Plan | None]]:
+def reconciliation_step(service: SessionService, tessie: Tessie, site_id: str | None, ledger: Ledger,
+                        log: logging.Logger, retry_soon: Callable[[], None] = lambda: None
+                        ) -> Callable[[], Awaitable[Plan | None]]:
+    """One import of the charge history; `retry_soon` when records wait for the live data (a catch-up under
+    way, a session still open), so they are matched or inserted within seconds rather than the next hour."""
     async def step() -> Plan | None:
         nonlocal site_id
         if site_id is None:
@@ -76,6 +82,8 @@ def reconciliation_step(service: SessionService, tessie: Tessie, site_id: str | 
         except UpstreamError as error:
             raise tagged(error, "Prometheus (the prices to cost it)") from None
         await ledger.refresh()
+        if result is not None and result.deferred:
+            retry_soon()
         return result
     return step
 
@@ -133,9 +141,12 @@ def pollers(config: Config, service: SessionService, ledger: Ledger, events: Eve
         meanwhile="sessions wait in Prometheus and are caught up from the watermark, nothing is lost")}
     if tessie is not None:
         history = config.energy_site.charge_history_interval
+
+        def retry_soon() -> None:
+            asyncio.get_running_loop().call_later(min(DEFERRED_RETRY_S, history), found["reconciliation"].wake)
         found["reconciliation"] = Poller(
-            "charge history", "import", reconciliation_step(service, tessie, config.energy_site.site_id, ledger, log),
-            history, timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=history, first=RETRY_S), on_update=on_update,
+            "charge history", "import",
+            reconciliation_step(service, tessie, config.energy_site.site_id, ledger, log, retry_soon), history, timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=history, first=RETRY_S), on_update=on_update,
             logger=log, meanwhile="sessions are kept and matched when it answers")
     if driver is not None:
         every = config.smart_charging.evaluation_interval

@@ -54,3 +54,8 @@ def test_a_record_the_live_data_may_still_explain_waits_instead_of_being_inserte
     assert early.inserts == [] and early.matches == []
     later = plan([record(50_000)], [session(1, 50_010)], {}, deferred=lambda r: False)
     assert [m.session_id for m in later.matches] == [1] and later.inserts == []
+
+
+def test_deferred_records_are_listed_so_the_import_runs_again_soon() -> None:
+    result = plan([record(50_000), record(90_000)], [], {}, deferred=lambda r: r.start > 80_000)
+    assert result.inserts == [record(50_000)] and result.deferred == [record(90_000)]
