@@ -145,7 +145,10 @@ def test_meter_reads_land_at_their_real_time_and_match_the_truth(tmp_path: Path,
     meter_url = f"http://127.0.0.1:{ports['meter']}"
     wait_until(lambda: (metric(meter_url, "utility_meter_reads") or 0) > 40 * 48 - 48
                and metric(meter_url, "utility_meter_publication_pending") == 0, 60, 0.5, "the first pull, published")
-    time.sleep(3)   # a second pull (every 2 s) finds nothing new: the blocks stay as written
+    # a later pull (every 2 s) finds nothing new to publish: the blocks stay as written
+    published = metric(meter_url, "utility_meter_last_success_timestamp_seconds")
+    wait_until(lambda: metric(meter_url, "utility_meter_last_success_timestamp_seconds") >= published + 2
+               and metric(meter_url, "utility_meter_publication_pending") == 0, 30, 0.5, "a later pull")
     processes.stop(prometheus.process)
     prometheus = start_prometheus(targets, rule_files=rules, data_dir=tsdb, port=ports["prometheus"])
     prometheus.wait_for(LOADED)
