@@ -21,6 +21,7 @@ from prometheus_client.core import Metric as Family
 
 from upstreams.tessie import (
     LiveStatus, SiteInfo, Tessie, choose_site, VehicleNames, WallConnectorStatus, unit_name, unit_name_problems,
+    unit_roles,
 )
 from servicekit.collector import FreshData, SnapshotCollector, Target
 from servicekit.config import Config
@@ -45,8 +46,11 @@ class Units:
     plugged into them (vehicles.names, else Tessie's display name, else the VIN), by the rule every
     component shares. Display names are learned at the edge (`VehicleDirectory`); the collector reads."""
 
-    def __init__(self, unit_names: Mapping[str, str], vehicle_names: Mapping[str, str]) -> None:
+    def __init__(self, unit_names: Mapping[str, str], vehicle_names: Mapping[str, str], leaders: str | None = None,
+                 on_lan: Iterable[str] = ()) -> None:
         self.unit_names = dict(unit_names)
+        self.leaders = tuple((leaders or "").split(","))     # energy_site.leaders
+        self.on_lan = frozenset(on_lan)                      # names of the units the local API reaches
         self.vehicles = VehicleNames(vehicle_names)
         self.warned: set[str] = set()
 
@@ -125,9 +129,10 @@ def unit_rows(names: Units) -> tuple[Metric, ...]:
 
 UNIT_INFO = (
     Metric(f"{UNIT_PREFIX}", INFO, "Facts of each unit from site_info: part number, serial (from the DIN), "
-           "device id, active.", lambda u: {"part_number": u.part_number, "serial_number": u.serial_number,
-                                            "device_id": u.device_id,
-                                            "active": None if u.is_active is None else str(u.is_active).lower()}),
+           "device id, active, and its power-sharing role (leader, follower or unknown: energy_site.leaders).",
+           lambda u: {"part_number": u[0].part_number, "serial_number": u[0].serial_number,
+                      "device_id": u[0].device_id,
+                      "active": None if u[0].is_active is None else str(u[0].is_active).lower(), "role": u[1]}),
 )
 
 SITE_ROWS = (
@@ -157,7 +162,9 @@ def make_collect(names: Units, site_label: list[str]):
         units: list[WallConnectorStatus] = list(live.wall_connectors) if live else []
         yield from build_families(rows, ("unit", "din"), [((names.unit(u.din), u.din), u) for u in units])
         infos = list(info.units) if info else []
-        yield from build_families(UNIT_INFO, ("unit", "din"), [((names.unit(u.din), u.din), u) for u in infos])
+        roles = unit_roles((u.din for u in infos), names.leaders, names.on_lan, names.unit_names)
+        yield from build_families(UNIT_INFO, ("unit", "din"),
+                                  [((names.unit(u.din), u.din), (u, roles[u.din])) for u in infos])
         yield from build_families(SITE_ROWS, ("site",), [(site, live)] if live else [])
         yield from build_families(SITE_INFO, ("site",), [(site, info)] if info else [])
     return families
@@ -197,7 +204,8 @@ class SiteResolver:
 def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
     settings = config.energy_site
     token = config.require_tessie_token("fleet-exporter (energy_site.enabled)") if settings.enabled else None
-    names = Units(settings.unit_names, config.vehicles.names)
+    names = Units(settings.unit_names, config.vehicles.names, settings.leaders,
+                  (charger.name for charger in config.wall_connectors.chargers) if config.wall_connectors.enabled else ())
     site_label = [settings.site_id or "site"]
 
     def make_parts(ctx: PartsContext) -> ExporterParts:

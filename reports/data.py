@@ -52,4 +52,5 @@ def load_report(storage: Storage, tariff: Tariff, period: str | Period, zone: Zo
     return build_report(period, sessions, day_totals(storage, period),
                         storage.meter_days(period.first_day, period.last_day), storage.meter_bills(period.start, period.end),
                         reconciliations, tariff, actions, outcomes, prices, prices_note=prices_note,
-                        as_of=time.time() if as_of is None else as_of, zone=zone)
+                        as_of=time.time() if as_of is None else as_of, zone=zone,
+                        charges=storage.vehicle_charges(start=period.start, end=period.end))

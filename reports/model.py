@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from billing.tariff import INTERVAL_S, Tariff, local_day
 from meter.reconcile import Reconciliation
 from session_store.meter_records import Bill, MeterDay
-from session_store.records import ActionRecord, PlanOutcome, Session
+from session_store.records import ActionRecord, PlanOutcome, Session, VehicleChargeRecord
 
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 LONG_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
@@ -316,6 +316,27 @@ class EvShare:
 
 
 @dataclass(frozen=True)
+class AwayRow:
+    start_text: str
+    vehicle: str
+    location: str
+    supercharger: bool
+    energy_kwh: float | None      # added to the battery
+    cost: float | None            # Tessie's figure: what the operator charged
+
+
+@dataclass(frozen=True)
+class Away:
+    """Charging away from home, from the cars' own charge history (not on the home's bill)."""
+
+    charges: int
+    energy_kwh: float
+    cost: float
+    rows: tuple[AwayRow, ...]
+    efficiency: float | None      # home charging: energy added over wall energy, over the matched charges
+
+
+@dataclass(frozen=True)
 class Report:
     period: Period
     zone: str
@@ -332,6 +353,7 @@ class Report:
     smart: SmartSavings
     ev_share: EvShare
     notes: tuple[str, ...]
+    away: Away = Away(0, 0.0, 0.0, (), None)
 
 
 # --- building -------------------------------------------------------------------------------------
@@ -599,12 +621,14 @@ def build_report(period: Period, sessions: Sequence[Session], days: Sequence[Day
                  meter_days: Sequence[MeterDay], bills: Sequence[Bill], reconciliations: Sequence[Reconciliation],
                  tariff: Tariff, actions: Sequence[ActionRecord] = (), outcomes: Sequence[PlanOutcome] = (),
                  hourly_prices: Mapping[float, float] | None = None, *, prices_note: str | None = None,
-                 as_of: float | None = None, zone: ZoneInfo | None = None) -> Report:
+                 as_of: float | None = None, zone: ZoneInfo | None = None,
+                 charges: Sequence[VehicleChargeRecord] = ()) -> Report:
     """The report of `period`. `sessions`: every session overlapping it (each counted by its day shares);
     `days`: the per-day bill shares (`Storage.day_totals`); `reconciliations`: the meter against the
     sessions, one per month; `hourly_prices`: billed hourly prices {hour end: cents}, None when unknown
     (`prices_note` says why); `as_of`: months not begun by then carry no monthly charges; `zone`: the local
-    days (general.timezone, as the session store keeps them; default the tariff's)."""
+    days (general.timezone, as the session store keeps them; default the tariff's); `charges`: the cars' own
+    charge history (away charging, not on the bill, is reported beside it)."""
     zone = zone or tariff.zone
     days = [d for d in days if period.first_day <= d.day <= period.last_day]
     meter_days = [m for m in meter_days if period.first_day <= m.day <= period.last_day]
@@ -625,7 +649,22 @@ def build_report(period: Period, sessions: Sequence[Session], days: Sequence[Day
         vehicles=_groups(parts, _name), units=_groups(parts, lambda s: s.unit), best=best, worst=worst,
         fixed_rate=_fixed_rate(parts, tariff, totals),
         smart=_smart(parts, actions, outcomes, period, zone, tariff, hourly_prices, prices_note),
-        ev_share=_ev_share(reconciliations, meter_days, bills, zone), notes=tuple(notes))
+        ev_share=_ev_share(reconciliations, meter_days, bills, zone), notes=tuple(notes),
+        away=_away(charges, period, zone))
+
+
+def _away(charges: Sequence[VehicleChargeRecord], period: Period, zone: ZoneInfo) -> Away:
+    """The period's away charges (by start), and the home charging efficiency of its matched ones."""
+    inside = sorted((c for c in charges if period.start <= c.start < period.end), key=lambda c: c.start)
+    away = [c for c in inside if c.away]
+    matched = [c for c in inside if not c.away and c.efficiency is not None and c.wall_energy_wh]
+    added = sum(c.energy_added_wh or 0.0 for c in matched)
+    wall = sum({c.session_id: c.wall_energy_wh or 0.0 for c in matched}.values())
+    return Away(len(away), sum(c.energy_added_wh or 0.0 for c in away) / 1000.0, sum(c.cost or 0.0 for c in away),
+                tuple(AwayRow(_when(c.start, zone), c.vehicle, c.location, c.supercharger,
+                              None if c.energy_added_wh is None else c.energy_added_wh / 1000.0, c.cost)
+                      for c in away),
+                added / wall if wall > 0 else None)
 
 
 def _clean(value: Any) -> Any:

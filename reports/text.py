@@ -140,6 +140,7 @@ def sections(report: Report) -> tuple[Section, ...]:
     else:
         out.append(Section("Savings against the fixed rate", (Paragraph(fixed.note + "."),)))
     out.append(_smart_section(report))
+    out.append(_away_section(report))
     out.append(_ev_section(report))
     if report.notes:
         out.append(Section("Notes", tuple(Paragraph(n + ".") for n in report.notes)))
@@ -167,6 +168,22 @@ def _smart_section(report: Report) -> Section:
         blocks.append(Facts((("departures planned", str(plans.departures)), ("targets met", str(plans.met)),
                              ("cost first planned", money(plans.planned_cost)), ("cost paid", money(plans.cost)))))
     return Section("What smart charging and planning saved", tuple(blocks))
+
+
+def _away_section(report: Report) -> Section:
+    away = report.away
+    facts = [("charges away from home", str(away.charges)), ("energy added away", kwh(away.energy_kwh)),
+             ("cost away (as Tessie reports it)", money(away.cost))]
+    if away.efficiency is not None:
+        facts.append(("home charging efficiency (battery / wall)", percent(away.efficiency)))
+    blocks: list[Block] = [Facts(tuple(facts))]
+    if away.rows:
+        blocks.append(Table(("started", "vehicle", "where", "energy added", "cost"),
+                            tuple((r.start_text, r.vehicle, r.location + (" (Supercharger)" if r.supercharger else ""),
+                                   kwh(r.energy_kwh), money(r.cost)) for r in away.rows),
+                            "The cars' own charge history: charging no Wall Connector saw", numeric_from=3))
+    blocks.append(Paragraph("Away charging is not on the home's bill, so it is outside every total above."))
+    return Section("Away from home", tuple(blocks))
 
 
 def _ev_section(report: Report) -> Section:

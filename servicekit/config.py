@@ -23,7 +23,7 @@ from servicekit.identifiers import is_uuid, is_vin
 from servicekit.settings_types import (
     Address, Bool, CentsPerKwh, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen,
     NameMap,
-    Number, PeakWindows, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, show,
+    Number, OptionalNumber, PeakWindows, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, show,
 )
 from billing.tariff import RULES, DeliveryPeriod
 
@@ -107,6 +107,11 @@ class EnergySiteSettings:
         "or DIN; unnamed units are called by their serial. Use the names of wall_connectors.chargers, so the "
         "local and the Fleet view agree, and set them before the first run: sessions keep the name they were "
         "recorded with.", "WALL_CONNECTOR_NAMES")
+    leaders: str | None = setting(OptionalText(), None, "Serials or DINs of the power-sharing leaders, "
+                                  "comma-separated; the other units are their followers. Empty: one unit is its own "
+                                  "leader, else the units of wall_connectors.chargers (only a leader is on the home "
+                                  "network) lead and the others follow, else the role is unknown.",
+                                  "WALL_CONNECTOR_LEADERS")
     live_status_interval: float = setting(Duration(), 30, "How often live_status is read (Tessie clients poll 30 s).",
                                           "FLEET_LIVE_STATUS_INTERVAL")
     site_info_interval: float = setting(Duration(), 3600, "How often site_info (unit facts) is read.")
@@ -132,6 +137,34 @@ class VehicleSettings:
         "TARGET_ID_VEHICLES")
     stale_after: float = setting(Duration(), 300, "Values older than this are withdrawn from /metrics.")
     listen: Listen = setting(Address(), "127.0.0.1:9883", "Where vehicle-exporter serves /metrics.")
+    home_latitude: float | None = setting(
+        OptionalNumber(minimum=-90, maximum=90, unit="degrees"), None,
+        "Latitude of home in decimal degrees (WGS84), set together with home_longitude: the vehicle exporter then "
+        "exports each car's distance from home and whether it is at home, never its coordinates. Empty = no "
+        "location metrics.", "HOME_LATITUDE")
+    home_longitude: float | None = setting(
+        OptionalNumber(minimum=-180, maximum=180, unit="degrees"), None,
+        "Longitude of home in decimal degrees (WGS84, west negative), set together with home_latitude.",
+        "HOME_LONGITUDE")
+    home_radius_m: float = setting(Number(minimum=0, exclusive_minimum=True, unit="metres"), 150,
+                                   "A car within this many metres of home counts as at home.", "HOME_RADIUS_M")
+
+    def __post_init__(self) -> None:
+        """Home is one point: a latitude without a longitude (or the reverse) is a mistake, not 'no home'.
+        The message names the coordinate given but never its value."""
+        if (self.home_latitude is None) != (self.home_longitude is None):
+            given, missing = (("home_latitude", "home_longitude") if self.home_longitude is None
+                              else ("home_longitude", "home_latitude"))
+            env = "HOME_LONGITUDE" if missing == "home_longitude" else "HOME_LATITUDE"
+            raise ConfigError(f"vehicles.{missing}: missing while vehicles.{given} is set, got {given} alone; set "
+                              f"vehicles.{missing} (or {env}) too, or remove {given} for no location metrics")
+
+    def __repr__(self) -> str:
+        """As the generated repr, with home's coordinates hidden: where the user lives stays out of logs."""
+        def show(name: str, value: Any) -> str:
+            return "***" if name in ("home_latitude", "home_longitude") and value is not None else repr(value)
+        fields = ", ".join(f"{f.name}={show(f.name, getattr(self, f.name))}" for f in dataclasses.fields(self))
+        return f"VehicleSettings({fields})"
 
 
 @dataclass(frozen=True)
@@ -188,6 +221,13 @@ class SessionSettings:
     settle: float = setting(Duration(allow_zero=True), 0, "Samples younger than this are left for the next "
                             "evaluation (each evaluation also re-reads the last minute, so none is skipped).")
     catch_up: float = setting(Duration(), 7 * 86400, "On first start, how much stored history is turned into sessions.")
+    history_days: float = setting(Number(minimum=1, maximum=365, unit="days"), 30,
+                                  "On first start, how far back charge history is imported: the site's (Fleet "
+                                  "telemetry_history) and each car's own (Tessie); later imports re-read the last "
+                                  "7 days, as charge history arrives hours to days late.", "CHARGE_HISTORY_DAYS")
+    vehicle_history_interval: float = setting(Duration(), 900, "How often each car's own charge history (Tessie "
+                                              "/{vin}/charges: home and away charging) is read; never wakes a car.",
+                                              "VEHICLE_CHARGES_INTERVAL")
     catch_up_chunk: float = setting(Duration(), 6 * 3600, "Catching up reads Prometheus in windows of this size, "
                                     "one transaction each.")
     database: str = setting(OptionalText(), None, "SQLite file of the session store; empty = "

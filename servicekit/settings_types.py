@@ -153,6 +153,16 @@ class Number(Kind):
 
 
 @dataclass
+class OptionalNumber(Number):
+    """A number in range, or empty (null, '') for none."""
+
+    def parse(self, key: str, value: Any) -> float | int | None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return super().parse(key, value)
+
+
+@dataclass
 class Duration(Kind):
     """Seconds as a number, or a string such as '30s', '5m', '1h30m', '2d'."""
 

@@ -20,6 +20,9 @@ from servicekit.runtime import argument_parser, load_config_or_exit, log_config_
 from servicekit.server import metrics_app
 from servicekit.upstream import Upstream, UpstreamMetrics
 from session_store.api import Events, add_routes, add_smart_charging_routes
+from session_store.docs_page import add_docs_routes
+from session_store.live import vehicles_now
+from session_store.live_api import add_live_routes
 from billing.settings import tariff_for
 from session_store.ledger import Ledger
 from session_store.plan_api import add_plan_routes, known_vehicles
@@ -27,7 +30,10 @@ from session_store.planning import Planning
 from reports.prices import billed_prices
 from session_store.meter_api import add_meter_routes
 from session_store.report_api import add_report_routes
-from session_store.metrics import FLEET_PREFIX, FLEET_UPSTREAM, HEALTH_PREFIX, PROMETHEUS_UPSTREAM, exposition_parts
+from session_store.metrics import (FLEET_PREFIX, FLEET_UPSTREAM, HEALTH_PREFIX, PROMETHEUS_UPSTREAM, VEHICLES_PREFIX,
+                                   VEHICLES_UPSTREAM, exposition_parts)
+from session_store.charge_import import VehicleChargeImport
+from session_store.charges_api import add_charge_routes
 from session_store.prometheus import Prometheus
 from session_store.service import SessionService
 from session_store.smart_loop import SmartChargingDriver, TessieCommands
@@ -39,9 +45,14 @@ DESCRIPTION = "Charging sessions with energy and cost, derived from the power se
 API_LINKS = (("/api/sessions", "completed sessions (JSON, or ?format=csv)"),
              ("/api/sessions/current", "sessions in progress"),
              ("/api/summary", "energy and cost totals by day or month"),
+             ("/api/chargers", "every Wall Connector unit now: charging, plugged in or idle, its car and session"),
+             ("/api/vehicles", "every car: battery, charging state, connectivity, its last sessions"),
+             ("/api/prices", "the price now, the hour's average and projection, thresholds, the forecast"),
+             ("/api/charges", "each car's own charges (Tessie): home ones matched to a session, away ones"),
              ("/api/meter", "the utility's meter data per day and per bill, with the EV's share (charging-meter)"),
              ("/api/reports/2026-10?format=pdf", "monthly or yearly charging report (format=json|html|pdf)"),
-             ("/api/openapi.json", "the API's OpenAPI description"))
+             ("/api/openapi.json", "the API's OpenAPI description"),
+             ("/api/docs", "interactive API documentation (Swagger UI): every route, tried from the page"))
 SMART_CHARGING_LINKS = (("/api/smart-charging", "smart charging: price, thresholds, each vehicle's last decision"),
                         ("/api/smart-charging/actions", "commands sent (or simulated in dry run)"))
 PLAN_LINKS = (("/plans", "departure plans: set when each car leaves, see its plan over the price forecast"),
@@ -85,12 +96,25 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
                                      timeout=config.tessie.timeout), config.tessie.base_url, token)
         else:
             log.info("no Fleet charge history (energy_site disabled or no TESSIE_ACCESS_TOKEN): no reconciliation")
+        charges = None
+        if config.vehicles.enabled and token is not None:
+            charges = VehicleChargeImport(config, storage, Tessie(
+                Upstream(http, UpstreamMetrics(VEHICLES_PREFIX, registry, ("vehicles", "charges"), VEHICLES_UPSTREAM),
+                         timeout=config.tessie.timeout), config.tessie.base_url, token), log,
+                lambda: [state.open.start for state in service.working.states.values() if state.open is not None])
         exposition = Exposition(renderer=PartsRenderer(exposition_parts(loops, registry, config, driver)))
-        loops.pollers.update(pollers(config, service, ledger, events, log, driver, tessie, exposition.mark_dirty))
+        loops.pollers.update(pollers(config, service, ledger, events, log, driver, tessie, exposition.mark_dirty,
+                                     charges))
         exposition.render_now()
         app = metrics_app("session-store", DESCRIPTION, exposition, links=API_LINKS + (
             SMART_CHARGING_LINKS if driver is not None else ()) + (PLAN_LINKS if planning is not None else ()))
-        add_routes(app, storage, loops.sessions, service.tariff, events, zone)
+        add_routes(app, storage, loops.sessions, service.tariff, events, zone,
+                   hello=lambda: {"vehicles": vehicles_now(loops.live(), config.vehicles.names)})
+        add_live_routes(app, config, storage, loops.sessions, loops.live, loops.live_health,
+                        lambda: driver.view() if driver is not None else None,
+                        lambda: service.source.name if service.source is not None else None)
+        add_docs_routes(app)
+        add_charge_routes(app, storage, zone)
         add_meter_routes(app, storage, service.tariff, zone, config.meter.discrepancy_tolerance)
         add_report_routes(app, storage, service.tariff, zone,
                           lambda start, end: billed_prices(config.prometheus.url, start, end),

@@ -19,18 +19,20 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from billing.tariff import Tariff, Totals
+from billing.tariff import Tariff, Totals, local_day
 from servicekit.identifiers import is_vin
 from session_store.openapi import OPENAPI
-from session_store.records import Session, rounded
+from session_store.records import Session, VehicleChargeRecord, rounded
 from session_store.storage import Storage
 from session_store.views import SessionsView, SmartChargingControl
 
 MAX_LIMIT = 1000
+MAX_VALUES = 100                    # values of one multi-value filter
+EVERYTHING = ("All", "$__all")      # a Grafana multi-select's "All": no filter
 CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
               "meter_energy_wh", "supply_cost", "supply_credit", "delivery_cost", "full_cost", "supply_price_cents",
               "effective_price_cents", "reference_cost", "savings", "cost_final", "gap_s", "source", "reconciliation",
-              "metered_energy_wh", "energy_of_record_wh", "target_id"]
+              "metered_energy_wh", "energy_of_record_wh", "target_id", "energy_site_id"]
 
 
 class BadParameter(ValueError):
@@ -81,6 +83,19 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
     return value
 
 
+def filter_values(request: web.Request, name: str) -> tuple[str, ...] | None:
+    """A multi-value filter: repeated (`unit=a&unit=b`) and comma-separated (`unit=a,b`, what Grafana's
+    `${unit:csv}` sends) values, any of which matches. None (no filter) when no value is given (empty
+    ones are ignored) or one is `All` or `$__all`, a multi-select's "All"."""
+    values = [part.strip() for text in request.query.getall(name, []) for part in text.split(",")]
+    chosen = tuple(value for value in dict.fromkeys(values) if value)
+    if not chosen or any(value in EVERYTHING for value in chosen):
+        return None
+    if len(chosen) > MAX_VALUES:
+        raise BadParameter(f"{name}: at most {MAX_VALUES} values, got {len(chosen)}")
+    return chosen
+
+
 def _choice(request: web.Request, name: str, choices: tuple[str, ...], default: str) -> str:
     value = request.query.get(name, default)
     if value not in choices:
@@ -102,15 +117,26 @@ def period_start(moment: datetime, period: str) -> datetime:
     return day
 
 
-def summarise(days: Iterable[Any], period: str, tariff: Tariff) -> list[dict[str, Any]]:
+def summarise(days: Iterable[Any], period: str, tariff: Tariff, away: Iterable[VehicleChargeRecord] = (),
+              zone: ZoneInfo = ZoneInfo("UTC")) -> list[dict[str, Any]]:
     """Totals per local day, ISO week (from Monday) or month, from the stored per-day shares of the
     bills (a session crossing midnight counts in both days). A month is a bill: the fixed and capacity
-    charges on top, and its reference (the fixed-price rate) without capacity."""
+    charges on top, and its reference (the fixed-price rate) without capacity. Charging away from home
+    (`away`: the cars' own charge history, by the local day it started) is beside the bill, not in it."""
     sums: dict[str, dict[str, Any]] = {}
+
+    def bucket_of(day: str) -> dict[str, Any]:
+        key = period_start(datetime.fromisoformat(day), period).date().isoformat()
+        return sums.setdefault(key, {"sessions": 0, "energy_wh": 0.0, "supply": 0.0, "delivery": 0.0,
+                                     "reference": 0.0, "has_reference": False, "final": True,
+                                     "away": 0, "away_wh": 0.0, "away_cost": 0.0})
+    for charge in away:
+        bucket = bucket_of(local_day(charge.start, zone).isoformat())
+        bucket["away"] += 1
+        bucket["away_wh"] += charge.energy_added_wh or 0.0
+        bucket["away_cost"] += charge.cost or 0.0
     for row in days:
-        key = period_start(datetime.fromisoformat(row["day"]), period).date().isoformat()
-        bucket = sums.setdefault(key, {"sessions": 0, "energy_wh": 0.0, "supply": 0.0, "delivery": 0.0,
-                                       "reference": 0.0, "has_reference": False, "final": True})
+        bucket = bucket_of(row["day"])
         bucket["sessions"] += row["sessions"]
         for name, column in (("energy_wh", "energy_wh"), ("supply", "supply_cost"), ("delivery", "delivery_cost")):
             bucket[name] += row[column]
@@ -132,8 +158,9 @@ def summarise(days: Iterable[Any], period: str, tariff: Tariff) -> list[dict[str
                     "fixed_charge": totals.fixed if monthly else None,
                     "capacity_charge": totals.capacity if monthly else None,
                     "total_cost": totals.total, "reference_cost": totals.reference, "savings": totals.savings,
-                    "final": totals.final}))
-    return out
+                    "final": totals.final, "away_charges": bucket["away"], "away_energy_kwh": bucket["away_wh"] / 1000,
+                    "away_cost": bucket["away_cost"]}))
+    return sorted(out, key=lambda row: row["period_start"])
 
 
 class Events:
@@ -163,8 +190,9 @@ class Events:
 
 
 def add_routes(app: web.Application, storage: Storage, sessions: Callable[[], SessionsView | None], tariff: Tariff,
-               events: Events, zone: ZoneInfo) -> None:
-    """The session routes: stored sessions from `storage`, the ones in progress from the latest view."""
+               events: Events, zone: ZoneInfo, hello: Callable[[], dict[str, Any]] = dict) -> None:
+    """The session routes: stored sessions from `storage`, the ones in progress from the latest view;
+    `hello` adds what a WebSocket client is told first besides them (every car's state)."""
     def in_progress() -> list[dict[str, Any]]:
         view = sessions()
         return [session.public() for session in view.in_progress] if view else []
@@ -181,8 +209,8 @@ def add_routes(app: web.Application, storage: Storage, sessions: Callable[[], Se
         start, end = _time(request, "from", zone), _time(request, "to", zone)
         if start is not None and end is not None and end <= start:
             raise BadParameter("to: must be after from")
-        return {"start": start, "end": end, "unit": request.query.get("unit") or None,
-                "vehicle": request.query.get("vehicle") or None}
+        return {"start": start, "end": end, "unit": filter_values(request, "unit"),
+                "vehicle": filter_values(request, "vehicle")}
 
     async def list_sessions(request: web.Request) -> web.StreamResponse:
         chosen = filters(request)
@@ -236,8 +264,13 @@ def add_routes(app: web.Application, storage: Storage, sessions: Callable[[], Se
     async def summary(request: web.Request) -> web.StreamResponse:
         period = _choice(request, "period", ("day", "week", "month"), "day")
         chosen = filters(request)
+        away = [] if chosen["unit"] else storage.vehicle_charges(
+            vins=chosen["vehicle"] or (), vehicles=chosen["vehicle"] or (), away=True, start=chosen["start"],
+            end=chosen["end"])
+        if chosen["start"] is not None:
+            away = [c for c in away if c.start >= chosen["start"]]   # counted on the day it started, as sessions
         return _json({"period": period, "time_zone": zone.key,
-                      "summaries": summarise(storage.day_totals(**chosen), period, tariff)})
+                      "summaries": summarise(storage.day_totals(**chosen), period, tariff, away, zone)})
 
     async def openapi(request: web.Request) -> web.StreamResponse:
         return _json(OPENAPI)
@@ -246,7 +279,7 @@ def add_routes(app: web.Application, storage: Storage, sessions: Callable[[], Se
         socket = web.WebSocketResponse(heartbeat=30)
         await socket.prepare(request)
         events.clients.add(socket)
-        await socket.send_str(json.dumps({"type": "hello", "in_progress": in_progress()}, default=str))
+        await socket.send_str(json.dumps({"type": "hello", "in_progress": in_progress(), **hello()}, default=str))
         async for message in socket:
             if message.type in (WSMsgType.ERROR, WSMsgType.CLOSE):
                 break

@@ -11,7 +11,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from session_store.storage import Storage
-from session_store.views import LedgerView, PairTotals
+from session_store.views import AwayTotals, LedgerView, PairTotals
 
 
 def read_ledger(storage: Storage, version: int, first_recorded: float | None = None) -> LedgerView:
@@ -25,7 +25,8 @@ def read_ledger(storage: Storage, version: int, first_recorded: float | None = N
         discarded={(row["unit"], row["reason"]): row["count"] for row in storage.discarded()},
         reconciliations=storage.reconciliation_counts(), last=tuple(storage.last_sessions()),
         first_recorded=first_recorded if first_recorded is not None else storage.first_recorded(),
-        actions={(row["action"], row["outcome"]): row["count"] for row in storage.action_counts()})
+        actions={(row["action"], row["outcome"]): row["count"] for row in storage.action_counts()},
+        away={row["vehicle"]: AwayTotals(row["charges"], row["energy_wh"], row["cost"]) for row in storage.away_totals()})
 
 
 class Ledger:

@@ -34,7 +34,7 @@ from servicekit.upstream import UpstreamMetrics
 from session_store.smart_loop import SmartChargingDriver
 from session_store.smart_metrics import smart_charging_families
 from session_store.steps import Loops
-from session_store.views import LedgerView, OpenSessionView, PairTotals, SessionsView
+from session_store.views import AwayTotals, LedgerView, OpenSessionView, PairTotals, SessionsView
 
 WH = 3600.0
 DISCARD_REASONS = ("too_short", "too_small")     # sessions.step's reasons (sessions._close)
@@ -43,6 +43,8 @@ HEALTH_PREFIX = "charging_session_store"
 FLEET_PREFIX = "charging_session_store_fleet"
 PROMETHEUS_UPSTREAM = "Prometheus (PromQL)"
 FLEET_UPSTREAM = "Tessie (Fleet charge history and site discovery)"
+VEHICLES_PREFIX = "charging_session_store_tessie"
+VEHICLES_UPSTREAM = "Tessie (the cars' own charge history and the vehicle list)"
 
 # Per unit and vehicle ("" for none): sums over the stored sessions, 0 for a pair known without one.
 PAIR_ROWS = (
@@ -66,6 +68,14 @@ STORE_ROWS = (
     Metric("charging_session_reconciliations", COUNTER, "Sessions reconciled with Fleet charge history: matched or "
            "inserted (known only from the history).", lambda ledger: {o: ledger.reconciliations.get(o, 0)
                                                                        for o in RECONCILIATION_OUTCOMES}, ("outcome",)),
+)
+AWAY_ROWS = (   # per vehicle: charging away from home, from the car's own charge history (Tessie)
+    Metric("charging_away_charges", COUNTER, "Charges away from home (Superchargers, other chargers): the car's "
+           "charge history with no Wall Connector session behind it.", lambda t: t.charges),
+    Metric("charging_away_energy_joules", COUNTER, "Energy added to the battery away from home.",
+           lambda t: t.energy_wh * WH),
+    Metric("charging_away_cost_dollars", COUNTER, "What away charging cost, as Tessie reports it (the operator's "
+           "price at a Supercharger).", lambda t: t.cost),
 )
 OPEN_ROWS: tuple[Metric, ...] = (
     Metric("charging_session_in_progress", GAUGE, "1 while a session is open on the unit.",
@@ -110,8 +120,10 @@ HEALTH_ROWS: tuple[Metric, ...] = (   # over a StoreState
 REFERENCE = [*(r for m in PAIR_ROWS for r in m.reference(("unit", "vehicle"))),
              *(r for m in (*UNIT_ROWS, *OPEN_ROWS, *LAST_ROWS) for r in m.reference(("unit",))),
              *(r for m in (*STORE_ROWS, *HEALTH_ROWS) for r in m.reference(())),
+             *(r for m in AWAY_ROWS for r in m.reference(("vehicle",))),
              *UpstreamMetrics.reference(HEALTH_PREFIX, PROMETHEUS_UPSTREAM),
-             *UpstreamMetrics.reference(FLEET_PREFIX, FLEET_UPSTREAM)]
+             *UpstreamMetrics.reference(FLEET_PREFIX, FLEET_UPSTREAM),
+             *UpstreamMetrics.reference(VEHICLES_PREFIX, VEHICLES_UPSTREAM)]
 
 
 def configured_vehicles(config: Config) -> frozenset[str]:
@@ -141,6 +153,8 @@ def stored_families(units: frozenset[str], ledger: LedgerView, vehicles: frozens
                                                       for unit, by_reason in sorted(discards.items())])
     families += build_families(STORE_ROWS, (), [((), ledger)])
     families += build_families(LAST_ROWS, ("unit",), [((s.unit,), s) for s in ledger.last])
+    away = {vehicle: AwayTotals() for vehicle in vehicles} | dict(ledger.away)
+    families += build_families(AWAY_ROWS, ("vehicle",), [((vehicle,), totals) for vehicle, totals in sorted(away.items())])
     return families
 
 

@@ -2,6 +2,8 @@
 against real responses)."""
 from __future__ import annotations
 
+from session_store.charges_openapi import CHARGE, OPENAPI_PATHS as CHARGES_PATHS
+
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 STRING_OR_NULL = {"type": ["string", "null"]}
 
@@ -33,6 +35,7 @@ SESSION = {
         "metered_energy_wh": {**NUMBER_OR_NULL, "description": "energy_added_wh of the matching Fleet charge record"},
         "energy_of_record_wh": {"type": "number", "description": "metered energy once reconciled, else energy_wh"},
         "target_id": STRING_OR_NULL,
+        "energy_site_id": {**STRING_OR_NULL, "description": "the Fleet energy site of the unit, once known"},
     },
 }
 
@@ -94,7 +97,11 @@ SUMMARY = {
                    "reference_cost": {**NUMBER_OR_NULL, "description": "on the fixed-price rate (a month: with the "
                                       "fixed charge, without capacity)"},
                    "savings": NUMBER_OR_NULL,
-                   "final": {"type": "boolean", "description": "false while a session in it is provisional"}},
+                   "final": {"type": "boolean", "description": "false while a session in it is provisional"},
+                   "away_charges": {"type": "integer", "description": "charges away from home that started in "
+                                    "the period (the cars' own charge history; not on the bill, not in the totals)"},
+                   "away_energy_kwh": {"type": "number", "description": "energy added to the batteries away"},
+                   "away_cost": {"type": "number", "description": "what away charging cost, as Tessie reports it"}},
 }
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -104,8 +111,13 @@ FILTERS = [
      "description": "Unix seconds or ISO 8601; sessions ending at or after it"},
     {"name": "to", "in": "query", "schema": {"type": "string"},
      "description": "Unix seconds or ISO 8601; sessions starting before it"},
-    {"name": "unit", "in": "query", "schema": {"type": "string"}},
-    {"name": "vehicle", "in": "query", "schema": {"type": "string"}},
+    {"name": "unit", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+     "style": "form", "explode": True,
+     "description": "units, any of which matches: repeated (unit=a&unit=b) or comma-separated (unit=a,b, "
+                    "Grafana's ${unit:csv}); empty, All or $__all: every unit"},
+    {"name": "vehicle", "in": "query", "schema": {"type": "array", "items": {"type": "string"}},
+     "style": "form", "explode": True,
+     "description": "vehicles by name or VIN, any of which matches: repeated or comma-separated, as unit"},
 ]
 
 
@@ -146,6 +158,106 @@ ACTION = {
                    "price": NUMBER_OR_NULL, "stop_threshold": NUMBER_OR_NULL, "resume_threshold": NUMBER_OR_NULL,
                    "detail": STRING_OR_NULL},
 }
+
+
+CHARGER = {
+    "type": "object", "required": ["unit", "din", "state", "power_w", "vin", "vehicle", "session"],
+    "properties": {
+        "unit": {"type": "string"}, "din": STRING_OR_NULL,
+        "state": {"type": "string", "enum": ["charging", "plugged_in", "idle", "unknown"],
+                  "description": "as the session state machine sees it: power above the session threshold is "
+                                 "charging; a session in its grace period or a car connected is plugged_in; "
+                                 "unknown without recent data"},
+        "power_w": {**NUMBER_OR_NULL, "description": "the unit's latest power (null when older than 5 minutes)"},
+        "vin": STRING_OR_NULL, "vehicle": STRING_OR_NULL,
+        "session": {"type": ["object", "null"], "required": ["start", "duration_s", "energy_wh", "cost"],
+                    "description": "the session in progress",
+                    "properties": {"start": {"type": "number", "description": "Unix seconds"},
+                                   "duration_s": {"type": "number"}, "energy_wh": {"type": "number"},
+                                   "cost": {"type": "number", "description": "running billed cost so far, "
+                                            "dollars (supply + delivery; its hour in progress estimated)"}}}},
+}
+VEHICLE = {
+    "type": "object",
+    "required": ["vin", "plugged", "charging", "paused_by_us", "last_decision"],
+    "properties": {"vin": {"type": "string"}, "vehicle": STRING_OR_NULL, "unit": STRING_OR_NULL,
+                   "plugged": {"type": "boolean"}, "charging": {"type": "boolean"},
+                   "paused_by_us": {"type": "boolean"}, "last_decision": STRING_OR_NULL,
+                   "last_command_at": NUMBER_OR_NULL, "override_until": NUMBER_OR_NULL},
+}
+
+ACTION = {
+    "type": "object",
+    "required": ["t", "vin", "action", "reason", "outcome"],
+    "properties": {"t": {"type": "number", "description": "Unix seconds"}, "vin": {"type": "string"},
+                   "vehicle": STRING_OR_NULL,
+                   "action": {"type": ["string", "null"],
+                              "enum": ["stop", "start", "stop_simulated", "start_simulated", None]},
+                   "reason": {"type": "string"},
+                   "outcome": {"type": "string", "enum": ["sent", "failed", "simulated", "skipped", "recorded"]},
+                   "price": NUMBER_OR_NULL, "stop_threshold": NUMBER_OR_NULL, "resume_threshold": NUMBER_OR_NULL,
+                   "detail": STRING_OR_NULL},
+}
+
+
+CHARGER = {
+    "type": "object", "required": ["unit", "din", "state", "power_w", "vin", "vehicle", "session"],
+    "properties": {
+        "unit": {"type": "string"}, "din": STRING_OR_NULL,
+        "state": {"type": "string", "enum": ["charging", "plugged_in", "idle", "unknown"],
+                  "description": "as the session state machine sees it: power above the session threshold is "
+                                 "charging; a session in its grace period or a car connected is plugged_in; "
+                                 "unknown without recent data"},
+        "power_w": {**NUMBER_OR_NULL, "description": "the unit's latest power (null when older than 5 minutes)"},
+        "vin": STRING_OR_NULL, "vehicle": STRING_OR_NULL,
+        "session": {"type": ["object", "null"], "required": ["start", "duration_s", "energy_wh", "cost"],
+                    "description": "the session in progress",
+                    "properties": {"start": {"type": "number", "description": "Unix seconds"},
+                                   "duration_s": {"type": "number"}, "energy_wh": {"type": "number"},
+                                   "cost": {"type": "number", "description": "running billed cost so far, "
+                                            "dollars (supply + delivery; its hour in progress estimated)"}}}},
+}
+CHARGE = {   # a car's own charge record, as /api/charges serves it
+    "type": "object",
+    "required": ["id", "vin", "vehicle", "start", "end", "location", "away", "supercharger", "energy_added_wh"],
+    "properties": {"id": {"type": "integer"}, "vin": {"type": "string"}, "vehicle": {"type": "string"},
+                   "start": {"type": "number"}, "end": {"type": "number"}, "location": {"type": "string"},
+                   "away": {"type": "boolean"}, "supercharger": {"type": "boolean"},
+                   "energy_added_wh": {"type": "number"}, "energy_used_wh": NUMBER_OR_NULL,
+                   "starting_battery": NUMBER_OR_NULL, "ending_battery": NUMBER_OR_NULL, "cost": NUMBER_OR_NULL,
+                   "session_id": {"type": ["integer", "null"]}, "wall_energy_wh": NUMBER_OR_NULL,
+                   "efficiency": NUMBER_OR_NULL},
+}
+VEHICLE = {
+    "type": "object",
+    "required": ["vin", "vehicle", "battery_level", "charging_state", "connectivity", "charge_limit", "data_age_s",
+                 "unit", "sessions", "away_charges"],
+    "properties": {
+        "vin": {"type": "string"}, "vehicle": {"type": "string"},
+        "battery_level": {**NUMBER_OR_NULL, "description": "state of charge, percent"},
+        "charging_state": {**STRING_OR_NULL, "description": "as the car reports it: Disconnected, NoPower, "
+                           "Starting, Charging, Stopped, Complete"},
+        "connectivity": {"type": ["string", "null"], "enum": ["online", "asleep", "offline", None]},
+        "charge_limit": {**NUMBER_OR_NULL, "description": "percent"},
+        "data_age_s": {**NUMBER_OR_NULL, "description": "seconds since the car reported this state (an asleep "
+                       "car is never woken: its state is from when it fell asleep)"},
+        "plugged_in": {"type": "boolean", "description": "a unit reports this car, or it says it is connected"},
+        "unit": {**STRING_OR_NULL, "description": "the unit it is plugged into, when a unit reports it"},
+        "sessions": {"type": "array", "items": SESSION, "description": "its last wall sessions, newest first"},
+        "away_charges": {"type": "array", "items": CHARGE,
+                         "description": "its charges away from home (the cars' own charge history)"}},
+}
+FORECAST_HOUR = {
+    "type": "object", "required": ["start", "cents", "source"],
+    "properties": {"start": {"type": "number", "description": "the clock hour's start, Unix seconds"},
+                   "cents": {"type": "number", "description": "predicted billed supply price, cents per kWh"},
+                   "source": {"type": "string", "enum": ["day_ahead", "profile"],
+                              "description": "the utility's day-ahead price, or the lookback's mean for that "
+                                             "weekday and hour"}},
+}
+ERRORS = {"type": "array", "items": {"type": "string"},
+          "description": "why a part is missing or old (Prometheus unreachable, an exporter not running, smart "
+                         "charging off); empty when everything is current"}
 
 
 def _json_response(schema: dict, description: str) -> dict:
@@ -216,7 +328,7 @@ OPENAPI = {
     "openapi": "3.1.0",
     "info": {"title": "Charging session store", "version": "1",
              "description": "Completed charging sessions with energy and cost, derived from Prometheus, and "
-                            "smart charging."},
+                            "smart charging. This description is rendered, with \"Try it out\", at /api/docs."},
     "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
                                                   "description": "SMART_CHARGING_API_TOKEN from .secrets"}}},
     "paths": {
@@ -285,7 +397,58 @@ OPENAPI = {
                 "text/html": {"schema": {"type": "string"}},
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                 **BAD_REQUEST}}},
-        "/api/events": {"get": {"summary": "WebSocket: session_started, session_completed and power events",
+        "/api/chargers": {"get": {
+            "summary": "Every Wall Connector unit now (idle ones too): its state, power, car and session in progress",
+            "parameters": [p for p in FILTERS if p["name"] == "unit"],
+            "responses": {"200": _json_response({
+                "type": "object", "required": ["chargers", "as_of"],
+                "properties": {"chargers": {"type": "array", "items": CHARGER},
+                               "as_of": {"type": "number", "description": "Unix seconds"}}}, "The units"),
+                **BAD_REQUEST}}},
+        "/api/vehicles": {"get": {
+            "summary": "Every car: its state from the vehicle exporter (last known, with its age) and its last "
+                       "sessions; what is unknown is null, with the reason in errors",
+            "parameters": [p for p in FILTERS if p["name"] == "vehicle"] + [
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 100,
+                                                            "default": 5},
+                 "description": "last sessions per car"}],
+            "responses": {"200": _json_response({
+                "type": "object", "required": ["vehicles", "as_of", "errors"],
+                "properties": {"vehicles": {"type": "array", "items": VEHICLE},
+                               "as_of": {"type": "number", "description": "Unix seconds"}, "errors": ERRORS}},
+                "The cars"), **BAD_REQUEST}}},
+        "/api/prices": {"get": {
+            "summary": "Prices now (5-minute, the hour's average and projection), smart charging's percentiles "
+                       "and thresholds, and the forecast per clock hour; missing parts null with the reason",
+            "responses": {"200": _json_response({
+                "type": "object",
+                "required": ["as_of", "price_5m_cents", "hour_average_cents", "projected_hour_cents",
+                             "percentiles", "thresholds", "forecast", "errors"],
+                "properties": {
+                    "as_of": {"type": "number"},
+                    "price_5m_cents": {**NUMBER_OR_NULL, "description": "the latest 5-minute supply price"},
+                    "hour_average_cents": {**NUMBER_OR_NULL, "description": "the provider's average of the hour "
+                                           "in progress so far"},
+                    "projected_hour_cents": {**NUMBER_OR_NULL, "description": "the projected billed price of the "
+                                             "hour in progress: its published prices, the rest at the latest"},
+                    "percentiles": {"type": ["object", "null"], "description": "smart charging's (null when it "
+                                    "is off): stop and resume percentiles of the lookback's prices",
+                                    "properties": {"stop": {"type": "number"}, "resume": {"type": "number"},
+                                                   "lookback_days": {"type": "number"},
+                                                   "signal": {"type": "string", "enum": ["billed", "five_minute"]},
+                                                   "price_rank": NUMBER_OR_NULL}},
+                    "thresholds": {"type": ["object", "null"], "required": ["stop_cents", "resume_cents"],
+                                   "properties": {"stop_cents": {"type": "number"},
+                                                  "resume_cents": {"type": "number"}}},
+                    "forecast": {"type": ["array", "null"], "items": FORECAST_HOUR},
+                    "errors": ERRORS}}, "The prices")}}},
+        "/api/events": {"get": {"summary": "WebSocket: session_started, session_completed, power and vehicle events",
+                                "description": "First a hello ({type: hello, in_progress: [...], vehicles: [...]}), "
+                                               "then: session_started {unit, start}; session_completed {session}; "
+                                               "power {unit, t, watts} per evaluation; vehicle {t, changed: [names], "
+                                               "vin, vehicle, battery_level, charging_state, connectivity, "
+                                               "charge_limit, plugged_in, unit, data_age_s} when a car's battery "
+                                               "level, charging state, connectivity or plug changes.",
                                 "responses": {"101": {"description": "Switching to WebSocket"},
                                               "400": {"description": "Not a WebSocket upgrade request"}}}},
         "/api/smart-charging": {"get": {
@@ -393,3 +556,5 @@ OPENAPI = {
                 **BAD_REQUEST, "409": _json_response(ERROR, "No prices reach that departure yet")}}},
     },
 }
+
+OPENAPI["paths"].update(CHARGES_PATHS)   # described next to its module (session_store.charges_api)

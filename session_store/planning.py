@@ -139,6 +139,8 @@ class Planning:
     async def evaluate(self, now: float, market: Market, vehicles: Mapping[str, VehicleNow], params: Params,
                        names: Mapping[str, str], stop_threshold: float | None = None) -> dict[str, tuple[bool, str]]:
         """Per planned, plugged-in car: (charge now?, reason). Cars without a departure are not in it."""
+        # the charge-history import learns efficiencies too (session_store.charge_import)
+        self.efficiencies = {vin: row[0] for vin, row in self.storage.efficiencies().items()}
         if not self.settings.enabled:
             self._view = PlanningView(now)
             return {}

@@ -38,6 +38,7 @@ class Session:
     target_id: str | None = None
     reference_cost: float | None = None        # the same energy on the fixed-price rate (same delivery)
     bill_lines: tuple[Line, ...] = ()           # one per billed hour (ComEd) or price interval
+    energy_site_id: str | None = None          # the Fleet energy site of the unit, once known
     id: int | None = None
 
     @property
@@ -133,3 +134,34 @@ class PlanOutcome:
     energy_wh: float                # wall energy of the car's sessions between the first plan and departure
     cost: float                     # their cost on the bill (supply + delivery)
     recorded_at: float
+
+
+@dataclass(frozen=True)
+class VehicleChargeRecord:
+    """A charge as the car recorded it (Tessie's charge history), matched to the Wall Connector session it
+    was (home) or to none (away). `cost` is Tessie's figure: the bill's money for a home charge is the
+    matched session's cost; away, Tessie's figure is what Tesla or the charger's operator charged."""
+
+    vin: str
+    vehicle: str
+    charge_id: str
+    start: float
+    end: float
+    location: str
+    away: bool
+    supercharger: bool
+    energy_added_wh: float | None
+    energy_used_wh: float | None
+    starting_battery: float | None
+    ending_battery: float | None
+    cost: float | None
+    session_id: int | None = None
+    wall_energy_wh: float | None = None
+    efficiency: float | None = None
+    id: int | None = None
+
+    def public(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["cost"] = None if self.cost is None else round(self.cost, 2)
+        data["efficiency"] = None if self.efficiency is None else round(self.efficiency, 4)
+        return rounded(data)

@@ -62,7 +62,7 @@ class WorkingState:
     last_evaluation: float | None = None
 
 
-HISTORY_DAYS = 7.0      # how far back each charge-history import reads
+HISTORY_DAYS = 7.0      # how far back each charge-history import after the first reads (sessions.history_days)
 FLEET_WAIT_S = 300.0   # auto mode with a Tessie token: how long Fleet data may lag the local API at start
 
 
@@ -89,6 +89,17 @@ class SessionService:
         self.vehicle_names: dict[str, str] = {}   # VIN -> the name the Fleet exporter gave it (vehicle_info)
         self.source: Source | None = None
         self.started = clock()
+        self.site_id: str | None = None     # the Fleet energy site the units belong to, once known
+        if config.energy_site.site_id:
+            self.know_site(config.energy_site.site_id)
+
+    def know_site(self, site_id: str) -> None:
+        """The energy site is known (configured, or discovered by the charge-history import): sessions
+        recorded without it get it (the suite watches one site)."""
+        if site_id != self.site_id:
+            self.site_id = site_id
+            if self.storage.assign_energy_site(site_id):
+                self.log.info("sessions recorded so far belong to energy site %s", site_id)
 
     async def choose_source(self) -> Source | None:
         """The configured source. In auto mode only a source whose exporter this configuration runs: Fleet
@@ -234,7 +245,7 @@ class SessionService:
             vehicle=self._name_vehicle(event.vin, vehicles), start=event.start, end=event.end,
             duration_s=event.duration_s, energy_wh=event.energy_wh, peak_w=event.peak_w, average_w=event.average_w,
             meter_energy_wh=meter, **self._cost(event.intervals, prices), intervals=event.intervals,
-            gap_s=event.gap_s, source=source.name, reconciliation="pending")
+            gap_s=event.gap_s, source=source.name, reconciliation="pending", energy_site_id=self.site_id)
 
     async def _reprice(self) -> None:
         """Sessions touching an hour that was not complete are repriced once it closes. A session whose
@@ -254,6 +265,15 @@ class SessionService:
             if repriced != session:   # unchanged costs are not rewritten (nor the counters re-read)
                 updates.append(repriced)
         self.storage.update_costs(updates)
+
+    def history_window(self, site_id: str) -> float:
+        """Days the site's next charge-history import reads: sessions.history_days the first time, then the
+        recheck window. Knowing the site also gives it to the sessions recorded without it."""
+        self.know_site(site_id)
+        return HISTORY_DAYS if f"site:{site_id}" in self.storage.imported_until() else self.config.sessions.history_days
+
+    def history_imported(self, site_id: str, started: float) -> None:
+        self.storage.mark_imported({f"site:{site_id}": started})
 
     async def fetch_charge_history(self, tessie: Any, site_id: str, days: float = HISTORY_DAYS) -> list[ChargeRecord]:
         """The site's Fleet charge history of the last `days`."""
@@ -313,7 +333,7 @@ class SessionService:
                        duration_s=record.duration_s, energy_wh=record.energy_wh, peak_w=watts, average_w=watts,
                        meter_energy_wh=None, **self._cost(intervals, prices), intervals=intervals, gap_s=0.0,
                        source="telemetry_history", reconciliation="inserted", metered_energy_wh=record.energy_wh,
-                       target_id=record.target_id)
+                       target_id=record.target_id, energy_site_id=self.site_id)
 
     def configured_units(self) -> frozenset[str]:
         """The units the session source is configured with: energy_site.unit_names with Fleet, the chargers

@@ -3,21 +3,27 @@ ledger when it wrote, and returns a frozen view; the poller keeps the last good 
 failure and logs one line per failure episode.
 
 - sessions: evaluate the power series from the watermark, publish live events;
-- reconciliation: import Fleet charge history (hourly by default, a failure retried within seconds);
-- smart charging: evaluate every vehicle (its market failures are its own fail-safe decisions).
+- reconciliation: import Fleet charge history (every 15 minutes by default, a failure retried within seconds);
+- vehicle charges: import each car's own charge history (Tessie) and match it to the sessions;
+- smart charging: evaluate every vehicle (its market failures are its own fail-safe decisions);
+- live: one Prometheus query for the cars' state, the units' links and the prices (the live API), a
+  `vehicle` event on the WebSocket for each car whose state changed.
 """
 from __future__ import annotations
 
 import asyncio
 
 import logging
-from typing import Any, Awaitable, Callable, Protocol
+import time
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from servicekit.config import Config
 from servicekit.errors import UpstreamError
 from servicekit.poller import Backoff, Health, Poller
 from session_store.ledger import Ledger
+from session_store.live import LIVE_QUERY, LiveView, parse, vehicle_events
 from session_store.reconciliation import Plan
+from session_store.charge_import import ImportResult, VehicleChargeImport
 from session_store.service import SessionService
 from session_store.smart_loop import SmartChargingDriver
 from session_store.views import SessionsView, SmartChargingView
@@ -73,16 +79,34 @@ def reconciliation_step(service: SessionService, tessie: Tessie, site_id: str | 
                 return None     # no energy site on the account: nothing to reconcile
             site_id = site.site_id
             log.info("charge history of energy site %s (%s)", site.site_id, site.site_name or "unnamed")
+        days, started = service.history_window(site_id), time.time()
         try:
-            records = await service.fetch_charge_history(tessie, site_id)
+            records = await service.fetch_charge_history(tessie, site_id, days)
         except UpstreamError as error:
             raise tagged(error, "Tessie") from None
         try:
-            result = await service.reconcile(records)
+            result = await service.reconcile(records, days)
         except UpstreamError as error:
             raise tagged(error, "Prometheus (the prices to cost it)") from None
+        service.history_imported(site_id, started)
         await ledger.refresh()
         if result is not None and result.deferred:
+            retry_soon()
+        return result
+    return step
+
+
+def vehicle_charges_step(importer: VehicleChargeImport, ledger: Ledger,
+                         retry_soon: Callable[[], None] = lambda: None) -> Callable[[], Awaitable[ImportResult]]:
+    """One import of every car's own charge history; `retry_soon` when charges wait for the wall's sessions."""
+    async def step() -> ImportResult:
+        try:
+            result = await importer.step()
+        except UpstreamError as error:
+            raise tagged(error, "Tessie (the cars' charge history)") from None
+        if result.changed:
+            await ledger.refresh()
+        if result.deferred:
             retry_soon()
         return result
     return step
@@ -99,6 +123,22 @@ def smart_charging_step(driver: SmartChargingDriver, ledger: Ledger) -> Callable
             raise UpstreamError(f"{type(error).__name__}: {error}") from error
         await ledger.refresh()
         return driver.view()
+    return step
+
+
+def live_step(service: SessionService, events: Events, names: Mapping[str, str]) -> Callable[[], Awaitable[LiveView]]:
+    """One query for everything live (not one per car) through the service's Prometheus client, and an event
+    per car whose state changed since the last good read."""
+    previous: LiveView | None = None
+
+    async def step() -> LiveView:
+        nonlocal previous
+        view = parse(await service.prometheus.query(LIVE_QUERY), service.clock())
+        for event in vehicle_events(previous, view, names):
+            events.publish(event)
+        await events.flush()
+        previous = view
+        return view
     return step
 
 
@@ -122,6 +162,14 @@ class Loops:
         poller = self.pollers.get("sessions")
         return poller.health if poller is not None else Health()
 
+    def live(self) -> LiveView | None:
+        """The last good read of the cars, the units' links and the prices (None before the first)."""
+        return self._latest("live")
+
+    def live_health(self) -> Health | None:
+        poller = self.pollers.get("live")
+        return poller.health if poller is not None else None
+
     def session_starts(self) -> dict[str, float]:
         """Unit key -> start of its open session, for smart charging."""
         view = self.sessions()
@@ -130,7 +178,7 @@ class Loops:
 
 def pollers(config: Config, service: SessionService, ledger: Ledger, events: Events, log: logging.Logger,
             driver: SmartChargingDriver | None, tessie: Tessie | None,
-            on_update: Callable[[], None]) -> dict[str, Poller]:
+            on_update: Callable[[], None], charges: VehicleChargeImport | None = None) -> dict[str, Poller]:
     """Every loop the configuration asks for, by name; `on_update` is called after each step (a render).
     A failing evaluation backs off to at most four intervals (a minute by default): Prometheus is local,
     and sessions and decisions should resume soon after it does."""
@@ -139,6 +187,11 @@ def pollers(config: Config, service: SessionService, ledger: Ledger, events: Eve
         "sessions", "evaluation", sessions_step(service, ledger, events), interval, timeout=STEP_TIMEOUT_S,
         backoff=Backoff(maximum=4 * interval), on_update=on_update, logger=log,
         meanwhile="sessions wait in Prometheus and are caught up from the watermark, nothing is lost")}
+    # at the sessions' cadence: a car's state changes once per vehicle-exporter poll, a minute by default
+    found["live"] = Poller(
+        "live state", "read", live_step(service, events, config.vehicles.names), interval,
+        timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=4 * interval), logger=log,
+        meanwhile="the API serves the last state read")
     if tessie is not None:
         history = config.energy_site.charge_history_interval
 
@@ -148,6 +201,15 @@ def pollers(config: Config, service: SessionService, ledger: Ledger, events: Eve
             "charge history", "import",
             reconciliation_step(service, tessie, config.energy_site.site_id, ledger, log, retry_soon), history, timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=history, first=RETRY_S), on_update=on_update,
             logger=log, meanwhile="sessions are kept and matched when it answers")
+    if charges is not None:
+        every = config.sessions.vehicle_history_interval
+
+        def charges_soon() -> None:
+            asyncio.get_running_loop().call_later(min(DEFERRED_RETRY_S, every), found["vehicle_charges"].wake)
+        found["vehicle_charges"] = Poller(
+            "vehicle charges", "import", vehicle_charges_step(charges, ledger, charges_soon), every,
+            timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=every, first=RETRY_S), on_update=on_update, logger=log,
+            meanwhile="sessions are kept; the cars' charges are imported when it answers")
     if driver is not None:
         every = config.smart_charging.evaluation_interval
         found["smart_charging"] = Poller(

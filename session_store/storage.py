@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from billing.tariff import Line, local_day
 from session_store.sessions import OpenSession, UnitState
 from session_store.departure import Departure
+from session_store.charge_storage import MIGRATION as CHARGES_MIGRATION, VehicleChargeTables
 from session_store.meter_storage import MIGRATION as METER_MIGRATION, MeterTables
 from session_store.records import ActionRecord, PlanOutcome, PlanRevision, Session
 from session_store.smart_charging import Memory
@@ -159,6 +160,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # Meter data from the utility (session_store/meter_storage.py).
     METER_MIGRATION,
+    # The cars' own charge history (Tessie) and the sessions' energy site (session_store/charge_storage.py).
+    CHARGES_MIGRATION,
 )
 
 
@@ -192,7 +195,7 @@ def _state_from_json(text: str) -> UnitState:
     return UnitState(data.get("last_t"), data.get("last_w"), open_)
 
 
-class Storage(MeterTables):
+class Storage(MeterTables, VehicleChargeTables):
     def __init__(self, path: str | Path, zone: ZoneInfo = ZoneInfo("UTC")) -> None:
         """`zone` names the local days summaries are kept by."""
         self.path = str(path)
@@ -342,18 +345,21 @@ class Storage(MeterTables):
         data["cost_final"] = bool(data["cost_final"])
         return Session(**data)
 
-    def sessions(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
-                 vehicle: str | None = None, limit: int = 100, offset: int = 0,
-                 provisional_only: bool = False) -> list[Session]:
-        where, params = self._filters(start, end, unit, vehicle)
+    def sessions(self, *, start: float | None = None, end: float | None = None,
+                 unit: str | Sequence[str] | None = None, vehicle: str | Sequence[str] | None = None,
+                 limit: int = 100, offset: int = 0, provisional_only: bool = False,
+                 vin: str | Sequence[str] | None = None) -> list[Session]:
+        """Newest first; `unit`, `vehicle` and `vin` take one value or several (see `_filters`)."""
+        where, params = self._filters(start, end, unit, vehicle, vin)
         if provisional_only:
             where.append("cost_final = 0")
         sql = f"SELECT * FROM sessions {'WHERE ' + ' AND '.join(where) if where else ''} " \
               "ORDER BY start DESC, id DESC LIMIT ? OFFSET ?"
         return [self._row(r) for r in self.db.execute(sql, (*params, limit, offset))]
 
-    def iter_sessions(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
-                      vehicle: str | None = None, batch: int = 1000) -> Iterator[list[Session]]:
+    def iter_sessions(self, *, start: float | None = None, end: float | None = None,
+                      unit: str | Sequence[str] | None = None, vehicle: str | Sequence[str] | None = None,
+                      batch: int = 1000) -> Iterator[list[Session]]:
         """Every matching session, newest first, a batch at a time (exports never hold them all)."""
         where, params = self._filters(start, end, unit, vehicle)
         cursor = self.db.execute(f"SELECT * FROM sessions {'WHERE ' + ' AND '.join(where) if where else ''} "
@@ -361,13 +367,13 @@ class Storage(MeterTables):
         while rows := cursor.fetchmany(batch):
             yield [self._row(r) for r in rows]
 
-    def day_totals(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
-                   vehicle: str | None = None) -> list[sqlite3.Row]:
+    def day_totals(self, *, start: float | None = None, end: float | None = None,
+                   unit: str | Sequence[str] | None = None,
+                   vehicle: str | Sequence[str] | None = None) -> list[sqlite3.Row]:
         """Per local day of the matching sessions' bills, oldest first: day, sessions (first days) that day,
         energy_wh, supply_cost, delivery_cost, reference_cost (NULL without a reference), final (0 or 1).
         Days outside [start, end) are left out, so a session crossing `start` counts only its share."""
-        where, params = self._filters(start, end, unit, vehicle)
-        where = [f"s.{clause}" for clause in where]
+        where, params = self._filters(start, end, unit, vehicle, table="s.")
         for clause, moment in (("d.day >= ?", start), ("d.day <= ?", None if end is None else end - 1e-3)):
             if moment is not None:
                 where.append(clause)
@@ -379,21 +385,32 @@ class Storage(MeterTables):
             "FROM session_days AS d JOIN sessions AS s ON s.id = d.session_id "
             f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY d.day ORDER BY d.day", params).fetchall()
 
-    def count(self, *, start: float | None = None, end: float | None = None, unit: str | None = None,
-              vehicle: str | None = None) -> int:
+    def count(self, *, start: float | None = None, end: float | None = None,
+              unit: str | Sequence[str] | None = None, vehicle: str | Sequence[str] | None = None) -> int:
         where, params = self._filters(start, end, unit, vehicle)
         sql = f"SELECT COUNT(*) FROM sessions {'WHERE ' + ' AND '.join(where) if where else ''}"
         return self.db.execute(sql, params).fetchone()[0]
 
     @staticmethod
-    def _filters(start: float | None, end: float | None, unit: str | None,
-                 vehicle: str | None) -> tuple[list[str], list[Any]]:
+    def _filters(start: float | None, end: float | None, unit: str | Sequence[str] | None,
+                 vehicle: str | Sequence[str] | None, vin: str | Sequence[str] | None = None,
+                 table: str = "") -> tuple[list[str], list[Any]]:
+        """WHERE clauses (columns prefixed with `table`) and their parameters. `unit`, `vehicle` and `vin`
+        each take one value or a sequence of values, any of which matches (OR; Grafana's multi-select
+        sends several units); an empty sequence or None filters nothing. A vehicle matches by name or
+        VIN, so a car is found whichever the caller knows."""
         where: list[str] = []
         params: list[Any] = []
-        for clause, value in (("end >= ?", start), ("start < ?", end), ("unit = ?", unit), ("vehicle = ?", vehicle)):
+        for clause, value in (("end >= ?", start), ("start < ?", end)):
             if value is not None:
-                where.append(clause)
+                where.append(f"{table}{clause}")
                 params.append(value)
+        for columns, value in ((("unit",), unit), (("vehicle", "vin"), vehicle), (("vin",), vin)):
+            values = [value] if isinstance(value, str) else list(dict.fromkeys(value or ()))
+            if values:
+                marks = ", ".join("?" * len(values))
+                where.append("(" + " OR ".join(f"{table}{column} IN ({marks})" for column in columns) + ")")
+                params.extend(values * len(columns))
         return where, params
 
     def session(self, session_id: int) -> Session | None:

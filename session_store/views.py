@@ -63,6 +63,15 @@ class PairTotals:
 
 
 @dataclass(frozen=True)
+class AwayTotals:
+    """A car's charging away from home (Tessie's charge history): charges, energy added, Tessie's cost."""
+
+    charges: int = 0
+    energy_wh: float = 0.0
+    cost: float = 0.0
+
+
+@dataclass(frozen=True)
 class LedgerView:
     """The database's aggregates as of one committed write: the counters' values and the last sessions."""
 
@@ -73,6 +82,7 @@ class LedgerView:
     last: tuple[Session, ...] = ()                                          # each unit's newest session
     first_recorded: float | None = None
     actions: Mapping[tuple[str, str], int] = field(default_factory=dict)     # (action, outcome) -> count
+    away: Mapping[str, AwayTotals] = field(default_factory=dict)             # vehicle -> its away charging
 
     @property
     def units(self) -> frozenset[str]:

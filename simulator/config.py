@@ -197,6 +197,11 @@ class TelemetryConfig:
     meter_error: float = 0.0
     empty_as_null: bool = True
     history: tuple[HistoricalSession, ...] = ()
+    # Tessie's /{vin}/charges: how long after a charge ends it is listed, the name it gives home, and the
+    # rate it prices home charging at (a Tessie setting, not the bill)
+    charges_delay_s: float = 5.0
+    home_location: str = "Home"
+    home_cost_per_kwh: float = 0.15
 
 
 @dataclass(frozen=True)
@@ -210,6 +215,7 @@ class Event:
 
     kinds: plug_in (vehicle, charger), unplug, user_start, user_stop, sleep, wake (vehicle),
     drive (vehicle; ``price`` holds the state of charge it comes back with),
+    away_charge (vehicle, ``away``: a charge elsewhere that ends now and lasted ``duration_s``),
     dip (charger, duration_s, power_w), temperature (charger, duration_s, temps),
     alert (charger, duration_s, codes, fault_state), price (duration_s, price).
     """
@@ -224,6 +230,20 @@ class Event:
     codes: tuple[int, ...] = ()
     fault_state: int | None = None
     price: float = 0.0
+    away: "AwayCharge | None" = None
+
+
+@dataclass(frozen=True)
+class AwayCharge:
+    """A charge away from home (a Supercharger by default): the car comes back at ``soc``."""
+
+    soc: float
+    location: str = "Supercharger"
+    supercharger: bool = True
+    price_per_kwh: float = 0.45     # what Tesla bills per kWh drawn
+    latitude: float = 41.5250
+    longitude: float = -88.0817
+    efficiency: float = 0.95        # battery energy / energy drawn (DC fast charging)
 
 
 READ_RESOLUTIONS = ("BILLING", "DAY", "HOUR", "HALF_HOUR", "QUARTER_HOUR")  # Opower's names, coarse to fine

@@ -1,6 +1,6 @@
 """The ``/sim/`` control API (no auth, JSON): ground truth, faults, clock, live events, state.
 
-    GET    /sim/truth[?prices_from=&prices_to=]   sessions (each with its "bill"), commands, events, prices,
+    GET    /sim/truth[?prices_from=&prices_to=]   sessions (each with its "bill"), Tessie charges, commands, events, prices,
                                                    day-ahead prices and random spikes
     GET    /sim/bill[?month=YYYY-MM]               the month's bill (default: the current local month)
     GET    /sim/faults                             registered faults with hits/remaining/active
@@ -53,6 +53,7 @@ def truth_payload(model: Model, prices_from: float | None = None, prices_to: flo
         "now": now, "origin": model.origin, "model_time": model.t,
         "sessions": [{**s.to_json(model.prices, tel.meter_error, tel.delay_s),
                       "bill": session_bill(s, model.prices, tariff, tz, now)} for s in model.truth.sessions],
+        "vehicle_charges": [c.truth() for c in model.truth.vehicle_charges],
         "commands": list(model.truth.commands), "events": list(model.truth.events),
         "prices": [{"t": t, "price": p} for t, p in model.prices.between(lo, hi)],
         "day_ahead": [{"start": start, "price": model.prices.day_ahead_hour(start)}

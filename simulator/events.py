@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulator.config import ChargerConfig, Event, Scenario, VehicleConfig
+from simulator.config import AwayCharge, ChargerConfig, Event, Scenario, VehicleConfig
 from simulator.schema import Section, fail
 
 
@@ -34,7 +34,7 @@ class Refs:
 
 
 _VEHICLE_FLAGS = ("unplug", "user_start", "user_stop", "sleep", "wake")
-_EVENT_KINDS = ("plug_in", *_VEHICLE_FLAGS, "drive", "dip", "temperature", "alert", "price")
+_EVENT_KINDS = ("plug_in", *_VEHICLE_FLAGS, "drive", "away_charge", "dip", "temperature", "alert", "price")
 
 
 def scenario_refs(scenario: Scenario) -> Refs:
@@ -62,6 +62,15 @@ def parse_event(data: Any, path: str, refs: Refs, *, scheduled: bool) -> Event:
     elif kind == "drive":
         d = s.section("drive", required=True)
         event = Event(kind, at, vehicle=refs.vehicle(s), price=d.float("soc", min=0, max=100))
+        d.finish()
+    elif kind == "away_charge":
+        d = s.section("away_charge", required=True)
+        away = AwayCharge(soc=d.float("soc", min=0, max=100), location=d.str("location", "Supercharger"),
+                          supercharger=d.bool("supercharger", True),
+                          price_per_kwh=d.float("price_per_kwh", 0.45, min=0, max=10),
+                          latitude=d.float("latitude", 41.5250, min=-90, max=90),
+                          longitude=d.float("longitude", -88.0817, min=-180, max=180))
+        event = Event(kind, at, vehicle=refs.vehicle(s), duration_s=d.duration("duration", 1800.0), away=away)
         d.finish()
     elif kind == "dip":
         d = s.section("dip", required=True)

@@ -25,7 +25,7 @@ from simulator.clock import Clock
 from simulator.config import ChargerConfig, Event, Scenario, VehicleConfig
 from simulator.prices import PriceSeries
 from simulator.snapshots import ChargerSnapshot, Lifetime, VehicleSnapshot
-from simulator.truth import ChargeRecord, SessionTruth, TruthLog, charge_record
+from simulator.truth import ChargeRecord, SessionTruth, TruthLog, VehicleCharge, charge_record
 
 log = logging.getLogger("simulator.model")
 
@@ -151,6 +151,7 @@ class Model:
                     v.energy_added_kwh += p / 3.6e6 * v.cfg.efficiency
                     assert ch.session is not None
                     ch.session.add_step(t, p)
+                    ch.session.battery_ws += p * v.cfg.efficiency
             ch.power_w = p
             targets = physics.temperature_targets(ch.cfg.ambient_c, p)
             for k, tau in physics.THERMAL_TAU_S.items():
@@ -233,7 +234,7 @@ class Model:
             return f"charger occupied by {ch.vin}"
         ch.vin, ch.plug_t, ch.session_energy_ws = v.cfg.vin, t, 0.0
         ch.counters["connector_cycles"] += 1
-        ch.session = SessionTruth(ch.cfg.name, ch.cfg.din, v.cfg.vin, v.cfg.target_id, t)
+        ch.session = SessionTruth(ch.cfg.name, ch.cfg.din, v.cfg.vin, v.cfg.target_id, t, soc_start=v.soc)
         self.truth.sessions.append(ch.session)
         v.charger, v.energy_added_kwh, v.charging_state = ch.cfg.name, 0.0, "Stopped"
         self._touch(v, t, wake=not self.scenario.quirks.stale_cache_while_charging)
@@ -251,13 +252,59 @@ class Model:
         if v.charging_state == CHARGING:
             self._open(ch, v, t, "Stopped")
         if ch.session is not None:
-            ch.session.unplug = t
+            ch.session.unplug, ch.session.soc_end = t, v.soc
+            self._home_charge(v, ch.session)
         ch.session = None
         ch.vin = ch.plug_t = None
         ch.reported_energy_wh = ch.cfg.lifetime.energy_wh + int(ch.delivered_ws / 3600.0)
         v.charger, v.charging_state = None, "Disconnected"
         self._touch(v, t)
         return None
+
+    def _charge(self, v: VehicleState, **fields: Any) -> None:
+        """Append a Tessie charge record with the next id; Tessie lists it ``charges_delay`` after it ends."""
+        tel = self.scenario.telemetry
+        charge = VehicleCharge(charge_id=1001 + len(self.truth.vehicle_charges), vin=v.cfg.vin,
+                               odometer_miles=v.cfg.odometer_miles, miles_per_kwh=v.cfg.range_miles / v.cfg.battery_kwh,
+                               visible_at=fields["end"] + tel.charges_delay_s, **fields)
+        self.truth.vehicle_charges.append(charge)
+
+    def _home_charge(self, v: VehicleState, session: SessionTruth) -> None:
+        """The car's record of a home session that charged: from its first to its last power, the energy
+        drawn and the energy the battery took, priced at Tessie's home rate."""
+        if session.first_power is None or session.last_power is None:
+            return
+        tel = self.scenario.telemetry
+        used = session.energy_wh / 1000.0
+        self._charge(v, start=session.first_power, end=session.last_power, location=tel.home_location,
+                     latitude=v.cfg.latitude, longitude=v.cfg.longitude, supercharger=False,
+                     energy_added_kwh=session.battery_ws / 3.6e6, energy_used_kwh=used,
+                     starting_battery=session.soc_start or 0.0, ending_battery=v.soc,
+                     cost=used * tel.home_cost_per_kwh, session_index=self.truth.sessions.index(session))
+
+    def _away_charge(self, v: VehicleState, e: Event, t: int) -> str | None:
+        """A charge elsewhere that ends now: the battery comes back at the event's state of charge."""
+        away = e.away
+        assert away is not None
+        if v.charger is not None:
+            return "the car is plugged in"
+        start = t - int(round(e.duration_s))
+        if any(c.vin == v.cfg.vin and c.end > start for c in self.truth.vehicle_charges):
+            return "the car was charging elsewhere then (shorten the duration)"
+        soc = max(v.soc, away.soc)
+        added = (soc - v.soc) / 100.0 * v.cfg.battery_kwh
+        used = added / away.efficiency
+        self._charge(v, start=start, end=t, location=away.location,
+                     latitude=away.latitude, longitude=away.longitude, supercharger=away.supercharger,
+                     energy_added_kwh=added, energy_used_kwh=used, starting_battery=v.soc, ending_battery=soc,
+                     cost=used * away.price_per_kwh)
+        v.soc = soc
+        self._touch(v, t)
+        return None
+
+    def charges(self, vin: str) -> list[VehicleCharge]:
+        """The car's charges Tessie lists now (ended at least ``charges_delay`` ago), oldest first."""
+        return [c for c in self.truth.vehicle_charges if c.vin == vin and c.visible_at <= self.now]
 
     def _start(self, v: VehicleState, t: int) -> tuple[bool, str | None]:
         if v.charger is None:
@@ -297,7 +344,7 @@ class Model:
         return entry
 
     def _apply_to_vehicle(self, e: Event, t: int) -> str | None:
-        """plug_in, unplug, drive, user_start, user_stop, sleep, wake; returns why it was ignored, if it was."""
+        """plug_in, unplug, drive, away_charge, user_start, user_stop, sleep, wake; returns why it was ignored."""
         v = self.vehicles[e.vehicle]  # type: ignore[index]
         if e.kind == "plug_in":
             return self._plug_in(v, self.chargers[e.charger], t)  # type: ignore[index]
@@ -309,6 +356,8 @@ class Model:
             v.soc = min(v.soc, e.price)
             self._touch(v, t)
             return None
+        if e.kind == "away_charge":
+            return self._away_charge(v, e, t)
         if e.kind in ("user_start", "user_stop"):
             self._touch(v, t)
             ok, reason = (self._start if e.kind == "user_start" else self._stop)(v, t)

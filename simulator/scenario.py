@@ -41,11 +41,14 @@ Format (every key optional unless marked *; durations accept ``90``, ``90s``, ``
       - {at: 30m, charger: garage, dip: {duration: 2m, power_kw: 3.0}}
       - {at: 40m, vehicle: red, user_stop: true}      # also user_start, sleep, wake
       - {at: 20h, vehicle: red, drive: {soc: 35}}     # back from driving (unplugged): battery at most 35 %
+      - {at: 22h, vehicle: red, away_charge: {soc: 80, duration: 30m}}   # a Supercharger stop that ends now
+        # away_charge also takes location, supercharger (true), price_per_kwh (0.45 $), latitude, longitude
       - {at: 10m, charger: garage, temperature: {handle_c: 65, pcba_c: .., mcu_c: .., duration: 20m}}
       - {at: 50m, charger: garage, alert: {codes: [27], fault_state: 8, duration: 5m}}
       - {at: 2h, price: {price: 15.0, duration: 30m}}
     faults: [ see simulator.faults ]
     telemetry: {delay: 6h, meter_error: 0.0, empty_as_null: true,
+                charges_delay: 5s, home_location: Home, home_cost_per_kwh: 0.15,   # Tessie's /{vin}/charges
                 history: [{charger: garage, vehicle: red | target_id: <uuid>, start: -2d, duration: 2h,
                            energy_wh: 21508}]}
     quirks: {stale_cache_while_charging: false}
@@ -380,6 +383,8 @@ def _telemetry(s: Section, refs: Refs) -> TelemetryConfig:
     cfg = TelemetryConfig(
         delay_s=s.duration("delay", 6 * 3600.0), meter_error=s.float("meter_error", 0.0, min=-0.5, max=0.5),
         empty_as_null=s.bool("empty_as_null", True), history=tuple(history),
+        charges_delay_s=s.duration("charges_delay", 5.0), home_location=s.str("home_location", "Home"),
+        home_cost_per_kwh=s.float("home_cost_per_kwh", 0.15, min=0, max=10),
     )
     s.finish()
     return cfg

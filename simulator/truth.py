@@ -31,6 +31,9 @@ class SessionTruth:
     energy_ws: float = 0.0  # joules: sums of whole-watt steps stay exact
     by_interval: dict[int, float] = field(default_factory=dict)  # interval end -> W*s
     intervals: list[list[float]] = field(default_factory=list)  # [start, end, W*s]
+    soc_start: float | None = None  # the car's state of charge at plug-in and at unplug (percent)
+    soc_end: float | None = None
+    battery_ws: float = 0.0  # what the battery took (wall energy x the car's efficiency), joules
 
     @property
     def energy_wh(self) -> float:
@@ -98,10 +101,54 @@ def charge_record(session: SessionTruth, meter_error: float, delay_s: float) -> 
                         session.target_id, session.unplug + delay_s)
 
 
+@dataclass(frozen=True)
+class VehicleCharge:
+    """One entry of Tessie's ``/{vin}/charges``: the car's own record of a charge, home or away."""
+
+    charge_id: int
+    vin: str
+    start: int
+    end: int
+    location: str
+    latitude: float
+    longitude: float
+    supercharger: bool
+    energy_added_kwh: float   # into the battery
+    energy_used_kwh: float    # drawn from the charger
+    starting_battery: float
+    ending_battery: float
+    cost: float               # Tessie's figure: its configured home rate, or the Supercharger's price
+    odometer_miles: float
+    miles_per_kwh: float
+    visible_at: float
+    session_index: int | None = None   # the home session in ``TruthLog.sessions`` it comes from
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire entry (kWh, percent, Unix seconds, miles)."""
+        return {"id": self.charge_id, "started_at": self.start, "ended_at": self.end, "location": self.location,
+                "latitude": self.latitude, "longitude": self.longitude, "is_supercharger": self.supercharger,
+                "odometer": self.odometer_miles, "energy_added": round(self.energy_added_kwh, 2),
+                "energy_used": round(self.energy_used_kwh, 2),
+                "miles_added": round(self.energy_added_kwh * self.miles_per_kwh, 1),
+                "miles_added_ideal": round(self.energy_added_kwh * self.miles_per_kwh * 1.05, 1),
+                "starting_battery": round(self.starting_battery), "ending_battery": round(self.ending_battery),
+                "cost": round(self.cost, 2)}
+
+    def truth(self) -> dict[str, Any]:
+        """For ``/sim/truth``: exact values, whether it is home charging, and which session it is."""
+        return {"id": self.charge_id, "vin": self.vin, "start": self.start, "end": self.end,
+                "location": self.location, "supercharger": self.supercharger,
+                "away": self.session_index is None, "energy_added_kwh": self.energy_added_kwh,
+                "energy_used_kwh": self.energy_used_kwh, "starting_battery": self.starting_battery,
+                "ending_battery": self.ending_battery, "cost": round(self.cost, 2), "visible_at": self.visible_at,
+                "session_index": self.session_index}
+
+
 @dataclass
 class TruthLog:
     """Everything the tests may compare against."""
 
     sessions: list[SessionTruth] = field(default_factory=list)
+    vehicle_charges: list[VehicleCharge] = field(default_factory=list)
     commands: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)

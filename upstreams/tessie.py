@@ -12,7 +12,7 @@ Wall Connector units by DIN), shared by every component: see "names" at the end.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Mapping
@@ -222,6 +222,11 @@ def parse_charge_history(response: Any) -> list[ChargeRecord]:
 
 # --- vehicles -----------------------------------------------------------------------------------
 
+MAX_PLAUSIBLE_RANGE_MILES = 700.0   # above any car's range: Tessie sends 999 as a placeholder
+MILES_PER_HOUR_TO_M_PER_S = 0.44704  # 1609.344 m / 3600 s, exact
+LATCH = {"engaged": True, "disengaged": False}
+
+
 @dataclass(frozen=True)
 class VehicleState:
     vin: str
@@ -247,6 +252,62 @@ class VehicleState:
     locked: bool | None
     sentry_mode: bool | None
     data_timestamp: float | None      # charge_state.timestamp: when Tessie last heard from the car
+    car_type: str | None = None                      # vehicle_config.car_type: model3, modely, ...
+    ideal_battery_range_m: float | None = None
+    charge_amps_a: float | None = None               # current set in the car (charge_amps)
+    charge_rate_m_per_s: float | None = None         # range added per second while charging
+    charge_range_added_m: float | None = None        # rated range added this charge
+    charge_port_latch_engaged: bool | None = None
+    scheduled_charging_pending: bool | None = None
+    scheduled_charging_start: float | None = None    # Unix s
+    battery_heater_on: bool | None = None
+    preconditioning: bool | None = None
+    fast_charger_present: bool | None = None
+    fast_charger_type: str | None = None
+    fast_charger_brand: str | None = None
+    charger_phases: float | None = None
+    energy_remaining_j: float | None = None
+    lifetime_energy_used_j: float | None = None
+    pack_voltage_v: float | None = None
+    pack_current_a: float | None = None
+    module_temp_min_c: float | None = None
+    module_temp_max_c: float | None = None
+    # (latitude, longitude): only ever turned into a distance from home, never exported, logged or shown
+    position: tuple[float, float] | None = field(default=None, repr=False)
+
+
+def _text(data: Mapping[str, Any] | None, key: str) -> str | None:
+    """A string fact, where Tessie's "<invalid>" (and "") mean absent."""
+    value = _str(data, key)
+    return None if value is None or value.strip() in ("", "<invalid>") else value
+
+
+def _range_m(data: Mapping[str, Any] | None, key: str) -> float | None:
+    """A range in miles as metres; a negative or implausible one (the 999 placeholder) is absent."""
+    miles = _num(data, key)
+    return None if miles is None or not 0 <= miles <= MAX_PLAUSIBLE_RANGE_MILES else scaled(miles, METERS_PER_MILE)
+
+
+def _epoch_s(data: Mapping[str, Any] | None, key: str) -> float | None:
+    """Unix seconds given as a number or (Tessie's schema) a string of digits; null or 0 = none."""
+    value = (data or {}).get(key)
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    seconds = _num({key: value}, key)
+    return seconds if seconds is not None and seconds > 0 else None
+
+
+def _either(*flags: bool | None) -> bool | None:
+    """True if any source says so, False if one says not and none says so, None if none says."""
+    known = [flag for flag in flags if flag is not None]
+    return any(known) if known else None
+
+
+def _position(drive: Mapping[str, Any]) -> tuple[float, float] | None:
+    latitude, longitude = _num(drive, "latitude"), _num(drive, "longitude")
+    if latitude is None or longitude is None or not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return latitude, longitude
 
 
 def parse_vehicle_state(data: Any, vin: str | None = None) -> VehicleState:
@@ -257,13 +318,13 @@ def parse_vehicle_state(data: Any, vin: str | None = None) -> VehicleState:
     if not the_vin:
         raise BadPayload("state: no vin in the vehicle object")
     cable = _str(charge, "conn_charge_cable")
+    latch = _str(charge, "charge_port_latch")
     stamps = [s for s in (_num(charge, "timestamp"), _num(vehicle, "timestamp"), _num(climate, "timestamp")) if s]
     return VehicleState(
         vin=the_vin, display_name=_str(data, "display_name") or _str(vehicle, "vehicle_name"),
         state=_str(data, "state"), battery_level=_num(charge, "battery_level"),
         usable_battery_level=_num(charge, "usable_battery_level"),
-        battery_range_m=_num(charge, "battery_range", METERS_PER_MILE),
-        est_battery_range_m=_num(charge, "est_battery_range", METERS_PER_MILE),
+        battery_range_m=_range_m(charge, "battery_range"), est_battery_range_m=_range_m(charge, "est_battery_range"),
         charge_limit_soc=_num(charge, "charge_limit_soc"), charging_state=_str(charge, "charging_state"),
         charger_power_w=_num(charge, "charger_power", 1000.0), charger_voltage_v=_num(charge, "charger_voltage"),
         charger_current_a=_num(charge, "charger_actual_current"),
@@ -275,16 +336,37 @@ def parse_vehicle_state(data: Any, vin: str | None = None) -> VehicleState:
         odometer_m=_num(vehicle, "odometer", METERS_PER_MILE), car_version=_str(vehicle, "car_version"),
         locked=_bool(vehicle, "locked"), sentry_mode=_bool(vehicle, "sentry_mode"),
         data_timestamp=scaled(_num(charge, "timestamp") or max(stamps, default=0.0), 0.001) or None,
+        car_type=_text(_obj(data, "vehicle_config"), "car_type"),
+        ideal_battery_range_m=_range_m(charge, "ideal_battery_range"),
+        charge_amps_a=_num(charge, "charge_amps"),
+        charge_rate_m_per_s=_num(charge, "charge_rate", MILES_PER_HOUR_TO_M_PER_S),
+        charge_range_added_m=_num(charge, "charge_miles_added_rated", METERS_PER_MILE),
+        charge_port_latch_engaged=LATCH.get(latch.lower()) if latch else None,
+        scheduled_charging_pending=_bool(charge, "scheduled_charging_pending"),
+        scheduled_charging_start=_epoch_s(charge, "scheduled_charging_start_time"),
+        battery_heater_on=_either(_bool(charge, "battery_heater_on"), _bool(climate, "battery_heater")),
+        preconditioning=_bool(climate, "is_preconditioning"),
+        fast_charger_present=_bool(charge, "fast_charger_present"),
+        fast_charger_type=_text(charge, "fast_charger_type"), fast_charger_brand=_text(charge, "fast_charger_brand"),
+        charger_phases=_num(charge, "charger_phases"),
+        energy_remaining_j=_num(charge, "energy_remaining", JOULES_PER_KWH),
+        lifetime_energy_used_j=_num(charge, "lifetime_energy_used", JOULES_PER_KWH),
+        pack_voltage_v=_num(charge, "pack_voltage"), pack_current_a=_num(charge, "pack_current"),
+        module_temp_min_c=_num(charge, "module_temp_min"), module_temp_max_c=_num(charge, "module_temp_max"),
+        position=_position(_obj(data, "drive_state")),
     )
 
 
 def parse_vehicle_list(body: Any) -> list[VehicleState]:
+    """Every vehicle on the account but those archived in Tessie, asleep or not; an entry without a cached
+    state (`last_state: null`) is still listed, by its VIN."""
     results = body.get("results") if isinstance(body, dict) else None
     if not isinstance(results, list):
         raise BadPayload("vehicles: expected {'results': [...]}")
     states = []
     for entry in results:
-        if isinstance(entry, dict) and isinstance(entry.get("vin"), str):
+        if isinstance(entry, dict) and isinstance(entry.get("vin"), str) and entry["vin"] \
+                and entry.get("is_archived_manually") is not True:
             last = entry.get("last_state") if isinstance(entry.get("last_state"), dict) else {"vin": entry["vin"]}
             states.append(parse_vehicle_state({**last, "vin": entry["vin"]}))
     return states
@@ -335,8 +417,9 @@ class Tessie:
                                  parse_charge_history, params)
 
     async def vehicles(self) -> list[VehicleState]:
-        """All vehicles with their last cached state (Tessie `/vehicles`); never wakes a car."""
-        return await self._get("vehicles", "/vehicles", parse_vehicle_list, {"only_active": "true"})
+        """Every vehicle on the account, asleep and inactive ones included (`only_active=false`; archived ones
+        are left out), with its last cached state; never wakes a car."""
+        return await self._get("vehicles", "/vehicles", parse_vehicle_list, {"only_active": "false"})
 
     async def vehicle_state(self, vin: str) -> VehicleState:
         """Cached state (`use_cache=true`): complete data, and the car is left asleep."""
@@ -404,6 +487,26 @@ def configured_unit_name(unit_names: Mapping[str, str], din: str) -> str | None:
 def unit_name(unit_names: Mapping[str, str], din: str) -> str:
     """A unit's name in every component: the configured one, else its serial."""
     return configured_unit_name(unit_names, din) or serial_of(din)
+
+
+def unit_roles(dins: Iterable[str], leaders: Iterable[str], on_lan: Iterable[str],
+               names: Mapping[str, str]) -> dict[str, str]:
+    """DIN -> "leader", "follower" or "unknown". Fleet's site_info names no role, so: a site of one unit is
+    its own leader; units listed in energy_site.leaders (DIN or serial) lead and the others follow; else the
+    units the local API reaches lead (`on_lan`: the names of wall_connectors.chargers; with power sharing
+    only the leader joins the home network) and the rest follow; else unknown. The DIN's middle segment
+    ("-01-" leader) was proposed as a rule but contradicts real sites, so it is not used."""
+    dins = sorted(set(dins))
+    if len(dins) == 1:
+        return {dins[0]: "leader"}
+    wanted = {key.strip().upper() for key in leaders if key.strip()}
+    chosen = {din for din in dins if {din.upper(), serial_of(din).upper()} & wanted}
+    if not chosen:
+        lan = set(on_lan)
+        chosen = {din for din in dins if unit_name(names, din) in lan}
+    if not chosen:
+        return dict.fromkeys(dins, "unknown")
+    return {din: "leader" if din in chosen else "follower" for din in dins}
 
 
 def unit_name_problems(unit_names: Mapping[str, str], dins: Iterable[str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Tessie native API: ``/vehicles``, ``/{vin}/state``, ``/{vin}/status``, ``/{vin}/battery``,
+"""Tessie native API: ``/vehicles``, ``/{vin}/state``, ``/{vin}/status``, ``/{vin}/battery``, ``/{vin}/charges``,
 ``POST /{vin}/command/<name>`` and ``POST /{vin}/wake``.
 
 No Fleet envelope here: state is the vehicle object at top level, lists are ``{"results": [...]}``
@@ -44,9 +44,34 @@ def _flag(request: web.Request, name: str, default: bool) -> bool:
     return default if value is None else value.strip().lower() in ("true", "1", "yes")
 
 
+AWAY_OFFSET_DEG = 0.05   # about 5.6 km north of home, for a snapshot that is away without saying where
+
+
+def charger_facts(s: VehicleSnapshot) -> dict[str, Any]:
+    """What the car says about the charger: a Supercharger (present, Tesla) only while the snapshot says it is
+    at one (``fast_charger``, when the model provides it); AC on a Wall Connector; ``<invalid>`` unplugged."""
+    if getattr(s, "fast_charger", None):
+        return {"fast_charger_present": True, "fast_charger_type": "Tesla", "fast_charger_brand": "Tesla"}
+    return {"fast_charger_present": False, "fast_charger_type": "ACSingleWireCAN" if s.plugged else "<invalid>",
+            "fast_charger_brand": "<invalid>"}
+
+
+def position(s: VehicleSnapshot) -> tuple[float, float]:
+    """Where the car is: the snapshot's own coordinates when it has them, else home (the vehicle's configured
+    latitude/longitude), or a point away from home when the snapshot says ``at_home`` is false."""
+    latitude, longitude = getattr(s, "latitude", None), getattr(s, "longitude", None)
+    if isinstance(latitude, (int, float)) and isinstance(longitude, (int, float)):
+        return float(latitude), float(longitude)
+    if getattr(s, "at_home", True) is False:
+        return s.cfg.latitude + AWAY_OFFSET_DEG, s.cfg.longitude
+    return s.cfg.latitude, s.cfg.longitude
+
+
 def vehicle_payload(s: VehicleSnapshot) -> dict[str, Any]:
     """The ``/{vin}/state`` object for a snapshot (cached snapshots keep their own timestamps)."""
     v, ms, sec = s.cfg, int(s.t * 1000), int(s.t)
+    latitude, longitude = position(s)
+    connected = s.plugged or bool(getattr(s, "fast_charger", None))   # a Supercharger's connector latches too
     battery_kw = s.power_w * v.efficiency / 1000.0
     to_limit_kwh = max(0.0, s.charge_limit - s.soc) / 100.0 * v.battery_kwh
     hours = to_limit_kwh / battery_kw if s.charging_state == "Charging" and battery_kw > 0 else 0.0
@@ -66,9 +91,8 @@ def vehicle_payload(s: VehicleSnapshot) -> dict[str, Any]:
         "charge_miles_added_rated": round(s.energy_added_kwh * miles_per_kwh, 1),
         "charge_miles_added_ideal": round(s.energy_added_kwh * miles_per_kwh * 1.05, 1),
         "time_to_full_charge": round(hours, 2), "minutes_to_full_charge": int(round(hours * 60)),
-        "conn_charge_cable": s.cable, "fast_charger_present": False,
-        "fast_charger_type": "ACSingleWireCAN" if s.plugged else "<invalid>", "fast_charger_brand": "<invalid>",
-        "charge_port_door_open": s.plugged, "charge_port_latch": "Engaged" if s.plugged else "Disengaged",
+        "conn_charge_cable": s.cable, **charger_facts(s),
+        "charge_port_door_open": connected, "charge_port_latch": "Engaged" if connected else "Disengaged",
         "charge_enable_request": s.charging_state == "Charging", "user_charge_enable_request": None,
         "scheduled_charging_mode": "Off", "scheduled_charging_pending": False, "scheduled_charging_start_time": None,
         "scheduled_departure_time": None, "scheduled_departure_time_minutes": 480, "off_peak_charging_enabled": False,
@@ -89,9 +113,9 @@ def vehicle_payload(s: VehicleSnapshot) -> dict[str, Any]:
             "is_preconditioning": False, "battery_heater": False, "driver_temp_setting": 21.0,
             "passenger_temp_setting": 21.0, "timestamp": ms},
         "drive_state": {
-            "latitude": v.latitude, "longitude": v.longitude, "heading": 90, "shift_state": None, "speed": None,
-            "power": -int(round(battery_kw)), "gps_as_of": sec, "timestamp": ms, "native_latitude": v.latitude,
-            "native_longitude": v.longitude, "native_type": "wgs", "native_location_supported": 1},
+            "latitude": latitude, "longitude": longitude, "heading": 90, "shift_state": None, "speed": None,
+            "power": -int(round(battery_kw)), "gps_as_of": sec, "timestamp": ms, "native_latitude": latitude,
+            "native_longitude": longitude, "native_type": "wgs", "native_location_supported": 1},
         "gui_settings": {
             "gui_distance_units": "mi/hr", "gui_temperature_units": "F", "gui_charge_rate_units": "kW",
             "gui_range_display": "Rated", "gui_24_hour_time": False, "show_range_units": True, "timestamp": ms},
@@ -136,7 +160,8 @@ def routes(model: Model) -> list[web.RouteDef]:
             if only_active and not state.cfg.active:
                 continue
             snap = model.vehicle_view(vin)
-            results.append({"vin": vin, "is_active": state.cfg.active, "is_archived_manually": False,
+            results.append({"vin": vin, "is_active": state.cfg.active,
+                            "is_archived_manually": bool(getattr(state.cfg, "archived", False)),
                             "last_charge_created_at": None, "last_state": vehicle_payload(snap) if snap else None})
         return json_response({"results": results})
 
@@ -160,6 +185,23 @@ def routes(model: Model) -> list[web.RouteDef]:
         snap = model.vehicle_view(vin)
         return json_response(battery_payload(snap))  # type: ignore[arg-type]
 
+    async def charges(request: web.Request) -> web.Response:
+        """The car's charges overlapping [from, to] (Unix seconds), newest first; ``superchargers_only``,
+        ``minimum_energy_added`` (kWh) and ``limit`` as Tessie documents them."""
+        if (vin := vehicle_or_404(request)) is None:
+            return json_response(not_found, 404)
+        model.sync()
+        try:
+            low = float(request.query.get("from", "-inf"))
+            high = float(request.query.get("to", "inf"))
+            minimum = float(request.query.get("minimum_energy_added", "0"))
+            limit = int(request.query.get("limit", "0")) or None
+        except ValueError:
+            return json_response({"error": "Invalid parameter"}, 400)
+        found = [c for c in reversed(model.charges(vin)) if c.end >= low and c.start <= high
+                 and c.energy_added_kwh >= minimum and (c.supercharger or not _flag(request, "superchargers_only", False))]
+        return json_response({"results": [c.to_json() for c in found[:limit]]})
+
     async def command(request: web.Request) -> web.Response:
         if (vin := vehicle_or_404(request)) is None:
             return json_response(not_found, 404)
@@ -179,6 +221,7 @@ def routes(model: Model) -> list[web.RouteDef]:
         web.get("/{vin}/state", state),
         web.get("/{vin}/status", status),
         web.get("/{vin}/battery", battery),
+        web.get("/{vin}/charges", charges),
         web.post("/{vin}/command/{command}", command),
         web.post("/{vin}/wake", wake),
     ]

@@ -1,5 +1,7 @@
 """Sessions end to end: the simulator charges a car, fleet-exporter reports the unit, Prometheus stores
-it, the session store turns it into one session with energy close to the simulator's truth."""
+it, the session store turns it into one session with energy close to the simulator's truth. The car then
+charges at a Supercharger: its own charge history (Tessie) gives the away charge with its cost, and the
+home charge matched to the session with the charging efficiency."""
 from __future__ import annotations
 
 import json
@@ -31,7 +33,8 @@ SCENARIO = {
     # under way would cut seconds off the session), unplugged SESSION_SECONDS later
     # Fleet charge history: the live session appears 3 s after it ends (metered 2 % high), and a session
     # from yesterday that no live data saw is there already.
-    "telemetry": {"delay": "3s", "meter_error": 0.02,
+    # Tessie lists the car's own charges 2 s after they end.
+    "telemetry": {"delay": "3s", "meter_error": 0.02, "charges_delay": "2s",
                   "history": [{"charger": "garage", "vehicle": "blue", "start": "-1d", "duration": "2h",
                                "energy_wh": 14000}]},
 }
@@ -85,7 +88,7 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     store_process = start_component("session-store", "session_store", store, config=config, env={
         "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_CHARGE_HISTORY_INTERVAL": "1",
         "WALL_CONNECTOR_NAMES": "1457768-02-G--PGT00000000007:garage",  # one configuration for every component
-        "SMART_CHARGING_EVALUATION_INTERVAL": "1"})
+        "SMART_CHARGING_EVALUATION_INTERVAL": "1", "VEHICLE_CHARGES_INTERVAL": "1"})
     api = f"http://127.0.0.1:{store}"
     events = EventListener(f"ws://127.0.0.1:{store}/api/events")
     assert events.connected.wait(10)
@@ -171,5 +174,34 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
                for a in logged), logged
     assert 'smart_charging_fail_safe_decisions_total{reason="too_little_history"}' in metrics
     assert prometheus.value("up") == 1.0
+
+    # The car charges at a Supercharger: a stop that ends now, at $0.50 per kWh drawn, since it left home.
+    gone = int(time.time() - truth["unplug"]) - 1
+    sim.event(vehicle="blue", away_charge={"soc": 80, "duration": gone, "location": "Supercharger Joliet, IL",
+                                           "price_per_kwh": 0.5})
+    home_truth, away_truth = sim.truth()["vehicle_charges"]
+
+    def charges() -> list[dict]:
+        return get_json(f"{api}/api/charges?vehicle=Blue%20car")["charges"]
+    wait_until(lambda: len(charges()) == 2, 30, 0.2, "the home and the away charge")
+    listed = get_json(f"{api}/api/charges")
+    jsonschema.validate(listed, schema_of("/api/charges"))
+    away, home = listed["charges"]                 # newest first
+    assert (away["away"], away["supercharger"], away["location"]) == (True, True, "Supercharger Joliet, IL")
+    assert away["cost"] == away_truth["cost"] and away["session_id"] is None
+    assert away["energy_added_wh"] == pytest.approx(round(away_truth["energy_added_kwh"], 2) * 1000)
+    assert (home["away"], home["location"], home["session_id"]) == (False, "home", session["id"])
+    # efficiency: what the car says it added (Tessie: 0.01 kWh) over the wall energy of record (Fleet's meter)
+    expected = round(home_truth["energy_added_kwh"], 2) * 1000 / session["energy_of_record_wh"]
+    wait_until(lambda: charges()[1]["efficiency"] == pytest.approx(expected, abs=1e-4), 30, 0.2,
+               "the efficiency against the metered energy")
+    assert get_json(f"{api}/api/charges?away=true")["count"] == 1
+    month = get_json(f"{api}/api/summary?period=month")["summaries"][-1]     # this month: away charging now
+    assert (month["away_charges"], month["away_cost"]) == (1, away_truth["cost"])
+    assert month["total_cost"] == pytest.approx(month["charging_cost"] + 19.56, abs=1e-6), "away is not on the bill"
+    [car] = [v for v in get_json(f"{api}/api/vehicles")["vehicles"] if v["vin"] == VIN]
+    assert [c["location"] for c in car["away_charges"]] == ["Supercharger Joliet, IL"]
+    away_cost = f'charging_away_cost_dollars_total{{vehicle="Blue car"}} {away_truth["cost"]}'
+    wait_until(lambda: away_cost in get(f"{api}/metrics")[2].decode(), 10, 0.2, "the away counters")
     assert events.thread.is_alive(), "the WebSocket client is still connected"
     assert store_process.stop(timeout=5) == 0, "SIGTERM with a WebSocket client connected stops the store promptly"

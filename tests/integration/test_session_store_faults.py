@@ -1,5 +1,6 @@
-"""The session store's Fleet charge-history client against the simulator's faults: every failure is
-counted by outcome, logged once per episode, never stops the store serving, and it recovers."""
+"""The session store's charge-history clients (the site's from Fleet, each car's own from Tessie) against
+the simulator's faults: every failure is counted by outcome, logged once per episode, never stops the
+store serving, and it recovers."""
 from __future__ import annotations
 
 import pytest
@@ -10,15 +11,20 @@ from testkit.http import get
 from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.integration
-HISTORY = "fleet/energy_sites/*/telemetry_history"
+# (fault target, counter prefix, endpoint, the poller's log line)
+CLIENTS = {"fleet": ("fleet/energy_sites/*/telemetry_history", "charging_session_store_fleet", "telemetry_history",
+                     "charge history import failed"),
+           "tessie": ("tessie/*/charges", "charging_session_store_tessie", "charges", "vehicle charges import failed")}
 FAULTS = [({"kind": "status", "status": 500}, "server_error"), ({"kind": "status", "status": 429, "retry_after": 1},
                                                                  "rate_limited"),
           ({"kind": "malformed"}, "bad_payload"), ({"kind": "hang", "hold": "5s", "then": "drop"}, "timeout"),
           ({"kind": "reset"}, "unreachable"), ({"kind": "big_body", "size_mb": 50}, "bad_payload")]
 
 
-def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_path, start_simulator,
-                                                                          start_component, start_prometheus) -> None:
+@pytest.mark.parametrize("client", CLIENTS)
+def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_path, start_simulator, start_component,
+                                                                          start_prometheus, client) -> None:
+    target, prefix, endpoint, failed = CLIENTS[client]
     sim = start_simulator("demo")
     prometheus = start_prometheus({})
     port = free_port()
@@ -26,19 +32,19 @@ def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_pa
     config.write_text(f"tessie:\n  timeout: 2\nsessions:\n  database: {tmp_path / 's.db'}\n"
                       f"  evaluation_interval: 1\nprometheus:\n  url: {prometheus.url}\n")
     store = start_component("session-store", "session_store", port, config=config, env={
-        "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_CHARGE_HISTORY_INTERVAL": "1"})
+        "TESSIE_ACCESS_TOKEN": SIM_TOKEN, "TESSIE_BASE_URL": sim.url, "FLEET_CHARGE_HISTORY_INTERVAL": "1",
+        "VEHICLE_CHARGES_INTERVAL": "1"})
     url = f"http://127.0.0.1:{port}"
 
     def count(outcome: str) -> float:
         found = parse(get(f"{url}/metrics")[2].decode())
-        return found.get('charging_session_store_fleet_upstream_requests_total'
-                         f'{{endpoint="telemetry_history",outcome="{outcome}"}}', 0.0)
+        return found.get(f'{prefix}_upstream_requests_total{{endpoint="{endpoint}",outcome="{outcome}"}}', 0.0)
 
     wait_until(lambda: count("success") >= 1, 30, 0.2, "a first successful charge-history read")
     for spec, outcome in FAULTS:
         log_start = store.log_path.stat().st_size
         before, successes = count(outcome), count("success")
-        sim.add_fault({"target": HISTORY, **spec})
+        sim.add_fault({"target": target, **spec})
         wait_until(lambda: count(outcome) >= before + 2, 40, 0.2, f"{spec} counted as {outcome} twice")
         assert get(f"{url}/-/healthy")[0] == 200 and get(f"{url}/api/sessions")[0] == 200
         sim.clear_faults()
@@ -46,6 +52,6 @@ def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_pa
         with open(store.log_path, "rb") as log:
             log.seek(log_start)
             warnings = [line for line in log.read().decode(errors="replace").splitlines()
-                        if "charge history import failed" in line]
+                        if failed in line]
         assert len(warnings) == 1 and f"({outcome})" in warnings[0], (spec, warnings)
     assert store.running

@@ -11,6 +11,7 @@ import pytest
 
 from testkit.exposition import parse
 from testkit.golden import check_golden, promtool_problems, render
+from upstreams.tessie import unit_roles
 
 from upstreams.tessie import parse_live_status, parse_products, parse_site_info, unwrap
 from servicekit.errors import BadPayload
@@ -145,11 +146,31 @@ def test_live_status_timestamp_keeps_its_utc_offset() -> None:
 def test_unit_facts_come_from_site_info_with_serial_from_the_din() -> None:
     text = scenario("wall_connector_only_site")
     assert ('tesla_wall_connector_info{active="true",device_id="c0ffee00-0000-4000-8000-000000000201",'
-            f'din="{GARAGE}",part_number="1457768-01-G",serial_number="PGT12345678901",unit="garage"}} 1.0') in text
+            f'din="{GARAGE}",part_number="1457768-01-G",role="unknown",serial_number="PGT12345678901",'
+            'unit="garage"} 1.0') in text
     # is_active "yes" is not a bool: the fact is left out, the unit is still listed
     assert ('tesla_wall_connector_info{din="1457768-02-G--PGT12345678904",part_number="1457768-02-G",'
-            'serial_number="PGT12345678904",unit="PGT12345678904"} 1.0') in text
+            'role="unknown",serial_number="PGT12345678904",unit="PGT12345678904"} 1.0') in text
     assert "orphan-without-din" not in text
+
+
+def roles(names: Units) -> dict[str, str]:
+    text = exposition(snapshot(*SCENARIOS["wall_connector_only_site"]), names)
+    return {line.split('din="')[1].split('"')[0]: line.split('role="')[1].split('"')[0]
+            for line in text.splitlines() if line.startswith("tesla_wall_connector_info{")}
+
+
+def test_the_power_sharing_role_comes_from_the_leaders_setting_or_from_which_unit_is_on_the_lan() -> None:
+    names = {GARAGE: "garage", DRIVEWAY: "driveway"}
+    # only the leader joins the home network: the unit the local API reaches leads, the others follow
+    on_lan = roles(Units(names, {}, on_lan=["garage"]))
+    assert on_lan[GARAGE] == "leader" and set(on_lan.values()) == {"leader", "follower"}
+    assert list(on_lan.values()).count("leader") == 1
+    # energy_site.leaders (serial or DIN, any case) wins over the LAN rule
+    chosen = roles(Units(names, {}, leaders=" pgt12345678903 ", on_lan=["garage"]))
+    assert [din for din, role in chosen.items() if role == "leader"] == ["1457768-02-G--PGT12345678903"]
+    assert set(roles(Units(names, {})).values()) == {"unknown"}
+    assert unit_roles([GARAGE], [], [], {}) == {GARAGE: "leader"}      # one unit is its own leader
 
 
 def test_empty_site_name_and_time_zone_are_left_out_of_site_info() -> None:

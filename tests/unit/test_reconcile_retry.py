@@ -29,7 +29,13 @@ class Service:
         self.calls: list[float] = []
         self.done, self.after = done, after
 
-    async def fetch_charge_history(self, tessie, site_id: str) -> list:
+    def history_window(self, site_id: str) -> float:
+        return 30.0
+
+    def history_imported(self, site_id: str, started: float) -> None:
+        pass
+
+    async def fetch_charge_history(self, tessie, site_id: str, days: float) -> list:
         assert site_id == SITE
         self.calls.append(time.monotonic())
         if len(self.calls) >= self.after:
@@ -39,7 +45,7 @@ class Service:
             raise Timeout("telemetry_history at api.tessie.com: no answer within 15s")
         return []
 
-    async def reconcile(self, records: list) -> None:
+    async def reconcile(self, records: list, days: float) -> None:
         if self.prometheus_failures:
             self.prometheus_failures -= 1
             raise Unreachable("query at 127.0.0.1:9090: ClientConnectorError: connection refused")

@@ -252,3 +252,27 @@ def test_the_report_as_json_and_text_formats() -> None:
     assert (money(1234.5), money(-0.5), kwh(1234.56), cents(9.5)) == ("$1,234.50", "-$0.50", "1,234.6 kWh",
                                                                        "9.50 ¢/kWh")
     assert money(report.totals.total) in summary(report)
+
+
+def test_away_charging_is_reported_beside_the_bill_with_the_home_efficiency() -> None:
+    from reports.text import sections
+    from session_store.records import VehicleChargeRecord
+
+    def charge(start: str, away: bool, added_wh: float, cost: float, session_id: int | None = None,
+               wall_wh: float | None = None) -> VehicleChargeRecord:
+        return VehicleChargeRecord("5YJ3E1EA1PF000002", "Model 3", start, at(start), at(start) + 1800,
+                                   "Supercharger Joliet, IL" if away else "home", away, away, added_wh, None, 20, 80,
+                                   cost, session_id, wall_wh, None if away else added_wh / (wall_wh or 1))
+    charges = [charge("2026-10-03T12:00", True, 40_000, 18.4), charge("2026-11-03T12:00", True, 9_000, 4.0),
+               charge("2026-10-05T18:00", False, 10_800, 1.8, 7, 12_000),
+               charge("2026-10-12T15:30", False, 7_200, 1.2, 9, 8_000)]
+    base = report_of("2026-10", OCTOBER)
+    report = report_of("2026-10", OCTOBER, charges=charges)
+    assert report.totals == base.totals, "away charging is not on the home's bill"
+    away = report.away
+    assert (away.charges, away.energy_kwh, away.cost) == (1, 40.0, 18.4)            # November's is outside
+    assert away.efficiency == pytest.approx((10_800 + 7_200) / (12_000 + 8_000))     # 0.9
+    assert [(r.location, r.supercharger) for r in away.rows] == [("Supercharger Joliet, IL", True)]
+    [section] = [s for s in sections(report) if s.title == "Away from home"]
+    assert ("cost away (as Tessie reports it)", "$18.40") in section.blocks[0].rows
+    assert ("home charging efficiency (battery / wall)", "90.0 %") in section.blocks[0].rows

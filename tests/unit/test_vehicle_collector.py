@@ -10,7 +10,8 @@ from testkit.exposition import parse
 from testkit.golden import check_golden, promtool_problems, render
 from prometheus_client import CollectorRegistry, generate_latest
 
-from upstreams.tessie import METERS_PER_MILE, Tessie, VehicleNames, parse_vehicle_state
+from servicekit.location import Home
+from upstreams.tessie import METERS_PER_MILE, Tessie, VehicleNames, parse_vehicle_list, parse_vehicle_state
 from servicekit.config import Secret
 from servicekit.errors import BadPayload
 from servicekit.upstream import Upstream, UpstreamMetrics, decode_json
@@ -26,7 +27,10 @@ STATES = {  # fixture -> the VIN the poller asked for
     "state_missing_and_wrong_types.json": "5YJSA1E26MF000003",
     "state_offline_minimal.json": "5YJYGDEE5LF000004",
     "state_asleep_live.json": "5YJ3E1EA7KF000005",
+    "state_supercharging.json": "5YJ3E1EA7KF000006",
 }
+# 0.0009 degrees (100.1 m) due south of Blue's position (41.8781, -87.6298): see test_vehicle_location (servicekit.location)
+HOME = Home(41.8772, -87.6298, 150.0)
 
 
 def body(name: str):
@@ -57,13 +61,14 @@ def sample_data() -> dict:
     return data
 
 
-def exposition(data: dict, names: VehicleNames | None = None) -> str:
-    return render(lambda: make_collect(names or learned())(data))
+def exposition(data: dict, names: VehicleNames | None = None, home: Home | None = HOME) -> str:
+    return render(lambda: make_collect(names or learned(), home)(data))
 
 
 BLUE = '{vehicle="Blue",vin="5YJ3E1EA7KF000001"}'
 RED = '{vehicle="Red",vin="7SAYGDEE1PA000002"}'
 GRAY = '{vehicle="Gray",vin="5YJSA1E26MF000003"}'
+GREEN = '{vehicle="Green",vin="5YJ3E1EA7KF000006"}'
 
 
 def test_exposition_matches_golden() -> None:
@@ -174,6 +179,117 @@ def test_live_asleep_answer_yields_only_connectivity_under_the_requested_vin() -
     assert lines and all(line.startswith("tesla_vehicle_connectivity") for line in lines)
 
 
+# --- the fields of issue 17 (values converted by hand) ---------------------------------------------
+
+def test_charging_details_in_base_units() -> None:
+    found = parse(exposition(sample_data()))
+    assert found[f"tesla_vehicle_charge_amps_setting_amperes{BLUE}"] == 32.0
+    assert found[f"tesla_vehicle_charger_phases{BLUE}"] == 1.0
+    # charge_rate 30.6 mi/h of range: 30.6 x 1609.344 m / 3600 s = 30.6 x 0.44704 = 13.679424 m/s
+    assert found[f"tesla_vehicle_charge_rate_meters_per_second{BLUE}"] == 13.679424
+    # charge_miles_added_rated 84 mi: 84 x 1609.344 = 135184.896 m
+    assert found[f"tesla_vehicle_charge_range_added_meters{BLUE}"] == 135184.896
+    # ideal_battery_range 202.57 mi: 202.57 x 1609.344 = 326004.81408 m
+    assert found[f"tesla_vehicle_ideal_battery_range_meters{BLUE}"] == 326004.81408
+    assert found[f"tesla_vehicle_charge_port_latch_engaged{BLUE}"] == 1.0
+    assert found[f"tesla_vehicle_charge_port_latch_engaged{RED}"] == 0.0      # "Disengaged"
+    assert f"tesla_vehicle_charger_phases{RED}" not in found                   # null while unplugged
+
+
+def test_ideal_range_placeholder_999_is_absent_not_1600_km() -> None:
+    found = parse(exposition(sample_data()))
+    assert f"tesla_vehicle_ideal_battery_range_meters{RED}" not in found      # Red sends 999
+    assert state("state_asleep_cached.json").ideal_battery_range_m is None
+    assert found[f"tesla_vehicle_battery_range_meters{RED}"] == pytest.approx(250.12 * METERS_PER_MILE)
+
+
+@pytest.mark.parametrize("miles, metres", [(999, None), (700.5, None), (-1, None), (700, 700 * 1609.344), (0, 0.0)])
+def test_an_implausible_range_is_absent(miles, metres) -> None:
+    record = parse_vehicle_state({"vin": "5YJ3E1EA7KF000001", "charge_state": {
+        "ideal_battery_range": miles, "battery_range": miles, "est_battery_range": miles}})
+    assert record.ideal_battery_range_m == record.battery_range_m == record.est_battery_range_m == metres
+
+
+def test_scheduled_charging_pending_and_its_start_time() -> None:
+    found = parse(exposition(sample_data()))
+    assert found[f"tesla_vehicle_scheduled_charging_pending{RED}"] == 1.0
+    assert found[f"tesla_vehicle_scheduled_charging_start_timestamp_seconds{RED}"] == 1752562800.0
+    assert found[f"tesla_vehicle_scheduled_charging_pending{BLUE}"] == 0.0
+    assert f"tesla_vehicle_scheduled_charging_start_timestamp_seconds{BLUE}" not in found   # null
+    # Tessie's schema types it as a string: "1752600000" is the same instant
+    assert found[f"tesla_vehicle_scheduled_charging_start_timestamp_seconds{GREEN}"] == 1752600000.0
+
+
+def test_battery_heater_from_either_object_and_preconditioning() -> None:
+    found = parse(exposition(sample_data()))
+    assert found[f"tesla_vehicle_battery_heater_on{BLUE}"] == 0.0
+    assert found[f"tesla_vehicle_battery_heater_on{RED}"] == 1.0     # climate_state.battery_heater only
+    assert found[f"tesla_vehicle_battery_heater_on{GREEN}"] == 1.0   # charge_state.battery_heater_on only
+    assert found[f"tesla_vehicle_preconditioning{GREEN}"] == 1.0
+    assert found[f"tesla_vehicle_preconditioning{BLUE}"] == 0.0
+    assert f"tesla_vehicle_battery_heater_on{GRAY}" not in found     # neither reported
+
+
+def test_supercharger_shows_as_fast_charger_with_type_and_brand() -> None:
+    text = exposition(sample_data())
+    found = parse(text)
+    assert found[f"tesla_vehicle_fast_charger_present{GREEN}"] == 1.0
+    assert found[f"tesla_vehicle_fast_charger_present{BLUE}"] == 0.0
+    assert found['tesla_vehicle_fast_charger_info{brand="Tesla",type="Tesla",vehicle="Green",'
+                 'vin="5YJ3E1EA7KF000006"}'] == 1.0
+    # a Wall Connector: type ACSingleWireCAN, brand "<invalid>" -> no brand label
+    assert found['tesla_vehicle_fast_charger_info{type="ACSingleWireCAN",vehicle="Blue",'
+                 'vin="5YJ3E1EA7KF000001"}'] == 1.0
+
+
+def test_invalid_and_empty_strings_mean_absent() -> None:
+    text = exposition(sample_data())
+    assert "<invalid>" not in text
+    assert not [line for line in text.splitlines()
+                if line.startswith("tesla_vehicle_fast_charger_info") and 'vehicle="Red"' in line]
+    record = parse_vehicle_state({"vin": "5YJ3E1EA7KF000001", "vehicle_config": {"car_type": "<invalid>"},
+                                  "charge_state": {"fast_charger_type": "", "fast_charger_brand": " <invalid> ",
+                                                   "charge_port_latch": "<invalid>"}})
+    assert (record.car_type, record.fast_charger_type, record.fast_charger_brand) == (None, None, None)
+    assert record.charge_port_latch_engaged is None
+
+
+def test_model_info_from_vehicle_config() -> None:
+    found = parse(exposition(sample_data()))
+    assert found['tesla_vehicle_model_info{car_type="model3",vehicle="Blue",vin="5YJ3E1EA7KF000001"}'] == 1.0
+    assert found['tesla_vehicle_model_info{car_type="modely",vehicle="Red",vin="7SAYGDEE1PA000002"}'] == 1.0
+
+
+def test_battery_health_in_joules_volts_amperes_and_celsius() -> None:
+    found = parse(exposition(sample_data()))
+    assert found[f"tesla_vehicle_battery_energy_remaining_joules{BLUE}"] == 46.5 * 3.6e6       # 167.4 MJ
+    assert found[f"tesla_vehicle_lifetime_energy_used_joules_total{BLUE}"] == 4567.8 * 3.6e6  # 16.44408 GJ
+    assert found[f"tesla_vehicle_battery_pack_voltage_volts{BLUE}"] == 360.0
+    assert found[f"tesla_vehicle_battery_pack_current_amperes{BLUE}"] == -19.4
+    assert found['tesla_vehicle_battery_module_temperature_celsius{stat="min",vehicle="Blue",'
+                 'vin="5YJ3E1EA7KF000001"}'] == 27.0
+    assert found['tesla_vehicle_battery_module_temperature_celsius{stat="max",vehicle="Blue",'
+                 'vin="5YJ3E1EA7KF000001"}'] == 29.0
+    assert f"tesla_vehicle_battery_energy_remaining_joules{RED}" not in found   # not in Red's cached state
+
+
+def test_capacity_estimate_only_where_the_battery_level_makes_it_meaningful() -> None:
+    found = parse(exposition(sample_data()))
+    # 46.5 kWh remaining at 62 %: 46.5 / 0.62 = 75 kWh = 270 MJ
+    assert found[f"tesla_vehicle_battery_capacity_estimate_joules{BLUE}"] == 75 * 3.6e6
+    # 18.4 kWh at 25 %: the whole-percent level could move it by 2 %; not exported
+    assert f"tesla_vehicle_battery_capacity_estimate_joules{GREEN}" not in found
+    assert found[f"tesla_vehicle_battery_energy_remaining_joules{GREEN}"] == 66_240_000.0   # 18.4 kWh x 3.6 MJ
+
+
+def test_location_series_hold_no_coordinates() -> None:
+    text = exposition(sample_data())
+    samples = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    for coordinate in ("41.8781", "87.6298", "41.525", "88.0817", "latitude", "longitude", "41.8772"):
+        assert coordinate not in samples, coordinate
+    assert "41.8781" not in repr(state("state_online_charging.json"))
+
+
 @pytest.mark.parametrize("payload", [[], "asleep", None, {"state": "online"}])
 def test_body_that_is_not_a_vehicle_is_a_bad_payload(payload) -> None:
     with pytest.raises(BadPayload):
@@ -203,11 +319,13 @@ async def tessie_answering(payload, path: str, run):
         return await run(tessie), seen, metrics
 
 
-async def test_vehicle_list_reads_cached_states_skips_entries_without_vin_and_never_wakes() -> None:
+async def test_vehicle_list_asks_for_every_car_skips_archived_ones_and_entries_without_vin() -> None:
     states, seen, _ = await tessie_answering(body("vehicles.json"), "/vehicles", lambda t: t.vehicles())
-    assert [(s.vin, s.display_name, s.battery_level) for s in states] == [
-        ("5YJ3E1EA7KF000001", "Blue", 62.0), ("7SAYGDEE1PA000002", None, None)]
-    assert seen == [("/vehicles", {"only_active": "true"}, "Bearer tkn")]
+    assert [(s.vin, s.display_name, s.state, s.battery_level) for s in states] == [
+        ("5YJ3E1EA7KF000001", "Blue", "online", 62.0),
+        ("7SAYGDEE1PA000002", None, None, None),            # last_state: null, still listed by its VIN
+        ("5YJ3E1EA7KF000008", "Silver", "asleep", 54.0)]     # inactive and asleep; "Sold" is archived
+    assert seen == [("/vehicles", {"only_active": "false"}, "Bearer tkn")]
 
 
 async def test_state_is_read_from_the_cache_so_a_sleeping_car_is_not_woken() -> None:

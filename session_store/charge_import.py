@@ -1,0 +1,106 @@
+"""Import each car's own charge history (Tessie `/{vin}/charges`) and match it to the Wall Connector sessions.
+
+The cars are those on the Tessie account (its vehicle list: cached state, no car is woken) and the
+configured ones. The first import of a car reads `sessions.history_days`; later ones re-read the last
+`RECHECK_DAYS`, so a charge listed late, or a session stored late, is matched when it is. A charge is
+only decided once the session store has evaluated past its end and no session is still open from before
+it ended: until then the wall may yet explain it, and deciding early would count a home charge as away.
+
+Matched charges teach the planner the car's charging efficiency (the same learned value the planner
+keeps from the car's state: each session is learned from once).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from servicekit.config import Config
+from servicekit.location import home_from
+from session_store.planning import EFFICIENCY_RANGE, LEARN_WEIGHT, MIN_LEARN_WH
+from session_store.records import VehicleChargeRecord
+from session_store.storage import Storage
+from session_store.vehicle_charges import match_charges
+from upstreams.tessie import Tessie, VehicleNames
+from upstreams.tessie_charges import VehicleCharge, fetch_charges
+
+RECHECK_DAYS = 7.0
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    vehicles: int
+    charges: int            # read from Tessie
+    changed: int            # stored rows new or changed
+    deferred: int           # left for a later import (the wall's sessions are not all in yet)
+
+
+def learned(known: tuple[float, int, float] | None, ratio: float, start: float) -> tuple[float, int, float] | None:
+    """The efficiency after learning `ratio` from a session starting at `start` (None: already learned)."""
+    if (known is not None and known[2] >= start) or not EFFICIENCY_RANGE[0] <= ratio <= EFFICIENCY_RANGE[1]:
+        return None
+    if known is None or known[1] == 0:
+        return ratio, 1, start
+    return (1 - LEARN_WEIGHT) * known[0] + LEARN_WEIGHT * ratio, known[1] + 1, start
+
+
+class VehicleChargeImport:
+    def __init__(self, config: Config, storage: Storage, tessie: Tessie, log: logging.Logger,
+                 open_since: Callable[[], Iterable[float]], clock: Callable[[], float] = time.time) -> None:
+        """`open_since`: the starts of the sessions open now (their charges wait until they close)."""
+        self.config, self.storage, self.tessie, self.log = config, storage, tessie, log
+        self.open_since, self.clock = open_since, clock
+        self.names = VehicleNames(config.vehicles.names)
+        self.home = home_from(config.vehicles)
+
+    async def step(self) -> ImportResult:
+        states = await self.tessie.vehicles()
+        self.names.learn(states)
+        vins = sorted({state.vin for state in states} | set(self.config.vehicles.names))
+        now = self.clock()
+        marks = self.storage.imported_until()
+        first = now - self.config.sessions.history_days * 86400
+        fetched: dict[str, list[VehicleCharge]] = {}
+        for vin in vins:
+            since = marks[vin] - RECHECK_DAYS * 86400 if vin in marks else first
+            fetched[vin] = await fetch_charges(self.tessie, vin, since, now)
+        return self._store(fetched, now)
+
+    def _store(self, fetched: dict[str, list[VehicleCharge]], now: float) -> ImportResult:
+        watermark = self.storage.watermark()
+        opened = list(self.open_since())
+        records: list[VehicleChargeRecord] = []
+        starts: dict[int, float] = {}      # session id -> start, for learning
+        imported: dict[str, float] = {}
+        deferred = 0
+        for vin, charges in fetched.items():
+            ready = [c for c in charges if watermark is not None and c.end <= watermark
+                     and not any(start <= c.end for start in opened)]
+            deferred += len(charges) - len(ready)
+            if ready:
+                low, high = min(c.start for c in ready), max(c.end for c in ready)
+                sessions = [s for s in self.storage.sessions(start=low - 86400, end=high + 86400, limit=100_000)
+                            if s.vin in (None, vin)]
+                starts.update((s.id, s.start) for s in sessions if s.id is not None)
+                records += match_charges(ready, sessions, self.names.name, self.home)
+            imported[vin] = now
+        changed = self.storage.save_vehicle_charges(records, imported)
+        self._learn(records, starts)
+        if changed:
+            away = sum(1 for r in records if r.away)
+            self.log.info("charge history of the cars: %d charges stored or updated (%d away)", changed, away)
+        return ImportResult(len(fetched), sum(map(len, fetched.values())), changed, deferred)
+
+    def _learn(self, records: list[VehicleChargeRecord], starts: dict[int, float]) -> None:
+        """Matched charges with an efficiency, oldest first, into the planner's value; keyed by the session's
+        start, as the planner's own learning is, so a session teaches once whichever learns it first."""
+        known = self.storage.efficiencies()
+        for record in sorted((r for r in records if r.efficiency is not None and r.session_id in starts
+                              and (r.wall_energy_wh or 0) >= MIN_LEARN_WH),
+                             key=lambda r: starts[r.session_id]):  # type: ignore[index]
+            update = learned(known.get(record.vin), record.efficiency,  # type: ignore[arg-type]
+                             starts[record.session_id])  # type: ignore[index]
+            if update is not None:
+                self.storage.save_efficiency(record.vin, *update)
+                known[record.vin] = update
