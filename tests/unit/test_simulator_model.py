@@ -354,3 +354,8 @@ def test_demo_story_runs_end_to_end() -> None:
     assert model.prices.price(T0 + 10 * 60) == 40.0   # the spike, while both cars charge
     records = model.charge_records()
     assert len(records) == 7 and [r.energy_wh for r in records[:3]] == [21508, 18870, 9650]
+    # the cars' own charge history: every home session that charged, and the Model Y's Supercharger stop
+    charges = model.truth.vehicle_charges
+    assert [(c.location, c.supercharger) for c in charges] == [
+        ("Home", False), ("Tesla Supercharger, Naperville, IL", True), ("Home", False), ("Home", False)]
+    assert [c.session_index for c in charges] == [0, None, 1, 2]
