@@ -108,6 +108,16 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
                         content_type="application/json", headers=headers)
 
 
+def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
+    """A route whose bad query parameters answer 400 with the one-line message naming the parameter."""
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except BadParameter as error:
+            return _json({"error": str(error)}, status=400)
+    return wrapper
+
+
 def period_start(moment: datetime, period: str) -> datetime:
     day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     if period == "week":
@@ -196,14 +206,6 @@ def add_routes(app: web.Application, storage: Storage, sessions: Callable[[], Se
     def in_progress() -> list[dict[str, Any]]:
         view = sessions()
         return [session.public() for session in view.in_progress] if view else []
-
-    def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
-        async def wrapper(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except BadParameter as error:
-                return _json({"error": str(error)}, status=400)
-        return wrapper
 
     def filters(request: web.Request) -> dict[str, Any]:
         start, end = _time(request, "from", zone), _time(request, "to", zone)
@@ -376,9 +378,4 @@ def add_smart_charging_routes(app: web.Application, control: SmartChargingContro
 
     app.router.add_get("/api/smart-charging", state)
     app.router.add_post("/api/smart-charging/override", override)
-    async def guarded_actions(request: web.Request) -> web.StreamResponse:
-        try:
-            return await actions(request)
-        except BadParameter as error:
-            return _json({"error": str(error)}, status=400)
-    app.router.add_get("/api/smart-charging/actions", guarded_actions)
+    app.router.add_get("/api/smart-charging/actions", guarded(actions))

@@ -7,22 +7,20 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from session_store.api import MAX_LIMIT, BadParameter, _choice, _int, _json, _time, filter_values
+from session_store.api import MAX_LIMIT, _choice, _int, _json, _time, filter_values, guarded
 from session_store.storage import Storage
 
 
 def add_charge_routes(app: web.Application, storage: Storage, zone: ZoneInfo) -> None:
     async def charges(request: web.Request) -> web.StreamResponse:
-        try:
-            start = _time(request, "from", zone) if "from" in request.query else _time(request, "start", zone)
-            end = _time(request, "to", zone) if "to" in request.query else _time(request, "end", zone)
-            away = {"true": True, "false": False, "all": None}[_choice(request, "away", ("true", "false", "all"), "all")]
-            limit = _int(request, "limit", 100, 1, MAX_LIMIT)
-            chosen = filter_values(request, "vehicle") or ()
-        except BadParameter as error:
-            return _json({"error": str(error)}, status=400)
+        """`from`/`to` (also accepted as `start`/`end`) select by overlap."""
+        start = _time(request, "from", zone) if "from" in request.query else _time(request, "start", zone)
+        end = _time(request, "to", zone) if "to" in request.query else _time(request, "end", zone)
+        away = {"true": True, "false": False, "all": None}[_choice(request, "away", ("true", "false", "all"), "all")]
+        limit = _int(request, "limit", 100, 1, MAX_LIMIT)
+        chosen = filter_values(request, "vehicle") or ()
         found = storage.vehicle_charges(vins=chosen, vehicles=chosen, away=away, start=start, end=end, limit=limit)
         body: dict[str, Any] = {"charges": [c.public() for c in found], "count": len(found)}
         return _json(body)
 
-    app.router.add_get("/api/charges", charges)
+    app.router.add_get("/api/charges", guarded(charges))

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from servicekit.config import Config
 from servicekit.poller import Health
-from session_store.api import BadParameter, _int, _json, filter_values
+from session_store.api import _int, _json, filter_values, guarded
 from session_store.live import FLEET, LiveView, vehicle_states
 from session_store.records import rounded
 from session_store.storage import Storage
@@ -171,14 +171,6 @@ def add_live_routes(app: web.Application, config: Config, storage: Storage,
     source once chosen (live_status or local): the units' link series of that source are used."""
     names = config.vehicles.names
     stale_s = max(300.0, 4 * config.sessions.evaluation_interval) + config.sessions.settle
-
-    def guarded(handler: Callable[[web.Request], Any]) -> Callable[[web.Request], Any]:
-        async def wrapper(request: web.Request) -> web.StreamResponse:
-            try:
-                return await handler(request)
-            except BadParameter as error:
-                return _json({"error": str(error)}, status=400)
-        return wrapper
 
     async def chargers(request: web.Request) -> web.StreamResponse:
         wanted = filter_values(request, "unit")

@@ -179,57 +179,6 @@ CHARGER = {
 }
 VEHICLE = {
     "type": "object",
-    "required": ["vin", "plugged", "charging", "paused_by_us", "last_decision"],
-    "properties": {"vin": {"type": "string"}, "vehicle": STRING_OR_NULL, "unit": STRING_OR_NULL,
-                   "plugged": {"type": "boolean"}, "charging": {"type": "boolean"},
-                   "paused_by_us": {"type": "boolean"}, "last_decision": STRING_OR_NULL,
-                   "last_command_at": NUMBER_OR_NULL, "override_until": NUMBER_OR_NULL},
-}
-
-ACTION = {
-    "type": "object",
-    "required": ["t", "vin", "action", "reason", "outcome"],
-    "properties": {"t": {"type": "number", "description": "Unix seconds"}, "vin": {"type": "string"},
-                   "vehicle": STRING_OR_NULL,
-                   "action": {"type": ["string", "null"],
-                              "enum": ["stop", "start", "stop_simulated", "start_simulated", None]},
-                   "reason": {"type": "string"},
-                   "outcome": {"type": "string", "enum": ["sent", "failed", "simulated", "skipped", "recorded"]},
-                   "price": NUMBER_OR_NULL, "stop_threshold": NUMBER_OR_NULL, "resume_threshold": NUMBER_OR_NULL,
-                   "detail": STRING_OR_NULL},
-}
-
-
-CHARGER = {
-    "type": "object", "required": ["unit", "din", "state", "power_w", "vin", "vehicle", "session"],
-    "properties": {
-        "unit": {"type": "string"}, "din": STRING_OR_NULL,
-        "state": {"type": "string", "enum": ["charging", "plugged_in", "idle", "unknown"],
-                  "description": "as the session state machine sees it: power above the session threshold is "
-                                 "charging; a session in its grace period or a car connected is plugged_in; "
-                                 "unknown without recent data"},
-        "power_w": {**NUMBER_OR_NULL, "description": "the unit's latest power (null when older than 5 minutes)"},
-        "vin": STRING_OR_NULL, "vehicle": STRING_OR_NULL,
-        "session": {"type": ["object", "null"], "required": ["start", "duration_s", "energy_wh", "cost"],
-                    "description": "the session in progress",
-                    "properties": {"start": {"type": "number", "description": "Unix seconds"},
-                                   "duration_s": {"type": "number"}, "energy_wh": {"type": "number"},
-                                   "cost": {"type": "number", "description": "running billed cost so far, "
-                                            "dollars (supply + delivery; its hour in progress estimated)"}}}},
-}
-CHARGE = {   # a car's own charge record, as /api/charges serves it
-    "type": "object",
-    "required": ["id", "vin", "vehicle", "start", "end", "location", "away", "supercharger", "energy_added_wh"],
-    "properties": {"id": {"type": "integer"}, "vin": {"type": "string"}, "vehicle": {"type": "string"},
-                   "start": {"type": "number"}, "end": {"type": "number"}, "location": {"type": "string"},
-                   "away": {"type": "boolean"}, "supercharger": {"type": "boolean"},
-                   "energy_added_wh": {"type": "number"}, "energy_used_wh": NUMBER_OR_NULL,
-                   "starting_battery": NUMBER_OR_NULL, "ending_battery": NUMBER_OR_NULL, "cost": NUMBER_OR_NULL,
-                   "session_id": {"type": ["integer", "null"]}, "wall_energy_wh": NUMBER_OR_NULL,
-                   "efficiency": NUMBER_OR_NULL},
-}
-VEHICLE = {
-    "type": "object",
     "required": ["vin", "vehicle", "battery_level", "charging_state", "connectivity", "charge_limit", "data_age_s",
                  "unit", "sessions", "away_charges"],
     "properties": {

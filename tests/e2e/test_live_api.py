@@ -6,9 +6,6 @@ Prometheus's prices and the forecast; it unplugs: its session is among its last 
 multi-value filters find it. Prometheus stops: the answers keep what was known and say why."""
 from __future__ import annotations
 
-import asyncio
-import json
-import threading
 import time
 
 import jsonschema
@@ -16,6 +13,7 @@ import pytest
 import yaml
 
 from suite.processes import free_port, wait_until
+from testkit.events import EventListener
 from testkit.http import get, get_json
 from testkit.openapi import schema_of
 from testkit.simulator import SIM_TOKEN
@@ -38,27 +36,6 @@ SCENARIO = {
                   "target_id": "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a18"}],
     "prices": {"seed": 5, "history_days": 33, "forecast_error": 0.1},
 }
-
-
-class Listener:
-    """A WebSocket client on /api/events in its own thread, keeping every message."""
-
-    def __init__(self, url: str) -> None:
-        import aiohttp
-
-        self.messages: list[dict] = []
-        self.connected = threading.Event()
-
-        async def listen() -> None:
-            async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
-                self.connected.set()
-                async for message in socket:
-                    self.messages.append(json.loads(message.data))
-
-        threading.Thread(target=lambda: asyncio.run(listen()), daemon=True).start()
-
-    def vehicle_events(self, vin: str) -> list[dict]:
-        return [m for m in list(self.messages) if m["type"] == "vehicle" and m["vin"] == vin]
 
 
 def test_units_cars_and_prices_live_and_after_prometheus_stops(tmp_path, start_simulator, start_component,
@@ -84,7 +61,7 @@ def test_units_cars_and_prices_live_and_after_prometheus_stops(tmp_path, start_s
     start_component("session-store", "session_store", ports["store"], config=config,
                     env={**tessie, "FLEET_CHARGE_HISTORY_INTERVAL": "3600"})
     api = f"http://127.0.0.1:{ports['store']}"
-    events = Listener(f"ws://127.0.0.1:{ports['store']}/api/events")
+    events = EventListener(f"ws://127.0.0.1:{ports['store']}/api/events")
     assert events.connected.wait(10)
     prometheus.wait_for("electricity_price_forecast_cents_per_kwh", 60)
     prometheus.wait_for(f'tesla_vehicle_battery_level_percent{{vin="{ASLEEP_VIN}"}}', 30)

@@ -4,7 +4,6 @@ charges at a Supercharger: its own charge history (Tessie) gives the away charge
 home charge matched to the session with the charging efficiency."""
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 
@@ -16,6 +15,7 @@ from session_store.metrics import REFERENCE
 from session_store.smart_metrics import REFERENCE as SMART_REFERENCE
 from suite.processes import free_port, wait_until
 from testkit.golden import promtool_problems
+from testkit.events import EventListener
 from testkit.http import get, get_json
 from testkit.openapi import schema_of
 from testkit.simulator import SIM_TOKEN
@@ -40,32 +40,6 @@ SCENARIO = {
 }
 TARGET = "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a07"
 SESSION_SECONDS = 38
-
-
-class EventListener:
-    """A WebSocket client on /api/events in its own thread, collecting every message."""
-
-    def __init__(self, url: str) -> None:
-        import asyncio
-        import threading
-
-        import aiohttp
-
-        self.messages: list[dict] = []
-        self.connected = threading.Event()
-
-        async def listen() -> None:
-            async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket:
-                self.connected.set()
-                async for message in socket:
-                    self.messages.append(json.loads(message.data))
-
-        self.thread = threading.Thread(target=lambda: asyncio.run(listen()), daemon=True)
-        self.thread.start()
-
-    def types(self) -> list[str]:
-        return [m["type"] for m in list(self.messages)]
-
 
 
 def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_simulator, start_component,
