@@ -153,7 +153,9 @@ def stored_families(units: frozenset[str], ledger: LedgerView, vehicles: frozens
                                                       for unit, by_reason in sorted(discards.items())])
     families += build_families(STORE_ROWS, (), [((), ledger)])
     families += build_families(LAST_ROWS, ("unit",), [((s.unit,), s) for s in ledger.last])
-    away = {vehicle: AwayTotals() for vehicle in vehicles} | dict(ledger.away)
+    # every named car at 0 from the start (configured, or with a session), so a first away charge is an increase
+    named = vehicles | {t.vehicle for t in ledger.totals if t.vehicle}
+    away = {vehicle: AwayTotals() for vehicle in named} | dict(ledger.away)
     families += build_families(AWAY_ROWS, ("vehicle",), [((vehicle,), totals) for vehicle, totals in sorted(away.items())])
     return families
 

@@ -96,3 +96,19 @@ def test_units_of_the_other_source_are_not_exported(tmp_path: Path) -> None:
                   "wall_connectors": {"chargers": [{"name": "barn", "address": "192.0.2.7"}]}}, {}, {})
     service = SessionService(local, storage, prometheus=None, log=logging.getLogger("test"))
     assert {unit for unit, _ in pairs(exposed(storage, service)["charging_sessions_completed_total"])} == {"barn"}
+
+
+def test_away_charging_is_counted_per_vehicle_from_zero(tmp_path: Path) -> None:
+    from session_store.records import VehicleChargeRecord
+
+    storage, service = service_of(tmp_path)
+    storage.save_step({}, [session("garage", "Green", 1_000_000.0, 968.0)], [], 1_020_000.0)
+    by_vehicle = {dict(k)["vehicle"]: v for k, v in exposed(storage, service)["charging_away_cost_dollars_total"].items()}
+    assert by_vehicle == {"Blue": 0.0, "Green": 0.0}          # configured, or with a session: 0 before the first
+    storage.save_vehicle_charges([VehicleChargeRecord(BLUE, "Blue", "7", 2e6, 2e6 + 1800, "Joliet", True, True,
+                                                      27_150.0, 28_580.0, 40, 80, 14.29)], {BLUE: 2e6})
+    samples = exposed(storage, service)
+    assert {dict(k)["vehicle"]: v for k, v in samples["charging_away_cost_dollars_total"].items()} == \
+        {"Blue": 14.29, "Green": 0.0}
+    assert samples["charging_away_energy_joules_total"][(("vehicle", "Blue"),)] == 27_150.0 * 3600
+    assert samples["charging_away_charges_total"][(("vehicle", "Blue"),)] == 1.0
