@@ -39,8 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--speed", type=float, default=None,
                         help="sim seconds per real second (default: the scenario's speed, else 1.0)")
     parser.add_argument("--port-file", type=Path, default=None,
-                        help='write {"url": ..., "chargers": {name: url}, "dins": {name: DIN}} here once '
-                             'listening (dins: every charger, followers too)')
+                        help='write {"url": ..., "chargers": {name: url}, "dins": {name: DIN}, "home": [lat, lon]} '
+                             'here once listening (dins: every charger, followers too; home: where the '
+                             'first car is parked, or null)')
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser.parse_args(argv)
 
@@ -67,8 +68,9 @@ async def run(args: argparse.Namespace) -> int:
     await sim.start()
     try:
         if args.port_file:
+            home = next(([v.latitude, v.longitude] for v in scenario.vehicles), None)
             write_port_file(args.port_file, {"url": sim.url, "chargers": sim.charger_urls,
-                                             "dins": {c.name: c.din for c in scenario.chargers}})
+                                             "dins": {c.name: c.din for c in scenario.chargers}, "home": home})
         await stop.wait()
         logging.getLogger("simulator").info("shutting down")
     finally:

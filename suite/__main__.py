@@ -283,6 +283,8 @@ class Suite:
             "TWC_CHARGERS": ",".join(f"{name}:{url.split('://', 1)[1]}" for name, url in ports["chargers"].items()),
             "TESSIE_BASE_URL": ports["url"], "COMED_BASE_URL": ports["url"], "METER_BASE_URL": ports["url"],
         })
+        if ports.get("home") and self.config.vehicles.home_latitude is None:   # the cars' distance from home
+            self.env["HOME_LATITUDE"], self.env["HOME_LONGITUDE"] = (str(x) for x in ports["home"])
         if ports.get("dins"):   # Fleet units called by the scenario's charger names, as twc_* `charger` labels
             self.env["WALL_CONNECTOR_NAMES"] = ",".join(f"{din}:{name}" for name, din in ports["dins"].items())
         return ports

@@ -56,6 +56,10 @@ def test_suite_comes_up_with_every_target_up_and_stops_cleanly(tmp_path: Path) -
         demo_meter = urllib.parse.quote("utility_meter_reads > 0 and on() utility_meter_login_ok == 1")
         wait_until(lambda: get_json(f"{prometheus}/api/v1/query?query={demo_meter}")["data"]["result"], 30, 0.5,
                    "the demo's meter data")
+        # the demo's home is where its cars are parked: both are at home, 0 m away
+        home = urllib.parse.quote("tesla_vehicle_at_home == 1 and tesla_vehicle_home_distance_meters == 0")
+        wait_until(lambda: len(get_json(f"{prometheus}/api/v1/query?query={home}")["data"]["result"]) == 2, 30, 0.5,
+                   "the demo's cars at home")
     finally:
         status = suite.stop(30)
     assert status == 0, suite.output()

@@ -38,6 +38,7 @@ def test_runs_writes_port_file_and_exits_cleanly_on_sigterm(tmp_path: Path) -> N
             time.sleep(0.05)
         ports = json.loads(port_file.read_text())
         assert set(ports["chargers"]) == {"garage"}  # the follower has no listener
+        assert ports["home"] == [41.8781, -87.6298]   # where the demo's cars are parked: the suite's home
         with urllib.request.urlopen(ports["url"] + "/sim/clock", timeout=5) as response:
             clock = json.load(response)
         assert clock["speed"] == 60
