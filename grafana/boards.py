@@ -3,7 +3,8 @@
 each of them against a real Prometheus fed by the simulator.
 
 Conventions: `$unit` filters Wall Connector units (`unit` on Fleet and session metrics, `charger` on
-the local API), `$vehicle` vehicles; both are multi-value with All = `.*`. Per-day and per-hour bars
+the local API), `$vehicle` vehicles; both are multi-value, All being `.*` (every series, the unlabelled
+ones too; the session store's tables get the selection as `${unit:csv}` and read `.*` as no filter). Per-day and per-hour bars
 are windows `[1d] offset -1d`: Grafana aligns those steps to local midnight (or the hour), so each
 bar is the day (hour) that starts at its timestamp, today's included.
 
@@ -17,13 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from grafana_foundation_sdk.builders import barchart
+
 from grafana.panels import (
     AGE, AGO, AMPERE, BAD_WHEN_ANY, CELSIUS, CENTS_PER_KWH, COUNT, DBM, DECIBEL, DOLLARS, DOLLARS_PER_HOUR, DURATION,
     GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, LOCAL_TIME, METERS_PER_MILE, MILES, NEUTRAL, NONE, PERCENT, PERCENTILE,
-    PRICE, RATIO,
-    REQUESTS, SECONDS,
-    SOC, TEMPERATURE, UP, VOLT, WATT, YES_NO, Board, Infinity, api_bars, api_table, bars, dial, fill_between,
-    filter_variable, fixed_colour, flags, graph, keyed_bars, label_table, histogram, q, setting, single, states, timeline,
+    PRICE, RATIO, REQUESTS, SECONDS, SOC, TEMPERATURE, UP, VOLT, WATT, WATT_HOURS, YES_NO, Board, Infinity, api_bars,
+    api_table, bars, dial, fill_between, filter_variable, fixed_colour, flags, graph, in_fahrenheit, joined_table,
+    keyed_bars, label_table, histogram, q, setting, single, states, temperature, temperature_legend,
+    step, temperature_variable, texts, time_format_variable, timeline,
 )
 
 U, V, C = 'unit=~"$unit"', 'vehicle=~"$vehicle"', 'charger=~"$unit"'
@@ -67,10 +70,18 @@ def vehicle_variable():
     return filter_variable("vehicle", "Vehicle", "tesla_vehicle_battery_level_percent", "vehicle")
 
 
+def session_unit_variable():
+    """Every unit the session store knows, from the Fleet API or the local one (exported at 0 from the start)."""
+    return filter_variable("unit", "Wall Connector", "charging_sessions_completed_total", "unit")
+
+
+def session_vehicle_variable():
+    return filter_variable("vehicle", "Vehicle", "charging_sessions_completed_total", "vehicle")
+
+
 def session_variables() -> list:
     """Units and vehicles as the session store names them (vehicles.names)."""
-    return [filter_variable("unit", "Wall Connector", "charging_sessions_completed_total", "unit"),
-            filter_variable("vehicle", "Vehicle", "charging_sessions_completed_total", "vehicle")]
+    return [session_unit_variable(), session_vehicle_variable()]
 
 
 @dataclass(frozen=True)
@@ -96,10 +107,24 @@ class Window:
         return f" offset {self.before}" if self.before else ""
 
 
+class SinceStart(Window):
+    """From the start of a range query to each of its steps (a running total): the value at the start is
+    read `@ start()`, the first value over the whole range `@ end()`."""
+
+    @property
+    def selector(self) -> str:
+        return f"[{self.length}] @ end()"
+
+    @property
+    def at_start(self) -> str:
+        return " @ start()"
+
+
 # The time range (instant panels), and a bar's day or hour: the one starting at the step.
 RANGE = Window("$__range", "", "$__range", "time() - $__range_s")
 DAY = Window("1d", "-1d", "", "time()")
 HOUR = Window("1h", "-1h", "", "time()")
+CUMULATIVE = SinceStart("$__range", "", "", "${__from:date:seconds}")
 BEFORE = "1d"   # how far back a value at a window's start or end is looked for: gaps up to a day are bridged
 STORE_UP = "charging_session_store_up"
 FIRST_RECORDED = "charging_session_first_recorded_timestamp_seconds"
@@ -133,19 +158,20 @@ def energy_kwh(window: Window, by: str = "") -> str:
     return f"{counted(f'charging_session_energy_joules_total{{{U},{V}}}', window, by)} / {J_PER_KWH}"
 
 
-def cost(window: Window, component: str) -> str:
-    return counted(f'charging_session_cost_dollars_total{{{U},{V},component="{component}"}}', window)
+def cost(window: Window, component: str, by: str = "") -> str:
+    return counted(f'charging_session_cost_dollars_total{{{U},{V},component="{component}"}}', window, by)
 
 
-def net_cost(window: Window) -> str:
+def net_cost(window: Window, by: str = "") -> str:
     """Supply (net of credits from negative prices) plus delivery, dollars."""
-    charged = counted(f'charging_session_cost_dollars_total{{{U},{V},component!="supply_credit"}}', window)
-    return f'({charged} - {cost(window, "supply_credit")})'
+    charged = counted(f'charging_session_cost_dollars_total{{{U},{V},component!="supply_credit"}}', window, by)
+    return f'({charged} - {cost(window, "supply_credit", by)})'
 
 
-def paid_cents_per_kwh(window: Window) -> str:
-    """Average supply price paid: net supply cost over energy."""
-    return f'({cost(window, "supply")} - {cost(window, "supply_credit")}) * 100 / ({energy_kwh(window)})'
+def paid_cents_per_kwh(window: Window, by: str = "") -> str:
+    """Average supply price paid: net supply cost over energy (per group: only groups with energy)."""
+    energy = f"({energy_kwh(window, by)} > 0)" if by else f"({energy_kwh(window)})"
+    return f'({cost(window, "supply", by)} - {cost(window, "supply_credit", by)}) * 100 / {energy}'
 
 
 def billed_cents_per_kwh(window: str) -> str:
@@ -163,6 +189,12 @@ def savings(window: Window) -> str:
     return f"({reference_cost(window)} - {net_cost(window)})"
 
 
+def a_week_earlier(expr: str) -> str:
+    """An instant expression evaluated a week earlier (its own `$__range` and time() included): the
+    last minute step of a subquery offset 1w."""
+    return f"last_over_time(({expr})[5m:1m] offset 1w)"
+
+
 PRICE_NOW = "max(electricity_price_cents_per_kwh)"                 # the latest 5-minute price
 HOUR_NOW = "max(electricity_price_hour_projected_cents_per_kwh)"   # what energy drawn now is billed at
 LAST_BILLED = "max(last_over_time(electricity_price_billed_cents_per_kwh[2h]))"  # the newest complete hour
@@ -177,6 +209,41 @@ UNIT_POWER = (f"sum by (unit) (charging:unit_power_watts{{{U}}}) or sum by (unit
               f'(label_replace(charging:charger_power_watts{{{C}}}, "unit", "$1", "charger", "(.*)"))')
 
 
+CHARGING_W = 100   # sessions.power_threshold_w's default: a unit above it is charging
+MINUTE_KWH = f"60 / {J_PER_KWH}"     # W sampled each minute -> kWh
+
+
+def hourly_kwh() -> str:
+    """Energy each unit drew in the clock hour starting at each step: its power sampled every minute x a
+    minute. The subquery is a second short of an hour (Prometheus 2 includes a subquery's start step), so
+    its steps are the hour's sixty minute ends; in the hour in progress, minutes up to 5 ahead read the
+    latest sample (Prometheus's lookback)."""
+    return f"sum_over_time(({UNIT_POWER})[3599s:1m] offset -1h) * {MINUTE_KWH}"
+
+
+# The browser's UTC offset (seconds, modulo a day: all the hour of the day needs) at the end of the time range:
+# its local clock (H, m, s) minus the UTC time of day of the same moment (x: Unix milliseconds). Prometheus
+# knows only UTC; PromQL reads the leading zeros of padded formats (HH) as octal, so the unpadded ones are used.
+LOCAL_OFFSET_S = ("(((${__to:date:H} * 60 + ${__to:date:m}) * 60 + ${__to:date:s}"
+                  " - (${__to:date:x} - ${__to:date:x} % 1000) / 1000 % 86400 + 86400) % 86400)")
+HOURS_OF_DAY = ("Local hours are the browser's: Prometheus knows only UTC, so the dashboard adds the browser's "
+                "UTC offset at the end of the time range to every moment (across a daylight-saving change, the "
+                "time before it is an hour off).")
+
+
+def local_hour(shift: str) -> str:
+    """A series {hour="<0..23>"} 1: the local hour of the evaluation time shifted by `shift` seconds."""
+    return f'count_values("hour", hour(vector(time() {shift} + {LOCAL_OFFSET_S})))'
+
+
+# Subqueries over the range give per hour-of-day series: the billed price of the hour ending at each hourly
+# step (stamped with its end) labelled with the hour it started in; the units' power each minute.
+BILLED_BY_HOUR = (f"max(last_over_time(electricity_price_billed_cents_per_kwh[30m])) * on() group_left(hour) "
+                  f"{local_hour('- 3600')}")
+ENERGY_BY_HOUR = (f"sum_over_time((sum({UNIT_POWER}) * on() group_left(hour) {local_hour('- 30')})[$__range:1m]) "
+                  f"* {MINUTE_KWH}")
+
+
 def price_and_thresholds() -> tuple:
     return (q(HOUR_NOW, "this hour (projected)"), q(PRICE_NOW, "5-minute price"),
             q("max(smart_charging_stop_threshold_cents_per_kwh)", "stop above"),
@@ -187,8 +254,9 @@ def overview() -> Board:
     board = Board("charging-overview", "Charging Overview",
                   "Home: live power per Wall Connector, the vehicles, this hour's price (what charging now is billed "
                   "at) beside the 5-minute price and where it ranks, today's energy, cost and savings, smart "
-                  "charging and the alerts firing now.",
-                  time_from="now-6h", refresh="30s", variables=[unit_variable(), vehicle_variable()])
+                  "charging, the alerts firing now, which car is on which unit and the latest sessions.",
+                  time_from="now-6h", refresh="30s",
+                  variables=[session_unit_variable(), vehicle_variable(), time_format_variable()])
     board.add(
         single("Charging power", WATT, q(f"sum({UNIT_POWER})"),
                description="Fleet units, else the local Wall Connectors (as charging:power_watts:sum).",
@@ -243,14 +311,80 @@ def overview() -> Board:
                     ["alertname", "severity", "unit", "charger", "vehicle", "provider", "job"], w=16,
                     thresholds=NEUTRAL),
     )
+    board.row("Chargers and sessions").add(
+        api_table("Who is charging where", chargers_query(), w=24, h=6,
+                  units={"Power": WATT, "Charging for": DURATION, "Energy so far": WATT_HOURS, "Cost so far": DOLLARS},
+                  mappings={"State": CHARGER_STATE}, sort_ascending=True,
+                  description="The session store's /api/chargers (the selected units): each unit as the session "
+                              "state machine sees it, "
+                              "the car on it (VIN and name when known) and the session in progress with its "
+                              f"running billed cost ({HOURLY_BILLING}: the hour in progress at its projected "
+                              "price)."),
+        api_table("Recent sessions", Infinity("/api/sessions", "sessions").param("limit", "10").filtered()
+                  .column("start", "Start", "timestamp_epoch_s").column("unit", "Unit").column("vehicle", "Vehicle")
+                  .column("duration_s", "Duration", "number").column("energy_wh", "Energy", "number")
+                  .column("full_cost", "Cost", "number").column("effective_price_cents", "Effective price", "number")
+                  .column("cost_final", "Final", "boolean"), h=9,
+                  units={"Duration": DURATION, "Energy": WATT_HOURS, "Cost": DOLLARS, "Effective price": CENTS_PER_KWH},
+                  mappings={"Final": COST_FINAL},
+                  description="The 10 newest completed sessions of the selected units and vehicles, whatever the "
+                              "time range (Session History has them all)."),
+    )
     return board
+
+
+CHARGER_STATE = texts({"charging": ("charging", "green"), "plugged_in": ("plugged in", "blue"),
+                       "idle": ("idle", "text"), "unknown": ("unknown", "orange")})
+
+
+def chargers_query() -> Infinity:
+    """Which car is on which unit, and the session in progress with its running cost."""
+    return (Infinity("/api/chargers", "chargers").filtered("unit")
+            .column("unit", "Unit").column("state", "State").column("vehicle", "Vehicle").column("vin", "VIN")
+            .column("power_w", "Power", "number").column("session.start", "Session start", "timestamp_epoch_s")
+            .column("session.duration_s", "Charging for", "number")
+            .column("session.energy_wh", "Energy so far", "number").column("session.cost", "Cost so far", "number"))
 
 
 def wall_connectors() -> Board:
     board = Board("wall-connectors", "Wall Connectors",
-                  "Every unit, leader and followers, from the Fleet API: power, state, fault state, plugged-in "
-                  "vehicle and unit facts.", variables=[unit_variable()])
+                  "Every unit, leader and followers, from the Fleet API: one row per unit (state, power, vehicle, "
+                  "today's energy and sessions), how many are charging, today's sessions, this week against last "
+                  "week, power, state, fault state, plugged-in vehicle and unit facts.",
+                  variables=[unit_variable(), session_vehicle_variable(), time_format_variable()])
+    energy, sessions = "charging_session_energy_joules_total", "charging_sessions_completed_total"
     board.add(
+        joined_table("All Wall Connectors", "unit",
+                     (q(f"max by (unit) (tesla_wall_connector_state_code{{{U}}})"), "State"),
+                     (q(f"max by (unit) (charging:unit_power_watts{{{U}}})"), "Power"),
+                     (q(f"max by (unit, vehicle) (tesla_wall_connector_vehicle_info{{{U}}})"), ""),
+                     (q(f"{counted(f'{energy}{{{U}}}', RANGE, ' by (unit) ')} / {J_PER_KWH}"), "Energy today"),
+                     (q(counted(f"{sessions}{{{U}}}", RANGE, " by (unit) ")), "Sessions today"),
+                     labels=["vehicle"], units={"Power": WATT, "Energy today": KWH, "Sessions today": COUNT},
+                     mappings={"State": FLEET_STATE}, time_from="now/d", w=16, h=7, sort=("unit", False),
+                     description=f"One row per unit: its Fleet state and power now, the plugged-in vehicle, and the "
+                                 f"energy and number of the sessions completed today (every vehicle). "
+                                 f"{COUNTED_WHEN_RECORDED}"),
+        single("Units charging", COUNT, q(f"count(tesla_wall_connector_state_code{{{U}}} == 1) or vector(0)"),
+               decimals=0, h=7, description="Units whose Fleet state is charging now."),
+        single("Vehicles connected", COUNT, q(f"sum(tesla_wall_connector_vehicle_connected{{{U}}}) or vector(0)"),
+               decimals=0, h=7, description="Units with a vehicle plugged in now."),
+        api_table("Today's sessions", sessions_query(), time_from="now/d", h=8,
+                  units=SESSION_UNITS, mappings={"Final": COST_FINAL},
+                  description="The session store's /api/sessions since midnight, for the selected units and "
+                              "vehicles, newest first."),
+    )
+    week = f"{{{U},{V}}}"
+    board.row("This week against last week (to the same moment)").add(*(
+        single(title, unit, q(expr, "this week"), q(a_week_earlier(expr), "last week"), time_from="now/w",
+               decimals=decimals, w=8, h=5,
+               description=f"Since the start of the week (the time picker's week start), and last week from its "
+                           f"start to the same moment (offset 1w). {COUNTED_WHEN_RECORDED}")
+        for title, unit, expr, decimals in (
+            ("Energy this week and last", KWH, energy_kwh(RANGE), 1),
+            ("Cost this week and last", DOLLARS, net_cost(RANGE), 2),
+            ("Sessions this week and last", COUNT, counted(f"{sessions}{week}", RANGE), 0))))
+    board.row("Units").add(
         graph("Power per unit", WATT, q(f"charging:unit_power_watts{{{U}}}", "{{unit}}"), w=24,
               description="Fleet live_status; negative while power flows back to the home (Powershare)."),
         bars("Power now", WATT, q(f"charging:unit_power_watts{{{U}}}", "{{unit}}")),
@@ -277,6 +411,9 @@ def wall_connectors() -> Board:
     return board
 
 
+IN_CHOSEN_UNIT = ("In the unit of the Temperature variable (°C or °F, each series named with it): Grafana "
+                  "interpolates neither a panel's unit nor its thresholds, so series named °F get the fahrenheit "
+                  "unit and the thresholds converted.")
 LIFETIME_COUNTERS = (("twc_charge_starts_total", "charge starts"), ("twc_contactor_cycles_total", "contactor cycles"),
                      ("twc_contactor_cycles_loaded_total", "under load"), ("twc_connector_cycles_total", "plug-ins"),
                      ("twc_alerts_total", "alerts"), ("twc_thermal_foldbacks_total", "thermal foldbacks"))
@@ -286,7 +423,8 @@ def wall_connector_diagnostics() -> Board:
     local = filter_variable("unit", "Wall Connector", "twc_power_watts", "charger")
     board = Board("wall-connector-diagnostics", "Wall Connector diagnostics",
                   "The local API of the Wall Connectors on the LAN (the power-sharing leader only): voltages, "
-                  "currents, temperatures, Wi-Fi and lifetime counters.", variables=[local])
+                  "currents, temperatures (in °C or °F), Wi-Fi and lifetime counters.",
+                  variables=[local, temperature_variable()])
     board.row("Power and grid").add(
         graph("Power", WATT, q(f"twc_power_watts{{{C}}}", "{{charger}}")),
         graph("Grid voltage", VOLT, q(f"twc_grid_voltage_volts{{{C}}}", "{{charger}}"), w=6),
@@ -313,15 +451,18 @@ def wall_connector_diagnostics() -> Board:
                thresholds=("orange",)),
     )
     board.row("Temperatures and signals").add(
-        graph("Temperatures", CELSIUS, q(f"twc_temperature_celsius{{{C}}}", "{{charger}} {{sensor}}"),
-              q("charging_threshold:temperature_high_celsius", "alert level"), thresholds=TEMPERATURE),
+        graph("Temperatures", CELSIUS,
+              q(temperature(f"twc_temperature_celsius{{{C}}}"), temperature_legend("{{charger}} {{sensor}}")),
+              q(temperature("charging_threshold:temperature_high_celsius"), temperature_legend("alert level")),
+              thresholds=TEMPERATURE, regexp_overrides=in_fahrenheit(*TEMPERATURE), description=IN_CHOSEN_UNIT),
         graph("Relay coil, pilot and thermopile", VOLT,
               q(f"twc_relay_coil_voltage_volts{{{C}}}", "{{charger}} relay {{relay}}"),
               q(f"twc_pilot_voltage_volts{{{C}}}", "{{charger}} pilot {{level}}"),
               q(f"twc_input_thermopile_volts{{{C}}}", "{{charger}} thermopile")),
         single("Average start-up temperature", CELSIUS,
-               q(f"twc_average_startup_temperature_celsius{{{C}}}", "{{charger}}"), thresholds=TEMPERATURE,
-               description="Absent while the unit reports nan."),
+               q(temperature(f"twc_average_startup_temperature_celsius{{{C}}}"), temperature_legend("{{charger}}")),
+               thresholds=TEMPERATURE, regexp_overrides=in_fahrenheit(*TEMPERATURE),
+               description=f"Absent while the unit reports nan. {IN_CHOSEN_UNIT}"),
     )
     board.row("Wi-Fi").add(
         graph("Wi-Fi signal", PERCENT, q(f"twc_wifi_signal_strength_percent{{{C}}}", "{{charger}}"),
@@ -349,8 +490,14 @@ def wall_connector_diagnostics() -> Board:
     return board
 
 
+SESSION_UNITS = {"Duration": DURATION, "Energy": WATT_HOURS, "Peak power": WATT, "Average power": WATT,
+                 "Supply price": CENTS_PER_KWH, "Effective price": CENTS_PER_KWH, "Supply": DOLLARS,
+                 "Delivery": DOLLARS, "Cost": DOLLARS, "Savings": DOLLARS}
+
+
 def sessions_query() -> Infinity:
-    return (Infinity("/api/sessions", "sessions").time_range().param("limit", "1000")
+    """Completed sessions in the time range, of the selected units and vehicles."""
+    return (Infinity("/api/sessions", "sessions").time_range().param("limit", "1000").filtered()
             .column("start", "Start", "timestamp_epoch_s").column("end", "End", "timestamp_epoch_s")
             .column("unit", "Unit").column("vehicle", "Vehicle").column("vin", "VIN")
             .column("duration_s", "Duration", "number").column("energy_wh", "Energy", "number")
@@ -367,7 +514,7 @@ def session_history() -> Board:
                   "Completed charging sessions from the session store: the sessions themselves (its API) with their "
                   "billed cost, effective price and savings, energy and cost per day, and how sessions were "
                   "reconciled or discarded.",
-                  time_from="now-30d", variables=session_variables())
+                  time_from="now-30d", variables=[*session_variables(), time_format_variable()])
     board.add(
         single("Sessions", NONE, q(counted(f"charging_sessions_completed_total{{{U},{V}}}", RANGE)), decimals=0),
         single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
@@ -382,12 +529,9 @@ def session_history() -> Board:
                                             "{{unit}}")),
     )
     board.add(
-        api_table("Sessions", sessions_query(), h=10,
-                  units={"Duration": DURATION, "Energy": "watth", "Peak power": WATT, "Average power": WATT,
-                         "Supply price": CENTS_PER_KWH, "Effective price": CENTS_PER_KWH, "Supply": DOLLARS,
-                         "Delivery": DOLLARS, "Cost": DOLLARS, "Savings": DOLLARS},
-                  mappings={"Final": COST_FINAL},
-                  description=f"From the session store's API (/api/sessions), newest first; every unit and vehicle. "
+        api_table("Sessions", sessions_query(), h=10, units=SESSION_UNITS, mappings={"Final": COST_FINAL},
+                  description=f"From the session store's API (/api/sessions), newest first; the selected units and "
+                              f"vehicles. "
                               f"Costs are the bill's: {HOURLY_BILLING}. Supply price: net supply over energy; "
                               f"effective price: supply and delivery over energy; savings: the fixed-price rate's "
                               f"cost minus the cost. Final: provisional while an hour the session touched is not "
@@ -396,7 +540,9 @@ def session_history() -> Board:
                   .column("start", "Start", "timestamp_epoch_s").column("unit", "Unit").column("vehicle", "Vehicle")
                   .column("energy_wh", "Energy so far", "number").column("power_w", "Power", "number")
                   .column("estimated_cost", "Estimated cost", "number"), h=5,
-                  units={"Energy so far": "watth", "Power": WATT, "Estimated cost": DOLLARS}),
+                  units={"Energy so far": WATT_HOURS, "Power": WATT, "Estimated cost": DOLLARS},
+                  description="The session store's /api/sessions/current: every unit's open session (that route "
+                              "takes no unit or vehicle filter)."),
         graph("Energy per day", KWH, q(energy_kwh(DAY, " by (vehicle) "), "{{vehicle}}"),
               bars=True, stacked=True, interval="1d", calcs=("sum",)),
         graph("Sessions per day", NONE,
@@ -415,18 +561,44 @@ def session_history() -> Board:
 
 
 def summary_query(period: str, *fields: tuple[str, str]) -> Infinity:
-    query = Infinity("/api/summary", "summaries").param("period", period).time_range().column(
+    query = Infinity("/api/summary", "summaries").param("period", period).time_range().filtered().column(
         "period_start", "Period")
     for selector, text in fields:
         query.column(selector, text, "number")
     return query
 
 
+THIS_YEAR, LAST_YEAR = "This year", "Last year"
+MONTH = "Month"
+
+
+def year_over_year(title: str, unit: str, field: str) -> barchart.Panel:
+    """This year's calendar months beside last year's, from the session store's monthly summaries (Prometheus
+    keeps 40 days by default). The panel's time is the last year, so `__from` falls in last year: last year
+    is from its 1 January to this year's (the store reads dates in general.timezone). Grafana then turns
+    each period start into its month ("03 Mar": parsed as a time, formatted as text), merges both years on
+    it and sorts the months."""
+    def months(start: str, end: str, text: str) -> Infinity:
+        return (Infinity("/api/summary", "summaries").param("period", "month").param("from", start)
+                .param("to", end).filtered().column("period_start", MONTH).column(field, text, "number"))
+    steps = [step("convertFieldType", fields={}, conversions=[
+                 {"targetField": MONTH, "destinationType": "time", "dateFormat": "YYYY-MM-DD"}]),
+             step("convertFieldType", fields={}, conversions=[
+                 {"targetField": MONTH, "destinationType": "string", "dateFormat": "MM MMM"}]),
+             step("merge"), step("sortBy", fields={}, sort=[{"field": MONTH, "desc": False}])]
+    return api_bars(title, unit, months("${__to:date:YYYY}-01-01", "${__to:date:seconds}", THIS_YEAR),
+                    months("${__from:date:YYYY}-01-01", "${__to:date:YYYY}-01-01", LAST_YEAR),
+                    x_field=MONTH, stacked=False, time_from="1y", transformations=steps,
+                    description=f"{CALENDAR} This year from 1 January to now against last year's months, "
+                                f"side by side; months without a session have no bar.")
+
+
 def energy_costs() -> Board:
     board = Board("energy-costs", "Energy & Costs",
                   "Energy and cost of charging as billed per day, week and month, split into supply, delivery and "
                   "the fixed and capacity charges; the savings against the fixed-price rate, and the average price "
-                  "paid against the average billed hourly price.",
+                  "paid against the average billed hourly price; charging time, energy per hour and over the "
+                  "range, the best charging hours of the day, each unit's share, and this year against last.",
                   time_from="now-90d", variables=session_variables())
     fixed = f"max(electricity_price_monthly_fixed_dollars) * $__range_s / {MONTH_S}"
     capacity = f"max(electricity_price_monthly_capacity_dollars) * $__range_s / {MONTH_S}"
@@ -464,6 +636,55 @@ def energy_costs() -> Board:
                            "price); they enter the totals above once final."),
         single("Sessions", COUNT, q(counted(f"charging_sessions_completed_total{{{U},{V}}}", RANGE)), decimals=0),
     )
+    board.row("Charging time and energy drawn (the units' power; filtered by unit)").add(
+        single("Charging time", DURATION,
+               q(f"sum(sum_over_time(({UNIT_POWER} > bool {CHARGING_W})[$__range:1m])) * 60"),
+               w=4, description=f"Unit-minutes above {CHARGING_W} W (sessions.power_threshold_w's default) in the "
+                                f"time range, sampled every minute and added over the selected units (two units "
+                                f"charging for an hour: 2 hours). The units' power has no vehicle: the vehicle "
+                                f"filter does not apply."),
+        graph("Energy per hour", KWH, q(hourly_kwh(), "{{unit}}"), bars=True, stacked=True,
+              interval="1h", calcs=("sum", "max"), w=10,
+              description="Energy each unit drew in each clock hour (bars start at the hour): its power sampled "
+                          "every minute x a minute, from the Fleet API, else the local one; the hour in progress "
+                          "so far (its next few minutes at the latest power). The vehicle filter does not apply."),
+        graph("Cumulative energy", KWH, q(f"{counted(f'charging_session_energy_joules_total{{{U},{V}}}', CUMULATIVE)}"
+                                          f" / {J_PER_KWH}", "energy"),
+              calcs=("lastNotNull",), w=10,
+              description=f"Energy of the sessions completed since the start of the time range, as it adds up "
+                          f"(its last value is Energy above). {COUNTED_WHEN_RECORDED}"),
+    )
+    board.row("Hours of the day (local time: the browser's UTC offset now)").add(
+        joined_table("Best charging hours", "hour",
+                     (q(f"avg_over_time(({BILLED_BY_HOUR})[$__range:1h])"), "Average billed price"),
+                     (q(ENERGY_BY_HOUR), "Your energy"),
+                     (q(f"{ENERGY_BY_HOUR} / on() group_left() sum({ENERGY_BY_HOUR})"), "Share of your energy"),
+                     units={"Average billed price": CENTS_PER_KWH, "Your energy": KWH, "Share of your energy": RATIO},
+                     sort=("Average billed price", False), w=10, h=10,
+                     description=f"Each local hour of the day (0 = midnight to 1 am), cheapest first: the mean "
+                                 f"billed price of that hour over the time range ({HOURLY_BILLING}), and the energy "
+                                 f"the selected units drew in it (power sampled every minute, Fleet API else "
+                                 f"local; the vehicle filter does not apply) with its share of all your energy. "
+                                 f"{HOURS_OF_DAY}"),
+        keyed_bars("Price by hour of day", CENTS_PER_KWH, "hour",
+                   *((q(f"{fn}_over_time(({BILLED_BY_HOUR})[$__range:1h])"), name)
+                     for fn, name in (("min", "lowest"), ("avg", "average"), ("max", "highest"))),
+                   key_label="local hour of the day", w=14, h=10, thresholds=PRICE,
+                   description=f"The billed prices of each local hour of the day over the time range: lowest, "
+                               f"average and highest. {HOURS_OF_DAY}"),
+    )
+    board.row("Per unit (filtered by unit and vehicle)").add(
+        joined_table("Energy and cost per unit", "unit",
+                     (q(energy_kwh(RANGE, " by (unit) ")), "Energy"),
+                     (q(net_cost(RANGE, " by (unit) ")), "Cost"),
+                     (q(counted(f"charging_sessions_completed_total{{{U},{V}}}", RANGE, " by (unit) ")), "Sessions"),
+                     (q(paid_cents_per_kwh(RANGE, " by (unit) ")), "Price paid"),
+                     units={"Energy": KWH, "Cost": DOLLARS, "Sessions": COUNT, "Price paid": CENTS_PER_KWH},
+                     sort=("Energy", True), w=24, h=6,
+                     description=f"The sessions completed in the time range per unit: energy, cost (supply net of "
+                                 f"credits, and delivery, as billed), sessions and the supply price paid per kWh. "
+                                 f"{COUNTED_WHEN_RECORDED}"),
+    )
     board.row("Per day").add(
         graph("Energy per day", KWH, q(energy_kwh(DAY), "energy"),
               bars=True, interval="1d", calcs=("sum",), w=6, description=COUNTED_WHEN_RECORDED),
@@ -480,14 +701,14 @@ def energy_costs() -> Board:
               thresholds=PRICE, interval="1d", calcs=("mean",), w=6,
               description="Net supply cost per kWh against the mean of the day's billed hourly prices."),
     )
-    board.row("Calendar weeks and months (session store, every unit and vehicle)").add(
+    board.row("Calendar weeks and months (session store, filtered by unit and vehicle)").add(
         api_bars("Cost per week", DOLLARS, summary_query("week", ("supply_cost", "Supply"),
-                                                        ("delivery_cost", "Delivery")), "Period",
+                                                        ("delivery_cost", "Delivery")), x_field="Period",
                  description=CALENDAR),
         api_bars("Cost per month", DOLLARS, summary_query("month", ("supply_cost", "Supply"),
                                                          ("delivery_cost", "Delivery"),
                                                          ("fixed_charge", "Fixed"),
-                                                         ("capacity_charge", "Capacity")), "Period",
+                                                         ("capacity_charge", "Capacity")), x_field="Period",
                  description=f"{CALENDAR} A month is a bill: fixed and capacity charges on top."),
         api_table("Months", summary_query("month", ("sessions", "Sessions"), ("energy_kwh", "Energy"),
                                           ("supply_cost", "Supply"), ("delivery_cost", "Delivery"),
@@ -513,6 +734,10 @@ def energy_costs() -> Board:
                          "Supply price": CENTS_PER_KWH, "Effective price": CENTS_PER_KWH, "Savings": DOLLARS},
                   mappings={"Final": COST_FINAL}, w=24, h=8, description=CALENDAR),
     )
+    board.row("Year over year (session store, filtered by unit and vehicle)").add(
+        year_over_year("Energy: this year against last", KWH, "energy_kwh"),
+        year_over_year("Charging cost: this year against last", DOLLARS, "charging_cost"),
+    )
     board.row("Rates").add(
         single("Delivery rate", CENTS_PER_KWH, q("max(electricity_price_delivery_cents_per_kwh)"), decimals=2, w=6,
                description="The delivery rate in force now (tariff.delivery_periods by time of day, else "
@@ -534,8 +759,9 @@ def vehicle_status() -> Board:
                   "Each vehicle from Tessie's cached state (never woken): battery, range, charging, connectivity, "
                   "and smart charging: its state, the signal it decides on (this hour's projected price by default) "
                   "and the 5-minute price against the thresholds, and its action log; and the departure plan of "
-                  "each car with a departure set: its hours over the price forecast, expected cost and finish.",
-                  time_from="now-24h", variables=[vehicle_variable()])
+                  "each car with a departure set: its hours over the price forecast, expected cost and finish; "
+                  "and its own charging sessions from Tessie's charge history, at home and away.",
+                  time_from="now-24h", variables=[vehicle_variable(), temperature_variable(), time_format_variable()])
     board.row("Battery").add(
         dial("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
              thresholds=SOC),
@@ -569,8 +795,10 @@ def vehicle_status() -> Board:
                                                           "they fell asleep."),
         single("Data age", SECONDS, q(f"time() - tesla_vehicle_data_timestamp_seconds{{{V}}}", "{{vehicle}}"),
                thresholds=("green", (900, "yellow"), (3600, "orange")), w=6),
-        graph("Temperatures", CELSIUS, q(f"tesla_vehicle_temperature_celsius{{{V}}}", "{{vehicle}} {{location}}"),
-              w=6, h=5),
+        graph("Temperatures", CELSIUS,
+              q(temperature(f"tesla_vehicle_temperature_celsius{{{V}}}"),
+                temperature_legend("{{vehicle}} {{location}}")),
+              w=6, h=5, regexp_overrides=in_fahrenheit(*NEUTRAL), description=IN_CHOSEN_UNIT),
         single("Odometer", MILES, q(f"tesla_vehicle_odometer_meters{{{V}}} / {METERS_PER_MILE}", "{{vehicle}}"), w=4),
         single("Locked / Sentry", NONE, q(f"tesla_vehicle_locked{{{V}}}", "{{vehicle}} locked"),
                q(f"tesla_vehicle_sentry_mode{{{V}}}", "{{vehicle}} sentry"), mappings=YES_NO, w=4),
@@ -632,7 +860,59 @@ def vehicle_status() -> Board:
                                     "the projected hour price)."),
     )
     board.row("Departure plan").add(*departure_plan_panels())
+    board.row("Charging at home and away (Tessie charge history)").add(*charge_history_panels())
     return board
+
+
+def charges_query(away: str | None = None) -> Infinity:
+    """The car's charges in the time range from the session store's /api/charges (Tessie's charge history)."""
+    query = Infinity("/api/charges", "charges").time_range("start", "end").filtered("vehicle").param("limit", "1000")
+    return query.param("away", away) if away else query
+
+
+AWAY = flags(("away", "orange"), ("home", "green"))
+HOME_AND_AWAY = ("Summed over the charges of the selected vehicles in the time range (/api/charges with "
+                 "away=false and away=true).")
+
+
+def charge_history_panels() -> list:
+    return [
+        single("Energy added: home and away", WATT_HOURS,
+               charges_query("false").column("energy_added_wh", "home", "number"),
+               charges_query("true").column("energy_added_wh", "away", "number"), calc="sum", decimals=0, w=6,
+               h=6, description=f"Energy the battery took, as the car reports it. {HOME_AND_AWAY}"),
+        single("Cost: home and away", DOLLARS, charges_query("false").column("cost", "home", "number"),
+               charges_query("true").column("cost", "away", "number"), calc="sum", decimals=2, w=6, h=6,
+               description=f"Tessie's cost of each charge (away: what the charger billed, as Tessie knows it; "
+                           f"home: Tessie's estimate, the billed cost of the Wall Connector sessions is on Energy & "
+                           f"Costs). {HOME_AND_AWAY}"),
+        single("Charges: home and away", COUNT, charges_query("false").column("id", "home", "number"),
+               charges_query("true").column("id", "away", "number"), calc="count", decimals=0, w=4, h=6,
+               description=HOME_AND_AWAY),
+        single("Charging efficiency at home", RATIO, charges_query("false").column("efficiency", "home", "number"),
+               calc="mean", decimals=1, w=8, h=6, thresholds=("orange", (0.85, "green")),
+               description="Mean over the home charges matched to a Wall Connector session: the energy the battery "
+                           "took over the energy the Wall Connector delivered."),
+        api_table("Charges", charges_query()
+                  .column("start", "Start", "timestamp_epoch_s").column("end", "End", "timestamp_epoch_s")
+                  .column("vehicle", "Vehicle").column("location", "Location").column("away", "Away", "boolean")
+                  .column("supercharger", "Supercharger", "boolean")
+                  .column("energy_added_wh", "Energy added", "number").column("energy_used_wh", "Energy used", "number")
+                  .column("starting_battery", "From", "number").column("ending_battery", "To", "number")
+                  .column("cost", "Cost", "number").column("wall_energy_wh", "Wall energy", "number")
+                  .column("efficiency", "Efficiency", "number").column("session_id", "Wall session", "number"),
+                  units={"Energy added": WATT_HOURS, "Energy used": WATT_HOURS, "From": PERCENT, "To": PERCENT,
+                         "Cost": DOLLARS, "Wall energy": WATT_HOURS, "Efficiency": RATIO, "Wall session": NONE},
+                  mappings={"Away": AWAY, "Supercharger": YES_NO_FLAG}, h=9,
+                  description="Every charge of the selected vehicles in the time range from Tessie's charge history, "
+                              "newest first, home and away: where (home, or the place Tessie names), the energy "
+                              "added and the state of charge before and after, Tessie's cost, and for home charges "
+                              "the Wall Connector session it matched (wall energy, and efficiency: energy added over "
+                              "wall energy)."),
+    ]
+
+
+YES_NO_FLAG = flags(("yes", "blue"), ("no", "text"))
 
 
 PLAN_ENERGY, PLAN_PRICE, FORECAST_PRICE = "planned energy", "planner's price (with delivery)", "forecast supply price"
@@ -964,7 +1244,7 @@ def meter_bills() -> Board:
                   description="Issued bills, and the bill in progress (estimated) from the portal's forecast."),
         api_bars("Bill trend", DOLLARS, Infinity("/api/meter", "bills").time_range()
                  .column("period_start", "Period").column("usage_charges", "Usage", "number")
-                 .column("other_charges", "Monthly charges", "number"), "Period", w=12),
+                 .column("other_charges", "Monthly charges", "number"), x_field="Period", w=12),
         single("12-month average bill", DOLLARS,
                q('avg(avg_over_time(utility_meter_bill_amount_dollars{estimated="false"}[1h]))'), decimals=2, w=4),
         single("12-month average energy", KWH,

@@ -25,8 +25,8 @@ SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="session-store")
 WATT, KWH, CENTS_PER_KWH, DOLLARS, DOLLARS_PER_HOUR = "watt", "kwatth", "¢/kWh", "currencyUSD", "$/h"
 PERCENT, RATIO, SECONDS, DURATION, AGO = "percent", "percentunit", "s", "dtdurations", "dateTimeFromNow"
 LOCAL_TIME = "dateTimeAsLocalNoDateIfToday"   # a moment (ms), its date only when it is not today
-VOLT, AMPERE, HERTZ, CELSIUS, METERS = "volt", "amp", "hertz", "celsius", "lengthm"
-MILES = "lengthmi"
+VOLT, AMPERE, HERTZ, CELSIUS, FAHRENHEIT, METERS = "volt", "amp", "hertz", "celsius", "fahrenheit", "lengthm"
+MILES, WATT_HOURS = "lengthmi", "watth"
 METERS_PER_MILE = 1609.344   # the metrics are in metres (base units); a US install reads miles
 DBM, DECIBEL, COUNT, NONE, REQUESTS = "dBm", "dB", "short", "none", "reqps"
 J_PER_KWH = "3.6e6"
@@ -60,6 +60,12 @@ def flags(true: tuple[str, str], false: tuple[str, str]) -> list[model.ValueMapp
     """Value mappings for a boolean field (JSON true/false): (text, colour) of each."""
     return [model.ValueMap(options={"true": model.ValueMappingResult(text=true[0], color=true[1], index=0),
                                     "false": model.ValueMappingResult(text=false[0], color=false[1], index=1)})]
+
+
+def texts(words: Mapping[str, tuple[str, str]]) -> list[model.ValueMapping]:
+    """Value mappings for a text field: its value -> (text, colour)."""
+    return [model.ValueMap(options={value: model.ValueMappingResult(text=text, color=color, index=i)
+                                    for i, (value, (text, color)) in enumerate(words.items())})]
 
 
 UP = states({0: ("down", "red"), 1: ("up", "green")})
@@ -110,9 +116,16 @@ class Infinity(cogbuilder.Builder[InfinityQuery]):
         self._params.append((key, value))
         return self
 
-    def time_range(self) -> "Infinity":
-        """Only what the dashboard's time range covers (`from`/`to` take Unix seconds)."""
-        return self.param("from", "${__from:date:seconds}").param("to", "${__to:date:seconds}")
+    def time_range(self, start: str = "from", end: str = "to") -> "Infinity":
+        """Only what the dashboard's time range covers (Unix seconds; `/api/charges` names them start/end)."""
+        return self.param(start, "${__from:date:seconds}").param(end, "${__to:date:seconds}")
+
+    def filtered(self, *names: str) -> "Infinity":
+        """Follow the dashboard's multi-value filters (`unit`, `vehicle`): `${unit:csv}` sends the selection
+        as a comma-separated list; All sends `.*`, which the store reads as no filter."""
+        for name in names or ("unit", "vehicle"):
+            self.param(name, f"${{{name}:csv}}")
+        return self
 
     def column(self, selector: str, text: str, kind: str = "string") -> "Infinity":
         """kind: string, number, boolean, timestamp, timestamp_epoch (ms) or timestamp_epoch_s."""
@@ -168,7 +181,8 @@ def graph(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRA
           description: str | None = None, bars: bool = False, stacked: bool = False, interval: str | None = None,
           time_from: str | None = None, threshold_lines: bool = False, calcs: Sequence[str] = ("lastNotNull", "max"),
           min_value: float | None = None, max_value: float | None = None,
-          overrides: Iterable[tuple[str, list[model.DynamicConfigValue]]] = ()) -> timeseries.Panel:
+          overrides: Iterable[tuple[str, list[model.DynamicConfigValue]]] = (),
+          regexp_overrides: Iterable[tuple[str, list[model.DynamicConfigValue]]] = ()) -> timeseries.Panel:
     """A time series (lines, or bars for per-day or per-hour totals)."""
     panel = timeseries.Panel().legend(_legend(*calcs)).tooltip(
         common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING))
@@ -183,6 +197,8 @@ def graph(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRA
                                .mode(common.GraphThresholdsStyleMode.DASHED))
     for name, properties in overrides:
         panel.override_by_name(name, properties)
+    for pattern, properties in regexp_overrides:
+        panel.override_by_regexp(pattern, properties)
     return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
                   instant=False, interval=interval, time_from=time_from, min_value=min_value, max_value=max_value)
 
@@ -200,12 +216,16 @@ def timeline(title: str, unit: str, *targets: Target, mappings: list[model.Value
 def single(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRAL, w: int = 4, h: int = 5,
            description: str | None = None, mappings: list[model.ValueMapping] | None = None,
            time_from: str | None = None, decimals: int | None = None, background: bool = False,
-           sparkline: bool = False) -> stat.Panel:
-    """A stat: the current value of each series (coloured by thresholds or mappings)."""
-    panel = (stat.Panel().reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+           sparkline: bool = False, calc: str = "lastNotNull",
+           regexp_overrides: Iterable[tuple[str, list[model.DynamicConfigValue]]] = ()) -> stat.Panel:
+    """A stat: the current value of each series (coloured by thresholds or mappings); `calc` "sum" adds up
+    a table's column (rows of the session store's API)."""
+    panel = (stat.Panel().reduce_options(common_builders.ReduceDataOptions().calcs([calc]).values(False))
              .color_mode(common.BigValueColorMode.BACKGROUND if background else common.BigValueColorMode.VALUE)
              .graph_mode(common.BigValueGraphMode.AREA if sparkline else common.BigValueGraphMode.NONE)
              .text_mode(common.BigValueTextMode.AUTO))
+    for pattern, properties in regexp_overrides:
+        panel.override_by_regexp(pattern, properties)
     return _panel(panel, title, unit, targets, thresholds=thresholds, w=w, h=h, description=description,
                   instant=True, mappings=mappings, time_from=time_from, decimals=decimals)
 
@@ -238,14 +258,33 @@ def label_table(title: str, expr: str, columns: Sequence[str], *, w: int = 12, h
                   instant=True, table_format=True)
 
 
+TIME_KINDS = ("timestamp", "timestamp_epoch", "timestamp_epoch_s")
+TIME_FORMAT = "${time_format}"
+
+
+def clock_times(*fields: str) -> model.DataTransformerConfig:
+    """Time fields shown as text in the `time_format` variable's format (24- or 12-hour): Grafana's
+    units (dateTimeAsLocal, time:<format>) are not interpolated, transformation options are."""
+    return model.DataTransformerConfig(id_val="convertFieldType", options={
+        "conversions": [{"targetField": name, "destinationType": "string", "dateFormat": TIME_FORMAT,
+                         "timezone": "browser"} for name in fields], "fields": {}})
+
+
 def api_table(title: str, query: Infinity, *, units: Mapping[str, str] | None = None, w: int = 24, h: int = 9,
               description: str | None = None, thresholds: Sequence = NEUTRAL,
-              mappings: Mapping[str, list[model.ValueMapping]] | None = None, sort_ascending: bool = False
-              ) -> table.Panel:
-    """A table of the session store's API, sorted by its first column (descending unless `sort_ascending`);
-    `units` maps column titles to units, `mappings` column titles to value mappings (shown as coloured text)."""
-    panel = table.Panel().sort_by([common_builders.TableSortByFieldState().display_name(query.columns[0][1])
-                                   .desc(not sort_ascending)])
+              mappings: Mapping[str, list[model.ValueMapping]] | None = None, sort_ascending: bool = False,
+              time_from: str | None = None) -> table.Panel:
+    """A table of the session store's API; `units` maps column titles to units, `mappings` column titles to
+    value mappings (shown as coloured text). Moments are shown in the `time_format` variable's format; a
+    table whose first column is a moment keeps the API's order (newest first: as text, 12-hour times would
+    not sort), the others are sorted by their first column (descending unless `sort_ascending`)."""
+    panel = table.Panel()
+    times = [text for _, text, kind in query.columns if kind in TIME_KINDS]
+    if query.columns[0][1] not in times:
+        panel.sort_by([common_builders.TableSortByFieldState().display_name(query.columns[0][1])
+                       .desc(not sort_ascending)])
+    if times:
+        panel.with_transformation(clock_times(*times))
     for column, unit in (units or {}).items():
         panel.override_by_name(column, [model.DynamicConfigValue(id_val="unit", value=unit)])
     for column, mapping in (mappings or {}).items():
@@ -253,7 +292,35 @@ def api_table(title: str, query: Infinity, *, units: Mapping[str, str] | None = 
                                         model.DynamicConfigValue(id_val="custom.cellOptions",
                                                                  value={"type": "color-text"})])
     return _panel(panel, title, NONE, [query], thresholds=thresholds, w=w, h=h, description=description,
-                  instant=True)
+                  instant=True, time_from=time_from)
+
+
+def joined_table(title: str, key: str, *targets: tuple[Target, str], w: int = 24, h: int = 8,
+                 units: Mapping[str, str] | None = None, mappings: Mapping[str, list[model.ValueMapping]] | None = None,
+                 labels: Sequence[str] = (), description: str | None = None, thresholds: Sequence = NEUTRAL,
+                 sort: tuple[str, bool] | None = None, time_from: str | None = None) -> table.Panel:
+    """One row per value of the label `key`, one column per instant query (`... by (key)`, table format),
+    each target (query, column title); `labels` are other label columns kept (e.g. `vehicle` of an info
+    metric, whose value column is dropped: give it the title ""). Grafana merges the tables on their common
+    label columns (Merge), then names and orders the columns (Organize); `sort` is (column, descending)."""
+    refs = [chr(ord("A") + index) for index in range(len(targets))]
+    named = {f"Value #{ref}": name for ref, (_, name) in zip(refs, targets) if name}
+    dropped = {f"Value #{ref}": True for ref, (_, name) in zip(refs, targets) if not name}
+    order = [key, *labels, *named]
+    panel = table.Panel()
+    panel.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+    panel.with_transformation(model.DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {"Time": True, **dropped}, "indexByName": {name: i for i, name in enumerate(order)},
+        "renameByName": named, "includeByName": {}}))
+    if sort:
+        panel.sort_by([common_builders.TableSortByFieldState().display_name(sort[0]).desc(sort[1])])
+    for column, unit in (units or {}).items():
+        panel.override_by_name(column, [setting("unit", unit)])
+    for column, mapping in (mappings or {}).items():
+        panel.override_by_name(column, [setting("mappings", mapping), setting("custom.cellOptions",
+                                                                              {"type": "color-text"})])
+    return _panel(panel, title, NONE, [target for target, _ in targets], thresholds=thresholds, w=w, h=h,
+                  description=description, instant=True, table_format=True, time_from=time_from)
 
 
 def histogram(title: str, unit: str, *targets: Target, w: int = 12, h: int = 8, interval: str | None = None,
@@ -264,15 +331,18 @@ def histogram(title: str, unit: str, *targets: Target, w: int = 12, h: int = 8, 
                   instant=False, interval=interval)
 
 
-def api_bars(title: str, unit: str, query: Infinity, x_field: str, *, w: int = 12, h: int = 8,
-             description: str | None = None, stacked: bool = True, thresholds: Sequence = NEUTRAL
+def api_bars(title: str, unit: str, *queries: Infinity, x_field: str, w: int = 12, h: int = 8,
+             description: str | None = None, stacked: bool = True, thresholds: Sequence = NEUTRAL,
+             transformations: Sequence[model.DataTransformerConfig] = (), time_from: str | None = None
              ) -> barchart.Panel:
     """A bar chart of the session store's summaries, one bar (group) per period."""
     panel = barchart.Panel().x_field(x_field).legend(_legend()).show_value(common.VisibilityMode.NEVER)
     if stacked:
         panel.stacking(common.StackingMode.NORMAL)
-    return _panel(panel, title, unit, [query], thresholds=thresholds, w=w, h=h, description=description,
-                  instant=True)
+    for step in transformations:
+        panel.with_transformation(step)
+    return _panel(panel, title, unit, list(queries), thresholds=thresholds, w=w, h=h, description=description,
+                  instant=True, time_from=time_from)
 
 
 def keyed_bars(title: str, unit: str, key: str, *targets: tuple[Target, str], key_label: str, w: int = 24,
@@ -304,6 +374,11 @@ def keyed_bars(title: str, unit: str, key: str, *targets: tuple[Target, str], ke
                   description=description, instant=True, table_format=True)
 
 
+def step(id_val: str, **options: object) -> model.DataTransformerConfig:
+    """One transformation of a panel's data (Grafana's ids: merge, convertFieldType, sortBy, organize, ...)."""
+    return model.DataTransformerConfig(id_val=id_val, options=options)
+
+
 def setting(id_val: str, value: object) -> model.DynamicConfigValue:
     """One property of a field override: unit, decimals, color, custom.axisPlacement, ..."""
     return model.DynamicConfigValue(id_val=id_val, value=value)
@@ -326,11 +401,57 @@ def datasource_variable() -> dashboard.DatasourceVariable:
 
 
 def filter_variable(name: str, label: str, metric: str, label_name: str) -> dashboard.QueryVariable:
-    """Multi-value filter over a label's values; All is `.*`, so series without the label still match."""
+    """Multi-value filter over a label's values. All is `.*`, sent as is: in PromQL it matches every value,
+    the empty one too (sessions no vehicle was matched to), and the session store's API reads it as no
+    filter; a selection is `(a|b)` in PromQL and `a,b` in `${name:csv}` for the API."""
     return (dashboard.QueryVariable(name).label(label).datasource(PROMETHEUS)
             .query(f"label_values({metric}, {label_name})").refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC).multi(True).include_all(True)
             .all_value(".*").current(model.VariableOption(selected=True, text=["All"], value=["$__all"])))
+
+
+def choice_variable(name: str, label: str, options: Sequence[tuple[str, str]]) -> dashboard.CustomVariable:
+    """A single choice among fixed (text, value) options; the first is the default."""
+    chosen = [model.VariableOption(selected=i == 0, text=text, value=value) for i, (text, value) in enumerate(options)]
+    return (dashboard.CustomVariable(name).label(label).values(",".join(f"{t} : {v}" for t, v in options))
+            .options(chosen).current(chosen[0]))
+
+
+# °C or °F: the variable holds the scale of a degree (1 or 9/5). -40 is the same in both, so
+# °F = (°C + 40) x 9/5 - 40; with the scale 1 the value is left as it is.
+TEMPERATURE_VARIABLE = "temperature_unit"
+TEMPERATURE_OPTIONS = (("°C", "1"), ("°F", "1.8"))
+
+
+def temperature_variable() -> dashboard.CustomVariable:
+    return choice_variable(TEMPERATURE_VARIABLE, "Temperature", TEMPERATURE_OPTIONS)
+
+
+def temperature(expr: str) -> str:
+    """A Celsius expression in the chosen unit."""
+    return f"(({expr}) + 40) * ${TEMPERATURE_VARIABLE} - 40"
+
+
+def temperature_legend(legend: str) -> str:
+    """The series name ends with the unit's text (°C or °F): the panel's unit follows it (see in_fahrenheit)."""
+    return f"{legend} ${{{TEMPERATURE_VARIABLE}:text}}"
+
+
+def in_fahrenheit(*base_and_steps: Step | str) -> list[tuple[str, list[model.DynamicConfigValue]]]:
+    """Grafana does not interpolate a panel's unit nor its thresholds: series named "... °F" get the
+    fahrenheit unit and the Celsius thresholds converted."""
+    base, *above = base_and_steps
+    steps_f = steps(base, *((round(value * 1.8 + 32, 1), colour) for value, colour in above))
+    return [(".*°F$", [setting("unit", FAHRENHEIT), setting("thresholds", steps_f.build())])]
+
+
+# 24- or 12-hour times in tables (moment.js formats, as Grafana's date formats).
+TIME_FORMAT_VARIABLE = "time_format"
+TIME_FORMAT_OPTIONS = (("24-hour", "YYYY-MM-DD HH:mm"), ("12-hour", "YYYY-MM-DD hh:mm A"))
+
+
+def time_format_variable() -> dashboard.CustomVariable:
+    return choice_variable(TIME_FORMAT_VARIABLE, "Time format", TIME_FORMAT_OPTIONS)
 
 
 def charging_links() -> dashboard.DashboardLink:
@@ -343,7 +464,7 @@ class Board:
     """A dashboard with the suite's defaults; panels and rows get their ids in the order added."""
 
     def __init__(self, uid: str, title: str, description: str, *, time_from: str = "now-6h", refresh: str = "1m",
-                 variables: Sequence[dashboard.QueryVariable] = ()) -> None:
+                 variables: Sequence[dashboard.QueryVariable | dashboard.CustomVariable] = ()) -> None:
         self.uid = uid
         self.builder = (dashboard.Dashboard(title).uid(uid).description(description).tags([TAG])
                         .time(time_from, "now").timezone("browser").refresh(refresh)

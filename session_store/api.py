@@ -28,7 +28,7 @@ from session_store.views import SessionsView, SmartChargingControl
 
 MAX_LIMIT = 1000
 MAX_VALUES = 100                    # values of one multi-value filter
-EVERYTHING = ("All", "$__all")      # a Grafana multi-select's "All": no filter
+EVERYTHING = ("All", "$__all", ".*")   # a Grafana multi-select's "All" (the dashboards' allValue is .*)
 CSV_FIELDS = ["id", "unit", "din", "vin", "vehicle", "start", "end", "duration_s", "energy_wh", "peak_w", "average_w",
               "meter_energy_wh", "supply_cost", "supply_credit", "delivery_cost", "full_cost", "supply_price_cents",
               "effective_price_cents", "reference_cost", "savings", "cost_final", "gap_s", "source", "reconciliation",
@@ -86,7 +86,7 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
 def filter_values(request: web.Request, name: str) -> tuple[str, ...] | None:
     """A multi-value filter: repeated (`unit=a&unit=b`) and comma-separated (`unit=a,b`, what Grafana's
     `${unit:csv}` sends) values, any of which matches. None (no filter) when no value is given (empty
-    ones are ignored) or one is `All` or `$__all`, a multi-select's "All"."""
+    ones are ignored) or one is `All`, `$__all` or `.*`, a multi-select's "All"."""
     values = [part.strip() for text in request.query.getall(name, []) for part in text.split(",")]
     chosen = tuple(value for value in dict.fromkeys(values) if value)
     if not chosen or any(value in EVERYTHING for value in chosen):

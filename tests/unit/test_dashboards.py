@@ -106,6 +106,7 @@ def test_dashboard_has_the_datasource_variable_filters_and_links(dashboard: dict
     assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
     for name, variable in variables.items():
         if variable["type"] == "query":
+            # All is .*: every series in PromQL, the unlabelled ones too; the session store reads it as no filter
             assert variable["multi"] and variable["includeAll"] and variable["allValue"] == ".*", name
             assert variable["datasource"]["uid"] == "${datasource}", name
             assert variable["query"].startswith("label_values("), name
@@ -178,13 +179,16 @@ def test_queries_name_only_metrics_and_rules_that_exist() -> None:
 
 
 def test_queries_use_only_defined_variables() -> None:
+    """In queries, legends, Infinity parameters and transformation options (Grafana interpolates them)."""
     builtins = {"__range", "__range_s", "__range_ms", "__interval", "__interval_ms", "__rate_interval", "__from",
                 "__to", "__auto"}
     for dashboard in dashboards():
         defined = {v["name"] for v in dashboard["templating"]["list"]} | builtins
         for panel in panels(dashboard):
+            texts = [json.dumps(panel.get("transformations", []))]
             for target in panel["targets"]:
-                text = target.get("expr") or json.dumps(target["url_options"])
+                texts += [target.get("expr") or json.dumps(target["url_options"]), target.get("legendFormat", "")]
+            for text in texts:
                 used = {a or b for a, b in re.findall(r"\$\{(\w+)[^}]*\}|\$(\w+)", text)}
                 assert used <= defined | {n for n in used if n.isdigit()}, f"{panel['title']}: {used - defined}"
 
@@ -342,3 +346,182 @@ def test_the_departure_plan_is_bars_per_hour_ahead_with_the_prices_on_a_second_a
     assert [e.split("{")[0] for e in plan["State of charge: now, reachable, target"]] == [
         "smart_charging_plan_state_of_charge_percent", "smart_charging_plan_reachable_percent",
         "smart_charging_plan_target_percent"]
+
+
+# ------------------------------------------------------------------------- issue 17, part 5
+
+def board(uid: str) -> dict:
+    return next(d for d in dashboards() if d["uid"] == uid)
+
+
+def panel(uid: str, title: str) -> dict:
+    return next(p for p in panels(board(uid)) if p["title"] == title)
+
+
+def variable(dashboard: dict, name: str) -> dict:
+    return next(v for v in dashboard["templating"]["list"] if v["name"] == name)
+
+
+def test_the_panels_of_the_original_plan_exist() -> None:
+    wanted = {
+        "energy-costs": ["Charging time", "Energy per hour", "Cumulative energy", "Best charging hours",
+                         "Price by hour of day", "Energy and cost per unit", "Energy: this year against last",
+                         "Charging cost: this year against last"],
+        "wall-connectors": ["All Wall Connectors", "Units charging", "Vehicles connected", "Today's sessions",
+                            "Energy this week and last", "Cost this week and last", "Sessions this week and last"],
+        "vehicle-status": ["Charges", "Energy added: home and away", "Cost: home and away"],
+        "charging-overview": ["Recent sessions", "Who is charging where"],
+    }
+    for uid, titles in wanted.items():
+        found = {p["title"] for p in panels(board(uid))}
+        assert set(titles) <= found, f"{uid}: missing {set(titles) - found}"
+
+
+def celsius_targets() -> Iterator[tuple[str, dict, dict]]:
+    for dashboard in dashboards():
+        for p in panels(dashboard):
+            for target in p["targets"]:
+                if "_celsius" in target.get("expr", ""):
+                    yield dashboard["uid"], p, target
+
+
+def test_temperatures_follow_the_temperature_unit_variable() -> None:
+    """°C or °F: the queries convert with the variable's scale ((x + 40) x 9/5 - 40 = x x 9/5 + 32), the series
+    are named with the unit's text, and as Grafana interpolates neither a panel's unit nor its thresholds,
+    series named °F get the fahrenheit unit and the thresholds converted."""
+    found = list(celsius_targets())
+    assert {uid for uid, _, _ in found} == {"wall-connector-diagnostics", "vehicle-status"}
+    for uid in ("wall-connector-diagnostics", "vehicle-status"):
+        choice = variable(board(uid), "temperature_unit")
+        assert choice["type"] == "custom" and not choice["multi"] and not choice["includeAll"]
+        assert [(o["text"], o["value"]) for o in choice["options"]] == [("°C", "1"), ("°F", "1.8")]
+        assert choice["current"]["value"] == "1" and choice["query"] == "°C : 1,°F : 1.8"
+    for uid, p, target in found:
+        where = f"{uid} / {p['title']}"
+        match = re.fullmatch(r"\(\((.+)\) \+ 40\) \* \$temperature_unit - 40", target["expr"])
+        assert match, where
+        assert target["legendFormat"].endswith(" ${temperature_unit:text}"), where
+        for celsius, scale, shown in ((100, "1", 100), (100, "1.8", 212), (-40, "1.8", -40), (60, "1.8", 140)):
+            expr = target["expr"].replace(match.group(1), str(celsius)).replace("$temperature_unit", scale)
+            assert eval(expr) == pytest.approx(shown), where   # PromQL arithmetic is Python's here
+        assert p["fieldConfig"]["defaults"]["unit"] == "celsius", where
+        override = next(o for o in p["fieldConfig"]["overrides"] if o["matcher"]["id"] == "byRegexp")
+        assert re.fullmatch(override["matcher"]["options"], "garage handle °F")
+        assert not re.fullmatch(override["matcher"]["options"], "garage handle °C")
+        properties = {x["id"]: x["value"] for x in override["properties"]}
+        assert properties["unit"] == "fahrenheit", where
+        celsius_steps = p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [s["value"] for s in properties["thresholds"]["steps"]] == [
+            None if s["value"] is None else round(s["value"] * 1.8 + 32, 1) for s in celsius_steps], where
+    steps = panel("wall-connector-diagnostics", "Temperatures")["fieldConfig"]["overrides"][0]["properties"][1]
+    assert [s["value"] for s in steps["value"]["steps"]] == [None, 122, 140]   # the 50 and 60 °C alert colours
+
+
+TIME_COLUMNS = ("timestamp", "timestamp_epoch", "timestamp_epoch_s")
+
+
+def test_table_times_follow_the_time_format_variable() -> None:
+    """24- or 12-hour: Grafana interpolates no unit (time:HH:mm is fixed in the JSON) but does interpolate
+    transformation options, so every moment of an API table is turned into text in ${time_format}."""
+    checked = 0
+    for dashboard in dashboards():
+        for p in panels(dashboard):
+            times = [c["text"] for t in p["targets"] for c in t.get("columns", []) if c["type"] in TIME_COLUMNS]
+            if p["type"] != "table" or not times:
+                continue
+            checked += 1
+            where = f"{dashboard['uid']} / {p['title']}"
+            choice = variable(dashboard, "time_format")
+            assert [(o["text"], o["value"]) for o in choice["options"]] == [
+                ("24-hour", "YYYY-MM-DD HH:mm"), ("12-hour", "YYYY-MM-DD hh:mm A")], where
+            assert choice["current"]["text"] == "24-hour" and choice["type"] == "custom", where
+            conversions = [c for step in p["transformations"] if step["id"] == "convertFieldType"
+                           for c in step["options"]["conversions"]]
+            assert conversions == [{"targetField": name, "destinationType": "string", "dateFormat": "${time_format}",
+                                    "timezone": "browser"} for name in times], where
+            first = p["targets"][0]["columns"][0]
+            if first["type"] in TIME_COLUMNS:     # as text, "01:00 PM" sorts before "11:00 AM": the API's order
+                assert not p.get("options", {}).get("sortBy"), where
+    assert checked >= 8
+
+
+def test_session_store_tables_follow_the_unit_and_vehicle_filters() -> None:
+    """`${unit:csv}` / `${vehicle:csv}` (All sends the variables' allValue `.*`, no filter for the store).
+    Routes without a filter parameter are listed here."""
+    accepts = {"/api/sessions": {"unit", "vehicle"}, "/api/summary": {"unit", "vehicle"},
+               "/api/chargers": {"unit"}, "/api/charges": {"vehicle"}}
+    unfiltered = {"/api/sessions/current", "/api/smart-charging", "/api/smart-charging/actions", "/api/meter"}
+    for dashboard in dashboards():
+        for p in panels(dashboard):
+            for target in p["targets"]:
+                if "url" not in target:
+                    continue
+                assert target["url"] in set(accepts) | unfiltered, target["url"]
+                params = {x["key"]: x["value"] for x in target["url_options"]["params"]}
+                for name in accepts.get(target["url"], ()):
+                    assert params.get(name) == f"${{{name}:csv}}", f"{dashboard['uid']} / {p['title']}: {name}"
+                    chosen = variable(dashboard, name)
+                    assert chosen["multi"] and chosen["includeAll"] and chosen["allValue"] == ".*", name
+
+
+def test_all_wall_connectors_is_one_row_per_unit_joined_on_the_unit_label() -> None:
+    p = panel("wall-connectors", "All Wall Connectors")
+    assert p["type"] == "table" and p["timeFrom"] == "now/d"
+    assert all(t["instant"] and t["format"] == "table" for t in p["targets"])
+    exprs = [t["expr"] for t in p["targets"]]
+    assert exprs[0] == 'max by (unit) (tesla_wall_connector_state_code{unit=~"$unit"})'
+    assert exprs[1] == 'max by (unit) (charging:unit_power_watts{unit=~"$unit"})'
+    assert exprs[2] == 'max by (unit, vehicle) (tesla_wall_connector_vehicle_info{unit=~"$unit"})'
+    assert "charging_session_energy_joules_total" in exprs[3] and exprs[3].startswith("sum by (unit) (")
+    assert "charging_sessions_completed_total" in exprs[4] and exprs[4].startswith("sum by (unit) (")
+    steps = {t["id"]: t["options"] for t in p["transformations"]}
+    assert list(steps) == ["merge", "organize"]
+    assert steps["organize"]["renameByName"] == {"Value #A": "State", "Value #B": "Power",
+                                                 "Value #D": "Energy today", "Value #E": "Sessions today"}
+    assert steps["organize"]["excludeByName"] == {"Time": True, "Value #C": True}   # the info metric's 1
+    index = steps["organize"]["indexByName"]
+    assert sorted(index, key=index.get) == ["unit", "vehicle", "Value #A", "Value #B", "Value #D", "Value #E"]
+
+
+def test_hours_of_the_day_are_local_to_the_browser() -> None:
+    """Prometheus has only UTC: the queries add the browser's UTC offset at the end of the range (modulo a day:
+    UTC+13 and UTC-11 have the same hours of the day), computed from $__to's local clock (H, m, s: unpadded,
+    as PromQL reads a leading zero as octal) and its Unix ms."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    from grafana.boards import LOCAL_OFFSET_S
+    for zone, moment in (("America/Chicago", "2026-01-15T23:30:59.999"), ("America/Chicago", "2026-07-01T00:05:00"),
+                         ("Asia/Kolkata", "2026-03-01T04:59:30.5"), ("UTC", "2026-03-01T12:00:00"),
+                         ("Pacific/Auckland", "2026-01-01T00:00:00"), ("Pacific/Honolulu", "2026-01-01T23:59:59")):
+        local = datetime.fromisoformat(moment).replace(tzinfo=ZoneInfo(zone))
+        tokens = {"H": str(local.hour), "m": str(local.minute), "s": str(local.second),
+                  "x": str(int(local.timestamp() * 1000))}
+        expr = re.sub(r"\$\{__to:date:(\w+)\}", lambda m: tokens[m.group(1)], LOCAL_OFFSET_S)
+        assert eval(expr) == local.utcoffset().total_seconds() % 86400, (zone, moment)   # the hour of the day's
+    for title in ("Best charging hours", "Price by hour of day"):
+        for target in panel("energy-costs", title)["targets"]:
+            assert 'count_values("hour", hour(vector(time() - ' in target["expr"], title
+            assert target["instant"] and target["format"] == "table", title
+
+
+def test_year_over_year_compares_the_calendar_months_of_two_years_from_the_session_store() -> None:
+    """Prometheus keeps 40 days: the months come from the store's summaries, this year's from 1 January and
+    last year's from its 1 January to this year's (the panel's time is the last year, so $__from is in it)."""
+    p = panel("energy-costs", "Energy: this year against last")
+    assert p["type"] == "barchart" and p["timeFrom"] == "1y" and p["options"]["xField"] == "Month"
+    ranges = [{x["key"]: x["value"] for x in t["url_options"]["params"]} for t in p["targets"]]
+    assert [(r["period"], r["from"], r["to"]) for r in ranges] == [
+        ("month", "${__to:date:YYYY}-01-01", "${__to:date:seconds}"),
+        ("month", "${__from:date:YYYY}-01-01", "${__to:date:YYYY}-01-01")]
+    assert [[c["text"] for c in t["columns"]] for t in p["targets"]] == [["Month", "This year"],
+                                                                         ["Month", "Last year"]]
+    assert [t["id"] for t in p["transformations"]] == ["convertFieldType", "convertFieldType", "merge", "sortBy"]
+    assert p["transformations"][1]["options"]["conversions"][0]["dateFormat"] == "MM MMM"   # "03 Mar" sorts
+
+
+def test_this_week_is_compared_with_last_week_to_the_same_moment() -> None:
+    for title in ("Energy this week and last", "Cost this week and last", "Sessions this week and last"):
+        p = panel("wall-connectors", title)
+        assert p["timeFrom"] == "now/w"
+        this, last = (t["expr"] for t in p["targets"])
+        assert last == f"last_over_time(({this})[5m:1m] offset 1w)", title

@@ -1,5 +1,5 @@
 """Multi-value filters: Grafana's multi-select sends `unit=a&unit=b` or `unit=a,b` (`${unit:csv}`), and its
-"All" an empty value, `All` or `$__all`. Sessions, the export and the summaries keep the sessions of any
+"All" an empty value, `All`, `$__all` or `.*` (the dashboards' allValue). Sessions, the export and the summaries keep the sessions of any
 of the chosen units or vehicles (a vehicle by name or VIN); one value keeps working as before."""
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ async def test_the_api_reads_repeated_and_comma_separated_values_as_any_of(tmp_p
         assert await units("unit=garage&unit=barn") == {"garage", "barn"}
         assert await units("unit=garage,barn") == {"garage", "barn"}, "Grafana's ${unit:csv}"
         assert await units("unit=garage,%20barn&unit=garage") == {"garage", "barn"}
-        for everything in ("unit=", "unit=All", "unit=%24__all", "unit=garage&unit=All", ""):
+        for everything in ("unit=", "unit=All", "unit=%24__all", "unit=.%2A", "unit=garage&unit=All", ""):
             assert await total(everything) == 30, everything
         assert await total("unit=nowhere") == 0
         assert await units(f"vehicle=Blue,{RED}") == {"garage", "driveway"}, "by name or VIN"
