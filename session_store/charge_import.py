@@ -3,8 +3,9 @@
 The cars are those on the Tessie account (its vehicle list: cached state, no car is woken) and the
 configured ones. The first import of a car reads `sessions.history_days`; later ones re-read the last
 `RECHECK_DAYS`, so a charge listed late, or a session stored late, is matched when it is. A charge is
-only decided once the session store has evaluated past its end and no session is still open from before
-it ended: until then the wall may yet explain it, and deciding early would count a home charge as away.
+only decided once the session store has evaluated past its end and no session of that car (or of an unknown
+car) is still open from before it ended: until then the wall may yet explain it, and deciding early would
+count a home charge as away.
 
 Matched charges teach the planner the car's charging efficiency (the same learned value the planner
 keeps from the car's state: each session is learned from once).
@@ -47,10 +48,12 @@ def learned(known: tuple[float, int, float] | None, ratio: float, start: float) 
 
 class VehicleChargeImport:
     def __init__(self, config: Config, storage: Storage, tessie: Tessie, log: logging.Logger,
-                 open_since: Callable[[], Iterable[float]], clock: Callable[[], float] = time.time) -> None:
-        """`open_since`: the starts of the sessions open now (their charges wait until they close)."""
+                 open_sessions: Callable[[], Iterable[tuple[float, str | None]]],
+                 clock: Callable[[], float] = time.time) -> None:
+        """`open_sessions`: (start, VIN or None) of the sessions open now: a charge of that car (or of any car,
+        for a session whose car is not known) that ended after such a start waits until it closes."""
         self.config, self.storage, self.tessie, self.log = config, storage, tessie, log
-        self.open_since, self.clock = open_since, clock
+        self.open_sessions, self.clock = open_sessions, clock
         self.names = VehicleNames(config.vehicles.names)
         self.home = home_from(config.vehicles)
 
@@ -69,14 +72,14 @@ class VehicleChargeImport:
 
     def _store(self, fetched: dict[str, list[VehicleCharge]], now: float) -> ImportResult:
         watermark = self.storage.watermark()
-        opened = list(self.open_since())
+        opened = list(self.open_sessions())
         records: list[VehicleChargeRecord] = []
         starts: dict[int, float] = {}      # session id -> start, for learning
         imported: dict[str, float] = {}
         deferred = 0
         for vin, charges in fetched.items():
             ready = [c for c in charges if watermark is not None and c.end <= watermark
-                     and not any(start <= c.end for start in opened)]
+                     and not any(start <= c.end and car in (None, vin) for start, car in opened)]
             deferred += len(charges) - len(ready)
             if ready:
                 low, high = min(c.start for c in ready), max(c.end for c in ready)

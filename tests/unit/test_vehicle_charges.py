@@ -128,3 +128,26 @@ def test_the_first_history_import_reads_history_days_and_sessions_get_the_energy
     assert service.history_window("42") == HISTORY_DAYS == 7
     assert [s.energy_site_id for s in storage.sessions()] == ["42"]
     assert load({}, {}, {}).sessions.history_days == 30
+
+
+def test_a_charge_waits_while_a_session_of_its_car_or_of_an_unknown_car_is_open_or_not_evaluated(tmp_path) -> None:
+    import logging
+
+    from servicekit.config import load
+    from session_store.charge_import import VehicleChargeImport
+
+    storage = Storage(tmp_path / "s.sqlite3")
+    storage.save_step({}, [session(None, 1_000, 4_200)], [], 10_000)            # evaluated up to 10,000
+    opened: list[tuple[float, str | None]] = []
+    importer = VehicleChargeImport(load({}, {}, {}), storage, None, logging.getLogger("test"),  # type: ignore[arg-type]
+                                   lambda: opened, clock=lambda: 20_000)
+    home, late = charge("1", 1_030, 4_000), charge("2", 9_000, 11_000)              # `late` ends past the watermark
+    opened[:] = [(3_000, VIN)]                                                      # this car: it may be its session
+    assert importer._store({VIN: [home, late]}, 20_000).deferred == 2
+    opened[:] = [(3_000, None)]                                                     # a car not known yet: it may be
+    assert importer._store({VIN: [home]}, 20_000).deferred == 1
+    opened[:] = [(3_000, OTHER)]                                                    # another car's session: no
+    result = importer._store({VIN: [home, late]}, 20_000)
+    assert (result.deferred, result.changed) == (1, 1)
+    [stored] = storage.vehicle_charges()
+    assert (stored.charge_id, stored.away, stored.session_id) == ("1", False, 1)
