@@ -21,10 +21,9 @@ FAULTS = [({"kind": "status", "status": 500}, "server_error"), ({"kind": "status
           ({"kind": "reset"}, "unreachable"), ({"kind": "big_body", "size_mb": 50}, "bad_payload")]
 
 
-@pytest.mark.parametrize("client", CLIENTS)
 def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_path, start_simulator, start_component,
-                                                                          start_prometheus, client) -> None:
-    target, prefix, endpoint, failed = CLIENTS[client]
+                                                                          start_prometheus) -> None:
+    """Both clients at once, each fault on both endpoints: each is counted and logged on its own."""
     sim = start_simulator("demo")
     prometheus = start_prometheus({})
     port = free_port()
@@ -36,22 +35,27 @@ def test_charge_history_faults_are_counted_logged_once_and_recovered_from(tmp_pa
         "VEHICLE_CHARGES_INTERVAL": "1"})
     url = f"http://127.0.0.1:{port}"
 
-    def count(outcome: str) -> float:
+    def counts(outcome: str) -> dict[str, float]:
         found = parse(get(f"{url}/metrics")[2].decode())
-        return found.get(f'{prefix}_upstream_requests_total{{endpoint="{endpoint}",outcome="{outcome}"}}', 0.0)
+        return {client: found.get(f'{prefix}_upstream_requests_total{{endpoint="{endpoint}",outcome="{outcome}"}}',
+                                  0.0) for client, (_, prefix, endpoint, _) in CLIENTS.items()}
 
-    wait_until(lambda: count("success") >= 1, 30, 0.2, "a first successful charge-history read")
+    wait_until(lambda: min(counts("success").values()) >= 1, 30, 0.2, "a first successful read of both")
     for spec, outcome in FAULTS:
         log_start = store.log_path.stat().st_size
-        before, successes = count(outcome), count("success")
-        sim.add_fault({"target": target, **spec})
-        wait_until(lambda: count(outcome) >= before + 2, 40, 0.2, f"{spec} counted as {outcome} twice")
+        before, successes = counts(outcome), counts("success")
+        for target, *_ in CLIENTS.values():
+            sim.add_fault({"target": target, **spec})
+        wait_until(lambda: all(n >= before[c] + 2 for c, n in counts(outcome).items()), 40, 0.2,
+                   f"{spec} counted as {outcome} twice by both")
         assert get(f"{url}/-/healthy")[0] == 200 and get(f"{url}/api/sessions")[0] == 200
         sim.clear_faults()
-        wait_until(lambda: count("success") > successes, 40, 0.2, f"recovery after {spec}")
+        wait_until(lambda: all(n > successes[c] for c, n in counts("success").items()), 40, 0.2,
+                   f"recovery after {spec}")
         with open(store.log_path, "rb") as log:
             log.seek(log_start)
-            warnings = [line for line in log.read().decode(errors="replace").splitlines()
-                        if failed in line]
-        assert len(warnings) == 1 and f"({outcome})" in warnings[0], (spec, warnings)
+            lines = log.read().decode(errors="replace").splitlines()
+        for client, (*_, failed) in CLIENTS.items():
+            warnings = [line for line in lines if failed in line]
+            assert len(warnings) == 1 and f"({outcome})" in warnings[0], (client, spec, warnings)
     assert store.running
