@@ -84,7 +84,8 @@ class VehicleChargeTables:
                         start: float | None = None, end: float | None = None,
                         limit: int | None = None) -> list[VehicleChargeRecord]:
         """Charges overlapping [start, end), newest first; `vins`/`vehicles` (names) filter when given."""
-        where, args = ["1 = 1"], []   # type: list[str], list[Any]
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
         vins, vehicles = list(vins), list(vehicles)
         if vins or vehicles:
             where.append(f"(vin IN ({', '.join('?' * len(vins)) or 'NULL'}) "
