@@ -167,6 +167,7 @@ VEHICLE_STATES = {  # fixture -> VIN the poller asked for (as in tests/unit/test
     "state_missing_and_wrong_types.json": "5YJSA1E26MF000003",
     "state_offline_minimal.json": "5YJYGDEE5LF000004",
     "state_asleep_live.json": "5YJ3E1EA7KF000005",
+    "state_supercharging.json": "5YJ3E1EA7KF000006",
 }
 
 
