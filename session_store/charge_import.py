@@ -91,8 +91,7 @@ class VehicleChargeImport:
         changed = self.storage.save_vehicle_charges(records, imported)
         self._learn(records, starts)
         if changed:
-            away = sum(1 for r in records if r.away)
-            self.log.info("charge history of the cars: %d charges stored or updated (%d away)", changed, away)
+            self.log.info("charge history of the cars: %d charges new or updated", changed)
         return ImportResult(len(fetched), sum(map(len, fetched.values())), changed, deferred)
 
     def _learn(self, records: list[VehicleChargeRecord], starts: dict[int, float]) -> None:
