@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks import (
-    bill_accuracy, departure_planner, hung_upstream, latency, memory, reports, scale, scrape_latency,
-    session_accuracy, session_scrape, smart_savings,
+    bill_accuracy, departure_planner, hung_upstream, incremental_render, latency, memory, reports, scale,
+    scrape_latency, session_accuracy, session_scrape, smart_savings,
 )
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
-BENCHMARKS = ("scrape", "hung", "accuracy", "billing", "savings", "planner", "latency", "scale", "sessions",
-              "memory", "reports")
+BENCHMARKS = ("scrape", "render", "hung", "accuracy", "billing", "savings", "planner", "latency", "scale",
+              "sessions", "memory", "reports")
 
 
 def say(line: str = "") -> None:
@@ -54,7 +54,7 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              scaled: scale.ScaleResult | None = None, memories: memory.MemoryResult | None = None,
              load: tuple[float, float, float] | None = None, billing: str | None = None,
              savings: str | None = None, store_scrapes: str | None = None, planner: str | None = None,
-             report_times: str | None = None) -> str:
+             report_times: str | None = None, renders: str | None = None) -> str:
     machine = describe()
     options = " --quick" * args.quick + "".join(f" --only {name}" for name in args.only or ())
     run = f"`python -m benchmarks{options}`" + (" (short run)" if args.quick else "")
@@ -93,6 +93,10 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
                 scrape_latency.render_table(scrapes), "",
                 "### Targets (stated by the issue: at least 10x faster at 1,000 units, no slower at 1 unit)", "",
                 *targets(scrapes), "", "### Notes", "", *scrape_latency.notes(scrapes), ""]
+    if renders:
+        out += ["## 1a. Incremental rendering: render CPU and scrapes while polls arrive", "",
+                *(" ".join(part.split()) + "\n" for part in (incremental_render.__doc__ or "").split("\n\n")),
+                renders, ""]
     if hung:
         out += ["## 2. Upstream hung", "",
                 f"The real `twc-exporter` (vitals polled every 1 s) against the real simulator (demo scenario). "
@@ -168,10 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sessions_settings = session_scrape.Settings.quick() if args.quick else session_scrape.Settings.full()
     planner_settings = departure_planner.Settings.quick() if args.quick else departure_planner.Settings.full()
     reports_settings = reports.Settings.quick() if args.quick else reports.Settings.full()
+    render_settings = incremental_render.Settings.quick() if args.quick else incremental_render.Settings.full()
     if args.list:
         settings = {"scrape": scrape_settings, "hung": hung_settings, "latency": latency_settings,
                     "scale": scale_settings, "sessions": sessions_settings, "memory": memory_settings,
-                    "planner": planner_settings, "reports": reports_settings}
+                    "planner": planner_settings, "reports": reports_settings, "render": render_settings}
         for name in BENCHMARKS:
             if name in chosen:
                 say(f"{name} {json.dumps(dataclasses.asdict(settings[name]) if name in settings else {})}")
@@ -200,6 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         section("notes")
         for line in scrape_latency.notes(scrapes):
             say(line)
+    renders = None
+    if "render" in chosen:
+        section("1a. incremental rendering: today's renderer vs the incremental one while polls arrive (twc)")
+        renders = incremental_render.report(incremental_render.run(render_settings, say))
+        say(renders)
     if "hung" in chosen:
         section(f"2. upstream hung for {hung_settings.hang_s:g} s (real twc-exporter + simulator)")
         hung = hung_upstream.run(hung_settings, say)
@@ -267,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     elapsed = time.monotonic() - clock
     args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy,
                                     ends, scaled, memories, load, billing, savings, store_scrapes, planner,
-                                    report_times))
+                                    report_times, renders))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0

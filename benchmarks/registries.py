@@ -28,6 +28,7 @@ from upstreams.tessie import parse_live_status, parse_site_info, parse_vehicle_s
 from upstreams.wallconnector import PARSERS, decode_lenient
 from servicekit.collector import SnapshotCollector, Target
 from servicekit.config import Config, load
+from servicekit.incremental import TrackingRegistry
 from servicekit.poller import Health, Poller, Snapshot
 from servicekit.runtime import PartsContext, ExporterParts
 from servicekit.upstream import Upstream, UpstreamMetrics, decode_json
@@ -73,7 +74,7 @@ def _context(session: aiohttp.ClientSession, registry: CollectorRegistry) -> Par
 
 def _build(parts_factory: Callable[[Config, logging.Logger], Any], config: Config,
            session: aiohttp.ClientSession) -> tuple[CollectorRegistry, ExporterParts]:
-    registry = CollectorRegistry()
+    registry = TrackingRegistry()
     parts = parts_factory(config, LOG)(_context(session, registry))
     return registry, parts
 
@@ -206,7 +207,7 @@ def price_registry(session: aiohttp.ClientSession, days: int = 30, seed: int = 3
     """
     config = load({}, {}, {})
     settings = config.price
-    registry = CollectorRegistry()
+    registry = TrackingRegistry()
     metrics = UpstreamMetrics(price.PREFIX, registry, price.ENDPOINTS)
     provider = PROVIDERS[settings.provider](Upstream(session, metrics, timeout=settings.timeout), settings.base_url)
     book = price.PriceBook(config.smart_charging.lookback_days * 86400.0)

@@ -234,7 +234,9 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
                 target.add(Poller("energy_site", endpoint, fetch, interval, timeout=config.tessie.timeout * 2,
                                   on_update=ctx.on_update, logger=log))
             targets.append(target)
-        collector = SnapshotCollector(HEALTH_PREFIX, targets, settings.stale_after, make_collect(names, site_label))
+        # vehicle names learned from Tessie's list and the site's name found by discovery label the samples
+        collector = SnapshotCollector(HEALTH_PREFIX, targets, settings.stale_after, make_collect(names, site_label),
+                                      version=lambda: (names.vehicles.version, site_label[0]))
         ctx.registry.register(collector)
         return ExporterParts(targets, collector)
 

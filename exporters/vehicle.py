@@ -200,7 +200,9 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
         metrics = UpstreamMetrics(PREFIX, ctx.registry, ENDPOINTS, UPSTREAM)
         targets: list[Target] = []
         names = VehicleNames(settings.names)
-        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, make_collect(names, home))
+        # a learned display name renames a car (and may suffix another sharing it): every car re-renders
+        collector = SnapshotCollector(PREFIX, targets, settings.stale_after, make_collect(names, home),
+                                      version=lambda: names.version)
         ctx.registry.register(collector)
         if not settings.enabled or token is None:
             return ExporterParts(targets, collector)

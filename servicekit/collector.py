@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric as Family
 
@@ -41,16 +41,28 @@ def health_reference(prefix: str) -> list[tuple[str, str, str, str]]:
             (f"{prefix}_last_success_timestamp_seconds", "gauge", "target", LAST_SUCCESS_HELP)]
 
 
+def no_version() -> Hashable:
+    return None
+
+
 class SnapshotCollector:
-    """Reads each poller's latest snapshot once per render; withdraws what is older than `stale_after`."""
+    """Reads each poller's latest snapshot once per render; withdraws what is older than `stale_after`.
+
+    `families(data)` must give each target's samples from that target's data alone (plus whatever
+    `version()` covers), in an order of families that does not depend on which targets are in `data`:
+    `servicekit.incremental` relies on it to re-render only the targets whose key changed.
+    `version()` names everything else `families` reads that can change at run time (names learned
+    from an upstream, a label discovered later): when it changes, every target is rendered again."""
 
     def __init__(self, prefix: str, targets: list[Target], stale_after: float,
-                 families: Callable[[FreshData], Iterable[Family]], clock: Callable[[], float] = time.time) -> None:
+                 families: Callable[[FreshData], Iterable[Family]], clock: Callable[[], float] = time.time,
+                 version: Callable[[], Hashable] = no_version) -> None:
         self.prefix = prefix
         self.targets = targets  # the live list: targets discovered later appear in the next render
         self.stale_after = stale_after
         self.families = families
         self.clock = clock
+        self.version = version
 
     def limit(self, poller: Poller[Any]) -> float:
         """A snapshot is stale after `stale_after`, but never before two of its own poll intervals."""
@@ -75,10 +87,14 @@ class SnapshotCollector:
 
     def collect(self) -> Iterable[Family]:
         now = self.clock()
-        data = self.fresh(now)
+        return self.collect_targets(self.fresh(now), self.targets)
+
+    def collect_targets(self, data: FreshData, targets: Sequence[Target]) -> Iterable[Family]:
+        """Health and data families of `targets` only (all of them: `collect`; one at a time: the
+        incremental renderer), from `data` as `fresh` made it."""
         up = GaugeMetricFamily(f"{self.prefix}_up", UP_HELP, labels=["target"])
         last = GaugeMetricFamily(f"{self.prefix}_last_success_timestamp_seconds", LAST_SUCCESS_HELP, labels=["target"])
-        for target in self.targets:
+        for target in targets:
             primary = target.pollers.get(target.primary)
             healthy = bool(primary and primary.health.up and target.primary in data[target.name])
             up.add_metric([target.name], 1.0 if healthy else 0.0)
@@ -86,7 +102,7 @@ class SnapshotCollector:
                 last.add_metric([target.name], primary.health.last_success)
         yield up
         yield last
-        yield from self.families(data)
+        yield from self.families({target.name: data[target.name] for target in targets})
 
     def describe(self) -> Iterable[Family]:
         return []

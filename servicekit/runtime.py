@@ -16,7 +16,8 @@ from prometheus_client import CollectorRegistry
 
 from servicekit.collector import SnapshotCollector, Target
 from servicekit.config import Config, ConfigError, Listen, default_config_path, load_files
-from servicekit.exposition import Exposition
+from servicekit.exposition import Exposition, share_gil_with_scrapes
+from servicekit.incremental import IncrementalRenderer, TrackingRegistry
 from servicekit.logs import setup_logging
 from servicekit.server import metrics_app
 from servicekit.settings_types import Address
@@ -93,8 +94,10 @@ async def serve(name: str, description: str, listen: Listen, make_parts: PartsFa
                 stop: asyncio.Event | None = None, ready: Callable[[int], None] | None = None) -> None:
     """Run pollers, the renderer and the HTTP server until `stop` is set (SIGTERM/SIGINT by default)."""
     stop = stop or _stop_on_signals()
-    registry = CollectorRegistry()
-    exposition = Exposition(registry)
+    share_gil_with_scrapes()
+    registry = TrackingRegistry()
+    # each target re-rendered only when its snapshots, freshness or health changed (servicekit/incremental.py)
+    exposition = Exposition(renderer=IncrementalRenderer(registry))
     tasks: list[asyncio.Task[None]] = []
     parts: ExporterParts | None = None
 

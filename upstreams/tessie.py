@@ -453,11 +453,13 @@ class VehicleNames:
     def __init__(self, configured: Mapping[str, str]) -> None:
         self.configured = dict(configured)
         self.display: dict[str, str] = {}
+        self.version = 0   # moves whenever a name may have changed: renders cached by name depend on it
 
     def learn(self, states: Iterable[VehicleState]) -> None:
         for state in states:
-            if state.display_name:
+            if state.display_name and self.display.get(state.vin) != state.display_name:
                 self.display[state.vin] = state.display_name
+                self.version += 1
 
     def knows(self, vin: str) -> bool:
         """Whether the car has a name other than its VIN."""
