@@ -48,7 +48,9 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
                           timeout=config.meter.timeout * 4,
                           backoff=Backoff(maximum=1800.0, first=60.0), on_update=ctx.on_update, logger=log,
                           meanwhile="serving the stored meter data"))
-        collector = SnapshotCollector(PREFIX, [target], float("inf"), families(lambda: sync.view))
+        # the families read sync.view, which a failed pull also rebuilds (login state): part of the render's key
+        collector = SnapshotCollector(PREFIX, [target], float("inf"), families(lambda: sync.view),
+                                      version=lambda: sync.view)
         ctx.registry.register(collector)
         return ExporterParts([target], collector)
     return make_parts
