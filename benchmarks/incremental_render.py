@@ -19,21 +19,18 @@ import asyncio
 import statistics
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import aiohttp
-from aiohttp import web
 
 from benchmarks import registries
 from benchmarks.registries import BenchRegistry
 from benchmarks.report import ms, pct, run_client, table
-from benchmarks.scrape_latency import LoopThread
+from benchmarks.scrape_latency import LoopThread, serve_ours
 from servicekit.exposition import Exposition, Rendered, render, share_gil_with_scrapes
 from servicekit.incremental import IncrementalRenderer
 from servicekit.poller import Health, Snapshot
-from servicekit.server import metrics_app
 
 RENDERERS = ("today", "incremental")
 INTERVALS = {"vitals": 5.0, "lifetime": 60.0, "wifi_status": 60.0, "version": 300.0}  # config defaults
@@ -151,41 +148,20 @@ def measure(loop: LoopThread, bench: BenchRegistry, name: str, settings: Setting
     for measured in (metered.cpu_s, metered.started, metered.ended):
         measured.clear()
     before = incremental.rendered_targets if incremental else 0
-    tasks: list[asyncio.Task[None]] = []
     counter = [0]
-
-    async def start() -> tuple[web.AppRunner, int]:
-        runner = web.AppRunner(metrics_app("benchmark", "benchmark", exposition), access_log=None,
-                               handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        tasks.append(asyncio.create_task(_polls(bench, exposition, counter)))
-        tasks.append(asyncio.create_task(exposition.run()))
-        return runner, runner.addresses[0][1]
-
-    async def stop(runner: web.AppRunner) -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await runner.cleanup()
-
-    executor = ThreadPoolExecutor(1, thread_name_prefix="render")
-    loop.loop.set_default_executor(executor)
-    runner, port = loop.run(start())
-    wall = time.monotonic()
-    try:
-        count = int(settings.duration_s / settings.scrape_interval_s)
-        data = run_client(["burst", "--url", f"http://127.0.0.1:{port}/metrics", "--mode", "prometheus",
-                           "--count", str(count), "--warmup", "5", "--interval", str(settings.scrape_interval_s)],
-                          timeout=settings.duration_s * 20 + 120)
-        if data["statuses"] != [200]:
-            raise RuntimeError(f"{name} at {bench.units}: HTTP statuses {data['statuses']}")
-        result.latencies_ms = data["latencies_ms"]
-    finally:
-        polls_stopped = time.monotonic()
-        loop.run(stop(runner))
-        executor.shutdown(wait=True)   # an unfinished render counts, and its time with it
+    polls_stopped = wall = time.monotonic()
+    with serve_ours(loop, exposition, polls=lambda: _polls(bench, exposition, counter)) as url:
+        wall = time.monotonic()
+        try:
+            count = int(settings.duration_s / settings.scrape_interval_s)
+            data = run_client(["burst", "--url", url, "--mode", "prometheus", "--count", str(count), "--warmup",
+                               "5", "--interval", str(settings.scrape_interval_s)],
+                              timeout=settings.duration_s * 20 + 120)
+            if data["statuses"] != [200]:
+                raise RuntimeError(f"{name} at {bench.units}: HTTP statuses {data['statuses']}")
+            result.latencies_ms = data["latencies_ms"]
+        finally:
+            polls_stopped = time.monotonic()   # leaving serve_ours waits for an unfinished render: it counts
     result.wall_s = max([polls_stopped, *metered.ended]) - wall
     result.polls = counter[0]
     result.render_cpu_s = list(metered.cpu_s)

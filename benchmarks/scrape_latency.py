@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Coroutine, Iterator
+from typing import Any, Awaitable, Callable, Coroutine, Iterator
 
 import aiohttp
 from aiohttp import web
@@ -142,10 +142,18 @@ class LoopThread:
 
 
 @contextlib.contextmanager
-def serve_ours(loop: LoopThread, exposition: Exposition, dirty_every: float | None = None) -> Iterator[str]:
+def serve_ours(loop: LoopThread, exposition: Exposition, dirty_every: float | None = None,
+               polls: Callable[[], Awaitable[None]] | None = None) -> Iterator[str]:
     """`metrics_app` on a real TCP port; with `dirty_every`, also the exporter's render loop, marked dirty
-    as often as the pollers would (so renders run in a worker thread while scrapes are answered)."""
+    as often as the pollers would (so renders run in a worker thread while scrapes are answered); with
+    `polls`, the render loop and that coroutine, which stands in for the pollers."""
     tasks: list[asyncio.Task[None]] = []
+    renders = dirty_every is not None or polls is not None
+
+    async def marked_dirty() -> None:
+        while True:
+            exposition.mark_dirty()
+            await asyncio.sleep(dirty_every)  # type: ignore[arg-type]
 
     async def start() -> tuple[web.AppRunner, int]:
         runner = web.AppRunner(metrics_app("benchmark", "benchmark", exposition), access_log=None,
@@ -153,12 +161,8 @@ def serve_ours(loop: LoopThread, exposition: Exposition, dirty_every: float | No
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        if dirty_every:
-            async def polls() -> None:
-                while True:
-                    exposition.mark_dirty()
-                    await asyncio.sleep(dirty_every)
-            tasks.append(asyncio.create_task(polls()))
+        if renders:
+            tasks.append(asyncio.create_task(polls() if polls is not None else marked_dirty()))
             tasks.append(asyncio.create_task(exposition.run()))
         return runner, runner.addresses[0][1]
 
@@ -169,8 +173,8 @@ def serve_ours(loop: LoopThread, exposition: Exposition, dirty_every: float | No
         await runner.cleanup()
 
     # Renders run in the loop's default executor; a dedicated one lets us wait for an unfinished render
-    # after the run, so it cannot steal CPU from the next measurement.
-    executor = ThreadPoolExecutor(1, thread_name_prefix="render") if dirty_every else None
+    # after the run (it counts, with its time), so it cannot steal CPU from the next measurement.
+    executor = ThreadPoolExecutor(1, thread_name_prefix="render") if renders else None
     if executor:
         loop.loop.set_default_executor(executor)
     runner, port = loop.run(start())
