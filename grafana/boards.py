@@ -866,7 +866,7 @@ def vehicle_status() -> Board:
 
 def charges_query(away: str | None = None) -> Infinity:
     """The car's charges in the time range from the session store's /api/charges (Tessie's charge history)."""
-    query = Infinity("/api/charges", "charges").time_range("start", "end").filtered("vehicle").param("limit", "1000")
+    query = Infinity("/api/charges", "charges").time_range().filtered("vehicle").param("limit", "1000")
     return query.param("away", away) if away else query
 
 

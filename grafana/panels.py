@@ -116,9 +116,9 @@ class Infinity(cogbuilder.Builder[InfinityQuery]):
         self._params.append((key, value))
         return self
 
-    def time_range(self, start: str = "from", end: str = "to") -> "Infinity":
-        """Only what the dashboard's time range covers (Unix seconds; `/api/charges` names them start/end)."""
-        return self.param(start, "${__from:date:seconds}").param(end, "${__to:date:seconds}")
+    def time_range(self) -> "Infinity":
+        """Only what the dashboard's time range covers (`from`, `to`: Unix seconds)."""
+        return self.param("from", "${__from:date:seconds}").param("to", "${__to:date:seconds}")
 
     def filtered(self, *names: str) -> "Infinity":
         """Follow the dashboard's multi-value filters (`unit`, `vehicle`): `${unit:csv}` sends the selection

@@ -102,7 +102,8 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
                 Upstream(http, UpstreamMetrics(VEHICLES_PREFIX, registry, ("vehicles", "charges"), VEHICLES_UPSTREAM),
                          timeout=config.tessie.timeout), config.tessie.base_url, token), log,
                 lambda: [(state.open.start, state.open.vin) for state in service.working.states.values()
-                         if state.open is not None])
+                         if state.open is not None],
+                on_learned=planning.efficiencies.__setitem__ if planning is not None else lambda vin, value: None)
         exposition = Exposition(renderer=PartsRenderer(exposition_parts(loops, registry, config, driver)))
         loops.pollers.update(pollers(config, service, ledger, events, log, driver, tessie, exposition.mark_dirty,
                                      charges))

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 from servicekit.config import Config
 from servicekit.location import home_from
-from session_store.planning import EFFICIENCY_RANGE, LEARN_WEIGHT, MIN_LEARN_WH
+from session_store.planning import MIN_LEARN_WH, next_efficiency
 from session_store.records import VehicleChargeRecord
 from session_store.storage import Storage
 from session_store.vehicle_charges import match_charges
@@ -37,23 +37,16 @@ class ImportResult:
     deferred: int           # left for a later import (the wall's sessions are not all in yet)
 
 
-def learned(known: tuple[float, int, float] | None, ratio: float, start: float) -> tuple[float, int, float] | None:
-    """The efficiency after learning `ratio` from a session starting at `start` (None: already learned)."""
-    if (known is not None and known[2] >= start) or not EFFICIENCY_RANGE[0] <= ratio <= EFFICIENCY_RANGE[1]:
-        return None
-    if known is None or known[1] == 0:
-        return ratio, 1, start
-    return (1 - LEARN_WEIGHT) * known[0] + LEARN_WEIGHT * ratio, known[1] + 1, start
-
-
 class VehicleChargeImport:
     def __init__(self, config: Config, storage: Storage, tessie: Tessie, log: logging.Logger,
                  open_sessions: Callable[[], Iterable[tuple[float, str | None]]],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_learned: Callable[[str, float], None] = lambda vin, efficiency: None) -> None:
         """`open_sessions`: (start, VIN or None) of the sessions open now: a charge of that car (or of any car,
-        for a session whose car is not known) that ended after such a start waits until it closes."""
+        for a session whose car is not known) that ended after such a start waits until it closes.
+        `on_learned`: a car's efficiency was learned (the planner's copy follows it)."""
         self.config, self.storage, self.tessie, self.log = config, storage, tessie, log
-        self.open_sessions, self.clock = open_sessions, clock
+        self.open_sessions, self.clock, self.on_learned = open_sessions, clock, on_learned
         self.names = VehicleNames(config.vehicles.names)
         self.home = home_from(config.vehicles)
 
@@ -101,8 +94,9 @@ class VehicleChargeImport:
         for record in sorted((r for r in records if r.efficiency is not None and r.session_id in starts
                               and (r.wall_energy_wh or 0) >= MIN_LEARN_WH),
                              key=lambda r: starts[r.session_id]):  # type: ignore[index]
-            update = learned(known.get(record.vin), record.efficiency,  # type: ignore[arg-type]
-                             starts[record.session_id])  # type: ignore[index]
+            update = next_efficiency(known.get(record.vin), record.efficiency,  # type: ignore[arg-type]
+                                     starts[record.session_id])  # type: ignore[index]
             if update is not None:
                 self.storage.save_efficiency(record.vin, *update)
                 known[record.vin] = update
+                self.on_learned(record.vin, update[0])

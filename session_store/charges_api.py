@@ -13,9 +13,8 @@ from session_store.storage import Storage
 
 def add_charge_routes(app: web.Application, storage: Storage, zone: ZoneInfo) -> None:
     async def charges(request: web.Request) -> web.StreamResponse:
-        """`from`/`to` (also accepted as `start`/`end`) select by overlap."""
-        start = _time(request, "from", zone) if "from" in request.query else _time(request, "start", zone)
-        end = _time(request, "to", zone) if "to" in request.query else _time(request, "end", zone)
+        """`from`/`to` select the charges overlapping them."""
+        start, end = _time(request, "from", zone), _time(request, "to", zone)
         away = {"true": True, "false": False, "all": None}[_choice(request, "away", ("true", "false", "all"), "all")]
         limit = _int(request, "limit", 100, 1, MAX_LIMIT)
         chosen = filter_values(request, "vehicle") or ()

@@ -139,8 +139,6 @@ class Planning:
     async def evaluate(self, now: float, market: Market, vehicles: Mapping[str, VehicleNow], params: Params,
                        names: Mapping[str, str], stop_threshold: float | None = None) -> dict[str, tuple[bool, str]]:
         """Per planned, plugged-in car: (charge now?, reason). Cars without a departure are not in it."""
-        # the charge-history import learns efficiencies too (session_store.charge_import)
-        self.efficiencies = {vin: row[0] for vin, row in self.storage.efficiencies().items()}
         if not self.settings.enabled:
             self._view = PlanningView(now)
             return {}
@@ -291,15 +289,10 @@ class Planning:
             last = sessions[-1] if sessions else None
             if last is None or last.end > at.get(vin, 0) or last.energy_of_record_wh < MIN_LEARN_WH:
                 continue
-            if vin in known and known[vin][2] >= last.start:
-                continue
-            ratio = added_wh / last.energy_of_record_wh
-            if not EFFICIENCY_RANGE[0] <= ratio <= EFFICIENCY_RANGE[1]:
-                continue
-            old, count = (known[vin][0], known[vin][1]) if vin in known else (ratio, 0)
-            learned = ratio if count == 0 else (1 - LEARN_WEIGHT) * old + LEARN_WEIGHT * ratio
-            self.storage.save_efficiency(vin, learned, count + 1, last.start)
-            self.efficiencies[vin] = learned
+            update = next_efficiency(known.get(vin), added_wh / last.energy_of_record_wh, last.start)
+            if update is not None:
+                self.storage.save_efficiency(vin, *update)
+                self.efficiencies[vin] = update[0]
 
     def what_if(self, vin: str, soc: float, target: float, departure: float, battery: float | None,
                 now: float) -> dict[str, CarPlan] | None:
@@ -315,6 +308,19 @@ class Planning:
         return {"charge_now": in_order(loose, car),
                 "planned": plan(request)[0],
                 "threshold": in_order(loose, car, lambda h: stop is None or h.supply_cents <= stop)}
+
+
+def next_efficiency(known: tuple[float, int, float] | None, ratio: float,
+                    start: float) -> tuple[float, int, float] | None:
+    """(efficiency, sessions, last session start) after the session starting at `start` showed `ratio`
+    (energy added over wall energy); None when that session was learned from already (whichever learner
+    saw it first: the car's state here, its charge history in session_store.charge_import) or the ratio
+    belongs to another charge."""
+    if (known is not None and known[2] >= start) or not EFFICIENCY_RANGE[0] <= ratio <= EFFICIENCY_RANGE[1]:
+        return None
+    if known is None or known[1] == 0:
+        return ratio, 1, start
+    return (1 - LEARN_WEIGHT) * known[0] + LEARN_WEIGHT * ratio, known[1] + 1, start
 
 
 def energy_after(sessions: Any, t: float) -> float:

@@ -176,6 +176,14 @@ class Loops:
         return {session.key: session.start for session in view.in_progress} if view else {}
 
 
+def soon(found: Mapping[str, Poller], name: str, interval: float) -> Callable[[], None]:
+    """Wake the poller `name` within DEFERRED_RETRY_S (at most its interval): an import that left records
+    for the live data to explain runs again in seconds, not at its next interval."""
+    def wake_soon() -> None:
+        asyncio.get_running_loop().call_later(min(DEFERRED_RETRY_S, interval), found[name].wake)
+    return wake_soon
+
+
 def pollers(config: Config, service: SessionService, ledger: Ledger, events: Events, log: logging.Logger,
             driver: SmartChargingDriver | None, tessie: Tessie | None,
             on_update: Callable[[], None], charges: VehicleChargeImport | None = None) -> dict[str, Poller]:
@@ -194,21 +202,17 @@ def pollers(config: Config, service: SessionService, ledger: Ledger, events: Eve
         meanwhile="the API serves the last state read")
     if tessie is not None:
         history = config.energy_site.charge_history_interval
-
-        def retry_soon() -> None:
-            asyncio.get_running_loop().call_later(min(DEFERRED_RETRY_S, history), found["reconciliation"].wake)
         found["reconciliation"] = Poller(
             "charge history", "import",
-            reconciliation_step(service, tessie, config.energy_site.site_id, ledger, log, retry_soon), history, timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=history, first=RETRY_S), on_update=on_update,
+            reconciliation_step(service, tessie, config.energy_site.site_id, ledger, log,
+                                soon(found, "reconciliation", history)),
+            history, timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=history, first=RETRY_S), on_update=on_update,
             logger=log, meanwhile="sessions are kept and matched when it answers")
     if charges is not None:
         every = config.sessions.vehicle_history_interval
-
-        def charges_soon() -> None:
-            asyncio.get_running_loop().call_later(min(DEFERRED_RETRY_S, every), found["vehicle_charges"].wake)
         found["vehicle_charges"] = Poller(
-            "vehicle charges", "import", vehicle_charges_step(charges, ledger, charges_soon), every,
-            timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=every, first=RETRY_S), on_update=on_update, logger=log,
+            "vehicle charges", "import", vehicle_charges_step(charges, ledger, soon(found, "vehicle_charges", every)),
+            every, timeout=STEP_TIMEOUT_S, backoff=Backoff(maximum=every, first=RETRY_S), on_update=on_update, logger=log,
             meanwhile="sessions are kept; the cars' charges are imported when it answers")
     if driver is not None:
         every = config.smart_charging.evaluation_interval

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from session_store.charge_import import learned
+from session_store.planning import next_efficiency
 from session_store.records import Session
 from session_store.storage import Storage
 from servicekit.location import Home, haversine_m
@@ -94,10 +94,10 @@ def test_storage_upserts_a_charge_read_again_and_filters_by_car_and_away(tmp_pat
 
 
 def test_the_planner_learns_each_session_once_and_only_plausible_ratios() -> None:
-    assert learned(None, 0.9, 100.0) == (0.9, 1, 100.0)
-    assert learned((0.9, 1, 100.0), 0.8, 100.0) is None                     # this session was learned
-    assert learned((0.9, 1, 100.0), 0.8, 200.0) == (pytest.approx(0.87), 2, 200.0)
-    assert learned((0.9, 1, 100.0), 0.4, 300.0) is None                     # a mismatch, not an efficiency
+    assert next_efficiency(None, 0.9, 100.0) == (0.9, 1, 100.0)
+    assert next_efficiency((0.9, 1, 100.0), 0.8, 100.0) is None                     # this session was learned
+    assert next_efficiency((0.9, 1, 100.0), 0.8, 200.0) == (pytest.approx(0.87), 2, 200.0)
+    assert next_efficiency((0.9, 1, 100.0), 0.4, 300.0) is None                     # a mismatch, not an efficiency
 
 
 def test_parse_charges_is_tolerant_and_converts_kwh_to_wh_exactly() -> None:
