@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -169,5 +170,8 @@ class Exposition:
             except asyncio.TimeoutError:
                 pass
             self._dirty.clear()
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - a failed render keeps the last one served; the next poll retries
+                logging.getLogger(__name__).warning("render failed; serving the previous one", exc_info=True)
             await asyncio.sleep(max(self.min_interval, RENDER_DUTY_SPACING * self.last_duration))

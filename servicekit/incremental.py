@@ -18,6 +18,7 @@ is rendered on every call.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Iterable, Sequence
 
@@ -27,9 +28,10 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from servicekit.collector import SnapshotCollector, Target
-from servicekit.exposition import OPENMETRICS_EOF, Rendered, _Families, _rendered
+from servicekit.exposition import OPENMETRICS_EOF, Rendered, _Families, _rendered, render
 
 HELP = b"# HELP "
+log = logging.getLogger(__name__)
 
 
 class TrackingRegistry(CollectorRegistry):
@@ -167,8 +169,23 @@ class IncrementalRenderer:
         self.registry = registry
         self._caches: dict[int, _CollectorCache] = {}
         self.rendered_targets = 0
+        self.failed = False     # the last call fell back to a full render (logged once per episode)
 
     def __call__(self) -> Rendered:
+        """The incremental render; should it ever fail, a full render (the reference it must equal) with
+        the caches dropped, so a renderer bug can cost CPU but never freeze or corrupt the exposition."""
+        try:
+            rendered = self._render()
+        except Exception:  # noqa: BLE001 - any bug here must fall back, not stop the exporter's renders
+            if not self.failed:
+                log.warning("incremental render failed, rendering in full meanwhile", exc_info=True)
+            self.failed = True
+            self._caches.clear()
+            return render(self.registry)
+        self.failed = False
+        return rendered
+
+    def _render(self) -> Rendered:
         texts, openmetrics = [], []
         for collector in list(self.registry.collectors):
             if isinstance(collector, SnapshotCollector):

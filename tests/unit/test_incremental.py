@@ -195,3 +195,19 @@ def test_blocks_split_families_at_help_lines_only() -> None:
             b"# HELP b_y B.\n# TYPE b_y gauge\n")
     assert blocks(text) == [(b'# HELP a_x A "# HELP" in help.\n# TYPE a_x gauge\n', b'a_x{l="# HELP b"} 1.0\n'),
                             (b"# HELP b_y B.\n# TYPE b_y gauge\n", b"")]
+
+
+def test_a_failing_incremental_render_falls_back_to_a_full_one_and_recovers(monkeypatch, caplog) -> None:
+    setup = twc_setup()
+    setup.check()
+    working = setup.renderer._snapshot
+
+    def failing(collector):
+        raise ValueError("a renderer bug")
+    monkeypatch.setattr(setup.renderer, "_snapshot", failing)
+    setup.check()                       # still the full render's bytes
+    setup.check()
+    assert setup.renderer.failed and len([r for r in caplog.records if "render failed" in r.message]) == 1
+    monkeypatch.setattr(setup.renderer, "_snapshot", working)
+    setup.check()
+    assert not setup.renderer.failed
