@@ -1,5 +1,5 @@
-"""price-backfill: write the provider's price history into Prometheus's TSDB, so the 30-day
-percentiles exist from the first minute instead of after 30 days.
+"""price-backfill: write the provider's price history into Prometheus's TSDB (or VictoriaMetrics), so
+the 30-day percentiles exist from the first minute instead of after 30 days.
 
 It fetches the history a day per request (the same provider code as price-exporter), writes it
 as OpenMetrics under the exact series the exporter produces live
@@ -11,7 +11,9 @@ and scraped samples of a price share name, labels and timestamp, so Prometheus k
 and every price weighs once in `quantile_over_time`.
 
 Run it before Prometheus starts (as `make up` does) or against a running Prometheus's data
-directory, where the blocks appear within about a minute (its next compaction cycle).
+directory, where the blocks appear within about a minute (its next compaction cycle). With
+`--import-url` (or prometheus.import_url) the same samples go to a running VictoriaMetrics's import
+API instead (`servicekit.history_import`).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from typing import Sequence
 import aiohttp
 
 from servicekit.config import Config, ConfigError, default_config_path
+from servicekit import history_import
 from servicekit.errors import UpstreamError
 from servicekit.logs import setup_logging
 from servicekit.runtime import load_config_or_exit, log_config_source
@@ -168,13 +171,35 @@ def _locked(data_dir: Path) -> bool:
     return False
 
 
+def import_history(config: Config, history: PriceHistory, days: int, import_url: str, instance: str, job: str,
+                   until: float, log, fetched: float) -> int:
+    """The whole history into VictoriaMetrics's import API, every run: a few thousand samples, and samples
+    already there (same series and timestamp) are dropped by its deduplication (-dedup.minScrapeInterval),
+    so a wiped or new store is simply filled again. No state file is needed."""
+    text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance},
+                       tariff_for(config), 0.0, until)
+    started = time.monotonic()
+    try:
+        count = history_import.post(import_url, text)
+    except history_import.ImportFailed as error:
+        log.error("backfill failed: %s", error)
+        return 1
+    log.info("imported %d samples (%d days of prices) from %s into %s: fetch %.1fs, import %.2fs", count,
+             days, _describe(state_source(config, None)), history_import.endpoint(import_url),
+             fetched, time.monotonic() - started)
+    return 0
+
+
 def run(config: Config, data_dir: Path, days: int, instance: str, job: str, state: Path | None,
-        output: Path | None, log, until: float = float("inf"), mode: str | None = None) -> int:
+        output: Path | None, log, until: float = float("inf"), mode: str | None = None,
+        import_url: str | None = None) -> int:
     started = time.monotonic()
     history = asyncio.run(fetch(config, days, log))
     if not len(history):
         log.error("the provider returned no prices for the last %d days; nothing to backfill", days)
         return 1
+    if import_url and not output:
+        return import_history(config, history, days, import_url, instance, job, until, log, time.monotonic() - started)
     has_blocks = data_dir.is_dir() and any((d / "meta.json").exists() for d in data_dir.iterdir())
     source = state_source(config, mode)
     previous = load_state(state)
@@ -221,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="YAML configuration (default $CHARGING_CONFIG, else ./config.yaml when present)")
     parser.add_argument("--secrets", default=None, help="KEY=VALUE secrets file (default ./.secrets when present)")
     parser.add_argument("--data-dir", help="Prometheus TSDB directory (default <general.data_dir>/prometheus)")
+    parser.add_argument("--import-url", help="VictoriaMetrics (or vminsert .../insert/0/prometheus) to import into "
+                                             "instead of a TSDB directory (default prometheus.import_url)")
     parser.add_argument("--days", type=int, help="days of history (default smart_charging.lookback_days + 2)")
     parser.add_argument("--job", default="price", help="the job label Prometheus gives the price exporter")
     parser.add_argument("--instance", help="its instance label (default price.listen, e.g. 127.0.0.1:9884)")
@@ -240,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(config, data_dir, days, args.instance or str(config.price.listen), args.job,
                    Path(args.state) if args.state else None, Path(args.output) if args.output else None, log,
-                   args.until, args.mode)
+                   args.until, args.mode, args.import_url or config.prometheus.import_url)
     except ConfigError as error:
         print(f"price-backfill: configuration error: {error}", file=sys.stderr)
         return 2

@@ -18,7 +18,8 @@ import aiohttp
 from billing.tariff import Tariff
 from meter import credentials
 from meter.client import LoginExpired, pull
-from meter.publish import wanted, write_blocks
+from meter.publish import openmetrics, wanted, write_blocks
+from servicekit import history_import
 from meter.reconcile import ev_intervals, read_shares
 from meter.view import MeterView, build_view
 from servicekit.config import Config
@@ -39,6 +40,7 @@ class MeterSync:
     def __init__(self, config: Config, storage: Storage, tariff: Tariff, log: logging.Logger,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings = config.meter
+        self.import_url = config.prometheus.import_url   # VictoriaMetrics: imported there, not as blocks
         self.storage = storage
         self.tariff = tariff
         self.log = log
@@ -134,6 +136,9 @@ class MeterSync:
         data_dir = Path(self.settings.prometheus_data_dir)
         if not rows:
             return
+        if self.import_url:
+            self._import(rows)
+            return
         if not data_dir.is_dir():
             if not self._publish_disabled_logged:
                 self._publish_disabled_logged = True
@@ -149,6 +154,16 @@ class MeterSync:
             return
         self.storage.mark_published([row[0] for row in rows])
         self.log.info("meter: %d samples written to Prometheus's TSDB (%s)", len(rows), ", ".join(blocks) or "no block")
+
+    def _import(self, rows: list) -> None:
+        """The outbox into VictoriaMetrics's import API; on failure the rows stay staged for the next pull."""
+        try:
+            count = history_import.post(self.import_url, openmetrics(rows))
+        except (history_import.ImportFailed, ValueError) as error:
+            self.log.warning("meter: importing %d samples failed: %s; retried at the next pull", len(rows), error)
+            return
+        self.storage.mark_published([row[0] for row in rows])
+        self.log.info("meter: %d samples imported into %s", count, history_import.endpoint(self.import_url))
 
     def _sessions(self, start: float, end: float) -> list:
         return [s for batch in self.storage.iter_sessions(start=start - DAY_S, end=end + DAY_S) for s in batch]

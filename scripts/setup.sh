@@ -17,6 +17,12 @@ if [ "${1:-}" = "--test" ]; then
   # the report tests render the PDFs to pages and text (pdftoppm, pdfinfo, pdftotext)
   command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 fi
+# VictoriaMetrics (vmagent, vmalert): the tests run the suite on it too; `make up METRICS_ENGINE=victoriametrics`
+# (or prometheus.engine: victoriametrics in the configuration, which then says what to install) runs it.
+if [ "${1:-}" = "--test" ] || [ "${METRICS_ENGINE:-}" = victoriametrics ]; then
+  { command -v victoria-metrics >/dev/null 2>&1 && command -v vmagent >/dev/null 2>&1 \
+    && command -v vmalert >/dev/null 2>&1; } || missing+=(victoria-metrics)
+fi
 if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi

@@ -323,13 +323,36 @@ class MeterSettings:
     listen: Listen = setting(Address(), "127.0.0.1:9886", "Where charging-meter serves /metrics.")
 
 
+ENGINES = ("prometheus", "victoriametrics")
+
+
 @dataclass(frozen=True)
 class PrometheusSettings:
-    url: str = setting(Url(), "http://127.0.0.1:9090", "Prometheus the session store queries.", "PROMETHEUS_URL")
+    url: str = setting(Url(), "http://127.0.0.1:9090", "The Prometheus query API the session store queries: "
+                       "Prometheus, VictoriaMetrics, vmselect, Thanos Query or Mimir (`make up` sets it to what it "
+                       "runs).", "PROMETHEUS_URL")
+    engine: str = setting(Choice(ENGINES), "prometheus", "What `make up` runs to store and query the metrics: "
+                          "prometheus, or victoriametrics (vmagent scrapes, VictoriaMetrics stores and answers the "
+                          "queries, vmalert evaluates rules/ and sends alerts to Alertmanager).", "METRICS_ENGINE")
+    import_url: str | None = setting(OptionalUrl(), None, "A VictoriaMetrics import API (single node: its URL; "
+                                     "cluster: vminsert's http://host:8480/insert/0/prometheus): the price backfill and "
+                                     "charging-meter write history there instead of into a Prometheus TSDB directory; "
+                                     "empty = Prometheus's directory (`make up` on VictoriaMetrics sets it).",
+                                     "METRICS_IMPORT_URL")
     listen: Listen = setting(Address(), "127.0.0.1:9090", "Where `make up` runs Prometheus.")
     scrape_interval: float = setting(Duration(), 15, "Scrape interval of the local suite's Prometheus.")
     retention: float = setting(Duration(), 40 * 86400,
                                "TSDB retention; must cover the smart-charging lookback plus margin.")
+
+
+@dataclass(frozen=True)
+class VictoriaMetricsSettings:
+    listen: Listen = setting(Address(), "127.0.0.1:8428", "Where `make up` runs VictoriaMetrics (prometheus.engine: "
+                             "victoriametrics); its retention is prometheus.retention.")
+    vmagent_listen: Listen = setting(Address(), "127.0.0.1:8429", "Where `make up` runs vmagent, which scrapes the "
+                                     "suite's jobs every prometheus.scrape_interval.")
+    vmalert_listen: Listen = setting(Address(), "127.0.0.1:8880", "Where `make up` runs vmalert, which evaluates "
+                                     "rules/ every prometheus.scrape_interval.")
 
 
 @dataclass(frozen=True)
@@ -391,6 +414,7 @@ class Config:
     planner: PlannerSettings
     meter: MeterSettings
     prometheus: PrometheusSettings
+    victoriametrics: VictoriaMetricsSettings
     alertmanager: AlertmanagerSettings
     simulator: SimulatorSettings
     secrets: Secrets = field(default_factory=Secrets)

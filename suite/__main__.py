@@ -26,10 +26,11 @@ from typing import Callable, Sequence
 from servicekit.config import Config, ConfigError, Listen, default_config_path, load_files
 from suite.processes import (
     ManagedProcess, StartupError, alertmanager_process, component_process, listener, port_in_use, prometheus_process,
+    victoria_metrics_process, vmagent_process, vmalert_process,
 )
 from suite import grafana_provisioning
 from suite.alertmanager_config import render_alertmanager_config, write_alertmanager_config
-from suite.prometheus_config import render_prometheus_config
+from suite.prometheus_config import render_prometheus_config, render_vmagent_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCENARIO = ROOT / "simulator" / "scenarios" / "demo.yaml"
@@ -91,15 +92,48 @@ def prometheus_config(config: Config, components: Sequence[tuple[Component, List
                                     rule_files=[rules], alertmanagers=[str(config.alertmanager.listen)])
 
 
+def victoria_metrics(config: Config) -> bool:
+    return config.prometheus.engine == "victoriametrics"
+
+
+def vmagent_config(config: Config, components: Sequence[tuple[Component, Listen]]) -> str:
+    """vmagent's scrape configuration: the same jobs, VictoriaMetrics, vmagent and vmalert in place of
+    Prometheus."""
+    vm = config.victoriametrics
+    targets = {component.job: [str(listen)] for component, listen in components}
+    targets.update({"victoriametrics": [str(vm.listen)], "vmagent": [str(vm.vmagent_listen)],
+                    "vmalert": [str(vm.vmalert_listen)], "alertmanager": [str(config.alertmanager.listen)]})
+    return render_vmagent_config(targets, scrape_interval=config.prometheus.scrape_interval)
+
+
+def reference_vmagent_config(config: Config) -> str:
+    """What victoriametrics/scrape.yml holds: every component at its configured address."""
+    return vmagent_config(config, [(c, c.listen(config)) for c in COMPONENTS])
+
+
 def reference_prometheus_config(config: Config) -> str:
     """What prometheus/prometheus.yml holds: every component at its configured address."""
     return prometheus_config(config, [(c, c.listen(config)) for c in COMPONENTS], "../rules/*.yml")
 
 
+def compose_targets(config: Config) -> dict[str, list[str]]:
+    """Every component's job, addressed by its Docker Compose service name at its configured port."""
+    return {c.job: [f"{c.name}:{c.listen(config).port}"] for c in COMPONENTS}
+
+
+def compose_vmagent_config(config: Config) -> str:
+    """What victoriametrics/compose-scrape.yml holds (compose.victoriametrics.yaml)."""
+    vm = config.victoriametrics
+    targets = {**compose_targets(config), "victoriametrics": [f"victoriametrics:{vm.listen.port}"],
+               "vmagent": [f"vmagent:{vm.vmagent_listen.port}"], "vmalert": [f"vmalert:{vm.vmalert_listen.port}"],
+               "alertmanager": [f"alertmanager:{config.alertmanager.listen.port}"]}
+    return render_vmagent_config(targets, scrape_interval=config.prometheus.scrape_interval)
+
+
 def compose_prometheus_config(config: Config) -> str:
     """What prometheus/compose.yml holds: the same jobs, each addressed by its Docker Compose service name
     (the component's name) at its configured port; rules where compose.yaml mounts them, beside the config."""
-    targets = {c.job: [f"{c.name}:{c.listen(config).port}"] for c in COMPONENTS}
+    targets = compose_targets(config)
     targets["prometheus"] = [f"prometheus:{config.prometheus.listen.port}"]
     targets["alertmanager"] = [f"alertmanager:{config.alertmanager.listen.port}"]
     interval = config.prometheus.scrape_interval
@@ -246,6 +280,8 @@ class Suite:
         # path of every child (the SQLite file, the backfill's TSDB) lies in this mode's directory.
         self.env: dict[str, str] = {"PROMETHEUS_URL": config.prometheus.listen.url,
                                     "CHARGING_DATA_DIR": str(data_dir)}
+        if victoria_metrics(config):   # queries and history imports go to the VictoriaMetrics it runs
+            self.env["PROMETHEUS_URL"] = self.env["METRICS_IMPORT_URL"] = config.victoriametrics.listen.url
         if mode == DEMO:   # the demo never writes a configured database: that one is for real equipment
             self.env["SESSION_STORE_DB"] = str(data_dir / "session_store.sqlite3")
         else:   # the login `charging-meter --setup` stores, run from a shell (general.data_dir, not var/live)
@@ -355,6 +391,28 @@ class Suite:
                                        log_path=self.logs / "prometheus.log"), timeout=60)
         return settings.listen.url
 
+    def start_victoria_metrics(self, components: Sequence[tuple[Component, Listen]]) -> str:
+        """VictoriaMetrics, then vmagent scraping every job into it (rules come with vmalert, once
+        Alertmanager runs)."""
+        vm = self.config.victoriametrics
+        retention = f"{max(24, int(self.config.prometheus.retention // 3600))}h"
+        self._start(victoria_metrics_process(self.data_dir / "victoriametrics", vm.listen.host, vm.listen.port,
+                                             retention=retention, log_path=self.logs / "victoria-metrics.log"),
+                    timeout=60)
+        config_file = self.run_dir / "vmagent.yml"
+        config_file.write_text(vmagent_config(self.config, components))
+        self._start(vmagent_process(config_file, self.data_dir / "vmagent", vm.vmagent_listen.host,
+                                    vm.vmagent_listen.port, vm.listen.url, log_path=self.logs / "vmagent.log"))
+        return vm.listen.url
+
+    def start_vmalert(self) -> str:
+        vm = self.config.victoriametrics
+        self._start(vmalert_process([str(ROOT / "rules" / "*.yml")], vm.listen.url,
+                                    [self.config.alertmanager.listen.url], vm.vmalert_listen.host,
+                                    vm.vmalert_listen.port, interval=self.config.prometheus.scrape_interval,
+                                    log_path=self.logs / "vmalert.log"))
+        return vm.vmalert_listen.url
+
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
@@ -395,7 +453,13 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
         check_mode_dir(mode_dir, mode)
         database = suite.database()
         check_mode_dir(database.parent, mode)
-        checks = [(config.prometheus.listen, "prometheus.listen"), (config.alertmanager.listen, "alertmanager.listen")]
+        if victoria_metrics(config):
+            vm = config.victoriametrics
+            checks = [(vm.listen, "victoriametrics.listen"), (vm.vmagent_listen, "victoriametrics.vmagent_listen"),
+                      (vm.vmalert_listen, "victoriametrics.vmalert_listen")]
+        else:
+            checks = [(config.prometheus.listen, "prometheus.listen")]
+        checks.append((config.alertmanager.listen, "alertmanager.listen"))
         components = wanted(config, simulate)
         checks += [(c.listen(config), c.listen_key) for c in components]
         if simulate:
@@ -447,12 +511,18 @@ def _run(suite: Suite, config: Config, config_path: str | None, components: Sequ
                 ("charging-sim", suite.start_simulator()["url"] + "/", "simulated Wall Connectors, Tessie, ComEd")))
             if any(c.job == "meter" for c in components):
                 steps.append(suite.demo_meter_login)
-        if any(c.job == "price" for c in components):
-            steps.append(suite.backfill_prices)
-        prometheus, alertmanager, started = [], [], []
-        steps += [lambda: prometheus.append(suite.start_prometheus(listens)),
-                  lambda: alertmanager.append(suite.start_alertmanager()),
-                  lambda: started.extend(suite.start_components(exporters)),
+        backfill = any(c.job == "price" for c in components)
+        prometheus, alertmanager, started, rules = [], [], [], []
+        if victoria_metrics(config):   # the backfill imports into the running VictoriaMetrics
+            steps.append(lambda: prometheus.append(suite.start_victoria_metrics(listens)))
+            steps += [suite.backfill_prices] if backfill else []
+            steps += [lambda: alertmanager.append(suite.start_alertmanager()),
+                      lambda: rules.append(suite.start_vmalert())]
+        else:                          # the backfill writes blocks Prometheus opens at start-up
+            steps += [suite.backfill_prices] if backfill else []
+            steps += [lambda: prometheus.append(suite.start_prometheus(listens)),
+                      lambda: alertmanager.append(suite.start_alertmanager())]
+        steps += [lambda: started.extend(suite.start_components(exporters)),
                   lambda: started.extend(suite.start_components(stores))]
         for step in steps:
             if stop.is_set():
@@ -462,7 +532,14 @@ def _run(suite: Suite, config: Config, config_path: str | None, components: Sequ
     except (StartupError, TimeoutError, OSError) as error:
         say(f"charging-suite: start-up failed: {error}", sys.stderr)
         return 1
-    lines = [("Prometheus", prometheus[0], "queries, targets, alerts"), ("Alertmanager", alertmanager[0], "notifications"),
+    if rules:
+        vm = config.victoriametrics
+        engine = [("VictoriaMetrics", f"{prometheus[0]}/vmui/", "queries (the Prometheus API at /)"),
+                  ("vmagent", f"{vm.vmagent_listen.url}/targets", "scrape targets"),
+                  ("vmalert", f"{rules[0]}/", "rules and alerts")]
+    else:
+        engine = [("Prometheus", prometheus[0], "queries, targets, alerts")]
+    lines = [*engine, ("Alertmanager", alertmanager[0], "notifications"),
              *[(c.name, f"{listen.url}{c.page}", f"job={c.job}") for c, listen in started], *simulator_line]
     if simulate:
         what = ("the demo: simulated upstreams (no Wall Connector or Tessie token configured; to use your "
@@ -506,6 +583,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prom_parser.add_argument("--compose", action="store_true",
                              help="address the components by their Docker Compose service names "
                                   "(what prometheus/compose.yml holds)")
+    prom_parser.add_argument("--vmagent", action="store_true",
+                             help="vmagent's scrape configuration instead, for prometheus.engine: victoriametrics "
+                                  "(what victoriametrics/scrape.yml holds; with --compose, compose-scrape.yml)")
     grafana_parser = commands.add_parser("grafana-provisioning",
                                          help="write Grafana datasources and dashboards for the suite `make up` runs")
     grafana_parser.add_argument("--config", default=default_config, help="YAML configuration")
@@ -517,7 +597,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_files(config_path, args.secrets, os.environ)
         if args.command == "prometheus-config":
-            render = compose_prometheus_config if args.compose else reference_prometheus_config
+            render = {(False, False): reference_prometheus_config, (True, False): compose_prometheus_config,
+                      (False, True): reference_vmagent_config, (True, True): compose_vmagent_config}[
+                args.compose, args.vmagent]
             print(render(config), end="")
             return 0
         if args.command == "grafana-provisioning":

@@ -212,3 +212,50 @@ def component_process(name: str, module: str, args: Sequence[str], *, log_path: 
     """One of our own entry points, run with this interpreter so no PATH or venv activation is needed."""
     merged = {**os.environ, **(env or {})}
     return ManagedProcess(name, [sys.executable, "-m", module, *args], log_path, merged, ready_url)
+
+
+def _victoria_binary(name: str) -> str:
+    binary = find_binary(name)
+    if not binary:
+        raise StartupError(f"{name} not found; install it with: apt-get install -y victoria-metrics")
+    return binary
+
+
+def victoria_metrics_process(data_dir: Path, host: str, port: int, *, retention: str = "40d",
+                             log_path: Path | None = None, extra: Sequence[str] = ()) -> ManagedProcess:
+    """Single-node VictoriaMetrics as the suite needs it:
+    - -dedup.minScrapeInterval=1ms drops samples repeating a series' timestamp: the price exporter stamps
+      each price with its interval's end, so every scrape until the next price repeats it (Prometheus
+      drops those itself), and backfilled history overlaps what was scraped;
+    - -search.latencyOffset=1s: the session store reads the newest samples (the default 30 s hides them);
+    - -search.cacheTimestampOffset=2h: the billed price of an hour arrives stamped with the hour's end, up to
+      an hour old; with the default 5 minutes every such scrape would reset the query cache (and log it)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [_victoria_binary("victoria-metrics"), f"-storageDataPath={data_dir}", f"-httpListenAddr={host}:{port}",
+               f"-retentionPeriod={retention}", "-dedup.minScrapeInterval=1ms", "-search.latencyOffset=1s",
+               "-search.cacheTimestampOffset=2h",
+               "-loggerLevel=WARN", *extra]
+    return ManagedProcess("victoria-metrics", command, log_path, ready_url=f"http://{host}:{port}/health")
+
+
+def vmagent_process(config: Path, data_dir: Path, host: str, port: int, remote_write: str, *,
+                    log_path: Path | None = None) -> ManagedProcess:
+    """vmagent scraping `config` (a scrape-only prometheus.yml) into `remote_write` (a VictoriaMetrics URL);
+    what it cannot send yet waits on disk in `data_dir`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [_victoria_binary("vmagent"), f"-promscrape.config={config}", f"-httpListenAddr={host}:{port}",
+               f"-remoteWrite.url={remote_write.rstrip('/')}/api/v1/write", f"-remoteWrite.tmpDataPath={data_dir}",
+               "-promscrape.suppressDuplicateScrapeTargetErrors", "-loggerLevel=WARN"]
+    return ManagedProcess("vmagent", command, log_path, ready_url=f"http://{host}:{port}/health")
+
+
+def vmalert_process(rules: Sequence[str], datasource: str, notifiers: Sequence[str], host: str, port: int, *,
+                    interval: float = 15, log_path: Path | None = None) -> ManagedProcess:
+    """vmalert evaluating `rules` (Prometheus rule files) against `datasource`, writing recording rules
+    and alert state back to it and sending alerts to Alertmanager."""
+    url = datasource.rstrip("/")
+    command = [_victoria_binary("vmalert"), *[f"-rule={r}" for r in rules], f"-datasource.url={url}",
+               f"-remoteWrite.url={url}", f"-remoteRead.url={url}", *[f"-notifier.url={n}" for n in notifiers],
+               f"-evaluationInterval={interval:g}s", f"-httpListenAddr={host}:{port}", "-remoteWrite.flushInterval=1s",
+               f"-external.url=http://{host}:{port}", "-loggerLevel=WARN"]
+    return ManagedProcess("vmalert", command, log_path, ready_url=f"http://{host}:{port}/health")

@@ -52,12 +52,13 @@ def price_blocks(data_dir: Path, labels: str, values: list[float], end: float, e
                         timeout=60)
 
 
-def price_backfill(data_dir: Path, base_url: str, *, days: int, instance: str, until: float | None = None,
-                   timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def price_backfill(data_dir: Path | None, base_url: str, *, days: int, instance: str, until: float | None = None,
+                   timeout: float = 120, import_url: str | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m exporters.price_backfill` (the product's tool) from the ComEd API at `base_url` (the
-    simulator) into `data_dir`; raises with its log when it fails, returns the finished process."""
-    command = [sys.executable, "-m", "exporters.price_backfill", "--data-dir", str(data_dir), "--days", str(days),
-               "--instance", instance]
+    simulator) into `data_dir`, or into VictoriaMetrics at `import_url`; raises with its log when it
+    fails, returns the finished process."""
+    command = [sys.executable, "-m", "exporters.price_backfill", "--days", str(days), "--instance", instance]
+    command += ["--import-url", import_url] if import_url else ["--data-dir", str(data_dir)]
     if until is not None:
         command += ["--until", str(until)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,

@@ -54,3 +54,22 @@ class RunningPrometheus(PrometheusAPI):
 
     process: ManagedProcess
     data_dir: Path
+
+
+@dataclass
+class RunningVictoriaMetrics(PrometheusAPI):
+    """VictoriaMetrics and the vmagent scraping into it, started by a `Stack`; `url` answers the same
+    query API as Prometheus, `agent_url` lists vmagent's targets."""
+
+    process: ManagedProcess
+    agent: ManagedProcess
+    agent_url: str
+    data_dir: Path
+
+    def targets(self) -> list[dict[str, Any]]:
+        return get_json(f"{self.agent_url}/api/v1/targets")["data"]["activeTargets"]
+
+    def import_openmetrics(self, text: str) -> int:
+        """History at its real time through the import API (what price-backfill and charging-meter use)."""
+        from servicekit.history_import import post
+        return post(self.url, text)

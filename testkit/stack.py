@@ -19,10 +19,13 @@ from typing import Any, Callable, Mapping, Sequence
 import yaml
 
 from simulator import scenarios
-from suite.processes import ManagedProcess, alertmanager_process, free_port, prometheus_process, wait_until
-from suite.prometheus_config import render_prometheus_config
+from suite.processes import (
+    ManagedProcess, alertmanager_process, free_port, prometheus_process, victoria_metrics_process, vmagent_process,
+    vmalert_process, wait_until,
+)
+from suite.prometheus_config import render_prometheus_config, render_vmagent_config
 from testkit.env import clean_env
-from testkit.prometheus import RunningPrometheus
+from testkit.prometheus import RunningPrometheus, RunningVictoriaMetrics
 from testkit.simulator import SIM_TOKEN, Simulator
 
 HOST = "127.0.0.1"
@@ -162,6 +165,36 @@ class Stack:
         if wait:
             process.wait_ready(self.patience.prometheus)
         return RunningPrometheus(f"http://{HOST}:{port}", process, data)
+
+    def victoria_metrics(self, targets: Mapping[str, Sequence[str]], *, scrape_interval: float = 1,
+                         name: str = "victoria-metrics") -> RunningVictoriaMetrics:
+        """The installed VictoriaMetrics (with the flags `make up` gives it) and a vmagent scraping `targets`
+        (job -> addresses) into it every `scrape_interval`, both ready."""
+        name = self._unique(name)
+        port, agent_port = free_port(), free_port()
+        vm = victoria_metrics_process(self.workdir / f"{name}-data", HOST, port, log_path=self.workdir / f"{name}.log")
+        vm.name = name
+        self.start(vm).wait_ready(self.patience.prometheus)
+        url = f"http://{HOST}:{port}"
+        config = self.workdir / f"{name}-vmagent.yml"
+        config.write_text(render_vmagent_config(targets, scrape_interval=scrape_interval))
+        agent = vmagent_process(config, self.workdir / f"{name}-vmagent-data", HOST, agent_port, url,
+                                log_path=self.workdir / f"{name}-vmagent.log")
+        agent.name = f"{name}-vmagent"
+        self.start(agent).wait_ready(self.patience.prometheus)
+        return RunningVictoriaMetrics(url, vm, agent, f"http://{HOST}:{agent_port}", self.workdir / f"{name}-data")
+
+    def vmalert(self, datasource: str, *, rule_files: Sequence[str], alertmanagers: Sequence[str],
+                interval: float = 1, name: str = "vmalert") -> str:
+        """The installed vmalert evaluating `rule_files` on `datasource` (VictoriaMetrics) every `interval`,
+        sending to `alertmanagers` (URLs); its URL once ready."""
+        name = self._unique(name)
+        port = free_port()
+        process = vmalert_process(rule_files, datasource, alertmanagers, HOST, port, interval=interval,
+                                  log_path=self.workdir / f"{name}.log")
+        process.name = name
+        self.start(process).wait_ready(self.patience.prometheus)
+        return f"http://{HOST}:{port}"
 
     def alertmanager(self, config: Path, *, name: str = "alertmanager") -> str:
         """The installed Alertmanager with `config`; its URL once ready."""

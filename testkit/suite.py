@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from suite.processes import free_port, wait_until
 
@@ -42,11 +42,13 @@ def suite_env(home: Path) -> dict[str, str]:
 class SuiteRun:
     """One `python -m suite up [args]` in `workdir`, its output in `log_path`."""
 
-    def __init__(self, workdir: Path, log_path: Path, args: Sequence[str] = ()) -> None:
+    def __init__(self, workdir: Path, log_path: Path, args: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None) -> None:
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "suite", "up", *args], stdout=log,
-                                            stderr=subprocess.STDOUT, env=suite_env(workdir), cwd=workdir)
+                                            stderr=subprocess.STDOUT, env={**suite_env(workdir), **(env or {})},
+                                            cwd=workdir)
 
     @property
     def pid(self) -> int:

@@ -34,7 +34,8 @@ def recorded(monkeypatch, tmp_path: Path):
     async def record_store(config, host, port, log, stop=None) -> None:
         seen["session-store"] = port
 
-    def record_backfill(config, data_dir, days, instance, job, state, output, log, until=float("inf"), mode=None):
+    def record_backfill(config, data_dir, days, instance, job, state, output, log, until=float("inf"), mode=None,
+                        import_url=None):
         seen["price-backfill"] = instance
         return 0
     monkeypatch.setattr(runtime, "serve", record_serve)
