@@ -32,7 +32,7 @@ from testkit import ROOT
 from testkit.backfill import price_backfill
 from testkit.http import get, get_json
 from testkit.simulator import SIM_TOKEN
-from tests.e2e.test_dashboard_queries import Window, panels, run_infinity, run_prometheus
+from testkit.grafana import Window, panels, run_infinity, run_prometheus
 from tests.security.test_secrets_never_leak import forms
 
 pytestmark = pytest.mark.e2e
