@@ -58,12 +58,12 @@ class RunningPrometheus(PrometheusAPI):
 
 @dataclass
 class RunningVictoriaMetrics(PrometheusAPI):
-    """VictoriaMetrics and the vmagent scraping into it, started by a `Stack`; `url` answers the same
-    query API as Prometheus, `agent_url` lists vmagent's targets."""
+    """VictoriaMetrics and the vmagent scraping into it (if any), started by a `Stack`; `url` answers the
+    same query API as Prometheus, `agent_url` lists vmagent's targets."""
 
     process: ManagedProcess
-    agent: ManagedProcess
-    agent_url: str
+    agent: ManagedProcess | None
+    agent_url: str | None
     data_dir: Path
 
     def targets(self) -> list[dict[str, Any]]:

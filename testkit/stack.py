@@ -149,15 +149,16 @@ class Stack:
     def prometheus(self, targets: Mapping[str, Sequence[str]], *, scrape_interval: float = 1,
                    rule_files: Sequence[str] = (), alertmanagers: Sequence[str] = (), extra: Sequence[str] = (),
                    data_dir: Path | None = None, config_text: str | None = None, name: str = "prometheus",
-                   port: int | None = None, wait: bool = True) -> RunningPrometheus:
+                   port: int | None = None, wait: bool = True, remote_write: Sequence[str] = ()) -> RunningPrometheus:
         """The installed Prometheus scraping `targets` (job -> addresses) and evaluating rules every
-        `scrape_interval`; its configuration is <workdir>/<name>.yml (rewrite it and SIGHUP to reload)."""
+        `scrape_interval`, sending every sample to the `remote_write` URLs; its configuration is
+        <workdir>/<name>.yml (rewrite it and SIGHUP to reload)."""
         name = self._unique(name)
         port = port or free_port()
         config = self.workdir / f"{name}.yml"
         config.write_text(config_text or render_prometheus_config(
             targets, scrape_interval=scrape_interval, evaluation_interval=scrape_interval, rule_files=rule_files,
-            alertmanagers=alertmanagers))
+            alertmanagers=alertmanagers, remote_write=remote_write))
         data = data_dir or self.workdir / f"{name}-data"
         process = prometheus_process(config, data, HOST, port, log_path=self.workdir / f"{name}.log", extra=extra)
         process.name = name
@@ -166,23 +167,28 @@ class Stack:
             process.wait_ready(self.patience.prometheus)
         return RunningPrometheus(f"http://{HOST}:{port}", process, data)
 
-    def victoria_metrics(self, targets: Mapping[str, Sequence[str]], *, scrape_interval: float = 1,
+    def victoria_metrics(self, targets: Mapping[str, Sequence[str]] | None = None, *, scrape_interval: float = 1,
                          name: str = "victoria-metrics") -> RunningVictoriaMetrics:
-        """The installed VictoriaMetrics (with the flags `make up` gives it) and a vmagent scraping `targets`
-        (job -> addresses) into it every `scrape_interval`, both ready."""
+        """The installed VictoriaMetrics (with the flags `make up` gives it) and, given `targets` (job ->
+        addresses), a vmagent scraping them into it every `scrape_interval`; ready. Without targets, the
+        samples come from elsewhere (a Prometheus's remote write to `url`/api/v1/write, imports)."""
         name = self._unique(name)
-        port, agent_port = free_port(), free_port()
+        port = free_port()
         vm = victoria_metrics_process(self.workdir / f"{name}-data", HOST, port, log_path=self.workdir / f"{name}.log")
         vm.name = name
         self.start(vm).wait_ready(self.patience.prometheus)
         url = f"http://{HOST}:{port}"
-        config = self.workdir / f"{name}-vmagent.yml"
-        config.write_text(render_vmagent_config(targets, scrape_interval=scrape_interval))
-        agent = vmagent_process(config, self.workdir / f"{name}-vmagent-data", HOST, agent_port, url,
-                                log_path=self.workdir / f"{name}-vmagent.log")
-        agent.name = f"{name}-vmagent"
-        self.start(agent).wait_ready(self.patience.prometheus)
-        return RunningVictoriaMetrics(url, vm, agent, f"http://{HOST}:{agent_port}", self.workdir / f"{name}-data")
+        agent, agent_url = None, None
+        if targets is not None:
+            agent_port = free_port()
+            config = self.workdir / f"{name}-vmagent.yml"
+            config.write_text(render_vmagent_config(targets, scrape_interval=scrape_interval))
+            agent = vmagent_process(config, self.workdir / f"{name}-vmagent-data", HOST, agent_port, url,
+                                    log_path=self.workdir / f"{name}-vmagent.log")
+            agent.name = f"{name}-vmagent"
+            self.start(agent).wait_ready(self.patience.prometheus)
+            agent_url = f"http://{HOST}:{agent_port}"
+        return RunningVictoriaMetrics(url, vm, agent, agent_url, self.workdir / f"{name}-data")
 
     def vmalert(self, datasource: str, *, rule_files: Sequence[str], alertmanagers: Sequence[str],
                 interval: float = 1, name: str = "vmalert") -> str:

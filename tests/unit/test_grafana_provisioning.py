@@ -27,3 +27,11 @@ def test_provisioning_points_at_the_local_suite_and_names_the_steps(tmp_path: Pa
     steps = capsys.readouterr().out
     assert "grafana-cli plugins install yesoreyeram-infinity-datasource" in steps
     assert f"GF_PATHS_PROVISIONING={(tmp_path / 'out').resolve()}" in steps
+
+
+def test_on_victoriametrics_the_prometheus_datasource_is_victoriametrics(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("prometheus: {engine: victoriametrics}\nvictoriametrics: {listen: '127.0.0.1:18428'}\n")
+    assert main(["grafana-provisioning", "--config", str(config), "--output", str(tmp_path / "out")]) == 0
+    sources = yaml.safe_load((tmp_path / "out" / "datasources" / "charging.yml").read_text())["datasources"]
+    assert {s["uid"]: s["url"] for s in sources}["prometheus"] == "http://127.0.0.1:18428"
