@@ -11,6 +11,7 @@ import pytest
 from suite.processes import ManagedProcess
 from testkit.env import ignore_user_files
 from testkit.prometheus import RunningPrometheus
+from testkit.receiver import Receiver
 from testkit.simulator import Simulator
 from testkit.stack import Stack
 
@@ -59,3 +60,11 @@ def start_component(processes: Stack) -> Callable[..., ManagedProcess]:
               env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> ManagedProcess:
         return processes.component(name, module, port=listen_port, config=config, env=env, args=args).process
     return start
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP server recording every POST (Alertmanager's webhooks), closed after the test."""
+    server = Receiver()
+    yield server
+    server.close()

@@ -45,13 +45,6 @@ SCENARIO = {
 HOT = 'alertname="WallConnectorHighTemperature",charger="garage",sensor="handle",severity="warning"'
 
 
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
-
-
 def alerts_named(bodies: list[dict], name: str) -> list[dict]:
     return [a for body in bodies for a in body["alerts"] if a["labels"]["alertname"] == name and a["status"] == "firing"]
 

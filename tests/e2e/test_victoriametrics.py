@@ -20,23 +20,12 @@ from suite.processes import free_port, wait_until
 from testkit import ROOT
 from testkit.backfill import price_backfill
 from testkit.receiver import Receiver
+from tests.e2e.test_alerting import SCENARIO as ALERTING_SCENARIO
 
 pytestmark = pytest.mark.e2e
 
-SCENARIO = {
-    "start": "now",
-    "chargers": [{"name": "garage", "serial": "PGT00000000001", "part_number": "1457768-01-G", "role": "standalone"}],
-    "vehicles": [{"vin": "5YJ3E1EA7KF000009", "name": "blue", "battery_kwh": 60, "soc": 40, "charge_limit": 90}],
-    # 16 c/kWh since 40 minutes ago: the last 30 minutes of 5-minute prices are all above the spike level.
-    "prices": {"seed": 5, "history_days": 4, "spikes": [{"from": "-40m", "to": "3h", "price": 16.0}]},
-}
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
+# test_alerting.py's price spike (16 c/kWh for the last 40 minutes), without its hot charger.
+SCENARIO = {key: value for key, value in ALERTING_SCENARIO.items() if key != "events"}
 
 
 def firing(receiver: Receiver, name: str) -> list[dict]:

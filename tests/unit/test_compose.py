@@ -133,11 +133,9 @@ class Parsed(Exception):
         self.namespace = namespace
 
 
-@pytest.mark.parametrize("name", BUILT)
-def test_command_arguments_are_accepted_by_the_entry_point(name: str, monkeypatch: pytest.MonkeyPatch,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    """The entry point's own parser reads the arguments; the test stops it right after parsing."""
-    argv = argv_of(SERVICES[name])
+def parsed(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse.Namespace:
+    """What the entry point's own parser makes of the arguments (stopped right after parsing); SystemExit
+    when it rejects them."""
     module, _, function = SCRIPTS[argv[0]].partition(":")
     main = getattr(importlib.import_module(module), function)
     parse = argparse.ArgumentParser.parse_args
@@ -148,12 +146,20 @@ def test_command_arguments_are_accepted_by_the_entry_point(name: str, monkeypatc
     monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
     try:
         main(argv[1:])
-    except Parsed as parsed:
-        namespace = parsed.namespace
+    except Parsed as result:
+        return result.namespace
+    raise AssertionError(f"{argv[0]} never parsed its arguments")
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_command_arguments_are_accepted_by_the_entry_point(name: str, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """The entry point's own parser reads the arguments; the test stops it right after parsing."""
+    argv = argv_of(SERVICES[name])
+    try:
+        namespace = parsed(argv, monkeypatch)
     except SystemExit:
         pytest.fail(f"{name}: {argv[0]} rejects its arguments: {capsys.readouterr().err.strip()}")
-    else:
-        pytest.fail(f"{name}: {argv[0]} never parsed its arguments")
     if hasattr(namespace, "config"):
         assert namespace.config == "/etc/charging/config.yaml"
 

@@ -9,8 +9,6 @@ store and the meter pointed at VictoriaMetrics, and no enabled service waiting f
 """
 from __future__ import annotations
 
-import argparse
-import importlib
 import re
 import shutil
 import subprocess
@@ -26,7 +24,7 @@ from servicekit.settings_types import parse_duration
 from suite.__main__ import compose_vmagent_config
 from suite.processes import vmagent_process, vmalert_process, victoria_metrics_process
 from tests.unit.test_compose import (
-    EXPECTED, ROOT, SCRIPTS, argv_of, compose_config, interpolate, mounts, on_mount, published,
+    EXPECTED, ROOT, argv_of, compose_config, interpolate, mounts, on_mount, parsed, published,
 )
 
 VM_SERVICES = {"victoriametrics", "vmagent", "vmalert"}
@@ -297,29 +295,6 @@ def test_listen_port_is_published_health_checked_and_configured(name: str) -> No
 
 
 # --- the suite's containers ------------------------------------------------------------------------
-
-class Parsed(Exception):
-    def __init__(self, namespace: argparse.Namespace) -> None:
-        super().__init__()
-        self.namespace = namespace
-
-
-def parsed(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> argparse.Namespace:
-    """What the entry point's own parser makes of the arguments (stopped right after parsing)."""
-    module, _, function = SCRIPTS[argv[0]].partition(":")
-    main = getattr(importlib.import_module(module), function)
-    parse = argparse.ArgumentParser.parse_args
-
-    def parse_then_stop(self: argparse.ArgumentParser, args: Any = None, namespace: Any = None) -> None:
-        raise Parsed(parse(self, args, namespace))
-
-    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", parse_then_stop)
-    try:
-        main(argv[1:])
-    except Parsed as result:
-        return result.namespace
-    raise AssertionError(f"{argv[0]} never parsed its arguments")
-
 
 def test_price_import_imports_what_vmagent_scrapes(monkeypatch: pytest.MonkeyPatch) -> None:
     service = SERVICES["price-import"]
