@@ -27,7 +27,8 @@ hour, the away energy its away charge, and °F the °C values converted.
 The same on VictoriaMetrics (issue 18): Prometheus remote-writes every sample it scrapes or records to a
 VictoriaMetrics, the same price history is imported into it, and a second session store queries it. Every
 panel query must give the same answer on both engines (ENGINE_DIFFERENCES lists the panels whose values
-differ by design, and why), and the second store the same sessions and smart-charging thresholds.
+differ by design, and why), and the second store the same sessions, smart-charging thresholds and
+departure plan.
 """
 from __future__ import annotations
 
@@ -149,7 +150,8 @@ def suite(tmp_path: Path, processes, start_simulator, start_component, start_pro
     store = f"http://127.0.0.1:{ports['session_store']}"
     vm_store = processes.component("session-store-vm", "session_store", config=store_config("sessions-vm", vm.url),
                                    env={**tessie, "FLEET_CHARGE_HISTORY_INTERVAL": "1",
-                                        "SMART_CHARGING_EVALUATION_INTERVAL": "1", "VEHICLE_CHARGES_INTERVAL": "1"})
+                                        "SMART_CHARGING_EVALUATION_INTERVAL": "1", "VEHICLE_CHARGES_INTERVAL": "1",
+                                        "SMART_CHARGING_API_TOKEN": API_TOKEN})
 
     def current(unit: str) -> list[dict]:
         return [s for s in get_json(f"{store}/api/sessions/current")["sessions"] if s["unit"] == unit]
@@ -177,9 +179,11 @@ def suite(tmp_path: Path, processes, start_simulator, start_component, start_pro
     prometheus.wait_for('smart_charging_status{state="paused_simulated"} == 1', 20)
     # Red leaves in 10 hours at 80 %: from its 30 % that is about 42 kWh at the wall, planned in the cheapest
     # hours of the forecast (the planner takes Red over from the threshold rule, still in dry run).
-    status, _, answer = call(f"{store}/api/plans/{RED}", {"target_percent": 80, "departure": time.time() + 10 * 3600},
-                             "PUT", headers={"Authorization": f"Bearer {API_TOKEN}"})
-    assert status == 200, answer
+    departure = {"target_percent": 80, "departure": time.time() + 10 * 3600}
+    for url in (store, vm_store.url):   # the same departure on both engines' stores
+        status, _, answer = call(f"{url}/api/plans/{RED}", departure, "PUT",
+                                 headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert status == 200, answer
     prometheus.wait_for("smart_charging_plan_hour_energy_joules > 0", 30)
     prometheus.wait_for("smart_charging_plan_hour_price_cents_per_kwh", 10)
     # Charging time and the energy by hour of the day sample the power at whole minutes: one of them must have
@@ -671,8 +675,9 @@ def same_panels_on_victoria_metrics(suite: Suite) -> list[str]:
 
 
 def same_sessions_and_thresholds_on_victoria_metrics(suite: Suite) -> list[str]:
-    """The session store on VictoriaMetrics finds the same sessions, to the millisecond and the watt-hour, and
-    computes the same smart-charging thresholds from the same history, as the one on Prometheus."""
+    """The session store on VictoriaMetrics finds the same sessions, to the millisecond and the watt-hour,
+    computes the same smart-charging thresholds from the same history, and plans the same departure in the
+    same hours, as the one on Prometheus."""
     def sessions(url: str) -> list[tuple]:
         return sorted((s["unit"], s["source"], s["start"], s["end"], s["energy_wh"], s["full_cost"], s["cost_final"])
                       for s in get_json(f"{url}/api/sessions")["sessions"])
@@ -681,8 +686,18 @@ def same_sessions_and_thresholds_on_victoria_metrics(suite: Suite) -> list[str]:
         wait_until(lambda: sessions(suite.vm_store_url) == ours, 30, 0.5, "the same sessions on VictoriaMetrics")
     except TimeoutError:
         return [f"sessions differ: Prometheus {ours}, VictoriaMetrics {sessions(suite.vm_store_url)}"]
+    failures = []
     thresholds = [get_json(f"{url}/api/prices")["thresholds"] for url in (suite.store_url, suite.vm_store_url)]
-    print(f"\nsessions on both engines: {len(ours)} identical; thresholds {thresholds[0]} on both")
     if thresholds[0] != thresholds[1] or None in thresholds[0].values():
-        return [f"thresholds differ: Prometheus {thresholds[0]}, VictoriaMetrics {thresholds[1]}"]
-    return []
+        failures.append(f"thresholds differ: Prometheus {thresholds[0]}, VictoriaMetrics {thresholds[1]}")
+    # The departure planner: the same hourly prices (forecast and billed), and Red's plan in the same hours.
+    plans = [get_json(f"{url}/api/plans") for url in (suite.store_url, suite.vm_store_url)]
+    if plans[0]["hours"] != plans[1]["hours"] or not plans[0]["hours"]:
+        failures.append(f"the planner's hours differ: {plans[0]['hours'][:3]} vs {plans[1]['hours'][:3]}")
+    red = [next(c for c in plan["cars"] if c["vin"] == RED) for plan in plans]
+    chosen = [sorted(h["start"] for h in car["plan"]["hours"]) if car["plan"] else None for car in red]
+    if chosen[0] != chosen[1] or not chosen[0] or red[0]["decision"] != red[1]["decision"]:
+        failures.append(f"Red's plan differs: {chosen[0]} ({red[0]['decision']}) vs {chosen[1]} ({red[1]['decision']})")
+    print(f"\nsessions on both engines: {len(ours)} identical; thresholds {thresholds[0]} on both; Red planned in "
+          f"{len(chosen[0] or [])} hours on both")
+    return failures
