@@ -17,14 +17,14 @@ from typing import Sequence
 
 from benchmarks import (
     bill_accuracy, departure_planner, hung_upstream, incremental_render, latency, memory, reports, scale,
-    scrape_latency, session_accuracy, session_scrape, smart_savings,
+    scrape_latency, session_accuracy, session_scrape, smart_savings, tsdb_engines,
 )
 from benchmarks.machine import describe
 from benchmarks.report import table
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results.md"
 BENCHMARKS = ("scrape", "render", "hung", "accuracy", "billing", "savings", "planner", "latency", "scale",
-              "sessions", "memory", "reports")
+              "sessions", "memory", "reports", "tsdb")
 
 
 def say(line: str = "") -> None:
@@ -54,7 +54,7 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
              scaled: scale.ScaleResult | None = None, memories: memory.MemoryResult | None = None,
              load: tuple[float, float, float] | None = None, billing: str | None = None,
              savings: str | None = None, store_scrapes: str | None = None, planner: str | None = None,
-             report_times: str | None = None, renders: str | None = None) -> str:
+             report_times: str | None = None, renders: str | None = None, engines: str | None = None) -> str:
     machine = describe()
     options = " --quick" * args.quick + "".join(f" --only {name}" for name in args.only or ())
     run = f"`python -m benchmarks{options}`" + (" (short run)" if args.quick else "")
@@ -130,6 +130,10 @@ def markdown(args: argparse.Namespace, started: datetime, elapsed: float,
         out += memory.markdown(memories, store_100k(scaled))
     if report_times:
         out += ["## 7. Charging reports", "", paragraph(reports.__doc__), "", report_times, ""]
+    if engines:
+        out += ["## 8. Time-series engines: Prometheus and VictoriaMetrics on the same history", "",
+                *(" ".join(part.split()) + "\n" for part in (tsdb_engines.__doc__ or "").split("\n\n")),
+                engines, ""]
     return "\n".join(out)
 
 
@@ -153,7 +157,7 @@ def accuracy_table(rows: list[dict[str, float]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and fewer repetitions (~4 min instead of ~15)")
+                        help="smaller sizes and fewer repetitions (~5.5 min instead of ~24)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
                         help="results file (markdown), default %(default)s")
     parser.add_argument("--only", choices=BENCHMARKS, action="append",
@@ -173,10 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     planner_settings = departure_planner.Settings.quick() if args.quick else departure_planner.Settings.full()
     reports_settings = reports.Settings.quick() if args.quick else reports.Settings.full()
     render_settings = incremental_render.Settings.quick() if args.quick else incremental_render.Settings.full()
+    tsdb_settings = tsdb_engines.Settings.quick() if args.quick else tsdb_engines.Settings.full()
     if args.list:
         settings = {"scrape": scrape_settings, "hung": hung_settings, "latency": latency_settings,
                     "scale": scale_settings, "sessions": sessions_settings, "memory": memory_settings,
-                    "planner": planner_settings, "reports": reports_settings, "render": render_settings}
+                    "planner": planner_settings, "reports": reports_settings, "render": render_settings,
+                    "tsdb": tsdb_settings}
         for name in BENCHMARKS:
             if name in chosen:
                 say(f"{name} {json.dumps(dataclasses.asdict(settings[name]) if name in settings else {})}")
@@ -274,10 +280,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_times = reports.report(reports.run(reports_settings, say))
         say(report_times)
 
+    engines = None
+    if "tsdb" in chosen:
+        section(f"8. time-series engines: {tsdb_settings.days} days x {tsdb_settings.units} units in Prometheus and "
+                "VictoriaMetrics: disk, catch-up, dashboard queries, sizing")
+        engines = tsdb_engines.report(tsdb_engines.run(tsdb_settings, say))
+        say(engines)
+
     elapsed = time.monotonic() - clock
     args.output.write_text(markdown(args, started, elapsed, scrapes, hung, scrape_settings, hung_settings, accuracy,
                                     ends, scaled, memories, load, billing, savings, store_scrapes, planner,
-                                    report_times, renders))
+                                    report_times, renders, engines))
     section("done")
     say(f"{elapsed:.0f} s; results written to {args.output}")
     return 0

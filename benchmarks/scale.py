@@ -4,7 +4,8 @@ over 100,000 stored sessions.
 (a) Catch-up. 30 days of Fleet series for 10 units at a 30 s step (power, vehicle connected, vehicle
     info while plugged in) and the 5-minute price, with 1-2 charging sessions per unit and day
     (ramp, a dip shorter than the grace period, taper; unplugged before or after the grace period),
-    written into a TSDB with `promtool tsdb create-blocks-from openmetrics`. Prometheus starts on it,
+    written into a TSDB with `promtool tsdb create-blocks-from openmetrics` (`load_history`, which also loads
+    it into VictoriaMetrics for the tsdb benchmark: `run_catch_up(..., engine)`). Prometheus starts on it,
     then the session store with `sessions.catch_up: 30d`; the benchmark polls `GET /api/sessions`
     until every generated session is stored and compares (unit, start, end) with what it generated.
 (b) Price backfill. `python -m exporters.price_backfill --days 30` against the simulator, timed as a
@@ -18,6 +19,7 @@ over 100,000 stored sessions.
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import math
 import re
@@ -33,7 +35,8 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from benchmarks.report import pct, size, table
-from suite.processes import free_port, wait_until
+from servicekit import history_import
+from suite.processes import ManagedProcess, free_port, victoria_metrics_process, wait_until
 from session_store.records import Session
 from session_store.storage import Storage
 from testkit.backfill import create_blocks, price_backfill
@@ -91,6 +94,10 @@ class History:
     samples: int
     first: float
     last: float
+    units: int
+    days: int
+    step_s: int
+    bytes: int          # of the OpenMetrics text
 
 
 def _unit_din(i: int) -> str:
@@ -174,7 +181,99 @@ def write_history(path: Path, units: int, days: int, step_s: int, now: float, se
                        f"{p:g} {ts}\n" for ts, p in zip(price_t, prices))
         samples += price_t.size
         out.write("# EOF\n")
-    return History(path, planned, samples, float(first), float(last))
+    return History(path, planned, samples, float(first), float(last), units, days, step_s, path.stat().st_size)
+
+
+ENGINES = ("prometheus", "victoriametrics")
+IMPORT_CHUNK = 100_000      # samples per request to VictoriaMetrics's import API
+
+
+@dataclass
+class Loaded:
+    """The history written into one time-series engine, which now runs and answers the query API at `url`."""
+    engine: str
+    url: str
+    process: ManagedProcess
+    write_s: float            # promtool writing the blocks / every chunk converted and posted to the import API
+    settle_s: float           # VictoriaMetrics: force_flush, force_merge, until quiet (vm_settle); promtool: 0
+    written: str              # "3 blocks" / "... parts"
+    files_bytes: int          # the data as written (Prometheus: the blocks, before it starts: no WAL yet)
+    allocated_bytes: int      # the same on the file system (whole blocks of 4 kB: what `du` counts)
+
+
+def directory_bytes(path: Path) -> tuple[int, int]:
+    """(bytes of every regular file under `path`, bytes the file system allocated for them)."""
+    files = allocated = 0
+    for item in path.rglob("*"):
+        if item.is_file() and not item.is_symlink():
+            stat = item.stat()
+            files += stat.st_size
+            allocated += stat.st_blocks * 512
+    return files, allocated
+
+
+def load_history(stack: Stack, engine: str, history: History, log: Callable[[str], None]) -> Loaded:
+    """`history` into a new Prometheus (promtool's blocks, then Prometheus starts on them) or VictoriaMetrics
+    (started empty with the suite's flags, then the import API, flushed and merged), in `stack`."""
+    if engine == "prometheus":
+        data = stack.workdir / "tsdb"
+        span_h = (history.last - history.first) / 3600 + 48
+        started = time.monotonic()
+        create_blocks(history.path, data, max_block_duration=f"{math.ceil(span_h / 24 + 1) * 24}h", timeout=900)
+        write_s = time.monotonic() - started
+        blocks = sum(1 for d in data.iterdir() if (d / "meta.json").exists())
+        files, allocated = directory_bytes(data)
+        log(f"  promtool wrote {blocks} blocks in {write_s:.1f} s")
+        prometheus = stack.prometheus({}, scrape_interval=15, data_dir=data)
+        return Loaded(engine, prometheus.url, prometheus.process, write_s, 0.0, f"{blocks} blocks", files, allocated)
+    if engine != "victoriametrics":
+        raise ValueError(f"unknown engine {engine!r}: one of {ENGINES}")
+    data = stack.workdir / "victoria-metrics-data"
+    port = free_port()
+    process = victoria_metrics_process(data, "127.0.0.1", port, log_path=stack.workdir / "victoria-metrics.log")
+    stack.start(process).wait_ready(stack.patience.prometheus)
+    url = f"http://127.0.0.1:{port}"
+    started = time.monotonic()
+    with history.path.open() as source:
+        while chunk := "".join(itertools.islice(source, IMPORT_CHUNK)):
+            history_import.post(url, chunk, timeout=300)
+    write_s = time.monotonic() - started
+    started = time.monotonic()
+    parts, done = vm_settle(url, data)
+    settle_s = done - started
+    files, allocated = directory_bytes(data)
+    written = f"{parts} part{'s' * (parts != 1)}"
+    log(f"  imported through the API in {write_s:.1f} s ({IMPORT_CHUNK:,} samples a request); flushed and merged "
+        f"into {written} in {settle_s:.1f} s")
+    return Loaded(engine, url, process, write_s, settle_s, written, files, allocated)
+
+
+VM_GAUGE = re.compile(r"^(vm_active_force_merges|vm_active_merges|vm_pending_rows|vm_parts)(\{[^}]*\})? (\S+)$", re.M)
+
+
+def vm_settle(url: str, data: Path, timeout: float = 600) -> tuple[int, float]:
+    """Flush and merge, then wait until VictoriaMetrics has no merge running, no pending rows, and files that have
+    not changed for 3 s (polled every second); returns the data parts then, and the monotonic time of the first
+    of those quiet polls (when it was done, to a second)."""
+    _get(f"{url}/internal/force_flush")
+    _get(f"{url}/internal/force_merge")
+    seen: list[tuple[float, bool, tuple[int, int]]] = []
+    parts = [0]
+
+    def quiet() -> bool:
+        gauges: dict[str, float] = {}
+        for name, labels, value in VM_GAUGE.findall(_get(f"{url}/metrics").decode()):
+            if name == "vm_parts" and "indexdb" in labels:
+                continue
+            gauges[name] = gauges.get(name, 0.0) + float(value)
+        parts[0] = int(gauges.get("vm_parts", 0))
+        busy = bool(gauges.get("vm_active_force_merges", 0) + gauges.get("vm_active_merges", 0)
+                    + gauges.get("vm_pending_rows", 0))
+        seen.append((time.monotonic(), busy, directory_bytes(data)))
+        last = seen[-4:]
+        return len(last) == 4 and not any(b for _, b, _ in last) and len({du for _, _, du in last}) == 1
+    wait_until(quiet, timeout, 1.0, "VictoriaMetrics to finish merging")
+    return parts[0], seen[-4][0]
 
 
 @dataclass
@@ -185,8 +284,8 @@ class CatchUp:
     samples: int
     om_bytes: int
     generate_s: float
-    promtool_s: float
-    blocks: int
+    write_s: float            # promtool / the import API (see Loaded)
+    written: str
     expected: int
     stored: int
     healthy_s: float          # process start -> /-/healthy
@@ -194,13 +293,61 @@ class CatchUp:
     identical: bool           # (unit, start, end) of stored == generated
     energy_error_max: float   # max |stored - numpy trapezoid| / numpy, over sessions
     rss_max_mib: float
+    engine: str = "prometheus"
+    sessions: list[tuple[str, float, float, float]] = field(default_factory=list, repr=False)  # unit, start, end, Wh
+    metrics: str = field(default="", repr=False)    # the store's /metrics once caught up
 
     @property
     def per_second(self) -> float:
         return self.stored / self.caught_up_s if self.caught_up_s else float("nan")
 
 
-def run_catch_up(settings: Settings, log: Callable[[str], None]) -> CatchUp:
+def catch_up(stack: Stack, loaded: Loaded, history: History, generate_s: float, log: Callable[[str], None],
+             name: str = "session-store") -> CatchUp:
+    """A new session store (`source: fleet`, `catch_up` = the history's days) reading `loaded`, timed until
+    `GET /api/sessions` lists every generated session; compared with them, then stopped."""
+    database = stack.workdir / f"{name}.db"
+    if database.exists():
+        raise ValueError(f"{database} exists: each catch-up needs a new database (a name of its own)")
+    config = {"sessions": {"source": "fleet", "catch_up": f"{history.days}d", "database": str(database)},
+              "prometheus": {"url": loaded.url}}
+    spawned = time.monotonic()
+    store = stack.component(name, "session_store", config=config, ready_timeout=120)
+    process, api = store.process, store.url
+    healthy_s = time.monotonic() - spawned
+    sampler = RssSampler({"session-store": process.process.pid})
+    expected = len(history.planned)
+    stored = [0]
+
+    def done() -> bool:
+        stored[0] = get_json(f"{api}/api/sessions?limit=1", timeout=30)["total"]
+        return stored[0] >= expected
+    wait_until(done, 600, 0.1, f"{expected} sessions")
+    caught_up_s = time.monotonic() - spawned
+    sampler.stop()
+    time.sleep(1.0)
+    sessions = json.loads(_get(f"{api}/api/export?format=json"))
+    metrics = _get(f"{api}/metrics").decode()
+    stack.stop(process)
+    got = sorted((s["unit"], s["start"], s["end"]) for s in sessions)
+    want = sorted((p.unit, p.start, p.end) for p in history.planned)
+    truth = {(p.unit, p.start): p.energy_wh for p in history.planned}
+    errors = [abs(s["energy_wh"] - truth[(s["unit"], s["start"])]) / truth[(s["unit"], s["start"])]
+              for s in sessions if (s["unit"], s["start"]) in truth]
+    result = CatchUp(history.units, history.days, history.step_s, history.samples, history.bytes, generate_s,
+                     loaded.write_s, loaded.written, expected, len(sessions), healthy_s, caught_up_s, got == want,
+                     max(errors) if errors else float("nan"), max(sampler.of("start", "session-store")),
+                     loaded.engine, sorted((s["unit"], s["start"], s["end"], s["energy_wh"]) for s in sessions),
+                     metrics)
+    log(f"  session store on {loaded.engine}: healthy after {healthy_s:.1f} s, all {expected} sessions stored after "
+        f"{caught_up_s:.1f} s ({result.per_second:.0f} sessions/s); stored {len(sessions)}, identical "
+        f"(unit, start, end): {result.identical}; max energy deviation from numpy's trapezoid "
+        f"{result.energy_error_max:.2e}")
+    return result
+
+
+def run_catch_up(settings: Settings, log: Callable[[str], None], engine: str = "prometheus") -> CatchUp:
+    """Write the history, load it into `engine` (one of ENGINES), time the session store catching up."""
     stack = Stack(name="bench-catch-up", patience=PATIENT, log=log)
     ok = False
     try:
@@ -208,49 +355,11 @@ def run_catch_up(settings: Settings, log: Callable[[str], None]) -> CatchUp:
         history = write_history(stack.workdir / "history.om", settings.units, settings.days, settings.step_s,
                                 time.time())
         generate_s = time.monotonic() - started
-        om_bytes = history.path.stat().st_size
-        log(f"  generated {history.samples:,} samples ({size(om_bytes)} of OpenMetrics), {len(history.planned)} "
+        log(f"  generated {history.samples:,} samples ({size(history.bytes)} of OpenMetrics), {len(history.planned)} "
             f"sessions on {settings.units} units over {settings.days} days in {generate_s:.1f} s")
-        data = stack.workdir / "tsdb"
-        span_h = (history.last - history.first) / 3600 + 48
-        started = time.monotonic()
-        create_blocks(history.path, data, max_block_duration=f"{math.ceil(span_h / 24 + 1) * 24}h", timeout=900)
-        promtool_s = time.monotonic() - started
-        blocks = sum(1 for d in data.iterdir() if (d / "meta.json").exists())
+        loaded = load_history(stack, engine, history, log)
         history.path.unlink()
-        log(f"  promtool wrote {blocks} blocks in {promtool_s:.1f} s")
-        prometheus = stack.prometheus({}, scrape_interval=15, data_dir=data)
-        database = stack.workdir / "sessions.db"
-        config = {"sessions": {"source": "fleet", "catch_up": f"{settings.days}d", "database": str(database)},
-                  "prometheus": {"url": prometheus.url}}
-        spawned = time.monotonic()
-        store = stack.component("session-store", "session_store", config=config, ready_timeout=120)
-        process, api = store.process, store.url
-        healthy_s = time.monotonic() - spawned
-        sampler = RssSampler({"session-store": process.process.pid})
-        expected = len(history.planned)
-        stored = [0]
-
-        def done() -> bool:
-            stored[0] = get_json(f"{api}/api/sessions?limit=1", timeout=30)["total"]
-            return stored[0] >= expected
-        wait_until(done, 600, 0.1, f"{expected} sessions")
-        caught_up_s = time.monotonic() - spawned
-        sampler.stop()
-        time.sleep(1.0)
-        sessions = json.loads(_get(f"{api}/api/export?format=json"))
-        got = sorted((s["unit"], s["start"], s["end"]) for s in sessions)
-        want = sorted((p.unit, p.start, p.end) for p in history.planned)
-        truth = {(p.unit, p.start): p.energy_wh for p in history.planned}
-        errors = [abs(s["energy_wh"] - truth[(s["unit"], s["start"])]) / truth[(s["unit"], s["start"])]
-                  for s in sessions if (s["unit"], s["start"]) in truth]
-        result = CatchUp(settings.units, settings.days, settings.step_s, history.samples, om_bytes, generate_s,
-                         promtool_s, blocks, expected, len(sessions), healthy_s, caught_up_s, got == want,
-                         max(errors) if errors else float("nan"), max(sampler.of("start", "session-store")))
-        log(f"  session store: healthy after {healthy_s:.1f} s, all {expected} sessions stored after "
-            f"{caught_up_s:.1f} s ({result.per_second:.0f} sessions/s); stored {len(sessions)}, identical "
-            f"(unit, start, end): {result.identical}; max energy deviation from numpy's trapezoid "
-            f"{result.energy_error_max:.2e}")
+        result = catch_up(stack, loaded, history, generate_s, log)
         ok = True
         return result
     finally:
@@ -571,8 +680,8 @@ class ScaleResult:
         return table(["", ""], [
             ("history", f"{c.days} days x {c.units} units at a {c.step_s} s step: {c.samples:,} samples "
                         f"({size(c.om_bytes)} OpenMetrics)"),
-            ("written by promtool",
-             f"{c.promtool_s:.1f} s, {c.blocks} blocks (generating the text: {c.generate_s:.1f} s)"),
+            ("written by promtool" if c.engine == "prometheus" else "imported through the API",
+             f"{c.write_s:.1f} s, {c.written} (generating the text: {c.generate_s:.1f} s)"),
             ("session store healthy", f"{c.healthy_s:.1f} s after start"),
             ("every session stored", f"**{c.caught_up_s:.1f} s** after start"),
             ("sessions", f"{c.stored} stored, {c.expected} generated: "
