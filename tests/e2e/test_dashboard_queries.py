@@ -46,7 +46,7 @@ import yaml
 
 from simulator.bill import bill_lines
 from simulator.config import TariffConfig
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit import ROOT
 from testkit.backfill import price_backfill
 from testkit.grafana import (
@@ -54,6 +54,7 @@ from testkit.grafana import (
     prometheus_api, query_panels, query_variables, resolve, run_infinity, run_prometheus,
 )
 from testkit.http import call, get_json
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN, Simulator
 
 pytestmark = pytest.mark.e2e

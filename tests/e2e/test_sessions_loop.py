@@ -13,11 +13,12 @@ import jsonschema
 
 from session_store.metrics import REFERENCE
 from session_store.smart_metrics import REFERENCE as SMART_REFERENCE
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.golden import promtool_problems
 from testkit.events import EventListener
 from testkit.http import get, get_json
 from testkit.openapi import schema_of
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.e2e

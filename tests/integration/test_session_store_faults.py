@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.exposition import parse
 from testkit.http import get
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.integration
