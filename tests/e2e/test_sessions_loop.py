@@ -13,6 +13,7 @@ import jsonschema
 
 from session_store.metrics import REFERENCE
 from session_store.smart_metrics import REFERENCE as SMART_REFERENCE
+from simulator.physics import STEP_S
 from suite.processes import wait_until
 from testkit.golden import promtool_problems
 from testkit.events import EventListener
@@ -47,11 +48,13 @@ THRESHOLD_W = 100.0                 # the session store's default: a session is 
 def sampling_allowance_wh(prometheus, since: float) -> float:
     """How far the trapezoid over the stored samples may be from the true energy of a charge that ramps up
     and ends in a step (the unplug), from the samples Prometheus stored since `since`:
+    - the simulator counts whole steps (STEP_S): the unplug takes effect from the start of the step it
+      arrives in, while every answer before it still showed that step's power;
     - the step falls somewhere between the last sample above the threshold and the next: the trapezoid
       counts half that interval at full power, the truth anything from none of it to all of it;
     - a sample is the exporter's last poll when scraped, up to a poll old: a snapshot older at the end of
       the charge than at its start shifts the step against the ramp by the difference.
-    Both at the peak power; the ramp itself is linear, which the trapezoid integrates exactly."""
+    All at the peak power; the ramp itself is linear, which the trapezoid integrates closely."""
     window = f"[{int(time.time() - since)}s]"
     [power] = prometheus.query(f'tesla_wall_connector_power_watts{{unit="garage"}}{window}')
     [polled] = prometheus.query(f'tesla_energy_site_last_success_timestamp_seconds{{target="energy_site"}}{window}')
@@ -63,7 +66,7 @@ def sampling_allowance_wh(prometheus, since: float) -> float:
     ages = [samples[i][0] - poll_at[samples[i][0]] for i in (*charging, last + 1)
             if i < len(samples) and samples[i][0] in poll_at]
     peak_w = max(w for _, w in samples)
-    return peak_w * (step_gap / 2 + max(ages) - min(ages)) / 3600
+    return peak_w * (STEP_S + step_gap / 2 + max(ages) - min(ages)) / 3600
 
 
 def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_simulator, start_component,
