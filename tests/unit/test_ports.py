@@ -33,7 +33,8 @@ def test_two_claimants_get_disjoint_blocks_and_a_block_cycles_before_repeating(t
 
 def test_a_block_held_by_another_process_is_not_claimed(tmp_path: Path) -> None:
     code = ("import sys; from pathlib import Path; from testkit.ports import Allocator; "
-            f"a = Allocator(Path({str(tmp_path)!r}), {APART}); a.free_port(); print(a.block.start, flush=True); sys.stdin.read()")
+            f"a = Allocator(Path({str(tmp_path)!r}), {APART}); a.free_port(); "
+            "print(a.block.start, flush=True); sys.stdin.read()")
     other = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              text=True)
     try:
