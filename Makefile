@@ -11,9 +11,13 @@ setup:
 up: setup
 	@exec $(VENV)/bin/charging-suite up $(SUITE_ARGS)
 
+# Two pytest workers (pytest-xdist): most tests wait on the real processes they start, so two keep both cores
+# busy. --dist loadfile keeps a module's tests on one worker, so a stack a module-scoped fixture starts is
+# started once. TEST_WORKERS=0 runs everything in one process, as plain `pytest FILE` does.
+TEST_WORKERS ?= 2
 test:
 	@./scripts/setup.sh --test
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Minutes of the whole suite under a busy scenario (not part of `make test`); SOAK_MINUTES=5 by default.
 soak: setup

@@ -25,9 +25,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from benchmarks.report import pct, table
-from suite.processes import ManagedProcess, free_port, wait_until
+from suite.processes import ManagedProcess, wait_until
 from testkit.backfill import price_backfill
 from testkit.http import get_json
+from testkit.ports import free_port
 from testkit.prometheus import RunningPrometheus
 from testkit.simulator import Simulator
 from testkit.stack import PATIENT, Stack

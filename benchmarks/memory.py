@@ -23,7 +23,8 @@ from typing import Callable
 import yaml
 
 from benchmarks.report import table
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
+from testkit.ports import free_port
 from testkit.rss import RssSampler
 from testkit.stack import PATIENT, Stack
 

@@ -36,11 +36,12 @@ import numpy as np
 
 from benchmarks.report import pct, size, table
 from servicekit import history_import
-from suite.processes import ManagedProcess, free_port, victoria_metrics_process, wait_until
+from suite.processes import ManagedProcess, victoria_metrics_process, wait_until
 from session_store.records import Session
 from session_store.storage import Storage
 from testkit.backfill import create_blocks, price_backfill
 from testkit.http import get_json
+from testkit.ports import free_port
 from testkit.rss import RssSampler
 from testkit.stack import PATIENT, Stack
 

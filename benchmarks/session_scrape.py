@@ -21,10 +21,11 @@ from typing import Callable
 from benchmarks.report import ROOT, ms, pct, run_client, table
 from benchmarks.scale import fill
 from session_store.storage import Storage
-from suite.processes import ManagedProcess, free_port, wait_until
+from suite.processes import ManagedProcess, wait_until
 from testkit.env import clean_env
 from testkit.exposition import parse
 from testkit.http import get
+from testkit.ports import free_port
 from testkit.stack import PATIENT, Stack
 
 # The last commit before the session store moved to frozen views and pre-rendered bytes (issue 14).

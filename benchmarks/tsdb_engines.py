@@ -27,10 +27,11 @@ from typing import Any, Callable, Iterable
 
 from benchmarks import scale
 from benchmarks.report import pct, size, table
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit import ROOT, grafana
 from testkit.exposition import samples
 from testkit.http import call_json, get, get_json
+from testkit.ports import free_port
 from testkit.rss import RssSampler
 from testkit.stack import PATIENT, Stack
 

@@ -1,7 +1,7 @@
 """Start, wait for and stop the suite's processes: our components, Prometheus and Alertmanager.
 
 Used by `charging-suite up` and by the tests, which start the same real binaries on free loopback
-ports with temporary data directories.
+ports (testkit.ports) with temporary data directories.
 """
 from __future__ import annotations
 
@@ -23,12 +23,6 @@ from typing import Callable, Mapping, Sequence
 
 class StartupError(RuntimeError):
     """A process did not become ready; the message says which and where its log is."""
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def port_in_use(host: str, port: int) -> bool:

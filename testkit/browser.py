@@ -41,6 +41,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from testkit.env import clean_env
+from testkit.ports import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -93,7 +94,9 @@ def start_browser(width: int = 1280, height: int = 900) -> Browser:
     for argument in (*ARGUMENTS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(argument)
     log = profile / "chromedriver.log"
-    service = Service(str(CHROMEDRIVER), log_output=str(log), env=clean_env())
+    # chromedriver's own port from testkit.ports: selenium's default (bind port 0, close) can be taken
+    # by another pytest worker's process before chromedriver binds it
+    service = Service(str(CHROMEDRIVER), port=free_port(), log_output=str(log), env=clean_env())
     try:
         driver = Browser(options=options, service=service)
     except WebDriverException as error:

@@ -18,10 +18,11 @@ from typing import Any, Iterator
 
 import yaml
 
-from suite.processes import ManagedProcess, free_port, wait_until
+from suite.processes import ManagedProcess, wait_until
 from testkit.backfill import price_blocks
 from testkit.env import clean_env
 from testkit.http import get_json
+from testkit.ports import free_port
 from testkit.prometheus import RunningPrometheus
 from testkit.simulator import Simulator
 from testkit.stack import Stack

@@ -20,11 +20,12 @@ import yaml
 
 from simulator import scenarios
 from suite.processes import (
-    ManagedProcess, alertmanager_process, free_port, prometheus_process, victoria_metrics_process, vmagent_process,
+    ManagedProcess, alertmanager_process, prometheus_process, victoria_metrics_process, vmagent_process,
     vmalert_process, wait_until,
 )
 from suite.prometheus_config import render_prometheus_config, render_vmagent_config
 from testkit.env import clean_env
+from testkit.ports import free_port
 from testkit.prometheus import RunningPrometheus, RunningVictoriaMetrics
 from testkit.simulator import SIM_TOKEN, Simulator
 

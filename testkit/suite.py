@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
+from testkit.ports import free_port
 
 # What the suite listens on: one port per component (and Prometheus, Alertmanager, the simulator).
 PORT_NAMES = ("twc", "fleet", "vehicle", "price", "sessions", "meter", "prom", "am", "sim")
@@ -21,14 +22,8 @@ UP = "charging suite is up"
 
 
 def distinct_ports(names: Iterable[str] = PORT_NAMES) -> dict[str, int]:
-    """A free port each, never one twice (free_port may hand out a port it just gave)."""
-    ports: dict[str, int] = {}
-    for name in names:
-        port = free_port()
-        while port in ports.values():
-            port = free_port()
-        ports[name] = port
-    return ports
+    """A free port each, never one twice (testkit.ports hands them out in turn)."""
+    return {name: free_port() for name in names}
 
 
 def suite_env(home: Path) -> dict[str, str]:

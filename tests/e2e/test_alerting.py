@@ -25,11 +25,12 @@ import yaml
 
 from servicekit.config import load
 from suite.alertmanager_config import write_alertmanager_config
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit import ROOT
 from suite.prometheus_config import render_prometheus_config
 from testkit.backfill import price_backfill, write_blocks
 from testkit.http import call, get_json
+from testkit.ports import free_port
 from testkit.receiver import Receiver
 
 pytestmark = pytest.mark.e2e

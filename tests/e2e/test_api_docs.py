@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from session_store.openapi import OPENAPI
-from suite.processes import free_port
 from testkit.browser import start_browser, wait_for
 from testkit.http import get
+from testkit.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

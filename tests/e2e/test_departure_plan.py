@@ -18,11 +18,12 @@ import pytest
 import yaml
 
 from session_store.openapi import OPENAPI
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.browser import element_screenshot, pixels_near, start_browser, wait_for
 from testkit.exposition import parse
 from testkit.http import call, get, get_json
 from testkit.openapi import schema_of
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.e2e

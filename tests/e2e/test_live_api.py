@@ -12,10 +12,11 @@ import jsonschema
 import pytest
 import yaml
 
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.events import EventListener
 from testkit.http import get, get_json
 from testkit.openapi import schema_of
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.e2e

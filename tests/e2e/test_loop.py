@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from suite.processes import free_port
 from testkit.http import get
+from testkit.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -27,10 +27,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit import ROOT
 from testkit.backfill import price_backfill
 from testkit.http import get, get_json
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
 from testkit.grafana import Window, panels, run_infinity, run_prometheus
 from tests.security.test_secrets_never_leak import forms

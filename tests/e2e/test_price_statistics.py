@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from exporters.price_history import QUANTILES
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.backfill import price_backfill
 from testkit.exposition import matching
 from testkit.http import get
+from testkit.ports import free_port
 
 pytestmark = pytest.mark.e2e
 DAY = 86400

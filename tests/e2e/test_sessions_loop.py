@@ -13,11 +13,13 @@ import jsonschema
 
 from session_store.metrics import REFERENCE
 from session_store.smart_metrics import REFERENCE as SMART_REFERENCE
-from suite.processes import free_port, wait_until
+from simulator.physics import STEP_S
+from suite.processes import wait_until
 from testkit.golden import promtool_problems
 from testkit.events import EventListener
 from testkit.http import get, get_json
 from testkit.openapi import schema_of
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.e2e
@@ -40,6 +42,31 @@ SCENARIO = {
 }
 TARGET = "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a07"
 SESSION_SECONDS = 38
+THRESHOLD_W = 100.0                 # the session store's default: a session is its samples above this
+
+
+def sampling_allowance_wh(prometheus, since: float) -> float:
+    """How far the trapezoid over the stored samples may be from the true energy of a charge that ramps up
+    and ends in a step (the unplug), from the samples Prometheus stored since `since`:
+    - the simulator counts whole steps (STEP_S): the unplug takes effect from the start of the step it
+      arrives in, while every answer before it still showed that step's power;
+    - the step falls somewhere between the last sample above the threshold and the next: the trapezoid
+      counts half that interval at full power, the truth anything from none of it to all of it;
+    - a sample is the exporter's last poll when scraped, up to a poll old: a snapshot older at the end of
+      the charge than at its start shifts the step against the ramp by the difference.
+    All at the peak power; the ramp itself is linear, which the trapezoid integrates closely."""
+    window = f"[{int(time.time() - since)}s]"
+    [power] = prometheus.query(f'tesla_wall_connector_power_watts{{unit="garage"}}{window}')
+    [polled] = prometheus.query(f'tesla_energy_site_last_success_timestamp_seconds{{target="energy_site"}}{window}')
+    samples = [(float(t), float(w)) for t, w in power["values"]]
+    poll_at = {float(t): float(p) for t, p in polled["values"]}        # one scrape stamps both alike
+    charging = [i for i, (_, w) in enumerate(samples) if w > THRESHOLD_W]
+    last = charging[-1]
+    step_gap = samples[last + 1][0] - samples[last][0] if last + 1 < len(samples) else 0.0
+    ages = [samples[i][0] - poll_at[samples[i][0]] for i in (*charging, last + 1)
+            if i < len(samples) and samples[i][0] in poll_at]
+    peak_w = max(w for _, w in samples)
+    return peak_w * (STEP_S + step_gap / 2 + max(ages) - min(ages)) / 3600
 
 
 def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_simulator, start_component,
@@ -104,9 +131,12 @@ def test_a_charge_becomes_one_served_session_with_true_energy(tmp_path, start_si
     assert history["vin"] == VIN and history["vehicle"] == "Blue car", "vehicle learned from the live match"
     [truth] = sim.truth()["sessions"]
     error = abs(session["energy_wh"] - truth["energy_wh"]) / truth["energy_wh"]
+    allowance = sampling_allowance_wh(prometheus, truth["plug_in"] - 30) / truth["energy_wh"]
     print(f"\nsession energy {session['energy_wh']:.1f} Wh vs truth {truth['energy_wh']:.1f} Wh "
-          f"({error * 100:.2f} % at 1 s scrapes)")
-    assert error < 0.05  # a 38-s session: the edges of one 1-s scrape weigh a few %; benchmarks measure real ones
+          f"({error * 100:.2f} %; the samples allow {allowance * 100:.2f} %)")
+    # a 38-s session: the edges of its 1-s scrapes weigh a few %, more when a busy machine delays a poll or
+    # a scrape (the allowance measures both); benchmarks measure real sessions
+    assert error <= allowance
     assert truth["unplug"] - truth["plug_in"] == pytest.approx(SESSION_SECONDS, abs=3)
     assert session["unit"] == "garage" and session["vin"] == VIN and session["vehicle"] == "Blue car"
     assert session["source"] == "live_status" and session["reconciliation"] == "matched"

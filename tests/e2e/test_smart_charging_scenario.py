@@ -33,11 +33,12 @@ import yaml
 from simulator.bill import session_bill
 from simulator.config import TariffConfig
 
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.backfill import price_backfill
 from testkit.exposition import parse
 from testkit.http import get, get_json
 from testkit.openapi import schema_of
+from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
 
 pytestmark = pytest.mark.e2e

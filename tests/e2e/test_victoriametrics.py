@@ -16,9 +16,10 @@ import yaml
 
 from servicekit.config import load
 from suite.alertmanager_config import write_alertmanager_config
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit import ROOT
 from testkit.backfill import price_backfill
+from testkit.ports import free_port
 from testkit.receiver import Receiver
 from tests.e2e.test_alerting import SCENARIO as ALERTING_SCENARIO
 

@@ -44,12 +44,13 @@ from simulator.clock import ManualClock
 from simulator.model import Model
 from simulator.scenario import load_scenario
 from simulator.truth import SessionTruth
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.backfill import write_blocks
 from testkit.bill_cases import CAR, CHARGER, CHICAGO, TARIFF, ours_tariff
 from testkit.exposition import samples
 from testkit.http import get, get_json
 from testkit.openapi import schema_of
+from testkit.ports import free_port
 from testkit.store import session_metrics_text
 
 pytestmark = pytest.mark.integration

@@ -22,6 +22,7 @@ from typing import Iterator
 
 import pytest
 
+from servicekit.upstream import DEFAULT_MAX_BODY
 from suite.processes import ManagedProcess, wait_until
 from testkit.exposition import has, parse
 from testkit.http import timed_get
@@ -34,6 +35,10 @@ BLUE_VIN = "7SAYGDEE1PA000001"          # demo's model_y, configured as "blue"
 GARAGE_DIN = "1457768-01-G--PGT12345678901"
 RETRY_AFTER_S = 3
 CONFIG = "tessie:\n  timeout: 2\nprice:\n  timeout: 2\n"  # a hang is a timeout after 2 s, not 15
+# Just over the clients' body limit (servicekit.upstream.DEFAULT_MAX_BODY): a bigger body takes the same
+# path, and only makes the simulator build and send more for every poll of every exporter, until, with
+# a parallel test worker busy beside it, some answers miss the 2-s timeout and the episode's outcome flips.
+BIG_BODY_MB = DEFAULT_MAX_BODY / 2**20 + 1
 
 
 # --- the exporters -----------------------------------------------------------------------------------
@@ -296,7 +301,7 @@ MATRIX: dict[str, dict[str, tuple[dict, Fails | Drops | NoData | Tolerates]]] = 
         # the Wall Connector's known defect (a missing final brace) is repaired by its client
         "twc": ({"kind": "truncated", "cut_bytes": 1}, Tolerates(('twc_power_watts{charger="garage"}',))),
     },
-    "big_body": {name: ({"kind": "big_body", "size_mb": 50}, Fails("bad_payload"))
+    "big_body": {name: ({"kind": "big_body", "size_mb": BIG_BODY_MB}, Fails("bad_payload"))
                  for name in (*TESSIE_AND_COMED, "twc")},
     "reset": {name: ({"kind": "reset"}, Fails("unreachable")) for name in TESSIE_AND_COMED},
     "wrong_types": {
@@ -330,7 +335,7 @@ MATRIX: dict[str, dict[str, tuple[dict, Fails | Drops | NoData | Tolerates]]] = 
     "combined": {"fleet": ({"kind": "hang"}, Fails("timeout")),
                  "vehicle": ({"kind": "status", "status": 500}, Fails("server_error")),
                  "price": ({"kind": "reset"}, Fails("unreachable")),
-                 "twc": ({"kind": "big_body", "size_mb": 50}, Fails("bad_payload"))},
+                 "twc": ({"kind": "big_body", "size_mb": BIG_BODY_MB}, Fails("bad_payload"))},
     # the Wall Connector's bare `nan` (invalid JSON) is repaired to an absent field
     "nan": {"twc": ({"kind": "nan", "fields": ["uptime_s"]},
                     Drops(('twc_uptime_seconds{charger="garage"}',), ('twc_grid_voltage_volts{charger="garage"}',)))},

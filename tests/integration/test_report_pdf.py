@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from reports.text import cents, kwh, money, percent
 from session_store.report_api import add_report_routes
 from session_store.storage import Storage
 from testkit import ROOT
+from testkit.ports import free_port
 
 pytestmark = pytest.mark.integration
 POPPLER = ("pdftoppm", "pdfinfo", "pdftotext")
@@ -52,12 +52,6 @@ class Prices(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -91,7 +85,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Made]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     configs = {}
     for name, url in (("prices", f"http://127.0.0.1:{server.server_address[1]}"),
-                      ("offline", f"http://127.0.0.1:{closed_port()}")):
+                      ("offline", f"http://127.0.0.1:{free_port()}")):   # nothing listens there, nor will
         configs[name] = directory / f"{name}.yaml"
         configs[name].write_text(yaml.safe_dump({"general": {"timezone": ZONE.key},
                                                  "sessions": {"database": str(database)},

@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from session_store.sessions import Completed, Params, UnitState, step
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.backfill import write_blocks
 from testkit.exposition import value
 from testkit.http import get, get_json
+from testkit.ports import free_port
 
 pytestmark = pytest.mark.integration
 UNITS = {"1457768-02-G--PGT0000000001": "garage", "1457768-02-G--PGT0000000002": "driveway"}

@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
 from testkit.exposition import value
 from testkit.http import get, timed_get
+from testkit.ports import free_port
 
 pytestmark = pytest.mark.integration
 

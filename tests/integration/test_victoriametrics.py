@@ -14,8 +14,8 @@ from meter.publish import openmetrics as meter_openmetrics
 from servicekit.config import load
 from servicekit.history_import import ImportFailed, import_text, post
 from suite.__main__ import compose_vmagent_config, reference_vmagent_config
-from suite.processes import free_port
 from testkit import ROOT
+from testkit.ports import free_port
 from testkit.stack import Stack
 
 pytestmark = pytest.mark.integration

@@ -38,9 +38,9 @@ from session_store.smart_loop import SmartChargingDriver, TessieCommands
 from session_store.storage import Storage
 from simulator.app import SimulatorServer
 from simulator.scenario import load_scenario
-from suite.processes import free_port
 from testkit import ROOT
 from testkit.backfill import price_blocks
+from testkit.ports import free_port
 from testkit.security import API_TOKEN
 from testkit.simulator import SIM_TOKEN
 

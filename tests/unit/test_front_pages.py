@@ -16,8 +16,8 @@ import yaml
 from simulator import scenarios
 from simulator.app import SimulatorServer
 from simulator.scenario import load_scenario
-from suite.processes import free_port
 from testkit.http import get
+from testkit.ports import free_port
 from testkit.stack import read_port_file
 
 ROOT = Path(__file__).resolve().parents[2]

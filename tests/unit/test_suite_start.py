@@ -14,7 +14,8 @@ import pytest
 
 import suite.__main__ as suite_main
 from servicekit.config import load
-from suite.processes import free_port, wait_until
+from suite.processes import wait_until
+from testkit.ports import free_port
 
 
 SECTIONS = ("wall_connectors", "energy_site", "vehicles", "price", "sessions", "meter", "prometheus", "alertmanager",
@@ -22,11 +23,7 @@ SECTIONS = ("wall_connectors", "energy_site", "vehicles", "price", "sessions", "
 
 
 def free_config(tmp_path: Path) -> dict:
-    ports: list[int] = []
-    while len(ports) < len(SECTIONS):
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
+    ports = [free_port() for _ in SECTIONS]      # never one twice: testkit.ports hands them out in turn
     return {"general": {"data_dir": str(tmp_path / "var")},
             **{section: {"listen": f"127.0.0.1:{port}"} for section, port in zip(SECTIONS, ports)}}
 
