@@ -219,7 +219,8 @@ class SessionSettings:
                           "fleet (every unit via the Fleet API), local (Wall Connector API), auto = fleet when present.")
     evaluation_interval: float = setting(Duration(), 15, "How often new samples are read from Prometheus.")
     settle: float = setting(Duration(allow_zero=True), 0, "Samples younger than this are left for the next "
-                            "evaluation (each evaluation also re-reads the last minute, so none is skipped).")
+                            "evaluation (each evaluation also re-reads the last minute, and holds a unit's power "
+                            "back until its vehicle-link series has caught up, so none is skipped).")
     catch_up: float = setting(Duration(), 7 * 86400, "On first start, how much stored history is turned into sessions.")
     history_days: float = setting(Number(minimum=1, maximum=365, unit="days"), 30,
                                   "On first start, how far back charge history is imported: the site's (Fleet "

@@ -21,7 +21,7 @@ from servicekit.config import Config
 from session_store.costing import GIVE_UP_S, cost_fields, session_bill
 from session_store.prometheus import Prometheus, Series
 from session_store.reconciliation import Plan, plan
-from session_store.sessions import Completed, Discarded, Params, UnitState, segment_energy, step
+from session_store.sessions import Completed, Discarded, Params, UnitState, known_alike, segment_energy, step
 from session_store.records import Session
 from session_store.storage import Storage
 from session_store.views import OpenSessionView, SessionsView
@@ -179,6 +179,7 @@ class SessionService:
             name = data["power"][0].labels.get(source.display, key)
             self.working.names[key] = name
             connected = [(t, v >= 0.5) for series in data.get("links", []) for t, v in zip(series.t, series.v)]
+            samples, connected = known_alike(samples, connected, REPLAY_S)   # the rest at the next evaluation
             vins = [(t, series.labels.get("vin")) for series in data.get("infos", []) for t in series.t]
             vehicles = self._vehicle_labels(data.get("infos", []))
             before = states.get(key, UnitState())

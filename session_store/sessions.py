@@ -128,6 +128,21 @@ def _close(session: OpenSession, params: Params) -> Completed | Discarded:
                      session.gap_s, session.vin, session.span_s or None)
 
 
+def known_alike(samples: Sequence[tuple[float, float]], connected: Sequence[tuple[float, bool]], late_s: float,
+                ) -> tuple[list[tuple[float, float]], list[tuple[float, bool]]]:
+    """The power samples and link observations up to the newest time both series have reached, when one
+    lags the other by less than `late_s`: a series delivered later (Prometheus's remote write sends each
+    series in its own batches) must not let `step` run past an unplug it cannot see yet, since it never
+    goes back. A link series further behind has stopped, not lagged: then nothing is held back."""
+    if not samples or not connected:
+        return list(samples), list(connected)
+    newest_power, newest_link = samples[-1][0], max(time for time, _ in connected)
+    horizon = min(newest_power, newest_link)
+    if max(newest_power, newest_link) - horizon >= late_s:
+        return list(samples), list(connected)
+    return [s for s in samples if s[0] <= horizon], [c for c in connected if c[0] <= horizon]
+
+
 def step(state: UnitState, t: Sequence[float], watts: Sequence[float], params: Params,
          connected: Sequence[tuple[float, bool]] = (), vins: Sequence[tuple[float, str | None]] = (),
          ) -> tuple[UnitState, list[Completed | Discarded]]:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from billing.tariff import HOURLY_AVERAGE, Tariff
 from session_store.costing import cost_fields, session_bill
-from session_store.sessions import Completed, Discarded, Params, UnitState, segment_energy, step
+from session_store.sessions import Completed, Discarded, Params, UnitState, known_alike, segment_energy, step
 
 P = Params(threshold_w=100, grace_s=600, max_gap_s=300, min_energy_wh=100, min_duration_s=60)
 
@@ -61,6 +61,33 @@ def test_disconnect_ends_the_session_at_once() -> None:
     _, events = step(UnitState(), t, w, P, connected=[(700.0, False)])
     [session] = completed(events)
     assert session.end == 645
+
+
+def test_an_unplug_delivered_late_still_ends_the_session_at_the_unplug() -> None:
+    """Remote write sends each series in its own batches: one evaluation may see the power of a re-plug
+    after an unplug whose link sample has not arrived. Evaluated with what both series hold, the next
+    evaluation (with the late unplug) still ends the session there, as one pass over everything does."""
+    t, w = series((60, 0), (600, 7000), (15, 0), (45, 7000), (900, 0))   # unplugged at 660, re-plugged at 675
+    # (the power to 690 s has arrived, the links only to 645 s)
+    links = [(float(x), not 660 <= x < 675) for x in t]
+    _, whole = step(UnitState(), t, w, P, connected=links)
+    arrived = [link for link in links if link[0] < 660]                   # the unplug and after: not yet
+    samples, connected = known_alike(list(zip(t[:47].tolist(), w[:47].tolist())), arrived, late_s=60)
+    assert samples[-1][0] <= 645 and connected == arrived                 # the power ahead of the links waits
+    first, early = step(UnitState(), [x for x, _ in samples], [v for _, v in samples], P, connected=connected)
+    _, late = step(first, t, w, P, connected=links)
+    assert early + late == whole and completed(whole)[0].end == 645
+    # without holding back, the re-plug's power runs the first session past the unplug it cannot see
+    hasty, _ = step(UnitState(), t[:47], w[:47], P, connected=arrived)
+    _, merged = step(hasty, t, w, P, connected=links)
+    assert completed(merged)[0].end > 645
+
+
+def test_a_link_series_far_behind_has_stopped_and_holds_nothing_back() -> None:
+    samples = [(float(x), 7000.0) for x in range(0, 600, 15)]
+    stopped = [(0.0, True), (15.0, True)]                   # 570 s behind the power: not a delivery lag
+    assert known_alike(samples, stopped, late_s=60) == (samples, stopped)
+    assert known_alike(samples, [], late_s=60) == (samples, [])
 
 
 def test_restart_in_the_middle_gives_the_same_session_as_one_pass() -> None:
