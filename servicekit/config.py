@@ -420,6 +420,16 @@ class Config:
     simulator: SimulatorSettings
     secrets: Secrets = field(default_factory=Secrets)
 
+    @property
+    def on_victoria_metrics(self) -> bool:
+        """`make up` runs VictoriaMetrics (with vmagent and vmalert) instead of Prometheus."""
+        return self.prometheus.engine == "victoriametrics"
+
+    @property
+    def query_listen(self) -> Listen:
+        """Where the metrics query API of the suite `make up` runs listens: VictoriaMetrics's or Prometheus's."""
+        return self.victoriametrics.listen if self.on_victoria_metrics else self.prometheus.listen
+
     def require_tessie_token(self, needed_by: str) -> Secret:
         """Components that talk to Tessie call this at start-up; no token stops them with both fixes.
         `needed_by` names the component and, in parentheses, the setting that turns it on."""

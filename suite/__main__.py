@@ -92,18 +92,21 @@ def prometheus_config(config: Config, components: Sequence[tuple[Component, List
                                     rule_files=[rules], alertmanagers=[str(config.alertmanager.listen)])
 
 
-def victoria_metrics(config: Config) -> bool:
-    return config.prometheus.engine == "victoriametrics"
+def vmagent_targets(config: Config, compose: bool = False) -> dict[str, list[str]]:
+    """The jobs vmagent scrapes besides the components: VictoriaMetrics, vmagent and vmalert in place of
+    Prometheus, and Alertmanager; at their configured addresses, or by Compose service name (each named
+    as its job) at their configured ports."""
+    vm = config.victoriametrics
+    listens = {"victoriametrics": vm.listen, "vmagent": vm.vmagent_listen, "vmalert": vm.vmalert_listen,
+               "alertmanager": config.alertmanager.listen}
+    return {job: [f"{job}:{listen.port}" if compose else str(listen)] for job, listen in listens.items()}
 
 
 def vmagent_config(config: Config, components: Sequence[tuple[Component, Listen]]) -> str:
-    """vmagent's scrape configuration: the same jobs, VictoriaMetrics, vmagent and vmalert in place of
-    Prometheus."""
-    vm = config.victoriametrics
+    """vmagent's scrape configuration: the same jobs as Prometheus's."""
     targets = {component.job: [str(listen)] for component, listen in components}
-    targets.update({"victoriametrics": [str(vm.listen)], "vmagent": [str(vm.vmagent_listen)],
-                    "vmalert": [str(vm.vmalert_listen)], "alertmanager": [str(config.alertmanager.listen)]})
-    return render_vmagent_config(targets, scrape_interval=config.prometheus.scrape_interval)
+    return render_vmagent_config({**targets, **vmagent_targets(config)},
+                                 scrape_interval=config.prometheus.scrape_interval)
 
 
 def reference_vmagent_config(config: Config) -> str:
@@ -123,11 +126,8 @@ def compose_targets(config: Config) -> dict[str, list[str]]:
 
 def compose_vmagent_config(config: Config) -> str:
     """What victoriametrics/compose-scrape.yml holds (compose.victoriametrics.yaml)."""
-    vm = config.victoriametrics
-    targets = {**compose_targets(config), "victoriametrics": [f"victoriametrics:{vm.listen.port}"],
-               "vmagent": [f"vmagent:{vm.vmagent_listen.port}"], "vmalert": [f"vmalert:{vm.vmalert_listen.port}"],
-               "alertmanager": [f"alertmanager:{config.alertmanager.listen.port}"]}
-    return render_vmagent_config(targets, scrape_interval=config.prometheus.scrape_interval)
+    return render_vmagent_config({**compose_targets(config), **vmagent_targets(config, compose=True)},
+                                 scrape_interval=config.prometheus.scrape_interval)
 
 
 def compose_prometheus_config(config: Config) -> str:
@@ -278,10 +278,9 @@ class Suite:
         self.processes: list[ManagedProcess] = []
         # The session store queries the Prometheus this suite runs, wherever it listens; every default
         # path of every child (the SQLite file, the backfill's TSDB) lies in this mode's directory.
-        self.env: dict[str, str] = {"PROMETHEUS_URL": config.prometheus.listen.url,
-                                    "CHARGING_DATA_DIR": str(data_dir)}
-        if victoria_metrics(config):   # queries and history imports go to the VictoriaMetrics it runs
-            self.env["PROMETHEUS_URL"] = self.env["METRICS_IMPORT_URL"] = config.victoriametrics.listen.url
+        self.env: dict[str, str] = {"PROMETHEUS_URL": config.query_listen.url, "CHARGING_DATA_DIR": str(data_dir)}
+        if config.on_victoria_metrics:   # history imports go to the VictoriaMetrics it runs too
+            self.env["METRICS_IMPORT_URL"] = config.query_listen.url
         if mode == DEMO:   # the demo never writes a configured database: that one is for real equipment
             self.env["SESSION_STORE_DB"] = str(data_dir / "session_store.sqlite3")
         else:   # the login `charging-meter --setup` stores, run from a shell (general.data_dir, not var/live)
@@ -453,7 +452,7 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
         check_mode_dir(mode_dir, mode)
         database = suite.database()
         check_mode_dir(database.parent, mode)
-        if victoria_metrics(config):
+        if config.on_victoria_metrics:
             vm = config.victoriametrics
             checks = [(vm.listen, "victoriametrics.listen"), (vm.vmagent_listen, "victoriametrics.vmagent_listen"),
                       (vm.vmalert_listen, "victoriametrics.vmalert_listen")]
@@ -513,7 +512,7 @@ def _run(suite: Suite, config: Config, config_path: str | None, components: Sequ
                 steps.append(suite.demo_meter_login)
         backfill = any(c.job == "price" for c in components)
         prometheus, alertmanager, started, rules = [], [], [], []
-        if victoria_metrics(config):   # the backfill imports into the running VictoriaMetrics
+        if config.on_victoria_metrics:   # the backfill imports into the running VictoriaMetrics
             steps.append(lambda: prometheus.append(suite.start_victoria_metrics(listens)))
             steps += [suite.backfill_prices] if backfill else []
             steps += [lambda: alertmanager.append(suite.start_alertmanager()),
@@ -532,7 +531,7 @@ def _run(suite: Suite, config: Config, config_path: str | None, components: Sequ
     except (StartupError, TimeoutError, OSError) as error:
         say(f"charging-suite: start-up failed: {error}", sys.stderr)
         return 1
-    if rules:
+    if config.on_victoria_metrics:
         vm = config.victoriametrics
         engine = [("VictoriaMetrics", f"{prometheus[0]}/vmui/", "queries (the Prometheus API at /)"),
                   ("vmagent", f"{vm.vmagent_listen.url}/targets", "scrape targets"),

@@ -19,9 +19,8 @@ PLUGIN = "yesoreyeram-infinity-datasource"   # the session store's JSON API
 def datasources(config: Config) -> dict:
     """The committed datasources, their URLs the configured listen addresses."""
     document = yaml.safe_load((PROVISIONING / "datasources" / "datasources.yml").read_text())
-    engine = (config.victoriametrics.listen if config.prometheus.engine == "victoriametrics"
-              else config.prometheus.listen)   # VictoriaMetrics answers the same query API: the same datasource
-    urls = {"prometheus": engine.url, "session-store": config.sessions.listen.url}
+    # VictoriaMetrics answers the same query API: the same datasource
+    urls = {"prometheus": config.query_listen.url, "session-store": config.sessions.listen.url}
     for source in document["datasources"]:
         source["url"] = urls[source["uid"]]
     return document
