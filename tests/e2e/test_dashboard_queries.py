@@ -133,6 +133,8 @@ def suite(tmp_path: Path, processes, start_simulator, start_component, start_pro
     # whatever differs between their answers is the query engine's. The history is imported.
     vm = processes.victoria_metrics()
     price_backfill(None, sim.url, days=9, instance=f"127.0.0.1:{ports['price']}", import_url=vm.url)
+    # imported series become searchable seconds later on a new store: the store on it must find yesterday's prices
+    vm.wait_for("count_over_time(electricity_price_billed_cents_per_kwh[10d]) > 150", 30)
     prometheus = start_prometheus(targets, rule_files=[str(p) for p in sorted((ROOT / "rules").glob("*.yml"))],
                                   data_dir=data_dir, remote_write=[f"{vm.url}/api/v1/write"])
 
