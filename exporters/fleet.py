@@ -212,7 +212,8 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
         metrics = UpstreamMetrics(HEALTH_PREFIX, ctx.registry, ENDPOINTS, UPSTREAM)
         targets: list[Target] = []
         if settings.enabled and token is not None:
-            tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token)
+            tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token,
+                            config.vehicles.vins)
             resolver = SiteResolver(tessie, settings.site_id, site_label, log, names)
             directory = VehicleDirectory(tessie, names)
 

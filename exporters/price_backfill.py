@@ -3,7 +3,7 @@ the 30-day percentiles exist from the first minute instead of after 30 days.
 
 It fetches the history a day per request (the same provider code as price-exporter), writes it
 as OpenMetrics under the exact series the exporter produces live
-(`electricity_price_5m_cents_per_kwh{provider, job, instance}`, one sample per price stamped with
+(`electricity_price_5m_cents_per_kwh{provider, job, instance, site}`, one sample per price stamped with
 the end of its interval, and `electricity_price_billed_cents_per_kwh`, one sample per complete
 billing hour stamped with its end, as the tariff bills it), and runs `promtool tsdb create-blocks-from openmetrics` with a block
 duration covering the whole range (a few blocks instead of hundreds of two-hour ones). Backfilled
@@ -114,8 +114,9 @@ SERIES = [SERIES_5M, SERIES_BILLED]
 
 
 def state_source(config: Config, mode: str | None) -> dict[str, str | None]:
-    """What a backfill's prices came from: the provider, its base URL, and the suite's mode (demo or live)."""
-    return {"provider": config.price.provider, "base_url": config.price.base_url, "mode": mode}
+    """What a backfill's prices came from: the provider, its base URL, the suite's mode (demo or live) and the
+    site they are labelled with."""
+    return {"provider": config.price.provider, "base_url": config.price.base_url, "mode": mode, "site": config.site}
 
 
 def load_state(path: Path | None) -> dict:
@@ -176,7 +177,7 @@ def import_history(config: Config, history: PriceHistory, days: int, import_url:
     """The whole history into VictoriaMetrics's import API, every run: a few thousand samples, and samples
     already there (same series and timestamp) are dropped by its deduplication (-dedup.minScrapeInterval),
     so a wiped or new store is simply filled again. No state file is needed."""
-    text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance},
+    text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance, "site": config.site},
                        tariff_for(config), 0.0, until)
     started = time.monotonic()
     try:
@@ -211,7 +212,7 @@ def run(config: Config, data_dir: Path, days: int, instance: str, job: str, stat
             removed = remove_blocks(data_dir, previous.get("blocks", []), log)
             log.info("the prices backfilled before came from %s; backfilling everything again from %s "
                      "(%d earlier blocks removed)", _describe(before), _describe(source), len(removed))
-    text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance},
+    text = openmetrics(history, {"provider": config.price.provider, "job": job, "instance": instance, "site": config.site},
                        tariff_for(config), since, until)
     count = text.count(f"\n{SERIES_5M}{{")
     fetched = time.monotonic() - started
@@ -257,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only prices whose interval ends at or before this Unix time (default: all)")
     parser.add_argument("--mode", help="recorded in the state file with the provider and its base URL "
                                        "(charging-suite passes demo or live); another one backfills everything again")
+    parser.add_argument("--site", help="the site whose prices these are (default $CHARGING_SITE, else the first)")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     args = parser.parse_args(argv)
     config = load_config_or_exit("price-backfill", args)

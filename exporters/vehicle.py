@@ -206,7 +206,8 @@ def parts_factory(config: Config, log: logging.Logger) -> PartsFactory:
         ctx.registry.register(collector)
         if not settings.enabled or token is None:
             return ExporterParts(targets, collector)
-        tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token)
+        tessie = Tessie(Upstream(ctx.session, metrics, timeout=config.tessie.timeout), config.tessie.base_url, token,
+                        config.vehicles.vins)
         known: set[str] = set()
 
         async def state(vin: str) -> VehicleState:

@@ -40,6 +40,7 @@ def parser() -> argparse.ArgumentParser:
                    help="YAML configuration (sessions.database, general.timezone, prometheus.url, tariff); default "
                         "$CHARGING_CONFIG, else ./config.yaml when present")
     p.add_argument("--secrets", default=None, help="KEY=VALUE secrets file; default ./.secrets when present")
+    p.add_argument("--site", help="the site to report on (default $CHARGING_SITE, else the first)")
     p.add_argument("--no-prices", action="store_true",
                    help="do not ask Prometheus for the billed hourly prices (the price trend and smart-charging "
                         "savings then say they need them)")
@@ -65,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     history = None
     if not args.no_prices:
-        history = billed_prices(config.prometheus.url, period.start, period.end, timeout=args.prices_timeout)
+        history = billed_prices(config.prometheus.url, period.start, period.end, timeout=args.prices_timeout,
+                                 matcher=config.site_matcher)
     try:
         report = load_report(storage, tariff_for(config), period, zone,
                              None if history is None else history.prices,

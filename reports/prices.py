@@ -14,6 +14,8 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
+from servicekit.promql import with_matcher
+
 METRIC = "electricity_price_billed_cents_per_kwh"
 HOUR_S = 3600.0
 MARGIN_S = 86400.0       # paused plug-ins may begin a day before the period and charge past its end
@@ -39,11 +41,11 @@ def parse_matrix(body: object) -> dict[float, float]:
     return {t: sum(v) / len(v) for t, v in sorted(sums.items())}
 
 
-def billed_prices(url: str, start: float, end: float, timeout: float = 4.0) -> PriceHistory:
-    """Billed prices of the hours ending in [start - a day, end + a day]."""
+def billed_prices(url: str, start: float, end: float, timeout: float = 4.0, matcher: str | None = None) -> PriceHistory:
+    """Billed prices of the hours ending in [start - a day, end + a day] (of one site: `matcher`)."""
     first = math.floor((start - MARGIN_S) / HOUR_S) * HOUR_S
     last = math.ceil((end + MARGIN_S) / HOUR_S) * HOUR_S
-    query = urllib.parse.urlencode({"query": f"avg({METRIC})", "start": f"{first:.0f}", "end": f"{last:.0f}",
+    query = urllib.parse.urlencode({"query": with_matcher(f"avg({METRIC})", matcher) if matcher else f"avg({METRIC})", "start": f"{first:.0f}", "end": f"{last:.0f}",
                                     "step": f"{HOUR_S:.0f}"})
     try:
         with urllib.request.urlopen(f"{url.rstrip('/')}/api/v1/query_range?{query}", timeout=timeout) as answer:

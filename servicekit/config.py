@@ -23,7 +23,8 @@ from servicekit.identifiers import is_uuid, is_vin
 from servicekit.settings_types import (
     Address, Bool, CentsPerKwh, Charger, ChargerList, Choice, ConfigError, DeliveryPeriods, Duration, Kind, Listen,
     NameMap,
-    Number, OptionalNumber, PeakWindows, OptionalText, OptionalUrl, Text, TimeZone, Url, UrlList, fail, show,
+    Number, OptionalNumber, PeakWindows, OptionalText, OptionalUrl, SiteName, Text, TimeZone, Url, UrlList, VinList,
+    fail, show,
 )
 from billing.tariff import RULES, DeliveryPeriod
 
@@ -70,6 +71,9 @@ class GeneralSettings:
     data_dir: str = setting(Text(), "var", "Where the local suite keeps its state (Prometheus data, the SQLite "
                             "file, logs): `make up` uses its subdirectory `demo` for the simulated demo and `live` "
                             "for real equipment, never one for both.", "CHARGING_DATA_DIR")
+    site: str = setting(SiteName(), "home", "The name of the home when `sites` is empty: every series of its "
+                        "exporters and session store carries it as the label `site` (with `sites`, each site's "
+                        "own name does).", "SITE_NAME")
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,10 @@ class VehicleSettings:
         "TARGET_ID_VEHICLES")
     stale_after: float = setting(Duration(), 300, "Values older than this are withdrawn from /metrics.")
     listen: Listen = setting(Address(), "127.0.0.1:9883", "Where vehicle-exporter serves /metrics.")
+    vins: tuple[str, ...] = setting(
+        VinList(), [], "Only these cars (VINs), in every component; empty = every car of the Tessie account. "
+        "With several sites, list each site's cars under it, so a car is watched at one home only.",
+        "VEHICLE_VINS")
     home_latitude: float | None = setting(
         OptionalNumber(minimum=-90, maximum=90, unit="degrees"), None,
         "Latitude of home in decimal degrees (WGS84), set together with home_longitude: the vehicle exporter then "
@@ -419,6 +427,20 @@ class Config:
     alertmanager: AlertmanagerSettings
     simulator: SimulatorSettings
     secrets: Secrets = field(default_factory=Secrets)
+    site: str = "home"                  # the site this configuration was loaded for (its `site` label)
+    sites: tuple[str, ...] = ("home",)  # every site of the suite, in the order of `sites:` (the first is the main one)
+
+    @property
+    def site_index(self) -> int:
+        return self.sites.index(self.site)
+
+    @property
+    def site_matcher(self) -> str | None:
+        """The PromQL matcher that selects this site's series, None with one site (every series is its own).
+        The first site also owns series without the label: history recorded before the suite had sites."""
+        if len(self.sites) == 1:
+            return None
+        return f'site=~"{self.site}|"' if self.site_index == 0 else f'site="{self.site}"'
 
     @property
     def on_victoria_metrics(self) -> bool:
@@ -443,7 +465,8 @@ class Config:
         return token
 
 
-SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "secrets"}
+SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Config)
+                             if f.name not in ("secrets", "site", "sites")}
 # dataclass field types are strings under `from __future__ import annotations`; resolve them here.
 SECTIONS = {name: globals()[cls] if isinstance(cls, str) else cls for name, cls in SECTIONS.items()}
 
@@ -497,29 +520,123 @@ def _env_value(name: str, env: Mapping[str, str]) -> str | None:
     return value
 
 
-def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Mapping[str, str]) -> Config:
-    """Validate a YAML mapping with environment overrides and secrets into a `Config`."""
+# What a site may set for itself: the sections of one home (its equipment, cars, price zone, bill, sessions
+# and charging policy, and the demo's simulator). The rest (general, tessie, meter, prometheus, alertmanager)
+# is the suite's, shared by every site.
+SITE_SECTIONS = ("wall_connectors", "energy_site", "vehicles", "price", "tariff", "sessions", "smart_charging",
+                 "planner", "simulator")
+SITE_PORT_STEP = 100   # site i listens, where its section does not say, at the shared default port + 100 x i
+SITE_ENV = "CHARGING_SITE"
+# Environment variables naming one home's equipment: with several sites they cannot apply to all of them.
+SITE_IDENTITY_ENV = ("TWC_CHARGERS", "ENERGY_SITE_ID", "WALL_CONNECTOR_NAMES", "WALL_CONNECTOR_LEADERS",
+                     "VEHICLE_NAMES", "VEHICLE_VINS", "TARGET_ID_VEHICLES", "HOME_LATITUDE", "HOME_LONGITUDE",
+                     "SESSION_STORE_DB")
+
+
+def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Mapping[str, str],
+         site: str | None = None) -> Config:
+    """Validate a YAML mapping with environment overrides and secrets into a `Config`: for `site` (default
+    $CHARGING_SITE, else the first site), its section overrides laid over the shared sections."""
     mapping = mapping or {}
     if not isinstance(mapping, dict):
         raise fail("(top level)", "must be a mapping of sections", mapping, "start the file with section names like 'price:'")
     for key in mapping:
-        if key not in SECTIONS:
-            raise _unknown(str(key), str(key), list(SECTIONS))
-    sections = {name: _section(name, cls, mapping.get(name), env) for name, cls in SECTIONS.items()}
-    sections["sessions"] = _with_database(sections["sessions"], sections["general"])
-    sections["meter"] = _with_meter_paths(sections["meter"], sections["general"])
+        if key not in SECTIONS and key != "sites":
+            raise _unknown(str(key), str(key), [*SECTIONS, "sites"])
+    general = _section("general", GeneralSettings, mapping.get("general"), env)
+    overlays = _sites(mapping.get("sites"), mapping)
+    names = tuple(overlays) or (general.site,)
+    chosen = site or _env_value(SITE_ENV, env)
+    if chosen is None:
+        chosen = names[0]
+        if len(names) > 1:
+            for name in SITE_IDENTITY_ENV:
+                if _env_value(name, env) is not None:
+                    raise ConfigError(f"{name}: set in the environment, but the configuration has {len(names)} sites "
+                                      f"and it would apply to all of them, got {name} alone; set it under the site "
+                                      f"it belongs to in sites: (or unset it)")
+    elif chosen not in names:
+        raise ConfigError(f"{SITE_ENV}: no such site, got {chosen!r}; use one of {', '.join(names)}"
+                          + ("" if overlays else " (or add it under sites:)"))
+    index = names.index(chosen)
+    overlay = overlays.get(chosen, {})
+    sections = {"general": general}
+    for name, cls in SECTIONS.items():
+        if name == "general":
+            continue
+        raw = mapping.get(name)
+        if name in overlay:
+            raw = {**(raw if isinstance(raw, dict) else {}), **overlay[name]}
+        section = _section(name, cls, raw, env)
+        sections[name] = _on_site_ports(section, index, overlay.get(name, {})) if name in SITE_SECTIONS else section
+    sections["sessions"] = _with_database(sections["sessions"], general, None if index == 0 else chosen)
+    sections["meter"] = _with_meter_paths(sections["meter"], general)
     _check_secrets(secrets)
-    config = Config(**sections, secrets=Secrets(**{name.lower(): _secret(name, env, secrets) for name in SECRET_NAMES}))
+    config = Config(**sections, secrets=Secrets(**{name.lower(): _secret(name, env, secrets) for name in SECRET_NAMES}),
+                    site=chosen, sites=names)
     _check(config)
     return config
 
 
-def _with_database(sessions: SessionSettings, general: GeneralSettings) -> SessionSettings:
+def _sites(raw: Any, mapping: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """`sites:` as name -> {section: overrides}, checked: unique names, only a home's sections."""
+    if raw is None or raw == []:
+        return {}
+    if not isinstance(raw, list):
+        raise fail("sites", "must be a list of sites", raw, "write entries like '- name: cabin' with a home's sections")
+    sites: dict[str, dict[str, Any]] = {}
+    for index, item in enumerate(raw):
+        where = f"sites[{index}]"
+        if not isinstance(item, dict) or "name" not in item:
+            raise fail(f"{where}.name", "is missing", item, "start each site with '- name: <site>'")
+        name = SiteName().parse(f"{where}.name", item["name"])
+        if name in sites:
+            raise fail(f"{where}.name", "is a duplicate site name", name, "give every site its own name")
+        overlay = {}
+        for key, value in item.items():
+            if key == "name":
+                continue
+            if key not in SITE_SECTIONS:
+                shared = key in SECTIONS
+                raise ConfigError(f"{where}.{key}: " + (
+                    f"is shared by every site, got it under site {name!r}; move it to the top-level '{key}:'"
+                    if shared else f"unknown key, got {key!r}; a site takes name and {', '.join(SITE_SECTIONS)}"))
+            if value is not None and not isinstance(value, dict):
+                raise fail(f"{where}.{key}", "must be a mapping of settings", value,
+                           f"write '{key}:' followed by indented key: value lines")
+            overlay[key] = dict(value or {})
+        sites[name] = overlay
+    if "general" in mapping and isinstance(mapping["general"], dict) and "site" in mapping["general"]:
+        raise ConfigError(f"general.site: not used with sites:, got {mapping['general']['site']!r}; remove it (each "
+                          "site's name is its label)")
+    return sites
+
+
+def _on_site_ports(section: Any, index: int, overlay: Mapping[str, Any]) -> Any:
+    """Site i's addresses, where its overrides do not give them: the shared ports + SITE_PORT_STEP x i."""
+    if index == 0:
+        return section
+    step = SITE_PORT_STEP * index
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        if f.name in overlay:
+            continue
+        if isinstance(value, Listen) and value.port:
+            changes[f.name] = Listen(value.host, value.port + step)
+        elif f.name == "charger_port_base" and value:
+            changes[f.name] = value + step
+    return dataclasses.replace(section, **changes) if changes else section
+
+
+def _with_database(sessions: SessionSettings, general: GeneralSettings, site: str | None = None) -> SessionSettings:
     """sessions.database left empty lives in general.data_dir, so moving the data directory (or `make up`
-    choosing the demo's or the live one) moves the SQLite file too."""
+    choosing the demo's or the live one) moves the SQLite file too; a site after the first keeps its own in
+    sites/<name>/ there (the first keeps the single home's, so adding sites loses nothing)."""
     if sessions.database:
         return sessions
-    return dataclasses.replace(sessions, database=str(Path(general.data_dir) / "session_store.sqlite3"))
+    base = Path(general.data_dir) if site is None else Path(general.data_dir) / "sites" / site
+    return dataclasses.replace(sessions, database=str(base / "session_store.sqlite3"))
 
 
 def _with_meter_paths(meter: "MeterSettings", general: GeneralSettings) -> "MeterSettings":
@@ -632,12 +749,13 @@ def default_config_path(env: Mapping[str, str] | None = None) -> str | None:
     return DEFAULT_CONFIG_FILE if Path(DEFAULT_CONFIG_FILE).is_file() else None
 
 
-def load_files(config_path: str | None, secrets_path: str | None, env: Mapping[str, str]) -> Config:
+def load_files(config_path: str | None, secrets_path: str | None, env: Mapping[str, str],
+               site: str | None = None) -> Config:
     """The entry points' loader: YAML file (optional), secrets file (optional, default
-    $CHARGING_SECRETS or ./.secrets), env."""
+    $CHARGING_SECRETS or ./.secrets), env; for `site` (default $CHARGING_SITE, else the first)."""
     mapping = read_yaml(config_path) if config_path else {}
     secrets_path = secrets_path or default_secrets_path()
-    return load(mapping, env, read_secrets(secrets_path) if secrets_path else {})
+    return load(mapping, env, read_secrets(secrets_path) if secrets_path else {}, site)
 
 
 def reference_rows() -> Iterator[tuple[str, str, str, str]]:

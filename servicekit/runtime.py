@@ -34,13 +34,15 @@ def argument_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
                         help="overrides general.log_level / LOG_LEVEL")
     parser.add_argument("--listen", help="host:port to serve on; overrides the configured listen address")
+    parser.add_argument("--site", help="the site (of sites: in the configuration) to serve; default "
+                                       "$CHARGING_SITE, else the first")
     return parser
 
 
 def load_config_or_exit(prog: str, args: argparse.Namespace) -> Config:
     """Load the configuration; on any error print one line and exit with status 2."""
     try:
-        return load_files(args.config, args.secrets, os.environ)
+        return load_files(args.config, args.secrets, os.environ, getattr(args, "site", None))
     except ConfigError as error:
         print(f"{prog}: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -13,6 +13,7 @@ from typing import Any, Callable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from servicekit.identifiers import is_vin
 from billing.tariff import ALL_DAYS, ALL_MONTHS, DeliveryPeriod, parse_clock, weekday_numbers
 
 
@@ -469,3 +470,40 @@ class PeakWindows(DeliveryPeriods):
     KEYS = ("name", "months", "days", "start", "end")
     example = "{name: summer_afternoons, months: [6, 7, 8, 9], days: [mon, tue, wed, thu, fri], start: '13:00', " \
               "end: '19:00'}"
+
+
+SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+
+
+class SiteName(Text):
+    """A site's name: the `site` label of its series and the name of its data directory, so letters, digits,
+    '-' and '_' only."""
+
+    def parse(self, key: str, value: Any) -> str:
+        text = value.strip() if isinstance(value, str) else ""
+        if not SITE_NAME.fullmatch(text):
+            raise fail(key, "must be a name of letters, digits, '-' or '_' (at most 40)", value,
+                       "write a short name such as home or cabin")
+        return text
+
+
+@dataclass
+class VinList(Kind):
+    """VINs: a YAML list, or 'VIN,VIN' in the environment."""
+
+    def parse(self, key: str, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise fail(key, "must be a list of VINs", value, "write it as [5YJ3E1EA7KF000001, ...]")
+        return self._checked(key, [item.strip() for item in value])
+
+    def parse_env(self, key: str, text: str) -> tuple[str, ...]:
+        return self._checked(key, [item.strip() for item in text.split(",") if item.strip()])
+
+    @staticmethod
+    def _checked(key: str, vins: list[str]) -> tuple[str, ...]:
+        for vin in vins:
+            if not is_vin(vin):
+                raise fail(key, "holds something that is not a 17-character VIN", vin, "list the cars' VINs")
+        return tuple(dict.fromkeys(vins))

@@ -73,7 +73,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
     token = config.secrets.tessie_access_token
     async with aiohttp.ClientSession() as http:
         prometheus = Prometheus(Upstream(http, UpstreamMetrics(HEALTH_PREFIX, registry, ("query",), PROMETHEUS_UPSTREAM),
-                                         timeout=30), config.prometheus.url)
+                                         timeout=30), config.prometheus.url, config.site_matcher)
         service = SessionService(config, storage, prometheus, log, on_event=events.publish)
         loops = Loops(ledger)
         driver: SmartChargingDriver | None = None
@@ -100,7 +100,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         if config.vehicles.enabled and token is not None:
             charges = VehicleChargeImport(config, storage, Tessie(
                 Upstream(http, UpstreamMetrics(VEHICLES_PREFIX, registry, ("vehicles", "charges"), VEHICLES_UPSTREAM),
-                         timeout=config.tessie.timeout), config.tessie.base_url, token), log,
+                         timeout=config.tessie.timeout), config.tessie.base_url, token, config.vehicles.vins), log,
                 lambda: [(state.open.start, state.open.vin) for state in service.working.states.values()
                          if state.open is not None],
                 on_learned=planning.efficiencies.__setitem__ if planning is not None else lambda vin, value: None)
@@ -119,7 +119,7 @@ async def run(config: Config, listen_host: str, listen_port: int, log: logging.L
         add_charge_routes(app, storage, zone)
         add_meter_routes(app, storage, service.tariff, zone, config.meter.discrepancy_tolerance)
         add_report_routes(app, storage, service.tariff, zone,
-                          lambda start, end: billed_prices(config.prometheus.url, start, end),
+                          lambda start, end: billed_prices(config.prometheus.url, start, end, matcher=config.site_matcher),
                           config.meter.discrepancy_tolerance)
         if driver is not None:
             add_smart_charging_routes(app, driver, storage, config.secrets.smart_charging_api_token, zone)

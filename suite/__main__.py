@@ -34,6 +34,7 @@ from suite.prometheus_config import render_prometheus_config, render_vmagent_con
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SCENARIO = ROOT / "simulator" / "scenarios" / "demo.yaml"
+SECOND_HOME_SCENARIO = ROOT / "simulator" / "scenarios" / "second-home.yaml"   # the demo's other sites
 
 
 @dataclass(frozen=True)
@@ -68,28 +69,47 @@ STORES = ("session_store", "meter")     # started last, in this order: they read
 DEMO_METER_LOGIN = "demo@example.com\ndemo-password\n123456\n"   # the simulator's defaults (scenario `meter:`)
 
 
-def wanted(config: Config, simulate: bool) -> list[Component]:
-    """Components to run: enabled ones, except Tessie users when live mode has no token (said once)."""
+def wanted(config: Config, simulate: bool, quiet: bool = False) -> list[Component]:
+    """Components to run for one site: enabled ones, except Tessie users when live mode has no token (said
+    once), and the suite-wide meter with the first site only."""
     chosen = []
     for component in COMPONENTS:
-        if not component.enabled(config):
+        if not component.enabled(config) or (component.job == "meter" and config.site_index):
             continue
         if component.needs_token and not simulate and config.secrets.tessie_access_token is None:
-            print(f"charging-suite: not starting {component.name}: no TESSIE_ACCESS_TOKEN in .secrets or the "
-                  "environment", file=sys.stderr)
+            if not quiet:
+                print(f"charging-suite: not starting {component.name}: no TESSIE_ACCESS_TOKEN in .secrets or the "
+                      "environment", file=sys.stderr)
             continue
         chosen.append(component)
     return chosen
 
 
-def prometheus_config(config: Config, components: Sequence[tuple[Component, Listen]], rules: str) -> str:
-    """The suite's prometheus.yml: one job per component, Prometheus and Alertmanager themselves."""
-    targets = {component.job: [str(listen)] for component, listen in components}
+Scrape = tuple[Component, Listen, str]   # a component Prometheus scrapes: where it listens, for which site
+
+
+def every_component(sites: Sequence[Config]) -> list[Scrape]:
+    """Every component of every site at its configured address (the suite-wide meter with the first)."""
+    return [(c, c.listen(site), site.site) for site in sites for c in COMPONENTS
+            if not (c.job == "meter" and site.site_index)]
+
+
+def _targets(scraped: Sequence[Scrape]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Job -> addresses, and address -> site."""
+    targets: dict[str, list[str]] = {}
+    for component, listen, _ in scraped:
+        targets.setdefault(component.job, []).append(str(listen))
+    return targets, {str(listen): site for _, listen, site in scraped}
+
+
+def prometheus_config(config: Config, scraped: Sequence[Scrape], rules: str) -> str:
+    """The suite's prometheus.yml: one job per component (a target per site), Prometheus and Alertmanager."""
+    targets, sites = _targets(scraped)
     targets["prometheus"] = [str(config.prometheus.listen)]
     targets["alertmanager"] = [str(config.alertmanager.listen)]
     interval = config.prometheus.scrape_interval
     return render_prometheus_config(targets, scrape_interval=interval, evaluation_interval=interval,
-                                    rule_files=[rules], alertmanagers=[str(config.alertmanager.listen)])
+                                    rule_files=[rules], alertmanagers=[str(config.alertmanager.listen)], sites=sites)
 
 
 def vmagent_targets(config: Config, compose: bool = False) -> dict[str, list[str]]:
@@ -102,49 +122,58 @@ def vmagent_targets(config: Config, compose: bool = False) -> dict[str, list[str
     return {job: [f"{job}:{listen.port}" if compose else str(listen)] for job, listen in listens.items()}
 
 
-def vmagent_config(config: Config, components: Sequence[tuple[Component, Listen]]) -> str:
+def vmagent_config(config: Config, scraped: Sequence[Scrape]) -> str:
     """vmagent's scrape configuration: the same jobs as Prometheus's."""
-    targets = {component.job: [str(listen)] for component, listen in components}
+    targets, sites = _targets(scraped)
     return render_vmagent_config({**targets, **vmagent_targets(config)},
-                                 scrape_interval=config.prometheus.scrape_interval)
+                                 scrape_interval=config.prometheus.scrape_interval, sites=sites)
 
 
-def reference_vmagent_config(config: Config) -> str:
+def reference_vmagent_config(config: Config, sites: Sequence[Config] = ()) -> str:
     """What victoriametrics/scrape.yml holds: every component at its configured address."""
-    return vmagent_config(config, [(c, c.listen(config)) for c in COMPONENTS])
+    return vmagent_config(config, every_component(sites or [config]))
 
 
-def reference_prometheus_config(config: Config) -> str:
+def reference_prometheus_config(config: Config, sites: Sequence[Config] = ()) -> str:
     """What prometheus/prometheus.yml holds: every component at its configured address."""
-    return prometheus_config(config, [(c, c.listen(config)) for c in COMPONENTS], "../rules/*.yml")
+    return prometheus_config(config, every_component(sites or [config]), "../rules/*.yml")
 
 
-def compose_targets(config: Config) -> dict[str, list[str]]:
-    """Every component's job, addressed by its Docker Compose service name at its configured port."""
-    return {c.job: [f"{c.name}:{c.listen(config).port}"] for c in COMPONENTS}
+def compose_targets(config: Config) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Every component's job, addressed by its Docker Compose service name at its configured port (one site)."""
+    targets = {c.job: [f"{c.name}:{c.listen(config).port}"] for c in COMPONENTS}
+    return targets, {address: config.site for addresses in targets.values() for address in addresses}
 
 
 def compose_vmagent_config(config: Config) -> str:
     """What victoriametrics/compose-scrape.yml holds (compose.victoriametrics.yaml)."""
-    return render_vmagent_config({**compose_targets(config), **vmagent_targets(config, compose=True)},
-                                 scrape_interval=config.prometheus.scrape_interval)
+    targets, sites = compose_targets(config)
+    return render_vmagent_config({**targets, **vmagent_targets(config, compose=True)},
+                                 scrape_interval=config.prometheus.scrape_interval, sites=sites)
 
 
 def compose_prometheus_config(config: Config) -> str:
     """What prometheus/compose.yml holds: the same jobs, each addressed by its Docker Compose service name
     (the component's name) at its configured port; rules where compose.yaml mounts them, beside the config."""
-    targets = compose_targets(config)
+    targets, sites = compose_targets(config)
     targets["prometheus"] = [f"prometheus:{config.prometheus.listen.port}"]
     targets["alertmanager"] = [f"alertmanager:{config.alertmanager.listen.port}"]
     interval = config.prometheus.scrape_interval
     return render_prometheus_config(targets, scrape_interval=interval, evaluation_interval=interval,
                                     rule_files=["../rules/*.yml"],
-                                    alertmanagers=[f"alertmanager:{config.alertmanager.listen.port}"])
+                                    alertmanagers=[f"alertmanager:{config.alertmanager.listen.port}"], sites=sites)
 
 
-def simulated(config: Config) -> bool:
-    """No Tessie token and no Wall Connector configured: everything runs against the simulator."""
-    return config.secrets.tessie_access_token is None and not config.wall_connectors.chargers
+def all_sites(config: Config, config_path: str | None, secrets_path: str | None) -> list[Config]:
+    """The configuration of every site, in the order of sites: (`config` is one of them)."""
+    return [config if site == config.site else load_files(config_path, secrets_path, os.environ, site)
+            for site in config.sites]
+
+
+def simulated(config: Config, sites: Sequence[Config] = ()) -> bool:
+    """No Tessie token and no Wall Connector configured (at any site): everything runs against the simulator."""
+    return config.secrets.tessie_access_token is None and not any(
+        site.wall_connectors.chargers for site in (sites or [config]))
 
 
 DEMO, LIVE = "demo", "live"
@@ -263,6 +292,28 @@ def say(text: str, out=None) -> None:
         pass
 
 
+@dataclass
+class SiteRun:
+    """One site's share of the suite: its configuration and its children's environment. The first site keeps
+    the names and files of a single-home suite, so adding sites changes nothing for it."""
+
+    config: Config
+    env: dict[str, str]
+    data_dir: Path           # where its own state lives: the mode's directory, or sites/<name>/ in it
+
+    @property
+    def name(self) -> str:
+        return self.config.site
+
+    @property
+    def first(self) -> bool:
+        return self.config.site_index == 0
+
+    def tag(self, name: str) -> str:
+        """A process's name and log file: the single home's for the first site, else with the site's name."""
+        return name if self.first else f"{name}-{self.name}"
+
+
 class Suite:
     """Starts processes in dependency order and stops them in reverse; owns nothing else."""
 
@@ -281,14 +332,25 @@ class Suite:
         self.env: dict[str, str] = {"PROMETHEUS_URL": config.query_listen.url, "CHARGING_DATA_DIR": str(data_dir)}
         if config.on_victoria_metrics:   # history imports go to the VictoriaMetrics it runs too
             self.env["METRICS_IMPORT_URL"] = config.query_listen.url
-        if mode == DEMO:   # the demo never writes a configured database: that one is for real equipment
-            self.env["SESSION_STORE_DB"] = str(data_dir / "session_store.sqlite3")
-        else:   # the login `charging-meter --setup` stores, run from a shell (general.data_dir, not var/live)
+        if mode != DEMO:   # the login `charging-meter --setup` stores, run from a shell (general.data_dir, not var/live)
             self.env["METER_CREDENTIAL_FILE"] = str(Path(config.meter.credential_file).resolve())
+        self.sites = [self._site(name) for name in config.sites]
 
-    def database(self) -> Path:
-        """The session store's SQLite file as the child will see it (its environment included)."""
-        return Path(load_files(self.config_path, self.secrets_path, {**os.environ, **self.env}).sessions.database)
+    def _site(self, name: str) -> SiteRun:
+        env = {**self.env, "CHARGING_SITE": name}
+        config = self.config if name == self.config.site else self._load(env)
+        directory = self.data_dir if config.site_index == 0 else self.data_dir / "sites" / name
+        if self.mode == DEMO:   # the demo never writes a configured database: that one is for real equipment
+            env["SESSION_STORE_DB"] = str(directory / "session_store.sqlite3")
+        return SiteRun(config, env, directory)
+
+    def _load(self, env: dict[str, str]) -> Config:
+        """The configuration a child with this environment sees."""
+        return load_files(self.config_path, self.secrets_path, {**os.environ, **env})
+
+    def database(self, site: SiteRun | None = None) -> Path:
+        """A site's (default: the first's) session-store SQLite file as its child will see it."""
+        return Path(self._load((site or self.sites[0]).env).sessions.database)
 
     def _start(self, process: ManagedProcess, timeout: float = 30) -> ManagedProcess:
         self.processes.append(process.start())
@@ -300,49 +362,54 @@ class Suite:
         args = ["--config", self.config_path] if self.config_path else []
         return args + (["--secrets", self.secrets_path] if self.secrets_path else [])
 
-    def start_simulator(self) -> dict:
-        sim = self.config.simulator
-        scenario = sim.scenario or str(DEMO_SCENARIO)
-        port_file = self.run_dir / "simulator.json"
+    def start_simulator(self, site: SiteRun) -> dict:
+        """A simulator per site, each with its own scenario (the first site the bundled demo, the others
+        a second home with its own cars, chargers and price zone), listening at the site's addresses."""
+        sim = site.config.simulator
+        scenario = sim.scenario or str(DEMO_SCENARIO if site.first else SECOND_HOME_SCENARIO)
+        port_file = self.run_dir / f"{site.tag('simulator')}.json"
         port_file.unlink(missing_ok=True)
         token = secrets.token_hex(16)
-        self.env["TESSIE_ACCESS_TOKEN"] = token
+        site.env["TESSIE_ACCESS_TOKEN"] = token
         process = component_process(
-            "charging-sim", "simulator",
+            site.tag("charging-sim"), "simulator",
             ["--scenario", scenario, "--listen", str(sim.listen), "--charger-port-base", str(sim.charger_port_base),
              "--speed", f"{sim.speed:g}", "--port-file", str(port_file)],
-            log_path=self.logs / "charging-sim.log", env=self.env, ready_url=f"{sim.listen.url}/sim/clock")
+            log_path=self.logs / f"{site.tag('charging-sim')}.log", env=site.env, ready_url=f"{sim.listen.url}/sim/clock")
         self._start(process)
         ports = json.loads(port_file.read_text())
-        self.env.update({
+        site.env.update({
             "TWC_CHARGERS": ",".join(f"{name}:{url.split('://', 1)[1]}" for name, url in ports["chargers"].items()),
             "TESSIE_BASE_URL": ports["url"], "COMED_BASE_URL": ports["url"], "METER_BASE_URL": ports["url"],
         })
-        if ports.get("home") and self.config.vehicles.home_latitude is None:   # the cars' distance from home
-            self.env["HOME_LATITUDE"], self.env["HOME_LONGITUDE"] = (str(x) for x in ports["home"])
+        if ports.get("home") and site.config.vehicles.home_latitude is None:   # the cars' distance from home
+            site.env["HOME_LATITUDE"], site.env["HOME_LONGITUDE"] = (str(x) for x in ports["home"])
         if ports.get("dins"):   # Fleet units called by the scenario's charger names, as twc_* `charger` labels
-            self.env["WALL_CONNECTOR_NAMES"] = ",".join(f"{din}:{name}" for name, din in ports["dins"].items())
+            site.env["WALL_CONNECTOR_NAMES"] = ",".join(f"{din}:{name}" for name, din in ports["dins"].items())
         return ports
 
-    def start_components(self, components: Sequence[Component]) -> list[tuple[Component, Listen]]:
+    def start_components(self, components: Sequence[Component], site: SiteRun) -> list[Scrape]:
         started = []
         for component in components:
-            listen = component.listen(self.config)
-            process = component_process(component.name, component.module, [*self._args(), "--listen", str(listen)],
-                                        log_path=self.logs / f"{component.name}.log", env=self.env,
+            listen = component.listen(site.config)
+            process = component_process(site.tag(component.name), component.module,
+                                        [*self._args(), "--listen", str(listen)],
+                                        log_path=self.logs / f"{site.tag(component.name)}.log", env=site.env,
                                         ready_url=f"{listen.url}/-/healthy")
             self._start(process)
-            started.append((component, listen))
+            started.append((component, listen, site.name))
         return started
 
     def demo_meter_login(self) -> None:
         """The demo's utility login: the simulator's portal with its demo user and MFA code, through the same
-        `charging-meter --setup` a user runs (skipped when a login is stored already)."""
-        config = load_files(self.config_path, self.secrets_path, {**os.environ, **self.env})
+        `charging-meter --setup` a user runs (skipped when a login is stored already). The meter is the
+        suite's (the first site's home)."""
+        site = self.sites[0]
+        config = self._load(site.env)
         if not config.meter.enabled or Path(config.meter.credential_file).exists():
             return
         process = component_process("charging-meter", "meter", [*self._args(), "--setup"],
-                                    log_path=self.logs / "charging-meter-setup.log", env=self.env)
+                                    log_path=self.logs / "charging-meter-setup.log", env=site.env)
         try:
             result = subprocess.run(process.command, input=DEMO_METER_LOGIN, capture_output=True, text=True,
                                     env=dict(process.env or {}), timeout=60)
@@ -359,16 +426,19 @@ class Suite:
                                          log_path=self.logs / "alertmanager.log"))
         return listen.url
 
-    def backfill_prices(self) -> None:
-        """Write the price history into this mode's TSDB before Prometheus starts; a failure only warns."""
+    def backfill_prices(self, site: SiteRun) -> None:
+        """Write a site's price history into this mode's TSDB before Prometheus starts (or import it into
+        VictoriaMetrics), labelled with the site; a failure only warns."""
+        name = site.tag("price-backfill")
         process = component_process(
-            "price-backfill", "exporters.price_backfill",
-            [*self._args(), "--data-dir", str(self.data_dir / "prometheus"), "--instance", str(self.config.price.listen),
-             "--state", str(self.run_dir / "price-backfill.json"), "--mode", self.mode,
+            name, "exporters.price_backfill",
+            [*self._args(), "--data-dir", str(self.data_dir / "prometheus"),
+             "--instance", str(site.config.price.listen), "--state", str(self.run_dir / f"{name}.json"),
+             "--mode", self.mode,
              # The newest price is left to the live exporter: a block holding it would make Prometheus
              # drop the scraped sample as too old (and warn on every scrape until the next price).
              "--until", f"{time.time() - 240:.0f}"],
-            log_path=self.logs / "price-backfill.log", env=self.env).start()
+            log_path=self.logs / f"{name}.log", env=site.env).start()
         self.processes.append(process)   # stopped with the rest should the suite be stopped meanwhile
         try:
             status = process.process.wait(300)
@@ -377,20 +447,20 @@ class Suite:
             status = None
         self.processes.remove(process)
         if status != 0:
-            say(f"charging-suite: price backfill failed (see {self.logs}/price-backfill.log); percentiles will "
+            say(f"charging-suite: price backfill failed (see {self.logs}/{name}.log); percentiles will "
                 "build up from live prices", sys.stderr)
 
-    def start_prometheus(self, components: Sequence[tuple[Component, Listen]]) -> str:
+    def start_prometheus(self, scraped: Sequence[Scrape]) -> str:
         settings = self.config.prometheus
         config_file = self.run_dir / "prometheus.yml"
-        config_file.write_text(prometheus_config(self.config, components, str(ROOT / "rules" / "*.yml")))
+        config_file.write_text(prometheus_config(self.config, scraped, str(ROOT / "rules" / "*.yml")))
         retention = f"{int(settings.retention)}s"
         self._start(prometheus_process(config_file, self.data_dir / "prometheus", settings.listen.host,
                                        settings.listen.port, retention=retention,
                                        log_path=self.logs / "prometheus.log"), timeout=60)
         return settings.listen.url
 
-    def start_victoria_metrics(self, components: Sequence[tuple[Component, Listen]]) -> str:
+    def start_victoria_metrics(self, scraped: Sequence[Scrape]) -> str:
         """VictoriaMetrics, then vmagent scraping every job into it (rules come with vmalert, once
         Alertmanager runs)."""
         vm = self.config.victoriametrics
@@ -399,7 +469,7 @@ class Suite:
                                              retention=retention, log_path=self.logs / "victoria-metrics.log"),
                     timeout=60)
         config_file = self.run_dir / "vmagent.yml"
-        config_file.write_text(vmagent_config(self.config, components))
+        config_file.write_text(vmagent_config(self.config, scraped))
         self._start(vmagent_process(config_file, self.data_dir / "vmagent", vm.vmagent_listen.host,
                                     vm.vmagent_listen.port, vm.listen.url, log_path=self.logs / "vmagent.log"))
         return vm.listen.url
@@ -439,7 +509,7 @@ def legacy_note(base: Path, database: Path) -> str | None:
 def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.stdout,
        secrets_path: str | None = None) -> int:
     base = Path(config.general.data_dir)
-    simulate = simulated(config)
+    simulate = simulated(config, all_sites(config, config_path, secrets_path))
     mode = DEMO if simulate else LIVE
     mode_dir = base / mode
     suite = Suite(config, config_path, mode_dir, secrets_path, mode)
@@ -451,7 +521,8 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
                               f"Ctrl-C in its terminal or kill {running}")
         check_mode_dir(mode_dir, mode)
         database = suite.database()
-        check_mode_dir(database.parent, mode)
+        for site in suite.sites:
+            check_mode_dir(suite.database(site).parent, mode)
         if config.on_victoria_metrics:
             vm = config.victoriametrics
             checks = [(vm.listen, "victoriametrics.listen"), (vm.vmagent_listen, "victoriametrics.vmagent_listen"),
@@ -459,10 +530,12 @@ def up(config: Config, config_path: str | None, stop: threading.Event, out=sys.s
         else:
             checks = [(config.prometheus.listen, "prometheus.listen")]
         checks.append((config.alertmanager.listen, "alertmanager.listen"))
-        components = wanted(config, simulate)
-        checks += [(c.listen(config), c.listen_key) for c in components]
-        if simulate:
-            checks.append((config.simulator.listen, "simulator.listen"))
+        components = {site.name: wanted(site.config, simulate, quiet=not site.first) for site in suite.sites}
+        for site in suite.sites:
+            where = "" if site.first else f" (site {site.name})"
+            checks += [(c.listen(site.config), c.listen_key + where) for c in components[site.name]]
+            if simulate:
+                checks.append((site.config.simulator.listen, "simulator.listen" + where))
         for listen, key in checks:
             _check_free(listen, key, base)
     except CannotStart as error:
@@ -494,35 +567,42 @@ def _own_pid_file(pid_file: Path) -> bool:
         return False
 
 
-def _run(suite: Suite, config: Config, config_path: str | None, components: Sequence[Component], simulate: bool,
-         stop: threading.Event, out) -> int:
-    """Start in dependency order: the simulator (the upstreams), the price backfill (before Prometheus
-    opens the TSDB), Prometheus, Alertmanager (Prometheus sends it alerts), the exporters (scraped from
-    their first poll), and last the session store (it queries Prometheus from its first second)."""
-    simulator_line = []
-    exporters = [c for c in components if c.job not in STORES]
-    stores = [c for c in components if c.job in STORES]
-    listens = [(c, c.listen(config)) for c in components]
+def _run(suite: Suite, config: Config, config_path: str | None, components: dict[str, list[Component]],
+         simulate: bool, stop: threading.Event, out) -> int:
+    """Start in dependency order: the simulators (the upstreams), the price backfills (before Prometheus
+    opens the TSDB), Prometheus, Alertmanager (Prometheus sends it alerts), every site's exporters (scraped
+    from their first poll), and last the session stores (they query Prometheus from their first second)."""
+    simulator_lines = []
+    scraped = [(c, c.listen(site.config), site.name) for site in suite.sites for c in components[site.name]]
+    steps: list[Callable[[], object]] = []
+
+    def each_site(start: Callable[[SiteRun], object], when: Callable[[SiteRun], bool] = lambda site: True) -> None:
+        steps.extend(lambda site=site: start(site) for site in suite.sites if when(site))
+
+    def has(job: str) -> Callable[[SiteRun], bool]:
+        return lambda site: any(c.job == job for c in components[site.name])
+
     try:
-        steps: list[Callable[[], object]] = []
         if simulate:
-            steps.append(lambda: simulator_line.append(
-                ("charging-sim", suite.start_simulator()["url"] + "/", "simulated Wall Connectors, Tessie, ComEd")))
-            if any(c.job == "meter" for c in components):
+            each_site(lambda site: simulator_lines.append(
+                (site.tag("charging-sim"), suite.start_simulator(site)["url"] + "/",
+                 "simulated Wall Connectors, Tessie, ComEd" + ("" if site.first else f" of site {site.name}"))))
+            if has("meter")(suite.sites[0]):
                 steps.append(suite.demo_meter_login)
-        backfill = any(c.job == "price" for c in components)
         prometheus, alertmanager, started, rules = [], [], [], []
         if config.on_victoria_metrics:   # the backfill imports into the running VictoriaMetrics
-            steps.append(lambda: prometheus.append(suite.start_victoria_metrics(listens)))
-            steps += [suite.backfill_prices] if backfill else []
+            steps.append(lambda: prometheus.append(suite.start_victoria_metrics(scraped)))
+            each_site(suite.backfill_prices, has("price"))
             steps += [lambda: alertmanager.append(suite.start_alertmanager()),
                       lambda: rules.append(suite.start_vmalert())]
         else:                          # the backfill writes blocks Prometheus opens at start-up
-            steps += [suite.backfill_prices] if backfill else []
-            steps += [lambda: prometheus.append(suite.start_prometheus(listens)),
+            each_site(suite.backfill_prices, has("price"))
+            steps += [lambda: prometheus.append(suite.start_prometheus(scraped)),
                       lambda: alertmanager.append(suite.start_alertmanager())]
-        steps += [lambda: started.extend(suite.start_components(exporters)),
-                  lambda: started.extend(suite.start_components(stores))]
+        each_site(lambda site: started.extend(
+            suite.start_components([c for c in components[site.name] if c.job not in STORES], site)))
+        each_site(lambda site: started.extend(
+            suite.start_components([c for c in components[site.name] if c.job in STORES], site)))
         for step in steps:
             if stop.is_set():
                 say("charging-suite: stopping", out)
@@ -538,8 +618,10 @@ def _run(suite: Suite, config: Config, config_path: str | None, components: Sequ
                   ("vmalert", f"{rules[0]}/", "rules and alerts")]
     else:
         engine = [("Prometheus", prometheus[0], "queries, targets, alerts")]
+    tags = {site.name: site.tag for site in suite.sites}
     lines = [*engine, ("Alertmanager", alertmanager[0], "notifications"),
-             *[(c.name, f"{listen.url}{c.page}", f"job={c.job}") for c, listen in started], *simulator_line]
+             *[(tags[site](c.name), f"{listen.url}{c.page}", f"job={c.job}" + (f" site={site}" if len(tags) > 1 else ""))
+               for c, listen, site in started], *simulator_lines]
     if simulate:
         what = ("the demo: simulated upstreams (no Wall Connector or Tessie token configured; to use your "
                 "equipment see config.example.yaml)")
@@ -547,7 +629,7 @@ def _run(suite: Suite, config: Config, config_path: str | None, components: Sequ
         what = "live upstreams"
     say(f"charging suite is up with {what}:", out)
     for name, url, about in lines:
-        say(f"  {name:<16} {url:<40} {about}", out)
+        say(f"  {name:<24} {url:<40} {about}", out)
     source = f"configuration {config_path}" if config_path else "no configuration file"
     say(f"  {source}; logs and data in {suite.data_dir}/; press Ctrl-C to stop.", out)
     status = 0
@@ -599,10 +681,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             render = {(False, False): reference_prometheus_config, (True, False): compose_prometheus_config,
                       (False, True): reference_vmagent_config, (True, True): compose_vmagent_config}[
                 args.compose, args.vmagent]
-            print(render(config), end="")
+            print(render(config, all_sites(config, config_path, args.secrets)) if not args.compose
+                  else render(config), end="")
             return 0
         if args.command == "grafana-provisioning":
-            steps = grafana_provisioning.write(config, Path(args.output))
+            steps = grafana_provisioning.write(config, Path(args.output), all_sites(config, config_path, args.secrets))
             print(f"Grafana provisioning written to {args.output}/ (datasources at the configured addresses, "
                   "the dashboards of this checkout). Then:", *steps, sep="\n  ")
             return 0

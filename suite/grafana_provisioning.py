@@ -6,6 +6,7 @@ where this configuration runs them (the files under grafana/provisioning address
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import yaml
 
@@ -16,14 +17,28 @@ PROVISIONING = ROOT / "grafana" / "provisioning"
 PLUGIN = "yesoreyeram-infinity-datasource"   # the session store's JSON API
 
 
-def datasources(config: Config) -> dict:
-    """The committed datasources, their URLs the configured listen addresses."""
+def datasources(config: Config, sites: Sequence[Config] = ()) -> dict:
+    """The committed datasources, their URLs the configured listen addresses; with several sites, one
+    session-store datasource per site ("Session store: <site>"; the dashboards' `store` variable picks one)."""
     document = yaml.safe_load((PROVISIONING / "datasources" / "datasources.yml").read_text())
-    # VictoriaMetrics answers the same query API: the same datasource
-    urls = {"prometheus": config.query_listen.url, "session-store": config.sessions.listen.url}
+    sources = []
     for source in document["datasources"]:
-        source["url"] = urls[source["uid"]]
+        if source["uid"] != "session-store":
+            source["url"] = config.query_listen.url   # VictoriaMetrics answers the same query API
+            sources.append(source)
+            continue
+        for site in sites if len(sites) > 1 else [config]:
+            named = len(sites) > 1
+            sources.append({**source, "url": site.sessions.listen.url,
+                            "name": f"{source['name']}: {site.site}" if named else source["name"],
+                            "uid": store_uid(site.site, site.site_index) if named else source["uid"]})
+    document["datasources"] = sources
     return document
+
+
+def store_uid(site: str, index: int) -> str:
+    """The first site keeps the single home's uid, so existing dashboard links and panels keep working."""
+    return "session-store" if index == 0 else f"session-store-{site}"
 
 
 def dashboards() -> dict:
@@ -34,9 +49,9 @@ def dashboards() -> dict:
     return document
 
 
-def write(config: Config, output: Path) -> list[str]:
+def write(config: Config, output: Path, sites: Sequence[Config] = ()) -> list[str]:
     """Write both files; returns the steps that finish the job, to print."""
-    for kind, document in (("datasources", datasources(config)), ("dashboards", dashboards())):
+    for kind, document in (("datasources", datasources(config, sites)), ("dashboards", dashboards())):
         (output / kind).mkdir(parents=True, exist_ok=True)
         text = "# Written by `charging-suite grafana-provisioning`: the suite as `make up` runs it.\n"
         (output / kind / "charging.yml").write_text(text + yaml.safe_dump(document, sort_keys=False))

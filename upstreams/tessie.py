@@ -15,7 +15,7 @@ import difflib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from servicekit.config import Secret
 from servicekit.errors import BadPayload
@@ -387,9 +387,10 @@ def parse_command(body: Any) -> CommandResult:
 class Tessie:
     """Tessie + Fleet endpoints used by the suite; every call goes through one counted `Upstream`."""
 
-    def __init__(self, upstream: Upstream, base_url: str, token: Secret) -> None:
+    def __init__(self, upstream: Upstream, base_url: str, token: Secret, vins: Collection[str] = ()) -> None:
         self.upstream = upstream
         self.base_url = base_url.rstrip("/")
+        self.vins = frozenset(vins)   # vehicles.vins: this site's cars only; empty = every car of the account
         upstream.headers["Authorization"] = f"Bearer {token.reveal()}"
 
     async def _get(self, endpoint: str, path: str, parse: Callable[[Any], Any],
@@ -418,8 +419,9 @@ class Tessie:
 
     async def vehicles(self) -> list[VehicleState]:
         """Every vehicle on the account, asleep and inactive ones included (`only_active=false`; archived ones
-        are left out), with its last cached state; never wakes a car."""
-        return await self._get("vehicles", "/vehicles", parse_vehicle_list, {"only_active": "false"})
+        are left out), with its last cached state; never wakes a car. Only `vins` when set (one site's cars)."""
+        states = await self._get("vehicles", "/vehicles", parse_vehicle_list, {"only_active": "false"})
+        return [s for s in states if s.vin in self.vins] if self.vins else states
 
     async def vehicle_state(self, vin: str) -> VehicleState:
         """Cached state (`use_cache=true`): complete data, and the car is left asleep."""

@@ -36,7 +36,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from servicekit.config import SECTIONS, ConfigError, load, load_files
 from servicekit.settings_types import (
     Address, Bool, CentsPerKwh, ChargerList, Choice, DeliveryPeriods, Duration, NameMap, Number, OptionalNumber, OptionalText,
-    OptionalUrl, Text, TimeZone, Url, UrlList,
+    OptionalUrl, SiteName, Text, TimeZone, Url, UrlList, VinList,
 )
 from session_store.openapi import OPENAPI
 from session_store.smart_charging import Memory
@@ -90,6 +90,10 @@ def must_reject(kind: Any) -> list[Any]:
                 *CONTAINERS, *([] if kind.allow_zero else [0, "0s"])]
     if isinstance(kind, Choice):
         return ["nope", 5, "", True, "ｃｏｍｅｄ", HUGE, *CONTAINERS]
+    if isinstance(kind, SiteName):   # a label value and a directory name
+        return ["my home", "../x", "a/b", "-x", "x" * 41, "", 5, True, "ｈｏｍｅ", HUGE, *CONTAINERS]
+    if isinstance(kind, VinList):
+        return ["x", 5, ["nope"], [5], [None], {"a": 1}, ["5YJ3E1EA7KF00000"], nested(5000)]
     if isinstance(kind, Text):   # and OptionalText
         return ["   ", True, 1.5, *CONTAINERS] + ([] if isinstance(kind, OptionalText) else ["", 5])
     if isinstance(kind, OptionalUrl):   # empty means none

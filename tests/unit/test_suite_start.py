@@ -35,16 +35,16 @@ def test_start_order_follows_what_each_process_needs(tmp_path: Path, monkeypatch
     calls: list[str] = []
     stop = threading.Event()
 
-    def components(self, chosen):
+    def components(self, chosen, site):
         calls.extend(c.name for c in chosen)
         if any(c.name == "session-store" for c in chosen):
             stop.set()
-        return [(c, c.listen(self.config)) for c in chosen]
+        return [(c, c.listen(site.config), site.name) for c in chosen]
 
     monkeypatch.setattr(suite_main.Suite, "start_simulator",
-                        lambda self: calls.append("simulator") or {"url": "http://127.0.0.1:1", "chargers": {}})
+                        lambda self, site: calls.append("simulator") or {"url": "http://127.0.0.1:1", "chargers": {}})
     monkeypatch.setattr(suite_main.Suite, "demo_meter_login", lambda self: calls.append("meter-login"))
-    monkeypatch.setattr(suite_main.Suite, "backfill_prices", lambda self: calls.append("backfill"))
+    monkeypatch.setattr(suite_main.Suite, "backfill_prices", lambda self, site: calls.append("backfill"))
     monkeypatch.setattr(suite_main.Suite, "start_prometheus", lambda self, started: calls.append("prometheus") or "http://p")
     monkeypatch.setattr(suite_main.Suite, "start_alertmanager", lambda self: calls.append("alertmanager") or "http://a")
     monkeypatch.setattr(suite_main.Suite, "start_components", components)
@@ -52,6 +52,40 @@ def test_start_order_follows_what_each_process_needs(tmp_path: Path, monkeypatch
     assert suite_main.up(config, None, stop, out=io.StringIO()) == 0
     assert calls == ["simulator", "meter-login", "backfill", "prometheus", "alertmanager", "twc-exporter",
                      "fleet-exporter", "vehicle-exporter", "price-exporter", "session-store", "charging-meter"]
+
+
+def test_with_two_sites_every_site_starts_before_any_store(tmp_path: Path, monkeypatch) -> None:
+    """Each site's simulator and backfill before Prometheus; every site's exporters before the session
+    stores, which query what the exporters produce; the suite's one meter with the first site."""
+    calls: list[str] = []
+    stop = threading.Event()
+
+    def components(self, chosen, site):
+        calls.extend(site.tag(c.name) for c in chosen)
+        if any(c.job == "session_store" for c in chosen) and not site.first:
+            stop.set()
+        return [(c, c.listen(site.config), site.name) for c in chosen]
+
+    monkeypatch.setattr(suite_main.Suite, "start_simulator", lambda self, site: calls.append(
+        site.tag("simulator")) or {"url": "http://127.0.0.1:1", "chargers": {}})
+    monkeypatch.setattr(suite_main.Suite, "demo_meter_login", lambda self: calls.append("meter-login"))
+    monkeypatch.setattr(suite_main.Suite, "backfill_prices", lambda self, site: calls.append(site.tag("backfill")))
+    monkeypatch.setattr(suite_main.Suite, "start_prometheus", lambda self, scraped: calls.append("prometheus") or "http://p")
+    monkeypatch.setattr(suite_main.Suite, "start_alertmanager", lambda self: calls.append("alertmanager") or "http://a")
+    monkeypatch.setattr(suite_main.Suite, "start_components", components)
+    settings = free_config(tmp_path)
+    cabin = {section: {"listen": f"127.0.0.1:{free_port()}"} for section in
+             ("wall_connectors", "energy_site", "vehicles", "price", "sessions", "simulator")}
+    settings["sites"] = [{"name": "home"}, {"name": "cabin", **cabin}]
+    config_file = tmp_path / "config.yaml"
+    import yaml
+    config_file.write_text(yaml.safe_dump(settings))
+    config = load(settings, {}, {})
+    assert suite_main.up(config, str(config_file), stop, out=io.StringIO()) == 0
+    assert calls == ["simulator", "simulator-cabin", "meter-login", "backfill", "backfill-cabin", "prometheus",
+                     "alertmanager", "twc-exporter", "fleet-exporter", "vehicle-exporter", "price-exporter",
+                     "twc-exporter-cabin", "fleet-exporter-cabin", "vehicle-exporter-cabin", "price-exporter-cabin",
+                     "session-store", "charging-meter", "session-store-cabin"]
 
 
 def test_a_busy_port_names_its_holder_and_is_not_a_configuration_error(tmp_path: Path, capsys) -> None:
