@@ -2,8 +2,9 @@
 (README: Metrics, Sessions, Smart charging; rules/*.yml); tests/e2e/test_dashboard_queries.py runs
 each of them against a real Prometheus fed by the simulator.
 
-Conventions: `$unit` filters Wall Connector units (`unit` on Fleet and session metrics, `charger` on
-the local API), `$vehicle` vehicles; both are multi-value, All being `.*` (every series, the unlabelled
+Conventions: every selector of every query also follows `$site` (the homes Prometheus scrapes): `q()`
+adds `site=~"$site"` (grafana.panels), so the queries here never name the site. `$unit` filters Wall
+Connector units (`unit` on Fleet and session metrics, `charger` on the local API), `$vehicle` vehicles; both are multi-value, All being `.*` (every series, the unlabelled
 ones too; the session store's tables get the selection as `${unit:csv}` and read `.*` as no filter). Per-day and per-hour bars
 are windows `[1d] offset -1d`: Grafana aligns those steps to local midnight (or the hour), so each
 bar is the day (hour) that starts at its timestamp, today's included.

@@ -4,6 +4,13 @@ Datasources, units, thresholds and value mappings are named once here; the panel
 unit, thresholds, the datasource and the query type (instant for single values and tables, range
 for graphs) on every panel, so no dashboard can forget one. The Infinity plugin has no typed query
 in the SDK: `Infinity` builds one, implementing the SDK's Dataquery interface.
+
+Sites: one Prometheus scrapes several homes and gives every series of a per-site job a `site` label.
+Every board has a multi-value `site` variable; `q()` adds `site=~"$site"` to every vector selector of
+every query (servicekit.promql.with_matcher), except those of series without a site (`without_site`),
+and the filter variables list only the chosen sites' values. All is `.*`, which matches an unlabelled
+series too: a single-site Prometheus without the label shows everything, as before. The session
+store's tables read a `store` datasource variable: one Infinity datasource per site.
 """
 from __future__ import annotations
 
@@ -16,10 +23,21 @@ from grafana_foundation_sdk.builders import (
 from grafana_foundation_sdk.cog import builder as cogbuilder, variants as cogvariants
 from grafana_foundation_sdk.models import common, dashboard as model, prometheus as prometheus_model
 
+from servicekit.promql import with_matcher
+
 TAG = "charging"
 PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 INFINITY_TYPE = "yesoreyeram-infinity-datasource"
-SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="session-store")
+SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="${store}")
+SITE_MATCHER = 'site=~"$site"'
+# The per-site jobs (Prometheus gives their targets the `site` label); their `up` lists the sites.
+SITE_JOBS = 'job=~"twc|fleet|vehicle|price|session_store|meter"'
+# Series with no site label: Prometheus's, Alertmanager's and VictoriaMetrics's own, and the constant
+# thresholds of rules/thresholds.yml. A chosen site (`site=~"home"`) would drop them from a query.
+# `up` and `scrape_*` are not here: Prometheus gives them their target's labels, so those of the per-site
+# jobs (the only ones the boards read, job=~...) carry the site and must follow it; a panel about
+# Prometheus's own target would have to name it apart.
+NO_SITE_PREFIXES = ("prometheus_", "alertmanager_", "vm_", "vmagent_", "vmalert_", "charging_threshold:")
 
 # Grafana unit ids; unknown ids (the ¢/kWh and $/h) are shown as a suffix.
 WATT, KWH, CENTS_PER_KWH, DOLLARS, DOLLARS_PER_HOUR = "watt", "kwatth", "¢/kWh", "currencyUSD", "$/h"
@@ -74,9 +92,20 @@ YES_NO = states({0: ("no", "text"), 1: ("yes", "green")})
 
 # ----------------------------------------------------------------------------------------- queries
 
+def without_site(name: str | None) -> bool:
+    """A metric that carries no `site` label (the skip of `sited`)."""
+    return name is not None and name.startswith(NO_SITE_PREFIXES)
+
+
+def sited(expr: str) -> str:
+    """`expr` reading only the sites chosen in the `site` variable."""
+    return with_matcher(expr, SITE_MATCHER, skip=without_site)
+
+
 def q(expr: str, legend: str | None = None) -> prometheus.Dataquery:
-    """A PromQL query against the dashboard's `datasource` variable; the panel sets instant or range."""
-    query = prometheus.Dataquery().expr(expr).datasource(PROMETHEUS)
+    """A PromQL query against the dashboard's `datasource` variable, of the chosen sites; the panel sets
+    instant or range."""
+    query = prometheus.Dataquery().expr(sited(expr)).datasource(PROMETHEUS)
     return query.legend_format(legend) if legend else query
 
 
@@ -400,14 +429,29 @@ def datasource_variable() -> dashboard.DatasourceVariable:
             .current(model.VariableOption(selected=True, text="Prometheus", value="prometheus")))
 
 
-def filter_variable(name: str, label: str, metric: str, label_name: str) -> dashboard.QueryVariable:
-    """Multi-value filter over a label's values. All is `.*`, sent as is: in PromQL it matches every value,
-    the empty one too (sessions no vehicle was matched to), and the session store's API reads it as no
-    filter; a selection is `(a|b)` in PromQL and `a,b` in `${name:csv}` for the API."""
+def filter_variable(name: str, label: str, metric: str, label_name: str, *, of_sites: bool = True
+                    ) -> dashboard.QueryVariable:
+    """Multi-value filter over a label's values (of the chosen sites' series). All is `.*`, sent as is: in
+    PromQL it matches every value, the empty one too (sessions no vehicle was matched to), and the session
+    store's API reads it as no filter; a selection is `(a|b)` in PromQL and `a,b` in `${name:csv}` for the API."""
+    selector = sited(metric) if of_sites else metric
     return (dashboard.QueryVariable(name).label(label).datasource(PROMETHEUS)
-            .query(f"label_values({metric}, {label_name})").refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .query(f"label_values({selector}, {label_name})").refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
             .sort(model.VariableSort.ALPHABETICAL_CASE_INSENSITIVE_ASC).multi(True).include_all(True)
             .all_value(".*").current(model.VariableOption(selected=True, text=["All"], value=["$__all"])))
+
+
+def site_variable() -> dashboard.QueryVariable:
+    """The sites (homes) Prometheus scrapes: the `site` label of the per-site jobs' targets."""
+    return filter_variable("site", "Site", f"up{{{SITE_JOBS}}}", "site", of_sites=False)
+
+
+def store_variable() -> dashboard.DatasourceVariable:
+    """The session store of a site: Infinity datasources named `Session store` (one site) or
+    `Session store: <site>`; the single site's, uid session-store, by default."""
+    return (dashboard.DatasourceVariable("store").label("Session store").type(INFINITY_TYPE)
+            .regex("/^Session store/")
+            .current(model.VariableOption(selected=True, text="Session store", value="session-store")))
 
 
 def choice_variable(name: str, label: str, options: Sequence[tuple[str, str]]) -> dashboard.CustomVariable:
@@ -461,17 +505,18 @@ def charging_links() -> dashboard.DashboardLink:
 
 
 class Board:
-    """A dashboard with the suite's defaults; panels and rows get their ids in the order added."""
+    """A dashboard with the suite's defaults; panels and rows get their ids in the order added. Its
+    variables: `datasource`, `site`, `store` when a panel reads the session store, then the board's own."""
 
     def __init__(self, uid: str, title: str, description: str, *, time_from: str = "now-6h", refresh: str = "1m",
                  variables: Sequence[dashboard.QueryVariable | dashboard.CustomVariable] = ()) -> None:
         self.uid = uid
         self.builder = (dashboard.Dashboard(title).uid(uid).description(description).tags([TAG])
                         .time(time_from, "now").timezone("browser").refresh(refresh)
-                        .tooltip(model.DashboardCursorSync.CROSSHAIR).link(charging_links())
-                        .with_variable(datasource_variable()))
-        for variable in variables:
-            self.builder.with_variable(variable)
+                        .tooltip(model.DashboardCursorSync.CROSSHAIR).link(charging_links()))
+        self._variables = list(variables)
+        self._store = False         # a panel reads the session store
+        self._built = False
         self._next_id = 0
 
     def _id(self) -> int:
@@ -480,6 +525,8 @@ class Board:
 
     def add(self, *panels) -> "Board":
         for panel in panels:
+            source = panel.build().datasource
+            self._store = self._store or (source is not None and source.type_val == INFINITY_TYPE)
             self.builder.with_panel(panel.id(self._id()))
         return self
 
@@ -488,4 +535,9 @@ class Board:
         return self
 
     def build(self) -> model.Dashboard:
+        if not self._built:     # the variables once every panel is known (the SDK builds in place)
+            store = [store_variable()] if self._store else []
+            for variable in [datasource_variable(), site_variable(), *store, *self._variables]:
+                self.builder.with_variable(variable)
+            self._built = True
         return self.builder.build()

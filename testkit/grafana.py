@@ -1,8 +1,9 @@
 """Grafana's side of the dashboards, emulated for tests and benchmarks: reading the committed JSON, resolving
 its variables the way Grafana does ($__range, $__interval, $__rate_interval, All as the variable's allValue,
-${x:csv}, the date formats of $__from and $__to in the browser's zone, relative time overrides, step
-alignment), and running the resolved queries against a Prometheus query API (Prometheus or
-VictoriaMetrics) or the session store's API, as Grafana's Prometheus and Infinity datasources would.
+so `$site` is `.*`, ${x:csv}, the date formats of $__from and $__to in the browser's zone, relative time
+overrides, step alignment, chained filter variables, `${store}` as the session store under test), and
+running the resolved queries against a Prometheus query API (Prometheus or VictoriaMetrics) or the session
+store's API, as Grafana's Prometheus and Infinity datasources would.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from testkit.http import get
 
 DASHBOARDS = ROOT / "grafana" / "dashboards"
 INFINITY = "yesoreyeram-infinity-datasource"
+# The session store's datasource: the `store` variable (a site's store), or the single-site uid.
+STORE_DATASOURCES = ("${store}", "session-store")
 # The browser the dashboards are resolved for: relative times (now/d, now/w) and date formats of $__from and
 # $__to follow its time zone, as in Grafana with the dashboards' timezone "browser". Not UTC, so the local
 # hours of the day are a real offset from Prometheus's UTC.
@@ -215,7 +218,11 @@ def field(row: dict, selector: str) -> tuple[bool, Any]:
 
 def fetch_infinity(store: str, target: dict, window: Window, selection: dict, variables: dict,
                    listed: dict | None = None) -> tuple[str, list[dict] | str]:
-    """The URL Grafana's Infinity datasource would call, and the rows at its root selector (or the problem)."""
+    """The URL Grafana's Infinity datasource would call, and the rows at its root selector (or the problem).
+    `store` is the session store under test, what the target's `${store}` datasource resolves to."""
+    source = target["datasource"]
+    if source["type"] != INFINITY or source["uid"] not in STORE_DATASOURCES:
+        return "", f"datasource {source} is not the session store's"
     params = [(p["key"], resolve(p["value"], window, selection, variables, listed))
               for p in target["url_options"]["params"]]
     url = f"{store}{target['url']}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
@@ -246,12 +253,15 @@ def run_infinity(store: str, target: dict, window: Window, selection: dict, vari
     return None
 
 
-def filter_values(url: str, variable: dict, window: Window) -> tuple[list[str], str | None]:
-    """Run a `label_values(metric, label)` variable query."""
+def filter_values(url: str, variable: dict, window: Window, variables: dict[str, dict] | None = None,
+                  selection: dict[str, list[str] | None] | None = None) -> tuple[list[str], str | None]:
+    """Run a `label_values(metric, label)` variable query; the variables it follows (`$site`) resolved from
+    the dashboard's `variables` (All unless `selection` picks)."""
     match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["query"])
     if not match:
         return [], f"unsupported variable query {variable['query']!r}"
     metric, label = match.groups()
+    metric = resolve(metric, window, selection or {}, variables or {})
     data = prometheus_api(url, f"/api/v1/label/{label}/values",
                           {"match[]": metric, "start": window.start, "end": window.end})
     if isinstance(data, dict) and "error" in data:

@@ -69,6 +69,9 @@ ALLOWED_EMPTY = {
     **{("energy-costs", title, "B"): NEW_INSTALLATION
        for title in ("Energy: this year against last", "Charging cost: this year against last")},
 }
+# This Prometheus scrapes one home without a `site` target label, as a single-site install does: the `site`
+# variable lists nothing and All (`.*`) matches every series, so every query is checked with the site matcher
+# in it. What the matcher does with two sites: tests/integration/test_promql_matcher.py.
 BLUE, RED = "5YJ3E1EA7KF000021", "7SAYGDEE1PA000022"
 API_TOKEN = "dashboard-test-token-0123456789"   # SMART_CHARGING_API_TOKEN: writes of /api/plans need it
 NAMES = {BLUE: "Blue", RED: "Red"}
@@ -238,9 +241,12 @@ def every_query_returns_data(suite: Suite) -> list[str]:
     values: dict[tuple[str, str], list[str]] = {}
     for path in sorted(DASHBOARDS.glob("*.json")):
         dashboard = json.loads(path.read_text())
+        variables = {v["name"]: v for v in dashboard["templating"]["list"] if v["type"] in ("query", "custom")}
         for variable in query_variables(dashboard):
-            found, error = filter_values(url, variable, Window(now - TEST_RANGE, now, SCRAPE_INTERVAL))
+            found, error = filter_values(url, variable, Window(now - TEST_RANGE, now, SCRAPE_INTERVAL), variables)
             values[dashboard["uid"], variable["name"]] = found
+            if variable["name"] == "site" and not found and not error:
+                continue                                # one home without the label (see the top)
             if error or not found:
                 failures.append(f"{dashboard['title']} / variable ${variable['name']} / {variable['query']}: "
                                 f"{error or 'no values'}")
@@ -322,7 +328,8 @@ def counter_totals(prometheus: Any) -> dict[str, float]:
 
 def listed_values(url: str, dashboard: dict, now: float) -> dict[str, list[str]]:
     """What each filter variable lists (All resolves to them)."""
-    return {v["name"]: filter_values(url, v, Window(now - TEST_RANGE, now, SCRAPE_INTERVAL))[0]
+    variables = {v["name"]: v for v in dashboard["templating"]["list"] if v["type"] in ("query", "custom")}
+    return {v["name"]: filter_values(url, v, Window(now - TEST_RANGE, now, SCRAPE_INTERVAL), variables)[0]
             for v in query_variables(dashboard)}
 
 

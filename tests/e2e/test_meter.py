@@ -33,7 +33,7 @@ from testkit.backfill import price_backfill
 from testkit.http import get, get_json
 from testkit.ports import free_port
 from testkit.simulator import SIM_TOKEN
-from testkit.grafana import Window, panels, run_infinity, run_prometheus
+from testkit.grafana import Window, panels, resolve, run_infinity, run_prometheus
 from tests.security.test_secrets_never_leak import forms
 
 pytestmark = pytest.mark.e2e
@@ -183,6 +183,7 @@ def test_meter_reads_land_at_their_real_time_and_match_the_truth(tmp_path: Path,
 
     # --- every Meter & Bills query against this Prometheus and session store ----------------------------
     dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"] if v["type"] in ("query", "custom")}
     now = time.time()
     failures = []
     for panel in panels(dashboard):
@@ -191,7 +192,8 @@ def test_meter_reads_land_at_their_real_time_and_match_the_truth(tmp_path: Path,
         window = Window(now - 10 * 86400, now, max(3600, Window.of(panel, now).interval))
         for target in panel["targets"]:
             if "expr" in target:
-                problem = run_prometheus(prometheus.url, window, bool(target.get("instant")), target["expr"])
+                expr = resolve(target["expr"], window, {}, variables)      # $site: All
+                problem = run_prometheus(prometheus.url, window, bool(target.get("instant")), expr)
             else:
                 problem = run_infinity(store, target, Window(now - 60 * 86400, now, 3600), {}, {})
             if problem and not (panel["title"] in MAY_BE_EMPTY and problem == "no data"):

@@ -69,7 +69,8 @@ def panel_expr(title: str) -> str:
 
 def resolved(expr: str, range_s: int) -> str:
     """Grafana's interpolation with All selected."""
-    return (expr.replace("$unit", ".*").replace("$vehicle", ".*").replace("$__range_s", str(range_s))
+    return (expr.replace("$unit", ".*").replace("$vehicle", ".*").replace("$site", ".*")
+            .replace("$__range_s", str(range_s))
             .replace("$__range", f"{range_s}s"))
 
 

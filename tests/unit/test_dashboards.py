@@ -118,6 +118,28 @@ def test_dashboard_has_the_datasource_variable_filters_and_links(dashboard: dict
 
 
 @pytest.mark.parametrize("dashboard", list(dashboards()), ids=lambda d: d["uid"])
+def test_dashboard_has_the_site_variable_and_the_session_store_one_where_it_reads_the_store(dashboard: dict) -> None:
+    """Multi-site: `site` (All = .*, which an unlabelled series matches too) after `datasource`; the filters list
+    the chosen sites' values; `store`, the site's session store, where a panel reads it."""
+    variables = dashboard["templating"]["list"]
+    names = [v["name"] for v in variables]
+    site = variables[1]
+    assert names[:2] == ["datasource", "site"] and site["label"] == "Site" and site["type"] == "query"
+    assert site["query"] == 'label_values(up{job=~"twc|fleet|vehicle|price|session_store|meter"}, site)'
+    assert site["multi"] and site["includeAll"] and site["allValue"] == ".*"
+    for variable in variables[2:]:
+        if variable["type"] == "query":
+            assert re.fullmatch(r'label_values\(\w+\{(.+,)?site=~"\$site"\}, \w+\)', variable["query"]), variable["name"]
+    store = any(p.get("datasource", {}).get("type") == "yesoreyeram-infinity-datasource" for p in panels(dashboard))
+    assert ("store" in names) == store
+    if store:
+        variable = variables[2]
+        assert (variable["name"], variable["type"], variable["label"]) == ("store", "datasource", "Session store")
+        assert variable["query"] == "yesoreyeram-infinity-datasource" and variable["regex"] == "/^Session store/"
+        assert variable["current"]["value"] == "session-store", "a single-site install's datasource by default"
+
+
+@pytest.mark.parametrize("dashboard", list(dashboards()), ids=lambda d: d["uid"])
 def test_every_panel_has_a_unit_thresholds_and_the_right_datasource(dashboard: dict) -> None:
     for panel in panels(dashboard):
         where = f"{dashboard['uid']} / {panel['title']}"
@@ -132,7 +154,8 @@ def test_every_panel_has_a_unit_thresholds_and_the_right_datasource(dashboard: d
             assert all(t["datasource"]["uid"] == "${datasource}" for t in panel["targets"]), where
             assert all(t["instant"] != t["range"] for t in panel["targets"]), f"{where}: instant or range"
         else:
-            assert panel["datasource"] == {"type": "yesoreyeram-infinity-datasource", "uid": "session-store"}, where
+            assert panel["datasource"] == {"type": "yesoreyeram-infinity-datasource", "uid": "${store}"}, where
+            assert all(t["datasource"] == panel["datasource"] for t in panel["targets"]), where
             assert all(t["url"].startswith("/api/") and t["parser"] == "backend" for t in panel["targets"]), where
         refs = [t["refId"] for t in panel["targets"]]
         assert len(refs) == len(set(refs)) and all(refs), f"{where}: refIds"
@@ -179,15 +202,17 @@ def test_queries_name_only_metrics_and_rules_that_exist() -> None:
 
 
 def test_queries_use_only_defined_variables() -> None:
-    """In queries, legends, Infinity parameters and transformation options (Grafana interpolates them)."""
+    """In queries, legends, Infinity parameters, transformation options and datasources (Grafana interpolates
+    them)."""
     builtins = {"__range", "__range_s", "__range_ms", "__interval", "__interval_ms", "__rate_interval", "__from",
                 "__to", "__auto"}
     for dashboard in dashboards():
         defined = {v["name"] for v in dashboard["templating"]["list"]} | builtins
         for panel in panels(dashboard):
-            texts = [json.dumps(panel.get("transformations", []))]
+            texts = [json.dumps(panel.get("transformations", [])), json.dumps(panel.get("datasource"))]
             for target in panel["targets"]:
-                texts += [target.get("expr") or json.dumps(target["url_options"]), target.get("legendFormat", "")]
+                texts += [target.get("expr") or json.dumps(target["url_options"]), target.get("legendFormat", ""),
+                          json.dumps(target["datasource"])]
             for text in texts:
                 used = {a or b for a, b in re.findall(r"\$\{(\w+)[^}]*\}|\$(\w+)", text)}
                 assert used <= defined | {n for n in used if n.isdigit()}, f"{panel['title']}: {used - defined}"
@@ -201,10 +226,14 @@ def test_series_extraction() -> None:
     assert regexes == ["twc_up|tesla_vehicle_up"]
 
 
+SITE_ADDED = re.compile(r'\{site=~"\$site"\}|,site=~"\$site"')
+
+
 def exprs_of(uid: str) -> dict[str, list[str]]:
-    """Panel title -> its PromQL queries, of one dashboard."""
+    """Panel title -> its PromQL queries, of one dashboard, as the board wrote them: without the site matcher
+    q() adds to every selector (tests/unit/test_promql.py checks it is on every one)."""
     dashboard = next(d for d in dashboards() if d["uid"] == uid)
-    return {p["title"]: [t["expr"] for t in p["targets"] if "expr" in t] for p in panels(dashboard)}
+    return {p["title"]: [SITE_ADDED.sub("", t["expr"]) for t in p["targets"] if "expr" in t] for p in panels(dashboard)}
 
 
 def test_billed_hours_are_read_over_a_window() -> None:
@@ -319,7 +348,8 @@ def test_the_departure_plan_is_bars_per_hour_ahead_with_the_prices_on_a_second_a
     exprs = [t["expr"] for t in panel["targets"]]
     assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
     assert all(re.match(r"(sum|max) by \(hours_ahead\) \(", e) for e in exprs), exprs
-    assert 'smart_charging_plan_hour_energy_joules{vehicle=~"$vehicle"}' in exprs[0] and exprs[0].endswith("/ 3.6e6")
+    assert 'smart_charging_plan_hour_energy_joules{vehicle=~"$vehicle",site=~"$site"}' in exprs[0]
+    assert exprs[0].endswith("/ 3.6e6")
     assert "smart_charging_plan_hour_price_cents_per_kwh" in exprs[1]
     assert "electricity_price_forecast_cents_per_kwh" in exprs[2]
     steps = [(t["id"], t["options"]) for t in panel["transformations"]]
@@ -469,9 +499,9 @@ def test_all_wall_connectors_is_one_row_per_unit_joined_on_the_unit_label() -> N
     assert p["type"] == "table" and p["timeFrom"] == "now/d"
     assert all(t["instant"] and t["format"] == "table" for t in p["targets"])
     exprs = [t["expr"] for t in p["targets"]]
-    assert exprs[0] == 'max by (unit) (tesla_wall_connector_state_code{unit=~"$unit"})'
-    assert exprs[1] == 'max by (unit) (charging:unit_power_watts{unit=~"$unit"})'
-    assert exprs[2] == 'max by (unit, vehicle) (tesla_wall_connector_vehicle_info{unit=~"$unit"})'
+    assert exprs[0] == 'max by (unit) (tesla_wall_connector_state_code{unit=~"$unit",site=~"$site"})'
+    assert exprs[1] == 'max by (unit) (charging:unit_power_watts{unit=~"$unit",site=~"$site"})'
+    assert exprs[2] == 'max by (unit, vehicle) (tesla_wall_connector_vehicle_info{unit=~"$unit",site=~"$site"})'
     assert "charging_session_energy_joules_total" in exprs[3] and exprs[3].startswith("sum by (unit) (")
     assert "charging_sessions_completed_total" in exprs[4] and exprs[4].startswith("sum by (unit) (")
     steps = {t["id"]: t["options"] for t in p["transformations"]}

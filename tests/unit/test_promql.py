@@ -119,7 +119,8 @@ NOT_METRICS = {"by", "without", "on", "ignoring", "group_left", "group_right", "
 
 
 def no_site(name: str | None) -> bool:
-    return name is not None and name.startswith("charging_threshold:")
+    from grafana.panels import without_site
+    return without_site(name)
 
 
 def assert_every_selector_has_the_matcher(original: str, injected: str, skip=lambda name: False) -> None:
@@ -144,10 +145,20 @@ def assert_every_selector_has_the_matcher(original: str, injected: str, skip=lam
 def test_every_dashboard_query_gets_the_site_matcher_on_every_selector_with_a_site() -> None:
     checked = 0
     for where, expr in dashboard_exprs():
-        injected = with_matcher(expr, SITE, skip=no_site)
-        assert_every_selector_has_the_matcher(expr, injected, no_site)
+        original = INSERTED.sub("", expr)       # what the board wrote: q() added the matchers
+        injected = with_matcher(original, SITE, skip=no_site)
+        assert injected == expr, where
+        assert_every_selector_has_the_matcher(original, injected, no_site)
         checked += 1
     assert checked > 200
+
+
+def test_series_without_a_site_are_skipped_by_name() -> None:
+    for name in ("prometheus_tsdb_head_series", "alertmanager_alerts", "vm_rows", "vmagent_remotewrite_requests_total",
+                 "vmalert_alerts_firing", "charging_threshold:price_high_cents_per_kwh"):
+        assert no_site(name), name
+    for name in (None, "up", "scrape_duration_seconds", "ALERTS", "charging:power_watts:sum", "twc_power_watts"):
+        assert not no_site(name), name
 
 
 async def test_every_session_store_query_takes_the_matcher(tmp_path: Path) -> None:
