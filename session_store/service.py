@@ -19,6 +19,8 @@ from billing.settings import tariff_for
 from upstreams.tessie import ChargeRecord, configured_unit_name, serial_of, vehicle_name
 from servicekit.config import Config
 from session_store.costing import GIVE_UP_S, cost_fields, session_bill
+
+PRICE_WAIT_S = 900.0   # after a start, how long missing price history may still be on its way
 from session_store.prometheus import Prometheus, Series
 from session_store.reconciliation import Plan, plan
 from session_store.sessions import Completed, Discarded, Params, UnitState, known_alike, segment_energy, step
@@ -85,6 +87,7 @@ class SessionService:
                              max_gap_s=300.0, min_energy_wh=settings.min_energy_kwh * 1000,
                              min_duration_s=settings.min_duration)
         self.tariff = tariff_for(config)
+        self.started = clock()
         self.working = WorkingState(states=storage.load_states())
         self.vehicle_names: dict[str, str] = {}   # VIN -> the name the Fleet exporter gave it (vehicle_info)
         self.source: Source | None = None
@@ -251,7 +254,8 @@ class SessionService:
     async def _reprice(self) -> None:
         """Sessions touching an hour that was not complete are repriced once it closes. A session whose
         prices are gone from Prometheus (stored before the tariff, older than its retention) keeps the
-        cost it has."""
+        cost it has, but not in the store's first PRICE_WAIT_S: a price history being backfilled or
+        imported right now (VictoriaMetrics makes it searchable seconds late) is not gone."""
         provisional = self.storage.sessions(provisional_only=True, limit=1000)
         if not provisional:
             return
@@ -261,7 +265,8 @@ class SessionService:
         for session in provisional:
             fields = self._cost(session.intervals, prices)
             if not prices or min(prices) > session.start:
-                fields = {"cost_final": self.clock() - session.end > GIVE_UP_S}
+                waited = self.clock() - self.started > PRICE_WAIT_S
+                fields = {"cost_final": waited and self.clock() - session.end > GIVE_UP_S}
             repriced = replace(session, **fields)
             if repriced != session:   # unchanged costs are not rewritten (nor the counters re-read)
                 updates.append(repriced)

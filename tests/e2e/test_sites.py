@@ -46,8 +46,9 @@ def scenario(home: dict) -> dict:
     }
 
 
-def test_two_homes_each_keep_their_own_sessions_costs_and_thresholds(tmp_path: Path) -> None:
-    shared = distinct_ports(("prom", "am", "meter"))
+@pytest.mark.parametrize("engine", ["prometheus", "victoriametrics"])
+def test_two_homes_each_keep_their_own_sessions_costs_and_thresholds(tmp_path: Path, engine: str) -> None:
+    shared = distinct_ports(("prom", "am", "meter", "vmagent", "vmalert"))
     ports = {name: distinct_ports(SITE_PORTS) for name in HOMES}
     sites = []
     for name, home in HOMES.items():
@@ -70,13 +71,18 @@ def test_two_homes_each_keep_their_own_sessions_costs_and_thresholds(tmp_path: P
         "sessions": {"evaluation_interval": 1, "min_duration": 10, "min_energy_kwh": 0.01},
         "smart_charging": {"evaluation_interval": 2},
         "meter": {"enabled": False, "listen": f"127.0.0.1:{shared['meter']}"},
-        "prometheus": {"listen": f"127.0.0.1:{shared['prom']}", "scrape_interval": 1},
+        "prometheus": {"listen": f"127.0.0.1:{shared['prom']}", "scrape_interval": 1, "engine": engine},
+        "victoriametrics": {"listen": f"127.0.0.1:{shared['prom']}", "vmagent_listen": f"127.0.0.1:{shared['vmagent']}",
+                            "vmalert_listen": f"127.0.0.1:{shared['vmalert']}"},
         "alertmanager": {"listen": f"127.0.0.1:{shared['am']}"},
         "sites": sites,
     }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     suite = SuiteRun(tmp_path, tmp_path / "suite.log", ["--config", str(tmp_path / "config.yaml")])
-    prometheus = f"http://127.0.0.1:{shared['prom']}"
+    prometheus = f"http://127.0.0.1:{shared['prom']}"       # Prometheus's query API, or VictoriaMetrics's
+    scraper = f"http://127.0.0.1:{shared['vmagent']}" if engine == "victoriametrics" else prometheus
+    engine_jobs = {"prometheus", "alertmanager"} if engine == "prometheus" else {"victoriametrics", "vmagent", "vmalert",
+                                                                                   "alertmanager"}
     store = {name: f"http://127.0.0.1:{ports[name]['sessions']}" for name in HOMES}
     sim = {name: Simulator(f"http://127.0.0.1:{ports[name]['sim']}", {}) for name in HOMES}
 
@@ -91,15 +97,16 @@ def test_two_homes_each_keep_their_own_sessions_costs_and_thresholds(tmp_path: P
 
         # every component of every site is scraped, labelled with its site
         def targets() -> list[dict]:
-            return get_json(f"{prometheus}/api/v1/targets")["data"]["activeTargets"]
-        wait_until(lambda: len(targets()) == 2 * len(JOBS) + 2 and all(t["health"] == "up" for t in targets()), 60,
+            return get_json(f"{scraper}/api/v1/targets")["data"]["activeTargets"]
+        wait_until(lambda: len(targets()) == 2 * len(JOBS) + len(engine_jobs) and all(t["health"] == "up"
+                                                                                      for t in targets()), 60,
                    0.5, "every target of both sites up")
         labelled = {(t["labels"]["job"], t["labels"].get("site")) for t in targets()}
-        assert labelled == {(job, site) for job in JOBS for site in HOMES} | {("prometheus", None),
-                                                                              ("alertmanager", None)}
+        assert labelled == {(job, site) for job in JOBS for site in HOMES} | {(job, None) for job in engine_jobs}
         # each site's price backfill is its own zone's history, labelled with the site
-        for name in HOMES:
-            assert query(f'count_over_time(electricity_price_5m_cents_per_kwh{{site="{name}"}}[40d]) > 8000'), name
+        for name in HOMES:   # (VictoriaMetrics makes imported series searchable seconds late)
+            wait_until(lambda: query(f'count_over_time(electricity_price_5m_cents_per_kwh{{site="{name}"}}[40d])'
+                                     ' > 8000'), 30, 0.5, f"{name}'s price history")
 
         # yesterday's charge of each home, from its own Fleet history, is in its own store only
         def inserted(name: str) -> list[dict]:
