@@ -223,3 +223,89 @@ def test_notification_templates_parse() -> None:
     result = amtool("template", "render", f"--template.glob={ROOT / 'alertmanager' / 'templates' / '*.tmpl'}",
                     "--template.text", '{{ template "charging.text" . }}')
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def subject(tmp_path: Path, common_labels: dict[str, str]) -> str:
+    """The subject line "charging.subject" makes of a notification whose alerts share `common_labels`."""
+    data = tmp_path / "subject.json"
+    data.write_text(json.dumps({**NOTIFICATION, "status": "firing", "commonLabels": common_labels,
+                                "alerts": NOTIFICATION["alerts"][:1]}))
+    result = amtool("template", "render", f"--template.glob={ROOT / 'alertmanager' / 'templates' / '*.tmpl'}",
+                    f"--template.data={data}", "--template.text", '{{ template "charging.subject" . }}')
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
+
+
+def test_subject_names_the_home_before_the_unit_when_alerts_carry_a_site(tmp_path: Path) -> None:
+    assert subject(tmp_path, {"alertname": "WallConnectorOffline", "site": "cabin", "charger": "garage"}) \
+        == "[FIRING:1] WallConnectorOffline · cabin · garage"
+    assert subject(tmp_path, {"alertname": "WallConnectorOffline", "charger": "garage"}) \
+        == "[FIRING:1] WallConnectorOffline · garage"
+    assert subject(tmp_path, {"alertname": "ElectricityPriceHigh", "site": "home"}) == "[FIRING:1] ElectricityPriceHigh · home"
+
+
+def test_the_route_groups_by_home_and_every_inhibition_stays_within_one() -> None:
+    """Several homes (the `site` target label of each home's jobs): a notification never mixes two
+    homes, and one home's offline charger or down exporter silences nothing at another."""
+    config = yaml.safe_load(render_alertmanager_config(load({}, {}, {})))
+    assert "site" in config["route"]["group_by"]
+    assert all("site" in rule.get("equal", []) for rule in config["inhibit_rules"]), config["inhibit_rules"]
+
+
+def test_real_alertmanager_keeps_two_homes_apart(tmp_path: Path, start_alertmanager, receiver: Receiver) -> None:
+    """Two homes, each with a Wall Connector named garage and one named barn: the same alert at both
+    homes makes two notifications, each naming its home; an offline charger or a down price exporter
+    inhibits its own home's alerts only; without a site label (a single home) inhibition is as before."""
+    settings = {"alertmanager": {"group_wait": 1, "webhook_urls": [f"{receiver.url}/hook"]}}
+    path = write_alertmanager_config(load(settings, {}, {"CHAT_WEBHOOK_URL": f"{receiver.url}/chat"}),
+                                     tmp_path / "alertmanager.yml")
+    alertmanager = start_alertmanager(path)
+
+    def alert(key: str, name: str, severity: str, **labels: str) -> dict:
+        # No startsAt: starting now, each waits its route's group_wait (an older one is sent at once).
+        return {"labels": {"alertname": name, "severity": severity, **labels},
+                "annotations": {"summary": key, "description": "d"}}
+
+    alerts = [
+        alert("home garage offline", "WallConnectorOffline", "warning", charger="garage", site="home"),
+        alert("home garage fault", "WallConnectorFault", "warning", charger="garage", site="home"),
+        alert("cabin garage fault", "WallConnectorFault", "warning", charger="garage", site="cabin"),
+        alert("home barn hot", "WallConnectorHighTemperature", "warning", charger="barn", sensor="handle", site="home"),
+        alert("cabin barn hot", "WallConnectorHighTemperature", "warning", charger="barn", sensor="handle", site="cabin"),
+        alert("shed offline", "WallConnectorOffline", "warning", charger="shed"),
+        alert("shed fault", "WallConnectorFault", "warning", charger="shed"),
+        alert("cabin price exporter down", "ExporterDown", "critical", job="price", instance="p:9884", site="cabin"),
+        alert("cabin price high", "ElectricityPriceHigh", "info", provider="comed", site="cabin"),
+        alert("home price high", "ElectricityPriceHigh", "info", provider="comed", site="home"),
+    ]
+    request = urllib.request.Request(f"{alertmanager}/api/v2/alerts", data=json.dumps(alerts).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    urllib.request.urlopen(request, timeout=5).read()
+
+    def states() -> dict[str, bool]:
+        with urllib.request.urlopen(f"{alertmanager}/api/v2/alerts", timeout=5) as response:
+            return {a["annotations"]["summary"]: bool(a["status"]["inhibitedBy"]) for a in json.load(response)}
+    inhibited = {"home garage fault", "shed fault", "cabin price high"}
+    wait_until(lambda: {key for key, muted in states().items() if muted} == inhibited, 30, 0.2,
+               f"exactly {sorted(inhibited)} to be inhibited")
+    assert set(states()) == {a["annotations"]["summary"] for a in alerts}
+
+    # Every alert of the warning and critical routes that is not inhibited, one notification each
+    # (the digest of info alerts gathers for a minute: not waited for here).
+    notified = {"home garage offline", "cabin garage fault", "home barn hot", "cabin barn hot", "shed offline",
+                "cabin price exporter down"}
+    def summaries(path: str) -> list[str]:
+        return sorted(a["annotations"]["summary"] for body in receiver.bodies(path) for a in body.get("alerts", []))
+    wait_until(lambda: set(summaries("/hook")) >= notified, 30, 0.2, "a notification per alert")
+    hooks = receiver.bodies("/hook")
+    assert summaries("/hook") == sorted(notified)
+    assert all(len(body["alerts"]) == 1 for body in hooks), "two homes' alerts share no notification"
+    groups = {body["alerts"][0]["annotations"]["summary"]: body["groupLabels"] for body in hooks}
+    assert groups["home barn hot"] == {"alertname": "WallConnectorHighTemperature", "site": "home", "charger": "barn"}
+    assert groups["cabin barn hot"] == {"alertname": "WallConnectorHighTemperature", "site": "cabin", "charger": "barn"}
+    assert groups["shed offline"] == {"alertname": "WallConnectorOffline", "charger": "shed"}
+    wait_until(lambda: len(receiver.bodies("/chat")) >= len(notified), 30, 0.2, "a chat message per alert")
+    titles = {body["attachments"][0]["title"] for body in receiver.bodies("/chat")}
+    assert {"[FIRING:1] WallConnectorHighTemperature · home · barn", "[FIRING:1] WallConnectorHighTemperature · cabin · barn",
+            "[FIRING:1] WallConnectorOffline · home · garage", "[FIRING:1] WallConnectorFault · cabin · garage",
+            "[FIRING:1] WallConnectorOffline · shed", "[FIRING:1] ExporterDown · cabin"} == titles

@@ -96,6 +96,70 @@ def test_every_alert_has_severity_summary_description_and_a_runbook_in_docs_aler
     assert not anchors - alerts, f"runbooks of no alert in docs/alerts.md: {sorted(anchors - alerts)}"
 
 
+# Several homes: every series of a home's jobs carries its `site` target label (none with a single
+# home). Every output keeps it: aggregations group by it, joins between a home's series match on it;
+# only joins with the constants of thresholds.yml (no site) match on nothing.
+AGGREGATION = re.compile(r"\b(sum|min|max|avg|count|group|stddev|stdvar|topk|bottomk|quantile|count_values)\s*"
+                         r"(?P<grouping>(?:by|without)\s*\([^)]*\))?\s*\(")
+MATCHING = re.compile(r"\b(on|ignoring)\s*\((?P<labels>[^)]*)\)(?P<rest>\s*group_(?:left|right)\([^)]*\)\s*[\w:]+)?")
+
+
+def site_problems(expr: str) -> list[str]:
+    problems = []
+    for match in AGGREGATION.finditer(expr):
+        grouping = match["grouping"] or ""
+        if not grouping.startswith("by") and not grouping.startswith("without"):
+            problems.append(f"{match[0]!r} drops site: aggregate `by (site, ...)`")
+        elif grouping.startswith("by") and "site" not in re.findall(r"\w+", grouping[2:]):
+            problems.append(f"{match[0]!r} drops site: add it to `by`")
+        elif grouping.startswith("without") and "site" in re.findall(r"\w+", grouping[7:]):
+            problems.append(f"{match[0]!r} drops site")
+    for match in MATCHING.finditer(expr):
+        labels = re.findall(r"\w+", match["labels"])
+        constant = (match[1] == "on" and not labels and match["rest"]
+                    and match["rest"].split(")")[-1].strip().startswith("charging_threshold:"))
+        if match[1] == "ignoring" and "site" in labels or match[1] == "on" and "site" not in labels and not constant:
+            problems.append(f"{match[0]!r} joins across homes: match on site (only constants join on())")
+    return problems
+
+
+def test_site_lint_finds_what_drops_or_crosses_homes() -> None:
+    assert site_problems("sum(x) or max by (unit) (y)") == [
+        "'sum(' drops site: aggregate `by (site, ...)`", "'max by (unit) (' drops site: add it to `by`"]
+    assert site_problems("x * on(unit) group_left(vehicle) y or on() z") == [
+        "'on(unit) group_left(vehicle) y' joins across homes: match on site (only constants join on())",
+        "'on()' joins across homes: match on site (only constants join on())"]
+    assert site_problems("max by (site, unit) (min_over_time(x[5m])) > on() group_left() charging_threshold:t"
+                         " and on(site, unit) max without (job) (y) * on (site) sum by(site)(z)") == []
+
+
+def test_every_rule_keeps_the_site_label() -> None:
+    problems = {rule.get("record") or rule["alert"]: site_problems(str(rule["expr"])) for rule in rules()}
+    assert not {name: found for name, found in problems.items() if found}
+
+
+def test_annotation_queries_read_the_alerts_own_home() -> None:
+    """A query an annotation runs selects the alert's own site (`site=""` matches a single home's
+    series without the label), and `$labels.site` is only ever tested with `with`: vmalert's
+    templates (unlike Prometheus's) give a missing label as no value, which `printf "%q"` turns into
+    `%!q(<nil>)`, a query error that drops the alert. `index $labels "site"` gives "" instead."""
+    for rule in rules():
+        if "alert" not in rule:
+            continue
+        for name, text in rule["annotations"].items():
+            assert "$labels.site" not in text.replace("{{ with $labels.site }}", ""), \
+                f"{rule['alert']} {name}: $labels.site outside `with` (use index $labels \"site\")"
+            for query in re.findall(r"\{\{ with (.+?) \}\}", text):
+                if not query.endswith("| query") and not query.startswith("query "):
+                    continue
+                if query.startswith("query "):
+                    assert re.fullmatch(r'query "charging_threshold:\w+"', query), \
+                        f"{rule['alert']} {name}: {query} is not a constant: select site=%q with printf"
+                else:
+                    assert re.search(r"[{,]site=%q}", query) and query.endswith(' (index $labels "site") | query'), \
+                        f"{rule['alert']} {name}: {query} does not select the alert's site"
+
+
 # A value an annotation prints: `printf "%.1f" $value`, `humanizeDuration $value`, or a query's first
 # value `{{ with QUERY }}{{ . | first | value | printf "%.1f" }}` (or printed as it is).
 PRINTED_VALUE = re.compile(r'(?P<format>printf "[^"]*"|humanize\w*) \$value'
