@@ -8,7 +8,7 @@ with the same token, cached state, no car woken), else its VIN:
 
     tesla_wall_connector_power_watts{din="1457768-02-G--PGT0001",unit="garage"} 11500.0
     tesla_wall_connector_vehicle_info{din="...",unit="garage",vehicle="Blue",vin="5YJ3..."} 1.0
-    tesla_energy_site_power_watts{flow="grid",site="Home"} 3200.0
+    tesla_energy_site_power_watts{energy_site="Home",flow="grid"} 3200.0
 """
 from __future__ import annotations
 
@@ -165,15 +165,15 @@ def make_collect(names: Units, site_label: list[str]):
         roles = unit_roles((u.din for u in infos), names.leaders, names.on_lan, names.unit_names)
         yield from build_families(UNIT_INFO, ("unit", "din"),
                                   [((names.unit(u.din), u.din), (u, roles[u.din])) for u in infos])
-        yield from build_families(SITE_ROWS, ("site",), [(site, live)] if live else [])
-        yield from build_families(SITE_INFO, ("site",), [(site, info)] if info else [])
+        yield from build_families(SITE_ROWS, ("energy_site",), [(site, live)] if live else [])
+        yield from build_families(SITE_INFO, ("energy_site",), [(site, info)] if info else [])
     return families
 
 
 def metric_reference() -> list[tuple[str, str, str, str]]:
     names = Units({}, {})
     rows = [r for m in (*unit_rows(names), *UNIT_INFO) for r in m.reference(("unit", "din"))]
-    return rows + [r for m in (*SITE_ROWS, *SITE_INFO) for r in m.reference(("site",))]
+    return rows + [r for m in (*SITE_ROWS, *SITE_INFO) for r in m.reference(("energy_site",))]
 
 
 class SiteResolver:

@@ -125,7 +125,7 @@ def test_wall_connector_only_site_exports_no_powerwall_or_flow_samples() -> None
     for name in ("tesla_energy_site_power_watts", "tesla_energy_site_battery_level_percent",
                  "tesla_energy_site_energy_left_joules"):
         assert f"\n{name}{{" not in text, name
-    assert 'tesla_energy_site_live_status_timestamp_seconds{site="Home"} 1.752546211e+09' in text
+    assert 'tesla_energy_site_live_status_timestamp_seconds{energy_site="Home"} 1.752546211e+09' in text
 
 
 def test_site_flows_are_those_reported_with_their_signs_and_energy_in_joules() -> None:
@@ -134,13 +134,13 @@ def test_site_flows_are_those_reported_with_their_signs_and_energy_in_joules() -
              if key.startswith("tesla_energy_site_power_watts")}
     assert flows == {"solar": 1185.0, "battery": 5060.0, "load": 6245.0, "grid": -799.800048828125,
                      "grid_services": 0.0, "generator": 0.0}
-    assert found['tesla_energy_site_energy_left_joules{site="Home"}'] == pytest.approx(38896.47368421053 * 3600)
-    assert found['tesla_energy_site_battery_level_percent{site="Home"}'] == pytest.approx(95.50537403739663)
+    assert found['tesla_energy_site_energy_left_joules{energy_site="Home"}'] == pytest.approx(38896.47368421053 * 3600)
+    assert found['tesla_energy_site_battery_level_percent{energy_site="Home"}'] == pytest.approx(95.50537403739663)
 
 
 def test_live_status_timestamp_keeps_its_utc_offset() -> None:
     found = parse(scenario("powerwall_site"))
-    assert found['tesla_energy_site_live_status_timestamp_seconds{site="Home"}'] == 1702851811.0  # 22:23:31Z
+    assert found['tesla_energy_site_live_status_timestamp_seconds{energy_site="Home"}'] == 1702851811.0  # 22:23:31Z
 
 
 def test_unit_facts_come_from_site_info_with_serial_from_the_din() -> None:
@@ -174,7 +174,7 @@ def test_the_power_sharing_role_comes_from_the_leaders_setting_or_from_which_uni
 
 
 def test_empty_site_name_and_time_zone_are_left_out_of_site_info() -> None:
-    assert 'tesla_energy_site_info{site="Home",site_id="2252000000654321"} 1.0' in scenario("wall_connector_only_site")
+    assert 'tesla_energy_site_info{energy_site="Home",site_id="2252000000654321"} 1.0' in scenario("wall_connector_only_site")
 
 
 def test_null_response_yields_no_unit_or_flow_samples() -> None:
