@@ -153,6 +153,12 @@ def test_two_homes_each_keep_their_own_sessions_costs_and_thresholds(tmp_path: P
                        f"{name}'s smart-charging thresholds from its own prices")
         assert thresholds("home") != pytest.approx(thresholds("cabin"), rel=0.01)
 
+        # the recording rules keep each home apart: power and the billed-price percentiles per site
+        for rule in ("charging:power_watts:sum",
+                     'electricity_price:billed_lookback_percentile_cents_per_kwh{percentile="90"}'):
+            wait_until(lambda: sorted(r["metric"].get("site") for r in query(rule)) == sorted(HOMES), 60, 0.5,
+                       f"{rule} per site")
+
         # each store's counters carry its own site only
         counted = query("sum by (site, unit) (charging_sessions_completed_total)")
         assert {(r["metric"]["site"], r["metric"]["unit"]) for r in counted} == {("home", "garage"),
