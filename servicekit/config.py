@@ -15,7 +15,7 @@ import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import yaml
 
@@ -520,11 +520,11 @@ def _env_value(name: str, env: Mapping[str, str]) -> str | None:
     return value
 
 
-# What a site may set for itself: the sections of one home (its equipment, cars, price zone, bill, sessions
-# and charging policy, and the demo's simulator). The rest (general, tessie, meter, prometheus, alertmanager)
-# is the suite's, shared by every site.
-SITE_SECTIONS = ("wall_connectors", "energy_site", "vehicles", "price", "tariff", "sessions", "smart_charging",
-                 "planner", "simulator")
+# What a site may set for itself: the sections of one home (its equipment, its Tessie account, cars, price
+# zone, bill, sessions and charging policy, and the demo's simulator). The rest (general, meter, prometheus,
+# victoriametrics, alertmanager) is the suite's, shared by every site.
+SITE_SECTIONS = ("wall_connectors", "tessie", "energy_site", "vehicles", "price", "tariff", "sessions",
+                 "smart_charging", "planner", "simulator")
 SITE_PORT_STEP = 100   # site i listens, where its section does not say, at the shared default port + 100 x i
 SITE_ENV = "CHARGING_SITE"
 # Environment variables naming one home's equipment: with several sites they cannot apply to all of them.
@@ -571,8 +571,10 @@ def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Map
         sections[name] = _on_site_ports(section, index, overlay.get(name, {})) if name in SITE_SECTIONS else section
     sections["sessions"] = _with_database(sections["sessions"], general, None if index == 0 else chosen)
     sections["meter"] = _with_meter_paths(sections["meter"], general)
-    _check_secrets(secrets)
-    config = Config(**sections, secrets=Secrets(**{name.lower(): _secret(name, env, secrets) for name in SECRET_NAMES}),
+    _check_secrets(secrets, names)
+    found = {name.lower(): _secret(name, env, secrets) for name in SECRET_NAMES}
+    found["tessie_access_token"] = _secret(site_token(chosen), env, secrets) or found["tessie_access_token"]
+    config = Config(**sections, secrets=Secrets(**found),
                     site=chosen, sites=names)
     _check(config)
     return config
@@ -651,11 +653,20 @@ def _secret(name: str, env: Mapping[str, str], secrets: Mapping[str, str]) -> Se
     return Secret(value) if value else None
 
 
-def _check_secrets(secrets: Mapping[str, str]) -> None:
+def site_token(site: str) -> str:
+    """The secret holding one site's own Tessie token (another account than the shared one)."""
+    return f"TESSIE_ACCESS_TOKEN_{site.upper().replace('-', '_')}"
+
+
+def _check_secrets(secrets: Mapping[str, str], sites: Sequence[str] = ()) -> None:
     """A typo of a secret's name (TESSIE_TOKEN, tessie_access_token) or an empty value would leave the
     suite quietly without it. Keys nothing like a secret's name belong to other tools sharing the file."""
+    tokens = {site_token(site) for site in sites if len(sites) > 1}
     for key, value in secrets.items():
-        if key not in SECRET_NAMES:
+        if key.startswith("TESSIE_ACCESS_TOKEN_") and key not in tokens:
+            raise ConfigError(f"secrets file: {key} names no site, got {key[:60]!r}; a site's own token is "
+                              + (", ".join(sorted(tokens)) if tokens else "only read with several sites (sites:)"))
+        if key not in SECRET_NAMES and key not in tokens:
             close = difflib.get_close_matches(key.upper(), SECRET_NAMES, n=1, cutoff=0.6)
             if close:
                 raise ConfigError(f"secrets file: unknown key, got {key[:60]!r}; did you mean {close[0]}? "

@@ -172,8 +172,7 @@ def all_sites(config: Config, config_path: str | None, secrets_path: str | None)
 
 def simulated(config: Config, sites: Sequence[Config] = ()) -> bool:
     """No Tessie token and no Wall Connector configured (at any site): everything runs against the simulator."""
-    return config.secrets.tessie_access_token is None and not any(
-        site.wall_connectors.chargers for site in (sites or [config]))
+    return not any(site.secrets.tessie_access_token or site.wall_connectors.chargers for site in (sites or [config]))
 
 
 DEMO, LIVE = "demo", "live"

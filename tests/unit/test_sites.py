@@ -86,6 +86,24 @@ def test_a_child_told_its_site_may_take_the_environment() -> None:
     assert load({}, {"VEHICLE_VINS": f"{CABIN_VIN}, {CABIN_VIN}"}, {}).vehicles.vins == (CABIN_VIN,)
 
 
+def test_a_site_may_have_its_own_tessie_account() -> None:
+    secrets = {"TESSIE_ACCESS_TOKEN": "shared-token", "TESSIE_ACCESS_TOKEN_CABIN": "cabin-token"}
+    mapping = {**TWO, "sites": [TWO["sites"][0], {**TWO["sites"][1], "tessie": {"base_url": "https://other.example"}}]}
+    home, cabin = load(mapping, {}, secrets), load(mapping, {}, secrets, "cabin")
+    assert home.secrets.tessie_access_token.reveal() == "shared-token"
+    assert cabin.secrets.tessie_access_token.reveal() == "cabin-token"
+    assert cabin.tessie.base_url == "https://other.example" and home.tessie.base_url == "https://api.tessie.com"
+    only_cabin = load(mapping, {}, {"TESSIE_ACCESS_TOKEN_CABIN": "cabin-token"})
+    assert only_cabin.secrets.tessie_access_token is None, "the first site has no token of its own"
+    with pytest.raises(ConfigError, match="^secrets file: TESSIE_ACCESS_TOKEN_LAKE names no site, got "
+                                          "'TESSIE_ACCESS_TOKEN_LAKE'; a site's own token is "
+                                          "TESSIE_ACCESS_TOKEN_CABIN, TESSIE_ACCESS_TOKEN_HOME$"):
+        load(mapping, {}, {"TESSIE_ACCESS_TOKEN_LAKE": "x"})
+    with pytest.raises(ConfigError, match="only read with several sites"):
+        load({}, {}, {"TESSIE_ACCESS_TOKEN_HOME": "x"})
+    assert "cabin-token" not in repr(cabin)
+
+
 def test_prometheus_labels_every_target_with_its_site_and_the_suite_s_own_with_none() -> None:
     sites = [load(TWO, {}, {}), load(TWO, {}, {}, "cabin")]
     rendered = yaml.safe_load(suite_main.reference_prometheus_config(sites[0], sites))
