@@ -3,7 +3,11 @@
 each of them against a real Prometheus fed by the simulator.
 
 Conventions: every selector of every query also follows `$site` (the homes Prometheus scrapes): `q()`
-adds `site=~"$site"` (grafana.panels), so the queries here never name the site. `$unit` filters Wall
+adds `site=~"$site"` (grafana.panels), so the queries never match on it; with several sites selected,
+totals of power, energy, cost and sessions add the sites up, while prices, percentiles, thresholds,
+states, ages, temperatures and ratios are per site (`per_site`: `max by (site)`, the site in the
+legend), breakdowns per unit or vehicle are `by (site, unit)` (two homes may both have a "garage") and
+joins between a site's series are `on(site, ...)`. `$unit` filters Wall
 Connector units (`unit` on Fleet and session metrics, `charger` on the local API), `$vehicle` vehicles; both are multi-value, All being `.*` (every series, the unlabelled
 ones too; the session store's tables get the selection as `${unit:csv}` and read `.*` as no filter). Per-day and per-hour bars
 are windows `[1d] offset -1d`: Grafana aligns those steps to local midnight (or the hour), so each
@@ -26,8 +30,8 @@ from grafana.panels import (
     GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, LOCAL_TIME, METERS_PER_MILE, MILES, NEUTRAL, NONE, PERCENT, PERCENTILE,
     PRICE, RATIO, REQUESTS, SECONDS, SOC, TEMPERATURE, UP, VOLT, WATT, WATT_HOURS, YES_NO, Board, Infinity, api_bars,
     api_table, bars, dial, fill_between, filter_variable, fixed_colour, flags, graph, in_fahrenheit, joined_table,
-    keyed_bars, label_table, histogram, q, setting, single, states, temperature, temperature_legend,
-    step, temperature_variable, texts, time_format_variable, timeline,
+    keyed_bars, label_table, histogram, by_site, per_site, q, setting, single, site_legend, states, temperature,
+    temperature_legend, step, temperature_variable, texts, time_format_variable, timeline,
 )
 
 U, V, C = 'unit=~"$unit"', 'vehicle=~"$vehicle"', 'charger=~"$unit"'
@@ -145,13 +149,14 @@ def counted(series: str, window: Window, by: str = "") -> str:
     first session's value) and extrapolate the rest. Session counters only fall when sessions of an
     unknown vehicle are attributed to one learned from charge history; per series the difference then
     moves them from one vehicle to the other, and the sum is right. Only the first value reads the whole
-    window, as `increase()` does; the rest reads a day."""
+    window, as `increase()` does; the rest reads a day. The store's own series decide per site (`on(site)`):
+    one home's store being up says nothing of another's history."""
     end = f"last_over_time({series}[{BEFORE}]{window.at_end})"
     before = f"last_over_time({series}[{BEFORE}]{window.at_start})"
     first = f"min_over_time({series}{window.selector})"
     fresh = (f"last_over_time({STORE_UP}[{BEFORE}]{window.at_start})"
              f" or last_over_time({FIRST_RECORDED}[{BEFORE}]{window.at_end}) >= {window.start}")
-    return f"sum{by}({end} - ({before} or {first} unless on() ({fresh}) or 0 * {end}))"
+    return f"sum{by}({end} - ({before} or {first} unless on(site) ({fresh}) or 0 * {end}))"
 
 
 def energy_kwh(window: Window, by: str = "") -> str:
@@ -169,15 +174,16 @@ def net_cost(window: Window, by: str = "") -> str:
     return f'({charged} - {cost(window, "supply_credit", by)})'
 
 
-def paid_cents_per_kwh(window: Window, by: str = "") -> str:
-    """Average supply price paid: net supply cost over energy (per group: only groups with energy)."""
-    energy = f"({energy_kwh(window, by)} > 0)" if by else f"({energy_kwh(window)})"
-    return f'({cost(window, "supply", by)} - {cost(window, "supply_credit", by)}) * 100 / {energy}'
+def paid_cents_per_kwh(window: Window, by: str = by_site()) -> str:
+    """Average supply price paid: net supply cost over energy, per site (a ratio: never across sites) or finer
+    group; only groups with energy."""
+    return f'({cost(window, "supply", by)} - {cost(window, "supply_credit", by)}) * 100 / ({energy_kwh(window, by)} > 0)'
 
 
 def billed_cents_per_kwh(window: str) -> str:
-    """Average billed hourly price (one sample per complete hour, stamped with its end), every hour weighing once."""
-    return f"max(avg_over_time(electricity_price_billed_cents_per_kwh{window}))"
+    """Average billed hourly price of each site's zone (one sample per complete hour, stamped with its end),
+    every hour weighing once."""
+    return per_site("max", f"avg_over_time(electricity_price_billed_cents_per_kwh{window})")
 
 
 def reference_cost(window: Window) -> str:
@@ -196,17 +202,19 @@ def a_week_earlier(expr: str) -> str:
     return f"last_over_time(({expr})[5m:1m] offset 1w)"
 
 
-PRICE_NOW = "max(electricity_price_cents_per_kwh)"                 # the latest 5-minute price
-HOUR_NOW = "max(electricity_price_hour_projected_cents_per_kwh)"   # what energy drawn now is billed at
-LAST_BILLED = "max(last_over_time(electricity_price_billed_cents_per_kwh[2h]))"  # the newest complete hour
+# Each site's zone has its own prices: every price is per site (the highest of two zones means nothing).
+PRICE_NOW = per_site("max", "electricity_price_cents_per_kwh")                  # the latest 5-minute price
+HOUR_NOW = per_site("max", "electricity_price_hour_projected_cents_per_kwh")    # what energy drawn now is billed at
+LAST_BILLED = per_site("max", "last_over_time(electricity_price_billed_cents_per_kwh[2h])")  # the newest complete hour
 # The billed price of the hour starting at a step H (bars of an hour): its sample is stamped with the hour's
 # end, H + 1h. Half an hour of lookback keeps out the previous hour's, stamped H (Prometheus 2 range
 # selectors include their start).
-BILLED_HOUR = "max(last_over_time(electricity_price_billed_cents_per_kwh[30m] offset -1h))"
+BILLED_HOUR = per_site("max", "last_over_time(electricity_price_billed_cents_per_kwh[30m] offset -1h)")
 # The hours of the day starting at a step D end in (D, D + 1d]: the same minus the previous day's last hour.
 BILLED_DAY = "[1439m] offset -1d"
-# Power per unit: the Fleet view of every unit, else the local API's chargers (as charging:power_watts:sum).
-UNIT_POWER = (f"sum by (unit) (charging:unit_power_watts{{{U}}}) or sum by (unit) "
+# Power per unit of each site: the Fleet view of every unit, else the local API's chargers (as
+# charging:power_watts:sum); by (site, unit), so a "garage" at two homes stays two units.
+UNIT_POWER = (f"sum by (site, unit) (charging:unit_power_watts{{{U}}}) or sum by (site, unit) "
               f'(label_replace(charging:charger_power_watts{{{C}}}, "unit", "$1", "charger", "(.*)"))')
 
 
@@ -237,18 +245,18 @@ def local_hour(shift: str) -> str:
     return f'count_values("hour", hour(vector(time() {shift} + {LOCAL_OFFSET_S})))'
 
 
-# Subqueries over the range give per hour-of-day series: the billed price of the hour ending at each hourly
-# step (stamped with its end) labelled with the hour it started in; the units' power each minute.
-BILLED_BY_HOUR = (f"max(last_over_time(electricity_price_billed_cents_per_kwh[30m])) * on() group_left(hour) "
-                  f"{local_hour('- 3600')}")
-ENERGY_BY_HOUR = (f"sum_over_time((sum({UNIT_POWER}) * on() group_left(hour) {local_hour('- 30')})[$__range:1m]) "
-                  f"* {MINUTE_KWH}")
+# Subqueries over the range give per hour-of-day series of each site: the billed price of its zone's hour ending
+# at each hourly step (stamped with its end) labelled with the hour it started in; its units' power each minute.
+BILLED_BY_HOUR = (f"{per_site('max', 'last_over_time(electricity_price_billed_cents_per_kwh[30m])')} "
+                  f"* on() group_left(hour) {local_hour('- 3600')}")
+ENERGY_BY_HOUR = (f"sum_over_time(({per_site('sum', UNIT_POWER)} * on() group_left(hour) {local_hour('- 30')})"
+                  f"[$__range:1m]) * {MINUTE_KWH}")
 
 
 def price_and_thresholds() -> tuple:
-    return (q(HOUR_NOW, "this hour (projected)"), q(PRICE_NOW, "5-minute price"),
-            q("max(smart_charging_stop_threshold_cents_per_kwh)", "stop above"),
-            q("max(smart_charging_resume_threshold_cents_per_kwh)", "resume below"))
+    return (q(HOUR_NOW, site_legend("this hour (projected)")), q(PRICE_NOW, site_legend("5-minute price")),
+            q(per_site("max", "smart_charging_stop_threshold_cents_per_kwh"), site_legend("stop above")),
+            q(per_site("max", "smart_charging_resume_threshold_cents_per_kwh"), site_legend("resume below")))
 
 
 def overview() -> Board:
@@ -262,16 +270,18 @@ def overview() -> Board:
         single("Charging power", WATT, q(f"sum({UNIT_POWER})"),
                description="Fleet units, else the local Wall Connectors (as charging:power_watts:sum).",
                sparkline=True),
-        single("Charging cost now", DOLLARS_PER_HOUR, q("charging:cost_dollars_per_hour"), decimals=2, w=3,
+        single("Charging cost now", DOLLARS_PER_HOUR, q("sum(charging:cost_dollars_per_hour)"), decimals=2, w=3,
                thresholds=("green", (0.5, "yellow"), (1, "orange"), (2, "red")),
                description=f"Every unit's power x (this hour's projected price + the delivery rate in force), dollars "
-                           f"per hour. {HOURLY_BILLING}, so energy drawn now pays the hour's price, not the latest "
-                           f"5-minute one."),
-        single("Price now", CENTS_PER_KWH, q(HOUR_NOW, "this hour"), q(PRICE_NOW, "5-minute"), thresholds=PRICE,
+                           f"per hour (each site's power at its own prices, the selected sites added up). "
+                           f"{HOURLY_BILLING}, so energy drawn now pays the hour's price, not the latest 5-minute one."),
+        single("Price now", CENTS_PER_KWH, q(HOUR_NOW, site_legend("this hour")), q(PRICE_NOW, site_legend("5-minute")),
+               thresholds=PRICE,
                background=True, decimals=1,
                description=f"This hour: {PROJECTED}; what charging now is billed at ({HOURLY_BILLING}). "
                            f"5-minute: the latest 5-minute price."),
-        single("This hour's percentile", PERCENT, q("max(electricity_price_hour_projected_percentile_rank_percent)"),
+        single("This hour's percentile", PERCENT,
+               q(per_site("max", "electricity_price_hour_projected_percentile_rank_percent"), site_legend()),
                thresholds=PERCENTILE, decimals=0, w=3,
                description="Where this hour's projected price ranks among the billed hours of the last 30 days; "
                            "smart charging (signal billed) stops above the 90th and resumes below the 75th "
@@ -287,7 +297,7 @@ def overview() -> Board:
                            "(tariff.reference_supply_per_kwh, same delivery) minus what they cost."),
     )
     board.add(
-        graph("Power per Wall Connector", WATT, q(UNIT_POWER, "{{unit}}"), w=16),
+        graph("Power per Wall Connector", WATT, q(UNIT_POWER, site_legend("{{unit}}")), w=16),
         graph("Price and smart-charging thresholds", CENTS_PER_KWH, *price_and_thresholds(), thresholds=PRICE, w=8,
               calcs=("lastNotNull",),
               description="This hour's projected price (what charging now is billed at) and the 5-minute price "
@@ -295,18 +305,19 @@ def overview() -> Board:
                           "hours of the lookback)."),
     )
     board.add(
-        bars("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
+        bars("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", site_legend("{{vehicle}}")),
              thresholds=SOC, min_value=0, max_value=100),
-        single("Vehicle charging state", NONE, q(f"tesla_vehicle_charging_state_code{{{V}}}", "{{vehicle}}"),
+        single("Vehicle charging state", NONE, q(f"tesla_vehicle_charging_state_code{{{V}}}",
+                                                 site_legend("{{vehicle}}")),
                mappings=VEHICLE_CHARGING, w=8, h=6,
                description="As the car reports it (cached while asleep; the unit's power is fresher)."),
-        single("Smart charging", NONE, q(f"smart_charging_status_code{{{V}}}", "{{vehicle}}"),
+        single("Smart charging", NONE, q(f"smart_charging_status_code{{{V}}}", site_legend("{{vehicle}}")),
                mappings=SMART_STATUS, w=6, h=6),
-        single("Smart-charging mode", NONE, q("smart_charging_dry_run"), mappings=MODE, w=2, h=6),
+        single("Smart-charging mode", NONE, q("smart_charging_dry_run", site_legend()), mappings=MODE, w=2, h=6),
     )
     board.add(
         bars("Session in progress", KWH, q(f"charging_session_in_progress_energy_joules{{{U}}} / {J_PER_KWH}",
-                                          "{{unit}}"), w=8,
+                                          site_legend("{{unit}}")), w=8,
              description="Energy of each open session so far."),
         label_table("Active alerts", 'ALERTS{alertstate="firing"}',
                     ["alertname", "severity", "unit", "charger", "vehicle", "provider", "job"], w=16,
@@ -356,11 +367,11 @@ def wall_connectors() -> Board:
     energy, sessions = "charging_session_energy_joules_total", "charging_sessions_completed_total"
     board.add(
         joined_table("All Wall Connectors", "unit",
-                     (q(f"max by (unit) (tesla_wall_connector_state_code{{{U}}})"), "State"),
-                     (q(f"max by (unit) (charging:unit_power_watts{{{U}}})"), "Power"),
-                     (q(f"max by (unit, vehicle) (tesla_wall_connector_vehicle_info{{{U}}})"), ""),
-                     (q(f"{counted(f'{energy}{{{U}}}', RANGE, ' by (unit) ')} / {J_PER_KWH}"), "Energy today"),
-                     (q(counted(f"{sessions}{{{U}}}", RANGE, " by (unit) ")), "Sessions today"),
+                     (q(per_site("max", f"tesla_wall_connector_state_code{{{U}}}", "unit")), "State"),
+                     (q(per_site("max", f"charging:unit_power_watts{{{U}}}", "unit")), "Power"),
+                     (q(per_site("max", f"tesla_wall_connector_vehicle_info{{{U}}}", "unit", "vehicle")), ""),
+                     (q(f"{counted(f'{energy}{{{U}}}', RANGE, by_site('unit'))} / {J_PER_KWH}"), "Energy today"),
+                     (q(counted(f"{sessions}{{{U}}}", RANGE, by_site("unit"))), "Sessions today"),
                      labels=["vehicle"], units={"Power": WATT, "Energy today": KWH, "Sessions today": COUNT},
                      mappings={"State": FLEET_STATE}, time_from="now/d", w=16, h=7, sort=("unit", False),
                      description=f"One row per unit: its Fleet state and power now, the plugged-in vehicle, and the "
@@ -386,16 +397,16 @@ def wall_connectors() -> Board:
             ("Cost this week and last", DOLLARS, net_cost(RANGE), 2),
             ("Sessions this week and last", COUNT, counted(f"{sessions}{week}", RANGE), 0))))
     board.row("Units").add(
-        graph("Power per unit", WATT, q(f"charging:unit_power_watts{{{U}}}", "{{unit}}"), w=24,
+        graph("Power per unit", WATT, q(f"charging:unit_power_watts{{{U}}}", site_legend("{{unit}}")), w=24,
               description="Fleet live_status; negative while power flows back to the home (Powershare)."),
-        bars("Power now", WATT, q(f"charging:unit_power_watts{{{U}}}", "{{unit}}")),
-        single("State", NONE, q(f"tesla_wall_connector_state_code{{{U}}}", "{{unit}}"), mappings=FLEET_STATE, w=8,
-               h=6, description="Fleet wall_connector_state (community-observed meanings)."),
-        single("Vehicle plugged in", NONE, q(f"tesla_wall_connector_vehicle_connected{{{U}}}", "{{unit}}"),
+        bars("Power now", WATT, q(f"charging:unit_power_watts{{{U}}}", site_legend("{{unit}}"))),
+        single("State", NONE, q(f"tesla_wall_connector_state_code{{{U}}}", site_legend("{{unit}}")),
+               mappings=FLEET_STATE, w=8, h=6, description="Fleet wall_connector_state (community-observed meanings)."),
+        single("Vehicle plugged in", NONE, q(f"tesla_wall_connector_vehicle_connected{{{U}}}", site_legend("{{unit}}")),
                mappings=YES_NO, w=8, h=6),
-        timeline("State over time", NONE, q(f"tesla_wall_connector_state_code{{{U}}}", "{{unit}}"),
+        timeline("State over time", NONE, q(f"tesla_wall_connector_state_code{{{U}}}", site_legend("{{unit}}")),
                  mappings=FLEET_STATE),
-        single("Fault state", NONE, q(f"tesla_wall_connector_fault_state_code{{{U}}}", "{{unit}}"),
+        single("Fault state", NONE, q(f"tesla_wall_connector_fault_state_code{{{U}}}", site_legend("{{unit}}")),
                mappings=FAULT_STATE, thresholds=("orange",), w=8, h=6,
                description="wall_connector_fault_state as reported: 2 in every observation so far; other codes "
                            "are undocumented."),
@@ -404,10 +415,11 @@ def wall_connectors() -> Board:
         label_table("Units", f"tesla_wall_connector_info{{{U}}}",
                     ["unit", "din", "part_number", "serial_number", "device_id", "active"], w=8),
         bars("Energy of completed sessions", KWH,
-             q(f"{counted(f'charging_session_energy_joules_total{{{U}}}', RANGE, ' by (unit) ')} / {J_PER_KWH}",
-               "{{unit}}"), w=12, description=f"Sessions completed in the time range. {COUNTED_WHEN_RECORDED}"),
+             q(f"{counted(f'charging_session_energy_joules_total{{{U}}}', RANGE, by_site('unit'))} / {J_PER_KWH}",
+               site_legend("{{unit}}")), w=12,
+             description=f"Sessions completed in the time range. {COUNTED_WHEN_RECORDED}"),
         bars("Session in progress", KWH,
-             q(f"charging_session_in_progress_energy_joules{{{U}}} / {J_PER_KWH}", "{{unit}}"), w=12),
+             q(f"charging_session_in_progress_energy_joules{{{U}}} / {J_PER_KWH}", site_legend("{{unit}}")), w=12),
     )
     return board
 
@@ -427,66 +439,76 @@ def wall_connector_diagnostics() -> Board:
                   "currents, temperatures (in °C or °F), Wi-Fi and lifetime counters.",
                   variables=[local, temperature_variable()])
     board.row("Power and grid").add(
-        graph("Power", WATT, q(f"twc_power_watts{{{C}}}", "{{charger}}")),
-        graph("Grid voltage", VOLT, q(f"twc_grid_voltage_volts{{{C}}}", "{{charger}}"), w=6),
-        graph("Grid frequency", HERTZ, q(f"twc_grid_frequency_hertz{{{C}}}", "{{charger}}"), w=6),
-        graph("Currents", AMPERE, q(f"twc_vehicle_current_amperes{{{C}}}", "{{charger}} vehicle"),
-              q(f"twc_phase_current_amperes{{{C}}}", "{{charger}} {{phase}}")),
-        graph("Output voltage per phase", VOLT, q(f"twc_phase_voltage_volts{{{C}}}", "{{charger}} {{phase}}"),
+        graph("Power", WATT, q(f"twc_power_watts{{{C}}}", site_legend("{{charger}}"))),
+        graph("Grid voltage", VOLT, q(f"twc_grid_voltage_volts{{{C}}}", site_legend("{{charger}}")), w=6),
+        graph("Grid frequency", HERTZ, q(f"twc_grid_frequency_hertz{{{C}}}", site_legend("{{charger}}")), w=6),
+        graph("Currents", AMPERE, q(f"twc_vehicle_current_amperes{{{C}}}", site_legend("{{charger}} vehicle")),
+              q(f"twc_phase_current_amperes{{{C}}}", site_legend("{{charger}} {{phase}}"))),
+        graph("Output voltage per phase", VOLT, q(f"twc_phase_voltage_volts{{{C}}}",
+                                                  site_legend("{{charger}} {{phase}}")),
               description="A few volts while the contactor is open."),
     )
     board.row("State").add(
-        timeline("EVSE state", NONE, q(f"twc_evse_state_code{{{C}}}", "{{charger}}"), mappings=EVSE_STATE, h=5),
-        single("Reachable", NONE, q('twc_up{target=~"$unit"}', "{{target}}"), mappings=UP,
+        timeline("EVSE state", NONE, q(f"twc_evse_state_code{{{C}}}", site_legend("{{charger}}")),
+                 mappings=EVSE_STATE, h=5),
+        single("Reachable", NONE, q('twc_up{target=~"$unit"}', site_legend("{{target}}")), mappings=UP,
                thresholds=GOOD_WHEN_ONE),
-        single("Contactor closed", NONE, q(f"twc_contactor_closed{{{C}}}", "{{charger}}"), mappings=YES_NO),
-        single("Vehicle plugged in", NONE, q(f"twc_vehicle_connected{{{C}}}", "{{charger}}"), mappings=YES_NO),
+        single("Contactor closed", NONE, q(f"twc_contactor_closed{{{C}}}", site_legend("{{charger}}")),
+               mappings=YES_NO),
+        single("Vehicle plugged in", NONE, q(f"twc_vehicle_connected{{{C}}}", site_legend("{{charger}}")),
+               mappings=YES_NO),
         single("Session energy (unit meter)", KWH, q(f"twc_session_energy_joules{{{C}}} / {J_PER_KWH}",
-                                                     "{{charger}}"), decimals=2),
-        single("Plugged in for", DURATION, q(f"twc_session_duration_seconds{{{C}}}", "{{charger}}")),
-        single("Uptime", DURATION, q(f"twc_uptime_seconds{{{C}}}", "{{charger}}")),
-        single("Active alerts", COUNT, q(f"twc_active_alerts{{{C}}}", "{{charger}}"), thresholds=BAD_WHEN_ANY),
-        single("Not-ready reasons", COUNT, q(f"twc_not_ready_reasons{{{C}}}", "{{charger}}"),
+                                                     site_legend("{{charger}}")), decimals=2),
+        single("Plugged in for", DURATION, q(f"twc_session_duration_seconds{{{C}}}", site_legend("{{charger}}"))),
+        single("Uptime", DURATION, q(f"twc_uptime_seconds{{{C}}}", site_legend("{{charger}}"))),
+        single("Active alerts", COUNT, q(f"twc_active_alerts{{{C}}}", site_legend("{{charger}}")),
+               thresholds=BAD_WHEN_ANY),
+        single("Not-ready reasons", COUNT, q(f"twc_not_ready_reasons{{{C}}}", site_legend("{{charger}}")),
                thresholds=BAD_WHEN_ANY, description="Newer firmware only."),
-        single("Installation status", NONE, q(f"twc_config_status{{{C}}}", "{{charger}}"), mappings=CONFIG_STATUS,
+        single("Installation status", NONE, q(f"twc_config_status{{{C}}}", site_legend("{{charger}}")),
+               mappings=CONFIG_STATUS,
                thresholds=("orange",)),
     )
     board.row("Temperatures and signals").add(
         graph("Temperatures", CELSIUS,
-              q(temperature(f"twc_temperature_celsius{{{C}}}"), temperature_legend("{{charger}} {{sensor}}")),
+              q(temperature(f"twc_temperature_celsius{{{C}}}"),
+                temperature_legend(site_legend("{{charger}} {{sensor}}"))),
               q(temperature("charging_threshold:temperature_high_celsius"), temperature_legend("alert level")),
               thresholds=TEMPERATURE, regexp_overrides=in_fahrenheit(*TEMPERATURE), description=IN_CHOSEN_UNIT),
         graph("Relay coil, pilot and thermopile", VOLT,
-              q(f"twc_relay_coil_voltage_volts{{{C}}}", "{{charger}} relay {{relay}}"),
-              q(f"twc_pilot_voltage_volts{{{C}}}", "{{charger}} pilot {{level}}"),
-              q(f"twc_input_thermopile_volts{{{C}}}", "{{charger}} thermopile")),
+              q(f"twc_relay_coil_voltage_volts{{{C}}}", site_legend("{{charger}} relay {{relay}}")),
+              q(f"twc_pilot_voltage_volts{{{C}}}", site_legend("{{charger}} pilot {{level}}")),
+              q(f"twc_input_thermopile_volts{{{C}}}", site_legend("{{charger}} thermopile"))),
         single("Average start-up temperature", CELSIUS,
-               q(temperature(f"twc_average_startup_temperature_celsius{{{C}}}"), temperature_legend("{{charger}}")),
+               q(temperature(f"twc_average_startup_temperature_celsius{{{C}}}"),
+                 temperature_legend(site_legend("{{charger}}"))),
                thresholds=TEMPERATURE, regexp_overrides=in_fahrenheit(*TEMPERATURE),
                description=f"Absent while the unit reports nan. {IN_CHOSEN_UNIT}"),
     )
     board.row("Wi-Fi").add(
-        graph("Wi-Fi signal", PERCENT, q(f"twc_wifi_signal_strength_percent{{{C}}}", "{{charger}}"),
+        graph("Wi-Fi signal", PERCENT, q(f"twc_wifi_signal_strength_percent{{{C}}}", site_legend("{{charger}}")),
               thresholds=("red", (30, "orange"), (50, "green")), min_value=0, max_value=100),
-        single("RSSI", DBM, q(f"twc_wifi_rssi_dbm{{{C}}}", "{{charger}}"),
+        single("RSSI", DBM, q(f"twc_wifi_rssi_dbm{{{C}}}", site_legend("{{charger}}")),
                thresholds=("red", (-80, "orange"), (-67, "green"))),
-        single("SNR", DECIBEL, q(f"twc_wifi_snr_decibels{{{C}}}", "{{charger}}"),
+        single("SNR", DECIBEL, q(f"twc_wifi_snr_decibels{{{C}}}", site_legend("{{charger}}")),
                thresholds=("red", (10, "orange"), (20, "green"))),
-        single("Wi-Fi connected", NONE, q(f"twc_wifi_connected{{{C}}}", "{{charger}}"), mappings=YES_NO,
+        single("Wi-Fi connected", NONE, q(f"twc_wifi_connected{{{C}}}", site_legend("{{charger}}")), mappings=YES_NO,
                thresholds=GOOD_WHEN_ONE, w=2),
-        single("Internet", NONE, q(f"twc_internet_connected{{{C}}}", "{{charger}}"), mappings=YES_NO,
+        single("Internet", NONE, q(f"twc_internet_connected{{{C}}}", site_legend("{{charger}}")), mappings=YES_NO,
                thresholds=GOOD_WHEN_ONE, w=2),
         label_table("Network", f"twc_wifi_info{{{C}}}", ["charger", "ssid", "ip", "mac"]),
         label_table("Firmware", f"twc_version_info{{{C}}}",
                     ["charger", "firmware_version", "part_number", "serial_number"]),
     )
     board.row("Lifetime counters").add(
-        single("Lifetime energy", KWH, q(f"twc_lifetime_energy_joules_total{{{C}}} / {J_PER_KWH}", "{{charger}}"),
+        single("Lifetime energy", KWH, q(f"twc_lifetime_energy_joules_total{{{C}}} / {J_PER_KWH}",
+                                         site_legend("{{charger}}")),
                decimals=0, description="The unit's own counter: it updates at session end and is known to jump."),
-        single("Counts", COUNT, *(q(f"{name}{{{C}}}", f"{{{{charger}}}} {label}") for name, label in LIFETIME_COUNTERS),
+        single("Counts", COUNT, *(q(f"{name}{{{C}}}", site_legend(f"{{{{charger}}}} {label}"))
+                                  for name, label in LIFETIME_COUNTERS),
                w=12),
-        single("Charging time", DURATION, q(f"twc_charging_time_seconds_total{{{C}}}", "{{charger}}")),
-        single("Powered on", DURATION, q(f"twc_powered_on_time_seconds_total{{{C}}}", "{{charger}}")),
+        single("Charging time", DURATION, q(f"twc_charging_time_seconds_total{{{C}}}", site_legend("{{charger}}"))),
+        single("Powered on", DURATION, q(f"twc_powered_on_time_seconds_total{{{C}}}", site_legend("{{charger}}"))),
     )
     return board
 
@@ -521,13 +543,14 @@ def session_history() -> Board:
         single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
         single("Cost", DOLLARS, q(net_cost(RANGE)), decimals=2,
                description=f"Supply (net) and delivery as billed ({HOURLY_BILLING}); final costs only."),
-        single("Average price paid", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE)), thresholds=PRICE,
-               decimals=2, description="Net supply cost over energy; compare with Energy & Costs' average billed "
-                                       "hourly price."),
-        single("Last session", KWH, q(f"charging_session_last_energy_joules{{{U}}} / {J_PER_KWH}", "{{unit}}"),
+        single("Average price paid", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE), site_legend()), thresholds=PRICE,
+               decimals=2, description="Net supply cost over energy, per site; compare with Energy & Costs' average "
+                                       "billed hourly price."),
+        single("Last session", KWH, q(f"charging_session_last_energy_joules{{{U}}} / {J_PER_KWH}",
+                                      site_legend("{{unit}}")),
                decimals=1),
         single("Last session ended", AGO, q(f"charging_session_last_end_timestamp_seconds{{{U}}} * 1000",
-                                            "{{unit}}")),
+                                            site_legend("{{unit}}"))),
     )
     board.add(
         api_table("Sessions", sessions_query(), h=10, units=SESSION_UNITS, mappings={"Final": COST_FINAL},
@@ -544,14 +567,15 @@ def session_history() -> Board:
                   units={"Energy so far": WATT_HOURS, "Power": WATT, "Estimated cost": DOLLARS},
                   description="The session store's /api/sessions/current: every unit's open session (that route "
                               "takes no unit or vehicle filter)."),
-        graph("Energy per day", KWH, q(energy_kwh(DAY, " by (vehicle) "), "{{vehicle}}"),
+        graph("Energy per day", KWH, q(energy_kwh(DAY, by_site("vehicle")), site_legend("{{vehicle}}")),
               bars=True, stacked=True, interval="1d", calcs=("sum",)),
         graph("Sessions per day", NONE,
-              q(counted(f"charging_sessions_completed_total{{{U},{V}}}", DAY, " by (unit) "), "{{unit}}"),
+              q(counted(f"charging_sessions_completed_total{{{U},{V}}}", DAY, by_site("unit")),
+                site_legend("{{unit}}")),
               bars=True, stacked=True, interval="1d", calcs=("sum",)),
         bars("Discarded sessions", NONE,
-             q(counted(f"charging_sessions_discarded_total{{{U}}}", RANGE, " by (unit, reason) "),
-               "{{unit}} {{reason}}"), w=12,
+             q(counted(f"charging_sessions_discarded_total{{{U}}}", RANGE, by_site("unit", "reason")),
+               site_legend("{{unit}} {{reason}}")), w=12,
              description="Too short or too small (sessions.min_duration, sessions.min_energy_kwh)."),
         bars("Reconciled with Fleet charge history", NONE,
              q(counted("charging_session_reconciliations_total", RANGE, " by (outcome) "), "{{outcome}}"),
@@ -601,8 +625,9 @@ def energy_costs() -> Board:
                   "paid against the average billed hourly price; charging time, energy per hour and over the "
                   "range, the best charging hours of the day, each unit's share, and this year against last.",
                   time_from="now-90d", variables=session_variables())
-    fixed = f"max(electricity_price_monthly_fixed_dollars) * $__range_s / {MONTH_S}"
-    capacity = f"max(electricity_price_monthly_capacity_dollars) * $__range_s / {MONTH_S}"
+    # each site's own tariff, its charges added up over the selected sites
+    fixed = f"sum({per_site('max', 'electricity_price_monthly_fixed_dollars')}) * $__range_s / {MONTH_S}"
+    capacity = f"sum({per_site('max', 'electricity_price_monthly_capacity_dollars')}) * $__range_s / {MONTH_S}"
     board.row("Time range (filtered by unit and vehicle)").add(
         single("Energy", KWH, q(energy_kwh(RANGE)), decimals=1),
         single("Supply", DOLLARS, q(f'{cost(RANGE, "supply")} - {cost(RANGE, "supply_credit")}'),
@@ -610,7 +635,8 @@ def energy_costs() -> Board:
         single("Delivery", DOLLARS, q(cost(RANGE, "delivery")), decimals=2,
                description="At the delivery rate in force during each interval (tariff.delivery_periods)."),
         single("Fixed charges", DOLLARS, q(fixed), decimals=2,
-               description="The monthly fixed charge prorated over the time range (unfiltered)."),
+               description="The monthly fixed charge prorated over the time range (unfiltered; each selected "
+                           "site's, added up)."),
         single("Capacity charges", DOLLARS, q(capacity), decimals=2,
                description="The monthly capacity charge (tariff.capacity_per_month) prorated over the time range "
                            "(unfiltered)."),
@@ -626,8 +652,8 @@ def energy_costs() -> Board:
                            "hourly pricing and when you charged saved. Negative: the fixed rate would have been "
                            "cheaper. The capacity charge, which only hourly pricing bills on its own, is not "
                            "deducted here; the Months table deducts it."),
-        single("Price paid vs billed hours", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE), "paid"),
-               q(billed_cents_per_kwh(RANGE.selector), "billed hours"), thresholds=PRICE, decimals=2, w=8,
+        single("Price paid vs billed hours", CENTS_PER_KWH, q(paid_cents_per_kwh(RANGE), site_legend("paid")),
+               q(billed_cents_per_kwh(RANGE.selector), site_legend("billed hours")), thresholds=PRICE, decimals=2, w=8,
                description=f"Net supply cost per kWh of the sessions against the average billed hourly price over "
                            f"the range, every hour weighing once ({HOURLY_BILLING}): below it, charging went to "
                            f"cheaper hours."),
@@ -644,7 +670,7 @@ def energy_costs() -> Board:
                                 f"time range, sampled every minute and added over the selected units (two units "
                                 f"charging for an hour: 2 hours). The units' power has no vehicle: the vehicle "
                                 f"filter does not apply."),
-        graph("Energy per hour", KWH, q(hourly_kwh(), "{{unit}}"), bars=True, stacked=True,
+        graph("Energy per hour", KWH, q(hourly_kwh(), site_legend("{{unit}}")), bars=True, stacked=True,
               interval="1h", calcs=("sum", "max"), w=10,
               description="Energy each unit drew in each clock hour (bars start at the hour): its power sampled "
                           "every minute x a minute, from the Fleet API, else the local one; the hour in progress "
@@ -659,14 +685,15 @@ def energy_costs() -> Board:
         joined_table("Best charging hours", "hour",
                      (q(f"avg_over_time(({BILLED_BY_HOUR})[$__range:1h])"), "Average billed price"),
                      (q(ENERGY_BY_HOUR), "Your energy"),
-                     (q(f"{ENERGY_BY_HOUR} / on() group_left() sum({ENERGY_BY_HOUR})"), "Share of your energy"),
+                     (q(f"{ENERGY_BY_HOUR} / on(site) group_left() {per_site('sum', ENERGY_BY_HOUR)}"),
+                      "Share of your energy"),
                      units={"Average billed price": CENTS_PER_KWH, "Your energy": KWH, "Share of your energy": RATIO},
                      sort=("Average billed price", False), w=10, h=10,
                      description=f"Each local hour of the day (0 = midnight to 1 am), cheapest first: the mean "
                                  f"billed price of that hour over the time range ({HOURLY_BILLING}), and the energy "
                                  f"the selected units drew in it (power sampled every minute, Fleet API else "
-                                 f"local; the vehicle filter does not apply) with its share of all your energy. "
-                                 f"{HOURS_OF_DAY}"),
+                                 f"local; the vehicle filter does not apply) with its share of all your energy; "
+                                 f"per site, each with its own prices. {HOURS_OF_DAY}"),
         keyed_bars("Price by hour of day", CENTS_PER_KWH, "hour",
                    *((q(f"{fn}_over_time(({BILLED_BY_HOUR})[$__range:1h])"), name)
                      for fn, name in (("min", "lowest"), ("avg", "average"), ("max", "highest"))),
@@ -676,10 +703,10 @@ def energy_costs() -> Board:
     )
     board.row("Per unit (filtered by unit and vehicle)").add(
         joined_table("Energy and cost per unit", "unit",
-                     (q(energy_kwh(RANGE, " by (unit) ")), "Energy"),
-                     (q(net_cost(RANGE, " by (unit) ")), "Cost"),
-                     (q(counted(f"charging_sessions_completed_total{{{U},{V}}}", RANGE, " by (unit) ")), "Sessions"),
-                     (q(paid_cents_per_kwh(RANGE, " by (unit) ")), "Price paid"),
+                     (q(energy_kwh(RANGE, by_site("unit"))), "Energy"),
+                     (q(net_cost(RANGE, by_site("unit"))), "Cost"),
+                     (q(counted(f"charging_sessions_completed_total{{{U},{V}}}", RANGE, by_site("unit"))), "Sessions"),
+                     (q(paid_cents_per_kwh(RANGE, by_site("unit"))), "Price paid"),
                      units={"Energy": KWH, "Cost": DOLLARS, "Sessions": COUNT, "Price paid": CENTS_PER_KWH},
                      sort=("Energy", True), w=24, h=6,
                      description=f"The sessions completed in the time range per unit: energy, cost (supply net of "
@@ -698,7 +725,8 @@ def energy_costs() -> Board:
               bars=True, interval="1d", calcs=("sum",), w=6, thresholds=("red", (0, "green")),
               description=f"Fixed-rate cost minus the cost of the sessions. {COUNTED_WHEN_RECORDED}"),
         graph("Price paid vs billed hours per day", CENTS_PER_KWH,
-              q(paid_cents_per_kwh(DAY), "paid"), q(billed_cents_per_kwh(BILLED_DAY), "billed hours"),
+              q(paid_cents_per_kwh(DAY), site_legend("paid")), q(billed_cents_per_kwh(BILLED_DAY),
+                                                                 site_legend("billed hours")),
               thresholds=PRICE, interval="1d", calcs=("mean",), w=6,
               description="Net supply cost per kWh against the mean of the day's billed hourly prices."),
     )
@@ -740,15 +768,19 @@ def energy_costs() -> Board:
         year_over_year("Charging cost: this year against last", DOLLARS, "charging_cost"),
     )
     board.row("Rates").add(
-        single("Delivery rate", CENTS_PER_KWH, q("max(electricity_price_delivery_cents_per_kwh)"), decimals=2, w=6,
+        single("Delivery rate", CENTS_PER_KWH, q(per_site("max", "electricity_price_delivery_cents_per_kwh"),
+                                                 site_legend()), decimals=2, w=6,
                description="The delivery rate in force now (tariff.delivery_periods by time of day, else "
                            "tariff.delivery_per_kwh)."),
-        single("Fixed-rate supply price", CENTS_PER_KWH, q("max(electricity_price_reference_supply_cents_per_kwh)"),
+        single("Fixed-rate supply price", CENTS_PER_KWH,
+               q(per_site("max", "electricity_price_reference_supply_cents_per_kwh"), site_legend()),
                thresholds=PRICE, decimals=3, w=6,
                description="The fixed-price supply rate savings are measured against "
                            "(tariff.reference_supply_per_kwh)."),
-        single("Fixed monthly charge", DOLLARS, q("max(electricity_price_monthly_fixed_dollars)"), decimals=2, w=6),
-        single("Capacity charge per month", DOLLARS, q("max(electricity_price_monthly_capacity_dollars)"),
+        single("Fixed monthly charge", DOLLARS, q(per_site("max", "electricity_price_monthly_fixed_dollars"),
+                                                  site_legend()), decimals=2, w=6),
+        single("Capacity charge per month", DOLLARS,
+               q(per_site("max", "electricity_price_monthly_capacity_dollars"), site_legend()),
                decimals=2, w=6, description="tariff.capacity_per_month: capacity PLC x scaling x the capacity rate; "
                                        "in month totals."),
     )
@@ -764,56 +796,64 @@ def vehicle_status() -> Board:
                   "and its own charging sessions from Tessie's charge history, at home and away.",
                   time_from="now-24h", variables=[vehicle_variable(), temperature_variable(), time_format_variable()])
     board.row("Battery").add(
-        dial("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
+        dial("State of charge", PERCENT, q(f"tesla_vehicle_battery_level_percent{{{V}}}", site_legend("{{vehicle}}")),
              thresholds=SOC),
-        single("Charge limit", PERCENT, q(f"tesla_vehicle_charge_limit_percent{{{V}}}", "{{vehicle}}"), h=6),
-        single("Range", MILES, q(f"tesla_vehicle_battery_range_meters{{{V}}} / {METERS_PER_MILE}", "{{vehicle}} rated"),
-               q(f"tesla_vehicle_estimated_battery_range_meters{{{V}}} / {METERS_PER_MILE}", "{{vehicle}} estimated"),
+        single("Charge limit", PERCENT, q(f"tesla_vehicle_charge_limit_percent{{{V}}}", site_legend("{{vehicle}}")),
+               h=6),
+        single("Range", MILES, q(f"tesla_vehicle_battery_range_meters{{{V}}} / {METERS_PER_MILE}",
+                                 site_legend("{{vehicle}} rated")),
+               q(f"tesla_vehicle_estimated_battery_range_meters{{{V}}} / {METERS_PER_MILE}",
+                 site_legend("{{vehicle}} estimated")),
                w=6, h=6,
                thresholds=("red", (50000, "orange"), (100000, "green"))),
         graph("State of charge over time", PERCENT,
-              q(f"tesla_vehicle_battery_level_percent{{{V}}}", "{{vehicle}}"),
-              q(f"tesla_vehicle_usable_battery_level_percent{{{V}}}", "{{vehicle}} usable"),
-              q(f"tesla_vehicle_charge_limit_percent{{{V}}}", "{{vehicle}} limit"),
+              q(f"tesla_vehicle_battery_level_percent{{{V}}}", site_legend("{{vehicle}}")),
+              q(f"tesla_vehicle_usable_battery_level_percent{{{V}}}", site_legend("{{vehicle}} usable")),
+              q(f"tesla_vehicle_charge_limit_percent{{{V}}}", site_legend("{{vehicle}} limit")),
               thresholds=SOC, w=8, h=6, min_value=0, max_value=100),
     )
     board.row("Charging").add(
-        timeline("Charging state", NONE, q(f"tesla_vehicle_charging_state_code{{{V}}}", "{{vehicle}}"),
+        timeline("Charging state", NONE, q(f"tesla_vehicle_charging_state_code{{{V}}}", site_legend("{{vehicle}}")),
                  mappings=VEHICLE_CHARGING, h=5),
-        graph("Charger power", WATT, q(f"tesla_vehicle_charger_power_watts{{{V}}}", "{{vehicle}}"), w=8),
-        graph("Charger voltage", VOLT, q(f"tesla_vehicle_charger_voltage_volts{{{V}}}", "{{vehicle}}"), w=8),
-        graph("Charger current", AMPERE, q(f"tesla_vehicle_charger_current_amperes{{{V}}}", "{{vehicle}}"), w=8),
+        graph("Charger power", WATT, q(f"tesla_vehicle_charger_power_watts{{{V}}}", site_legend("{{vehicle}}")), w=8),
+        graph("Charger voltage", VOLT, q(f"tesla_vehicle_charger_voltage_volts{{{V}}}", site_legend("{{vehicle}}")),
+              w=8),
+        graph("Charger current", AMPERE, q(f"tesla_vehicle_charger_current_amperes{{{V}}}",
+                                           site_legend("{{vehicle}}")), w=8),
         single("Energy added", KWH, q(f"tesla_vehicle_charge_energy_added_joules{{{V}}} / {J_PER_KWH}",
-                                      "{{vehicle}}"), decimals=1, w=6),
-        single("Time to full", DURATION, q(f"tesla_vehicle_time_to_full_charge_seconds{{{V}}}", "{{vehicle}}"), w=6),
-        single("Charge port door", NONE, q(f"tesla_vehicle_charge_port_door_open{{{V}}}", "{{vehicle}}"),
+                                      site_legend("{{vehicle}}")), decimals=1, w=6),
+        single("Time to full", DURATION, q(f"tesla_vehicle_time_to_full_charge_seconds{{{V}}}",
+                                           site_legend("{{vehicle}}")), w=6),
+        single("Charge port door", NONE, q(f"tesla_vehicle_charge_port_door_open{{{V}}}", site_legend("{{vehicle}}")),
                mappings=states({0: ("closed", "text"), 1: ("open", "blue")}), w=6),
         label_table("Charge cable", f"tesla_vehicle_charge_cable_info{{{V}}}", ["vehicle", "cable"], w=6, h=5),
     )
     board.row("Car").add(
-        timeline("Connectivity", NONE, q(f"tesla_vehicle_connectivity_code{{{V}}}", "{{vehicle}}"),
+        timeline("Connectivity", NONE, q(f"tesla_vehicle_connectivity_code{{{V}}}", site_legend("{{vehicle}}")),
                  mappings=CONNECTIVITY, h=5, description="Asleep cars are never woken; their data is from when "
                                                           "they fell asleep."),
-        single("Data age", SECONDS, q(f"time() - tesla_vehicle_data_timestamp_seconds{{{V}}}", "{{vehicle}}"),
+        single("Data age", SECONDS, q(f"time() - tesla_vehicle_data_timestamp_seconds{{{V}}}",
+                                      site_legend("{{vehicle}}")),
                thresholds=("green", (900, "yellow"), (3600, "orange")), w=6),
         graph("Temperatures", CELSIUS,
               q(temperature(f"tesla_vehicle_temperature_celsius{{{V}}}"),
-                temperature_legend("{{vehicle}} {{location}}")),
+                temperature_legend(site_legend("{{vehicle}} {{location}}"))),
               w=6, h=5, regexp_overrides=in_fahrenheit(*NEUTRAL), description=IN_CHOSEN_UNIT),
-        single("Odometer", MILES, q(f"tesla_vehicle_odometer_meters{{{V}}} / {METERS_PER_MILE}", "{{vehicle}}"), w=4),
-        single("Locked / Sentry", NONE, q(f"tesla_vehicle_locked{{{V}}}", "{{vehicle}} locked"),
-               q(f"tesla_vehicle_sentry_mode{{{V}}}", "{{vehicle}} sentry"), mappings=YES_NO, w=4),
+        single("Odometer", MILES, q(f"tesla_vehicle_odometer_meters{{{V}}} / {METERS_PER_MILE}",
+                                    site_legend("{{vehicle}}")), w=4),
+        single("Locked / Sentry", NONE, q(f"tesla_vehicle_locked{{{V}}}", site_legend("{{vehicle}} locked")),
+               q(f"tesla_vehicle_sentry_mode{{{V}}}", site_legend("{{vehicle}} sentry")), mappings=YES_NO, w=4),
         label_table("Software", f"tesla_vehicle_software_info{{{V}}}", ["vehicle", "vin", "version"], w=4, h=5),
     )
     board.row("Smart charging").add(
-        timeline("Smart-charging status", NONE, q(f"smart_charging_status_code{{{V}}}", "{{vehicle}}"),
+        timeline("Smart-charging status", NONE, q(f"smart_charging_status_code{{{V}}}", site_legend("{{vehicle}}")),
                  mappings=SMART_STATUS, h=5),
         graph("Price against the thresholds", CENTS_PER_KWH,
-              q("smart_charging_price_cents_per_kwh", "decided on"),
-              q("smart_charging_hour_projected_cents_per_kwh", "this hour (projected)"),
-              q("smart_charging_five_minute_price_cents_per_kwh", "5-minute price"),
-              q("smart_charging_stop_threshold_cents_per_kwh", "stop above"),
-              q("smart_charging_resume_threshold_cents_per_kwh", "resume below"), thresholds=PRICE, w=12,
+              q("smart_charging_price_cents_per_kwh", site_legend("decided on")),
+              q("smart_charging_hour_projected_cents_per_kwh", site_legend("this hour (projected)")),
+              q("smart_charging_five_minute_price_cents_per_kwh", site_legend("5-minute price")),
+              q("smart_charging_stop_threshold_cents_per_kwh", site_legend("stop above")),
+              q("smart_charging_resume_threshold_cents_per_kwh", site_legend("resume below")), thresholds=PRICE, w=12,
               calcs=("lastNotNull",),
               description=f"What each evaluation saw: the price it decided on (its signal), this hour's projected "
                           f"price and the latest 5-minute price, against the stop and resume thresholds "
@@ -823,16 +863,18 @@ def vehicle_status() -> Board:
                     description="smart_charging.signal: billed = this hour's projected price against percentiles "
                                 "of the billed hours; five_minute = the latest 5-minute price against percentiles "
                                 "of the 5-minute prices."),
-        single("Mode", NONE, q("smart_charging_dry_run"), mappings=MODE, w=3, h=8),
-        single("Price percentile", PERCENT, q("smart_charging_price_percentile_rank_percent"),
+        single("Mode", NONE, q("smart_charging_dry_run", site_legend()), mappings=MODE, w=3, h=8),
+        single("Price percentile", PERCENT, q("smart_charging_price_percentile_rank_percent", site_legend()),
                thresholds=PERCENTILE, decimals=0, w=3, h=8,
                description="Where the price decided on ranks within its history over the lookback."),
-        single("Price history behind the thresholds", DURATION, q("smart_charging_history_seconds"), w=3, h=8,
+        single("Price history behind the thresholds", DURATION, q("smart_charging_history_seconds", site_legend()),
+               w=3, h=8,
                thresholds=("red", (604800, "green")),
                description="Fewer than 7 days (smart_charging.min_history_days): never stops a car."),
-        single("Last evaluation", SECONDS, q("time() - smart_charging_last_evaluation_timestamp_seconds"), w=3,
+        single("Last evaluation", SECONDS, q("time() - smart_charging_last_evaluation_timestamp_seconds",
+                                             site_legend()), w=3,
                h=8, thresholds=("green", (120, "orange"), (600, "red"))),
-        single("Price age", SECONDS, q("smart_charging_price_age_seconds"), w=3, h=8, thresholds=AGE,
+        single("Price age", SECONDS, q("smart_charging_price_age_seconds", site_legend()), w=3, h=8, thresholds=AGE,
                description="Since the end of the latest 5-minute price's interval; older than "
                            "smart_charging.max_price_age (15 minutes): never stops a car."),
         bars("Actions", NONE, q("sum by (action, outcome) (increase(smart_charging_actions_total[$__range]))",
@@ -928,56 +970,61 @@ def departure_plan_panels() -> list:
     price_axis = [setting("unit", CENTS_PER_KWH), setting("custom.axisPlacement", "right")]
     return [
         keyed_bars("Departure plan over the price forecast", KWH, "hours_ahead",
-                   (q(f"sum by (hours_ahead) (smart_charging_plan_hour_energy_joules{{{V}}}) / {J_PER_KWH}"),
-                    PLAN_ENERGY),
-                   (q("max by (hours_ahead) (smart_charging_plan_hour_price_cents_per_kwh)"), PLAN_PRICE),
-                   (q("max by (hours_ahead) (electricity_price_forecast_cents_per_kwh)"), FORECAST_PRICE),
+                   (q(f"{per_site('sum', f'smart_charging_plan_hour_energy_joules{{{V}}}', 'hours_ahead')} "
+                      f"/ {J_PER_KWH}"), PLAN_ENERGY),
+                   (q(per_site("max", "smart_charging_plan_hour_price_cents_per_kwh", "hours_ahead")), PLAN_PRICE),
+                   (q(per_site("max", "electricity_price_forecast_cents_per_kwh", "hours_ahead")), FORECAST_PRICE),
                    key_label="clock hours ahead (0 = the hour in progress)",
                    overrides=[(PLAN_ENERGY, [fixed_colour("blue")]),
                               (PLAN_PRICE, [*price_axis, fixed_colour("orange")]),
                               (FORECAST_PRICE, [*price_axis, fixed_colour("yellow"),
                                                 setting("custom.fillOpacity", 30)])],
                    description=f"Bars: the wall energy the plan draws in each clock hour ahead (0 is the hour in "
-                               f"progress), of the selected vehicles together (one vehicle: its plan). Right axis: "
-                               f"what the planner expects a kWh of each hour to cost ({HOURLY_BILLING}: the hour "
+                               f"progress), of the selected vehicles together (one vehicle: its plan), per site. "
+                               f"Right axis: what the planner expects a kWh of each hour to cost ({HOURLY_BILLING}: the hour "
                                f"in progress from its published prices, later hours from the forecast, plus "
                                f"delivery), and the price exporter's forecast of the billed supply price (ComEd's "
                                f"day-ahead prices for the first hours, an hour-of-week profile of the billed "
                                f"hours after them). The planner picks the cheapest hours that still reach the "
                                f"target by the departure. {PLANNED_ONLY}"),
         single("Next departure", LOCAL_TIME,
-               q(f"smart_charging_plan_departure_timestamp_seconds{{{V}}} * 1000", "{{vehicle}}"), w=4,
+               q(f"smart_charging_plan_departure_timestamp_seconds{{{V}}} * 1000", site_legend("{{vehicle}}")), w=4,
                description="The next one-off or weekly departure set for the car (its date only when it is not "
                            "today)."),
         single("State of charge: now, reachable, target", PERCENT,
-               q(f"smart_charging_plan_state_of_charge_percent{{{V}}}", "{{vehicle}} now"),
-               q(f"smart_charging_plan_reachable_percent{{{V}}}", "{{vehicle}} reachable"),
-               q(f"smart_charging_plan_target_percent{{{V}}}", "{{vehicle}} target"), thresholds=SOC, decimals=0,
+               q(f"smart_charging_plan_state_of_charge_percent{{{V}}}", site_legend("{{vehicle}} now")),
+               q(f"smart_charging_plan_reachable_percent{{{V}}}", site_legend("{{vehicle}} reachable")),
+               q(f"smart_charging_plan_target_percent{{{V}}}", site_legend("{{vehicle}} target")), thresholds=SOC,
+               decimals=0,
                w=6, description="Now: what the plan starts from, the car's cached reading, or that reading plus "
                                 "the wall energy since when it is stale (smart_charging_plan_state_of_charge_"
                                 "estimated). Reachable: what the plan reaches by the departure; below the target, "
                                 "the deadline is at risk (DepartureTargetAtRisk)."),
-        single("Expected cost", DOLLARS, q(f"smart_charging_plan_expected_cost_dollars{{{V}}}", "{{vehicle}}"),
+        single("Expected cost", DOLLARS, q(f"smart_charging_plan_expected_cost_dollars{{{V}}}",
+                                           site_legend("{{vehicle}}")),
                decimals=2, w=3,
                description=f"What the planned energy (smart_charging_plan_energy_joules) costs at the planner's "
                            f"prices: billed supply plus delivery, before the fixed and capacity charges. "
                            f"{PLANNED_ONLY}"),
         single("Expected finish", LOCAL_TIME,
-               q(f"smart_charging_plan_expected_finish_timestamp_seconds{{{V}}} * 1000", "{{vehicle}}"), w=4,
+               q(f"smart_charging_plan_expected_finish_timestamp_seconds{{{V}}} * 1000", site_legend("{{vehicle}}")),
+               w=4,
                description=f"When the plan expects charging to end: before the departure by at least "
                            f"planner.margin (30 minutes) when the target is reachable. {PLANNED_ONLY}"),
-        single("Deadline", NONE, q(f"smart_charging_plan_deadline_at_risk{{{V}}}", "{{vehicle}}"),
+        single("Deadline", NONE, q(f"smart_charging_plan_deadline_at_risk{{{V}}}", site_legend("{{vehicle}}")),
                mappings=ON_TRACK, thresholds=BAD_WHEN_ANY, w=3,
                description=f"At risk: the target cannot be reached by the departure with the planner's margin; "
                            f"the car charges at every chance (DepartureTargetAtRisk after 10 minutes). "
                            f"{PLANNED_ONLY}"),
-        single("Day-ahead hours", COUNT, q("max(electricity_price_forecast_day_ahead_prices)", "day-ahead"),
-               q("count(max by (hours_ahead) (electricity_price_forecast_cents_per_kwh))", "forecast"),
+        single("Day-ahead hours", COUNT,
+               q(per_site("max", "electricity_price_forecast_day_ahead_prices"), site_legend("day-ahead")),
+               q(per_site("count", per_site("max", "electricity_price_forecast_cents_per_kwh", "hours_ahead")),
+                 site_legend("forecast")),
                thresholds=("orange", (1, "green")), decimals=0, w=2,
                description="Day-ahead: how many leading hours of the price forecast are ComEd's day-ahead prices "
                            "(published for the next day in the afternoon); the rest of the forecast hours are "
                            "the hour-of-week profile of the billed hours. 0: the whole forecast is the profile."),
-        single("Plans", NONE, q("max(smart_charging_plan_trusted)"), mappings=PLANS_TRUSTED,
+        single("Plans", NONE, q(per_site("max", "smart_charging_plan_trusted"), site_legend()), mappings=PLANS_TRUSTED,
                thresholds=GOOD_WHEN_ONE, w=2,
                description="Trusted, or fail-safe when Prometheus, the price or the forecast cannot be trusted: "
                            "every plugged-in car with a departure set then charges now (DeparturePlanUntrusted "
@@ -992,29 +1039,35 @@ def electricity_prices() -> Board:
                   f"percentiles (what smart charging and the percentile alerts compare with), the 5-minute prices "
                   f"with theirs, and the price history behind them.", time_from="now-24h", refresh="1m")
     board.add(
-        single("Price now", CENTS_PER_KWH, q(PRICE_NOW), thresholds=PRICE, background=True, decimals=1, w=3,
+        single("Price now", CENTS_PER_KWH, q(PRICE_NOW, site_legend()), thresholds=PRICE, background=True, decimals=1,
+               w=3,
                description="The latest 5-minute price (it covers the 5 minutes ending at its timestamp)."),
-        single("This hour (projected)", CENTS_PER_KWH, q(HOUR_NOW), thresholds=PRICE, background=True, decimals=2,
+        single("This hour (projected)", CENTS_PER_KWH, q(HOUR_NOW, site_legend()), thresholds=PRICE, background=True,
+               decimals=2,
                w=3, description=f"{PROJECTED[0].upper()}{PROJECTED[1:]}. {HOURLY_BILLING}: energy drawn now pays "
                                 f"this, final once the hour's twelfth price is published."),
-        single("Published this hour", COUNT, q("max(electricity_price_hour_published_prices)"), decimals=0, w=3,
+        single("Published this hour", COUNT, q(per_site("max", "electricity_price_hour_published_prices"),
+                                               site_legend()), decimals=0, w=3,
                thresholds=("blue", (12, "green")),
                description="5-minute prices of the hour in progress published so far, of 12; the rest of the "
                            "projection is at the latest price."),
-        single("Last billed hour", CENTS_PER_KWH, q(LAST_BILLED), thresholds=PRICE, decimals=2, w=3,
+        single("Last billed hour", CENTS_PER_KWH, q(LAST_BILLED, site_legend()), thresholds=PRICE, decimals=2, w=3,
                description="The billed price of the newest complete clock hour (the mean of its twelve 5-minute "
                            "prices)."),
         single("Percentile (30 days)", PERCENT,
-               q("max(electricity_price_hour_projected_percentile_rank_percent)", "this hour"),
-               q("max(electricity_price_percentile_rank_percent)", "5-minute"), thresholds=PERCENTILE, decimals=0,
+               q(per_site("max", "electricity_price_hour_projected_percentile_rank_percent"), site_legend("this hour")),
+               q(per_site("max", "electricity_price_percentile_rank_percent"), site_legend("5-minute")),
+               thresholds=PERCENTILE, decimals=0,
                w=3, description="This hour: where the projected hour price ranks among the billed hours of the "
                                 "last 30 days (smart charging's default signal). 5-minute: where the latest "
                                 "5-minute price ranks among the 5-minute prices."),
-        single("Price age", SECONDS, q("time() - max(electricity_price_interval_end_timestamp_seconds)"), w=3,
+        single("Price age", SECONDS,
+               q(f"time() - {per_site('max', 'electricity_price_interval_end_timestamp_seconds')}", site_legend()), w=3,
                thresholds=("green", (600, "orange"), (900, "red")),
                description="Since the end of the interval the newest price covers."),
         single("With delivery", CENTS_PER_KWH,
-               q(f"{HOUR_NOW} + max(electricity_price_delivery_cents_per_kwh)"), decimals=1, w=3,
+               q(f"{HOUR_NOW} + on(site) {per_site('max', 'electricity_price_delivery_cents_per_kwh')}",
+                 site_legend()), decimals=1, w=3,
                description="This hour's projected price plus the delivery rate in force: what a kWh drawn now "
                            "costs, before the fixed and capacity charges."),
         single("Alert levels", CENTS_PER_KWH, q("charging_threshold:price_low_cents_per_kwh", "low"),
@@ -1025,12 +1078,13 @@ def electricity_prices() -> Board:
     )
     board.add(
         graph("This hour, the billed hours and their 30-day percentiles", CENTS_PER_KWH,
-              q(HOUR_NOW, "this hour (projected)"),
-              q(LAST_BILLED, "last billed hour"),
-              q("max(electricity_price_5m_cents_per_kwh)", "5-minute price"),
-              q("max by (percentile) (electricity_price:billed_lookback_percentile_cents_per_kwh)",
-                "billed p{{percentile}}"),
-              thresholds=PRICE, threshold_lines=True, w=24, h=10, overrides=[fill_between("billed p75", "billed p25")],
+              q(HOUR_NOW, site_legend("this hour (projected)")),
+              q(LAST_BILLED, site_legend("last billed hour")),
+              q(per_site("max", "electricity_price_5m_cents_per_kwh"), site_legend("5-minute price")),
+              q(per_site("max", "electricity_price:billed_lookback_percentile_cents_per_kwh", "percentile"),
+                site_legend("billed p{{percentile}}")),
+              thresholds=PRICE, threshold_lines=True, w=24, h=10, overrides=[fill_between(site_legend("billed p75"),
+                                                                                          site_legend("billed p25"))],
               description=f"{HOURLY_BILLING}. This hour (projected): {PROJECTED}; it settles on the hour's billed "
                           f"price as the hour's prices are published, and the last billed hour steps to it when the "
                           f"hour closes. The band is the 25th to 75th percentile of the billed hours of the last 30 "
@@ -1039,16 +1093,17 @@ def electricity_prices() -> Board:
     )
     board.add(
         graph("Billed price per hour", CENTS_PER_KWH,
-              q(BILLED_HOUR, "billed"),
-              q(f"max(last_over_time(electricity_price_hour_projected_cents_per_kwh[1h] offset -1h)) "
-                f"unless on() {BILLED_HOUR}", "this hour (projected)"),
+              q(BILLED_HOUR, site_legend("billed")),
+              q(f"{per_site('max', 'last_over_time(electricity_price_hour_projected_cents_per_kwh[1h] offset -1h)')} "
+                f"unless on(site) {BILLED_HOUR}", site_legend("this hour (projected)")),
               thresholds=PRICE, bars=True, interval="1h", calcs=("mean", "max"), w=12,
               description=f"{HOURLY_BILLING}; each bar is the hour starting at it, the hour in progress at its "
                           f"projected price."),
         graph("5-minute price and its 30-day percentiles", CENTS_PER_KWH,
-              q("max(electricity_price_5m_cents_per_kwh)", "5-minute price"),
-              q("max by (percentile) (electricity_price:lookback_percentile_cents_per_kwh)", "p{{percentile}}"),
-              thresholds=PRICE, w=12, overrides=[fill_between("p75", "p25")],
+              q(per_site("max", "electricity_price_5m_cents_per_kwh"), site_legend("5-minute price")),
+              q(per_site("max", "electricity_price:lookback_percentile_cents_per_kwh", "percentile"),
+                site_legend("p{{percentile}}")),
+              thresholds=PRICE, w=12, overrides=[fill_between(site_legend("p75"), site_legend("p25"))],
               description="Each price is stamped with the end of its 5-minute interval; the band is the 25th to "
                           "75th percentile of the 5-minute prices of the last 30 days (recording rules): what the "
                           "spike alert and smart charging's five_minute signal use. Short spikes lift these "
@@ -1056,37 +1111,45 @@ def electricity_prices() -> Board:
     )
     board.add(
         bars("30-day percentiles", CENTS_PER_KWH,
-             q("max by (percentile) (electricity_price_billed_lookback_percentile_cents_per_kwh)",
-               "billed hours p{{percentile}}"),
-             q("max by (percentile) (electricity_price_lookback_percentile_cents_per_kwh)", "5-minute p{{percentile}}"),
+             q(per_site("max", "electricity_price_billed_lookback_percentile_cents_per_kwh", "percentile"),
+               site_legend("billed hours p{{percentile}}")),
+             q(per_site("max", "electricity_price_lookback_percentile_cents_per_kwh", "percentile"),
+               site_legend("5-minute p{{percentile}}")),
              thresholds=PRICE, w=12, h=8,
              description="The exporter's numpy statistics over the lookback: of the billed hourly prices (every "
                          "hour once) and of the 5-minute prices."),
-        single("30-day statistics", CENTS_PER_KWH, q("max(electricity_price_lookback_mean_cents_per_kwh)", "mean"),
-               q("max(electricity_price_lookback_median_cents_per_kwh)", "median"),
-               q("max(electricity_price_lookback_stddev_cents_per_kwh)", "standard deviation"),
+        single("30-day statistics", CENTS_PER_KWH, q(per_site("max", "electricity_price_lookback_mean_cents_per_kwh"),
+                                                     site_legend("mean")),
+               q(per_site("max", "electricity_price_lookback_median_cents_per_kwh"), site_legend("median")),
+               q(per_site("max", "electricity_price_lookback_stddev_cents_per_kwh"), site_legend("standard deviation")),
                thresholds=PRICE, decimals=2, w=6, h=8, description="Of the 5-minute prices over the lookback."),
-        single("Delivery rate", CENTS_PER_KWH, q("max(electricity_price_delivery_cents_per_kwh)"), decimals=2, w=6,
+        single("Delivery rate", CENTS_PER_KWH, q(per_site("max", "electricity_price_delivery_cents_per_kwh"),
+                                                 site_legend()), decimals=2, w=6,
                h=8, description="The delivery rate in force now (tariff.delivery_periods by time of day, else "
                                 "tariff.delivery_per_kwh), added to the supply price."),
     )
     board.row("History").add(
         graph("Price history (30 days)", CENTS_PER_KWH,
-              q(BILLED_HOUR, "billed hour"),
-              q(billed_cents_per_kwh("[1d]"), "24-hour average"),
+              q(BILLED_HOUR, site_legend("billed hour")),
+              q(billed_cents_per_kwh("[1d]"), site_legend("24-hour average")),
               thresholds=PRICE, interval="1h", time_from="30d", calcs=("mean", "min", "max"), w=12,
               description="The billed price of every hour and the mean of the 24 billed hours before each moment."),
-        single("History covered", DURATION, q("max(electricity_price_history_covered_seconds)"),
+        single("History covered", DURATION, q(per_site("max", "electricity_price_history_covered_seconds"),
+                                              site_legend()),
                thresholds=("red", (604800, "orange"), (2592000, "green")), w=3, h=8,
                description="5-minute prices the exporter holds. Fewer than 7 days: smart charging never stops a car "
                            "(run price-backfill)."),
-        single("Oldest price", AGO, q("max(electricity_price_history_oldest_timestamp_seconds) * 1000"), w=3, h=8),
-        single("Prices in 30 days", COUNT, q("max(electricity_price:lookback_prices)", "Prometheus"),
-               q("max(electricity_price_lookback_prices)", "exporter"),
+        single("Oldest price", AGO,
+               q(f"{per_site('max', 'electricity_price_history_oldest_timestamp_seconds')} * 1000", site_legend()),
+               w=3, h=8),
+        single("Prices in 30 days", COUNT, q(per_site("max", "electricity_price:lookback_prices"),
+                                             site_legend("Prometheus")),
+               q(per_site("max", "electricity_price_lookback_prices"), site_legend("exporter")),
                thresholds=("red", (2016, "green")), w=3, h=8,
                description="5-minute prices over the lookback as Prometheus and the exporter count them; "
                            "8,640 is 30 full days."),
-        single("Billed hours in 30 days", COUNT, q("max(electricity_price:billed_lookback_hours)"),
+        single("Billed hours in 30 days", COUNT, q(per_site("max", "electricity_price:billed_lookback_hours"),
+                                                   site_legend()),
                thresholds=("red", (168, "green")), w=3, h=8,
                description="Complete hours Prometheus holds a billed price for (electricity_price_billed_cents_per_kwh)"
                            "; 720 is 30 full days. Fewer than 168 (7 days, charging_threshold:min_history_hours): "
@@ -1099,37 +1162,41 @@ def suite_health() -> Board:
     board = Board("suite-health", "Suite health",
                   "Every exporter and the session store: scrape status, upstream polling, last success, errors, "
                   "request and scrape durations.", time_from="now-1h", refresh="30s")
+    requests = f"rate({REQUESTS_TOTAL}[$__rate_interval])"
+    failed = f'rate({REQUESTS_TOTAL[:-1]}, outcome!="success"}}[$__rate_interval])'
+    durations = f"rate({DURATION_BUCKETS}[$__rate_interval])"
     board.add(
-        timeline("Scrape targets", NONE, q(f"up{{{EXPORTER_JOBS}}}", "{{job}} {{instance}}"), mappings=UP,
+        timeline("Scrape targets", NONE, q(f"up{{{EXPORTER_JOBS}}}", site_legend("{{job}} {{instance}}")), mappings=UP,
                  thresholds=GOOD_WHEN_ONE, description="Prometheus scraping each component (ExporterDown)."),
-        single("Upstreams", NONE, q(f'{{__name__=~"({HEALTH_PREFIXES})_up"}}', "{{job}} {{target}}"),
-               q("charging_session_store_up", "session store -> Prometheus"), mappings=UP,
+        single("Upstreams", NONE, q(f'{{__name__=~"({HEALTH_PREFIXES})_up"}}', site_legend("{{job}} {{target}}")),
+               q("charging_session_store_up", site_legend("session store -> Prometheus")), mappings=UP,
                thresholds=GOOD_WHEN_ONE, w=12, h=6,
                description="1 if the exporter's last poll of the target succeeded and its data is fresh."),
         bars("Since last success", SECONDS,
              q(f'time() - {{__name__=~"({HEALTH_PREFIXES})_last_success_timestamp_seconds"}}',
-               "{{job}} {{target}}"),
-             q("time() - charging_session_store_last_success_timestamp_seconds", "session store"),
+               site_legend("{{job}} {{target}}")),
+             q("time() - charging_session_store_last_success_timestamp_seconds", site_legend("session store")),
              thresholds=AGE, w=12, h=6, description="UpstreamDataStale fires above 15 minutes."),
         graph("Upstream requests", REQUESTS,
-              q(f"sum by (job, endpoint, outcome) (rate({REQUESTS_TOTAL}[$__rate_interval]))",
+              q(f"sum by (job, endpoint, outcome) ({requests})",
                 "{{job}} {{endpoint}} {{outcome}}"), calcs=("mean",)),
         graph("Upstream error ratio", RATIO,
-              q(f'(sum by (job) (rate({REQUESTS_TOTAL[:-1]}, outcome!="success"}}[$__rate_interval]))'
-                f" or sum by (job) (rate({REQUESTS_TOTAL}[$__rate_interval])) * 0)"
-                f" / sum by (job) (rate({REQUESTS_TOTAL}[$__rate_interval]))", "{{job}}"),
+              q(f"({per_site('sum', failed, 'job')} or {per_site('sum', requests, 'job')} * 0)"
+                f" / {per_site('sum', requests, 'job')}", site_legend("{{job}}")),
               thresholds=("green", (0.05, "orange"), (0.2, "red")), threshold_lines=True, min_value=0,
               description="Failed requests (timeout, unreachable, auth_failed, ...) over all requests."),
         graph("Upstream request duration (p95)", SECONDS,
-              q(f"histogram_quantile(0.95, sum by (job, endpoint, le) (rate({DURATION_BUCKETS}[$__rate_interval])))",
-                "{{job}} {{endpoint}}"), thresholds=("green", (1, "orange"), (5, "red"))),
-        graph("Scrape duration", SECONDS, q(f"scrape_duration_seconds{{{EXPORTER_JOBS}}}", "{{job}}"),
+              q(f"histogram_quantile(0.95, {per_site('sum', durations, 'job', 'endpoint', 'le')})",
+                site_legend("{{job}} {{endpoint}}")), thresholds=("green", (1, "orange"), (5, "red"))),
+        graph("Scrape duration", SECONDS, q(f"scrape_duration_seconds{{{EXPORTER_JOBS}}}", site_legend("{{job}}")),
               thresholds=("green", (0.5, "orange"), (1, "red"))),
-        graph("Samples per scrape", COUNT, q(f"scrape_samples_scraped{{{EXPORTER_JOBS}}}", "{{job}}"), w=8),
-        single("Sessions behind", SECONDS, q("time() - charging_session_watermark_timestamp_seconds"), thresholds=AGE,
+        graph("Samples per scrape", COUNT, q(f"scrape_samples_scraped{{{EXPORTER_JOBS}}}", site_legend("{{job}}")),
+              w=8),
+        single("Sessions behind", SECONDS, q("time() - charging_session_watermark_timestamp_seconds", site_legend()),
+               thresholds=AGE,
                w=4, description="Power samples newer than the watermark are not yet turned into sessions."),
         single("Smart charging last evaluated", SECONDS,
-               q("time() - smart_charging_last_evaluation_timestamp_seconds"),
+               q("time() - smart_charging_last_evaluation_timestamp_seconds", site_legend()),
                thresholds=("green", (120, "orange"), (600, "red")), w=4),
         single("Alerts firing", NONE, q('count by (severity) (ALERTS{alertstate="firing"})', "{{severity}}"),
                thresholds=BAD_WHEN_ANY, w=8, description="By severity; the list is on Charging Overview."),
@@ -1145,13 +1212,20 @@ EV_COST, COMPUTED, UTILITY = "utility_meter_read_ev_cost_dollars", 'source="comp
 LOGIN = states({0: ("expired: run charging-meter --setup", "red"), 1: ("ok", "green")})
 
 
-def meter_day(series: str, labels: str = "") -> str:
-    """A per-day total of a meter series (increments at each read's end; corrections included)."""
-    return f"sum(sum_over_time({series}{{{labels}}}[1d] offset -1d))"
+def meter_day(series: str, labels: str = "", by: str = "") -> str:
+    """A per-day total of a meter series (increments at each read's end; corrections included): of the selected
+    sites added up, or per site (`by_site()`, the parts of a ratio)."""
+    return f"sum{by}(sum_over_time({series}{{{labels}}}[1d] offset -1d))"
+
+
+def site_period(metric: str, period: str) -> str:
+    """A period's total of each site's meter."""
+    return per_site("max", f'utility_meter_period_{metric}{{period="{period}"}}')
 
 
 def meter_period(metric: str, period: str, scale: str = "") -> str:
-    return f'max(utility_meter_period_{metric}{{period="{period}"}}){scale}'
+    """A period's total, the selected sites' meters added up."""
+    return f"sum({site_period(metric, period)}){scale}"
 
 
 def meter_query() -> Infinity:
@@ -1181,15 +1255,21 @@ def meter_bills() -> Board:
                   "the bills.", time_from="now-30d", refresh="5m")
     home, cost = "utility_meter_read_energy_joules", "utility_meter_read_cost_dollars"
     ev = "utility_meter_read_ev_energy_joules"
+    bill_amount = 'utility_meter_bill_amount_dollars{estimated="false"}'
+    bill_energy = 'utility_meter_bill_energy_joules{estimated="false"}'
     board.row("Status").add(
-        single("Login", NONE, q("max(utility_meter_login_ok)"), mappings=LOGIN, thresholds=GOOD_WHEN_ONE,
+        single("Login", NONE, q(per_site("max", "utility_meter_login_ok"), site_legend()), mappings=LOGIN,
+               thresholds=GOOD_WHEN_ONE,
                w=6, description="The stored utility login (UtilityLoginExpired fires after 15 minutes at 0)."),
-        single("Portal", NONE, q("max(utility_meter_up)"), mappings=UP, thresholds=GOOD_WHEN_ONE,
+        single("Portal", NONE, q(per_site("max", "utility_meter_up"), site_legend()), mappings=UP,
+               thresholds=GOOD_WHEN_ONE,
                description="1 while the last attempt to reach the portal succeeded."),
-        single("Newest read", AGO, q("max(utility_meter_newest_read_end_timestamp_seconds) * 1000"), w=5,
+        single("Newest read", AGO, q(f"{per_site('max', 'utility_meter_newest_read_end_timestamp_seconds')} * 1000",
+                                     site_legend()), w=5,
                description=METER_LAG),
-        single("Reads", COUNT, q("max(utility_meter_reads)"), decimals=0, w=4),
-        single("Corrections", COUNT, q("max(utility_meter_corrections_total)"), decimals=0, w=5,
+        single("Reads", COUNT, q(per_site("max", "utility_meter_reads"), site_legend()), decimals=0, w=4),
+        single("Corrections", COUNT, q(per_site("max", "utility_meter_corrections_total"), site_legend()), decimals=0,
+               w=5,
                description="Reads the portal corrected after first publishing them; each replaced the old values."),
     )
     board.row("Usage and cost").add(
@@ -1203,17 +1283,22 @@ def meter_bills() -> Board:
         single("Month to date cost", DOLLARS, q(meter_period("cost_dollars", "month_to_date")), decimals=2,
                description="Usage charges as the utility computed them; monthly charges come with the bill."),
         single("Effective rate (month to date)", CENTS_PER_KWH,
-               q(f'{meter_period("cost_dollars", "month_to_date")} / {meter_period("energy_joules", "month_to_date")}'
-                 f" * {J_PER_KWH} * 100"), decimals=2, w=6,
+               q(f'{site_period("cost_dollars", "month_to_date")} / on(site) '
+                 f'{site_period("energy_joules", "month_to_date")} * {J_PER_KWH} * 100', site_legend()), decimals=2,
+               w=6,
                description="The utility's cost of the home's energy over that energy (supply and delivery)."),
-        single("EV share (month to date)", RATIO, q('max(utility_meter_ev_share_ratio{period="month_to_date"})'),
+        single("EV share (month to date)", RATIO, q(per_site("max",
+                                                             'utility_meter_ev_share_ratio{period="month_to_date"}'),
+                                                    site_legend()),
                decimals=1, w=6, description="EV charging energy (our sessions) over the home's metered energy."),
         single("Cost discrepancy (last bill)", RATIO,
-               q('max(utility_meter_cost_discrepancy_ratio{period="last_bill"})'), decimals=1, w=6,
+               q(per_site("max", 'utility_meter_cost_discrepancy_ratio{period="last_bill"}'), site_legend()),
+               decimals=1, w=6,
                thresholds=("green", (0.05, "orange")), description="Our EV cost over the utility's minus 1 for the "
                "last bill's period (UtilityCostDiscrepancy above 5 %)."),
         single("Cost discrepancy (month to date)", RATIO,
-               q('max(utility_meter_cost_discrepancy_ratio{period="month_to_date"})'), decimals=1, w=6,
+               q(per_site("max", 'utility_meter_cost_discrepancy_ratio{period="month_to_date"}'), site_legend()),
+               decimals=1, w=6,
                thresholds=("green", (0.05, "orange"))),
         graph("Daily usage", KWH, q(f"{meter_day(home)} / {J_PER_KWH}", "home"), bars=True, interval="1d",
               calcs=("sum", "mean"), description=METER_LAG),
@@ -1223,7 +1308,8 @@ def meter_bills() -> Board:
               q(f"({meter_day(home)} - {meter_day(ev)}) / {J_PER_KWH}", "non-EV"),
               q(f"{meter_day(home)} / {J_PER_KWH}", "home"), bars=True, interval="1d", calcs=("sum",),
               description="Per day: the home's metered energy, the EV's part (our sessions) and the rest."),
-        graph("EV share per day", RATIO, q(f"{meter_day(ev)} / {meter_day(home)}", "EV share"), bars=True,
+        graph("EV share per day", RATIO, q(f"{meter_day(ev, by=by_site())} / on(site) {meter_day(home, by=by_site())}",
+                                           site_legend("EV share")), bars=True,
               interval="1d", calcs=("mean",), min_value=0),
         graph("Calculated vs actual EV cost", DOLLARS,
               q(meter_day(EV_COST, COMPUTED), "ours (tariff)"), q(meter_day(EV_COST, UTILITY), "utility (metered)"),
@@ -1231,7 +1317,8 @@ def meter_bills() -> Board:
               description="The EV energy's cost per day: ours from the tariff, the utility's as the read's cost "
                           "times the EV share of the read."),
         graph("Discrepancy per day", RATIO,
-              q(f"{meter_day(EV_COST, COMPUTED)} / {meter_day(EV_COST, UTILITY)} - 1", "ours / utility - 1"), bars=True, interval="1d", calcs=("mean",),
+              q(f"{meter_day(EV_COST, COMPUTED, by_site())} / on(site) {meter_day(EV_COST, UTILITY, by_site())} - 1",
+                site_legend("ours / utility - 1")), bars=True, interval="1d", calcs=("mean",),
               thresholds=("green", (0.05, "orange")), threshold_lines=True),
         label_table("Tuning hint", "utility_meter_tuning_hint_info", ["hint"], w=24, h=4,
                     description="A tariff setting to change so computed costs match the bills (empty: they agree)."),
@@ -1247,20 +1334,22 @@ def meter_bills() -> Board:
                  .column("period_start", "Period").column("usage_charges", "Usage", "number")
                  .column("other_charges", "Monthly charges", "number"), x_field="Period", w=12),
         single("12-month average bill", DOLLARS,
-               q('avg(avg_over_time(utility_meter_bill_amount_dollars{estimated="false"}[1h]))'), decimals=2, w=4),
+               q(per_site("avg", f"avg_over_time({bill_amount}[1h])"), site_legend()), decimals=2, w=4),
         single("12-month average energy", KWH,
-               q(f'avg(avg_over_time(utility_meter_bill_energy_joules{{estimated="false"}}[1h])) / {J_PER_KWH}'),
+               q(f"{per_site('avg', f'avg_over_time({bill_energy}[1h])')} / {J_PER_KWH}", site_legend()),
                decimals=0, w=4),
         single("12-month effective rate", CENTS_PER_KWH,
-               q('sum(avg_over_time(utility_meter_bill_amount_dollars{estimated="false"}[1h])) / '
-                 f'sum(avg_over_time(utility_meter_bill_energy_joules{{estimated="false"}}[1h])) * {J_PER_KWH} * 100'),
+               q(f"{per_site('sum', f'avg_over_time({bill_amount}[1h])')} / on(site) "
+                 f"{per_site('sum', f'avg_over_time({bill_energy}[1h])')} * {J_PER_KWH} * 100", site_legend()),
                decimals=2, w=4, description="All bills' amounts (monthly charges included) over "
                                                              "their energy."),
         graph("Effective rate history", CENTS_PER_KWH,
-              q(f"{meter_day(cost)} / {meter_day(home)} * {J_PER_KWH} * 100", "per day"), bars=True, interval="1d",
+              q(f"{meter_day(cost, by=by_site())} / on(site) {meter_day(home, by=by_site())} * {J_PER_KWH} * 100",
+                site_legend("per day")), bars=True, interval="1d",
               calcs=("mean", "min", "max")),
         histogram("Effective rate distribution", CENTS_PER_KWH,
-                  q(f"{meter_day(cost)} / {meter_day(home)} * {J_PER_KWH} * 100", "per day"), interval="1d",
+                  q(f"{meter_day(cost, by=by_site())} / on(site) {meter_day(home, by=by_site())} * {J_PER_KWH} * 100",
+                site_legend("per day")), interval="1d",
                   description="How the days' effective rates spread over the time range."),
         api_table("Best and worst days", meter_query(), h=9, sort_ascending=True,
                   units={"Effective rate": CENTS_PER_KWH, "Home": KWH, "Cost": DOLLARS, "EV": KWH,

@@ -11,6 +11,14 @@ every query (servicekit.promql.with_matcher), except those of series without a s
 and the filter variables list only the chosen sites' values. All is `.*`, which matches an unlabelled
 series too: a single-site Prometheus without the label shows everything, as before. The session
 store's tables read a `store` datasource variable: one Infinity datasource per site.
+
+With several sites selected a query must not mix them (`per_site`, `by_site`, `site_legend`):
+additive quantities (power, energy, cost, session counts) may be summed over the chosen sites (the
+total), but a breakdown per unit or vehicle keeps `site` in its `by (...)`, since two homes may both
+have a "garage"; non-additive ones (prices, percentiles, thresholds, states, ages, temperatures,
+ratios) are per site (`max by (site)`), each series named with its site (`{{site}}`); joins between a
+site's series match `on(site, ...)`. Over series without the label, `by (site)` is one unlabelled
+series and `on(site)` is `on()`: a single-site Prometheus answers as before.
 """
 from __future__ import annotations
 
@@ -29,7 +37,9 @@ TAG = "charging"
 PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 INFINITY_TYPE = "yesoreyeram-infinity-datasource"
 SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="${store}")
+SITE = "site"
 SITE_MATCHER = 'site=~"$site"'
+SITE_LEGEND = "{{site}}"
 # The per-site jobs (Prometheus gives their targets the `site` label); their `up` lists the sites.
 SITE_JOBS = 'job=~"twc|fleet|vehicle|price|session_store|meter"'
 # Series with no site label: Prometheus's, Alertmanager's and VictoriaMetrics's own, and the constant
@@ -100,6 +110,23 @@ def without_site(name: str | None) -> bool:
 def sited(expr: str) -> str:
     """`expr` reading only the sites chosen in the `site` variable."""
     return with_matcher(expr, SITE_MATCHER, skip=without_site)
+
+
+def by_site(*labels: str) -> str:
+    """` by (site, <labels>) `: the grouping of an aggregation that keeps the sites apart (`counted(..., by)`)."""
+    return f" by ({', '.join((SITE, *labels))}) "
+
+
+def per_site(aggregation: str, expr: str, *labels: str) -> str:
+    """`<aggregation> by (site, <labels>) (<expr>)`: one value per site (and labels), e.g. the price of each
+    site's zone, never the highest of two zones; over unlabelled series, one unlabelled series."""
+    return f"{aggregation}{by_site(*labels)}({expr})"
+
+
+def site_legend(legend: str = "") -> str:
+    """A legend naming the series' site first (`{{site}}`: empty on a series without the label), so the
+    series of two sites (a "garage" at each, each zone's price) are told apart."""
+    return f"{SITE_LEGEND} {legend}" if legend else SITE_LEGEND
 
 
 def q(expr: str, legend: str | None = None) -> prometheus.Dataquery:
@@ -279,7 +306,9 @@ def bars(title: str, unit: str, *targets: Target, thresholds: Sequence = NEUTRAL
 
 def label_table(title: str, expr: str, columns: Sequence[str], *, w: int = 12, h: int = 6,
                 description: str | None = None, unit: str = NONE, thresholds: Sequence = NEUTRAL) -> table.Panel:
-    """The labels of an instant vector (info metrics, ALERTS) as a table, one row per series."""
+    """The labels of an instant vector (info metrics, ALERTS) as a table, one row per series; the site first
+    (a column only where the series have the label)."""
+    columns = [SITE, *columns]
     panel = table.Panel().with_transformation(model.DataTransformerConfig(
         id_val="organize", options={"includeByName": {name: True for name in columns},
                                     "indexByName": {name: i for i, name in enumerate(columns)}}))
@@ -331,11 +360,12 @@ def joined_table(title: str, key: str, *targets: tuple[Target, str], w: int = 24
     """One row per value of the label `key`, one column per instant query (`... by (key)`, table format),
     each target (query, column title); `labels` are other label columns kept (e.g. `vehicle` of an info
     metric, whose value column is dropped: give it the title ""). Grafana merges the tables on their common
-    label columns (Merge), then names and orders the columns (Organize); `sort` is (column, descending)."""
+    label columns (Merge: `site` and `key` of per-site queries, `... by (site, key)`), then names and orders the
+    columns (Organize: the site first, where the series have it); `sort` is (column, descending)."""
     refs = [chr(ord("A") + index) for index in range(len(targets))]
     named = {f"Value #{ref}": name for ref, (_, name) in zip(refs, targets) if name}
     dropped = {f"Value #{ref}": True for ref, (_, name) in zip(refs, targets) if not name}
-    order = [key, *labels, *named]
+    order = [SITE, key, *labels, *named]
     panel = table.Panel()
     panel.with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
     panel.with_transformation(model.DataTransformerConfig(id_val="organize", options={
@@ -418,8 +448,12 @@ def fixed_colour(colour: str) -> model.DynamicConfigValue:
 
 
 def fill_between(upper: str, lower: str) -> tuple[str, list[model.DynamicConfigValue]]:
-    """Override that shades the band between two series (by display name)."""
-    return upper, [model.DynamicConfigValue(id_val="custom.fillBelowTo", value=lower)]
+    """Override that shades the band between two series (by display name: their legends, as a series without
+    a site label shows them). Grafana pairs them by a fixed name, so a site's name in the legend
+    (`site_legend`) leaves a labelled site's band undrawn: the lines stay."""
+    def shown(legend: str) -> str:
+        return legend.replace(SITE_LEGEND, "")
+    return shown(upper), [model.DynamicConfigValue(id_val="custom.fillBelowTo", value=shown(lower))]
 
 
 # --------------------------------------------------------------------------------- variables, board

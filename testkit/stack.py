@@ -150,16 +150,17 @@ class Stack:
     def prometheus(self, targets: Mapping[str, Sequence[str]], *, scrape_interval: float = 1,
                    rule_files: Sequence[str] = (), alertmanagers: Sequence[str] = (), extra: Sequence[str] = (),
                    data_dir: Path | None = None, config_text: str | None = None, name: str = "prometheus",
-                   port: int | None = None, wait: bool = True, remote_write: Sequence[str] = ()) -> RunningPrometheus:
-        """The installed Prometheus scraping `targets` (job -> addresses) and evaluating rules every
-        `scrape_interval`, sending every sample to the `remote_write` URLs; its configuration is
-        <workdir>/<name>.yml (rewrite it and SIGHUP to reload)."""
+                   port: int | None = None, wait: bool = True, remote_write: Sequence[str] = (),
+                   sites: Mapping[str, str] = {}) -> RunningPrometheus:
+        """The installed Prometheus scraping `targets` (job -> addresses), labelling the targets in `sites`
+        (address -> its `site` label), and evaluating rules every `scrape_interval`, sending every sample to
+        the `remote_write` URLs; its configuration is <workdir>/<name>.yml (rewrite it and SIGHUP to reload)."""
         name = self._unique(name)
         port = port or free_port()
         config = self.workdir / f"{name}.yml"
         config.write_text(config_text or render_prometheus_config(
             targets, scrape_interval=scrape_interval, evaluation_interval=scrape_interval, rule_files=rule_files,
-            alertmanagers=alertmanagers, remote_write=remote_write))
+            alertmanagers=alertmanagers, remote_write=remote_write, sites=sites))
         data = data_dir or self.workdir / f"{name}-data"
         process = prometheus_process(config, data, HOST, port, log_path=self.workdir / f"{name}.log", extra=extra)
         process.name = name

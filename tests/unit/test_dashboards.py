@@ -250,18 +250,18 @@ def test_billed_hours_are_read_over_a_window() -> None:
 def test_prices_are_shown_as_billed_beside_the_5_minute_price() -> None:
     prices = exprs_of("electricity-prices")
     assert any("electricity_price_hour_projected_cents_per_kwh" in e for e in prices["This hour (projected)"])
-    assert prices["With delivery"] == ["max(electricity_price_hour_projected_cents_per_kwh)"
-                                       " + max(electricity_price_delivery_cents_per_kwh)"]
+    assert prices["With delivery"] == ["max by (site) (electricity_price_hour_projected_cents_per_kwh)"
+                                       " + on(site) max by (site) (electricity_price_delivery_cents_per_kwh)"]
     graph = " ".join(prices["This hour, the billed hours and their 30-day percentiles"])
     for name in ("electricity_price_hour_projected_cents_per_kwh", "electricity_price_billed_cents_per_kwh",
                  "electricity_price_5m_cents_per_kwh", "electricity_price:billed_lookback_percentile_cents_per_kwh"):
         assert name in graph, name
-    assert prices["Published this hour"] == ["max(electricity_price_hour_published_prices)"]
+    assert prices["Published this hour"] == ["max by (site) (electricity_price_hour_published_prices)"]
 
     overview = exprs_of("charging-overview")
-    assert overview["Charging cost now"] == ["charging:cost_dollars_per_hour"]
-    assert overview["Price now"] == ["max(electricity_price_hour_projected_cents_per_kwh)",
-                                     "max(electricity_price_cents_per_kwh)"]
+    assert overview["Charging cost now"] == ["sum(charging:cost_dollars_per_hour)"]     # the sites' costs added up
+    assert overview["Price now"] == ["max by (site) (electricity_price_hour_projected_cents_per_kwh)",
+                                     "max by (site) (electricity_price_cents_per_kwh)"]   # each site's zone
     assert "charging_session_reference_cost_dollars_total" in overview["Savings today"][0]
 
     costs = exprs_of("energy-costs")
@@ -320,13 +320,13 @@ def test_the_counted_form() -> None:
     assert counted('x_total{unit=~"$unit"}', RANGE) == (
         'sum(last_over_time(x_total{unit=~"$unit"}[1d]) - ('
         'last_over_time(x_total{unit=~"$unit"}[1d] offset $__range)'
-        ' or min_over_time(x_total{unit=~"$unit"}[$__range]) unless on() ('
+        ' or min_over_time(x_total{unit=~"$unit"}[$__range]) unless on(site) ('
         'last_over_time(charging_session_store_up[1d] offset $__range)'
         ' or last_over_time(charging_session_first_recorded_timestamp_seconds[1d]) >= time() - $__range_s)'
         ' or 0 * last_over_time(x_total{unit=~"$unit"}[1d])))')
     day = counted("x_total", DAY, " by (unit) ")
     assert day.startswith("sum by (unit) (last_over_time(x_total[1d] offset -1d) - (last_over_time(x_total[1d]) or"
-                          " min_over_time(x_total[1d] offset -1d) unless on() (")
+                          " min_over_time(x_total[1d] offset -1d) unless on(site) (")
     assert "last_over_time(charging_session_store_up[1d]) or" in day and ">= time())" in day
 
 
@@ -347,7 +347,7 @@ def test_the_departure_plan_is_bars_per_hour_ahead_with_the_prices_on_a_second_a
     assert panel["type"] == "barchart" and panel["options"]["xField"] == "hours_ahead"
     exprs = [t["expr"] for t in panel["targets"]]
     assert all(t["instant"] and t["format"] == "table" for t in panel["targets"])
-    assert all(re.match(r"(sum|max) by \(hours_ahead\) \(", e) for e in exprs), exprs
+    assert all(re.match(r"(sum|max) by \(site, hours_ahead\) \(", e) for e in exprs), exprs   # each site's plan
     assert 'smart_charging_plan_hour_energy_joules{vehicle=~"$vehicle",site=~"$site"}' in exprs[0]
     assert exprs[0].endswith("/ 3.6e6")
     assert "smart_charging_plan_hour_price_cents_per_kwh" in exprs[1]
@@ -499,18 +499,19 @@ def test_all_wall_connectors_is_one_row_per_unit_joined_on_the_unit_label() -> N
     assert p["type"] == "table" and p["timeFrom"] == "now/d"
     assert all(t["instant"] and t["format"] == "table" for t in p["targets"])
     exprs = [t["expr"] for t in p["targets"]]
-    assert exprs[0] == 'max by (unit) (tesla_wall_connector_state_code{unit=~"$unit",site=~"$site"})'
-    assert exprs[1] == 'max by (unit) (charging:unit_power_watts{unit=~"$unit",site=~"$site"})'
-    assert exprs[2] == 'max by (unit, vehicle) (tesla_wall_connector_vehicle_info{unit=~"$unit",site=~"$site"})'
-    assert "charging_session_energy_joules_total" in exprs[3] and exprs[3].startswith("sum by (unit) (")
-    assert "charging_sessions_completed_total" in exprs[4] and exprs[4].startswith("sum by (unit) (")
+    # by (site, unit): a "garage" at each of two sites is two rows, merged on both labels
+    assert exprs[0] == 'max by (site, unit) (tesla_wall_connector_state_code{unit=~"$unit",site=~"$site"})'
+    assert exprs[1] == 'max by (site, unit) (charging:unit_power_watts{unit=~"$unit",site=~"$site"})'
+    assert exprs[2] == 'max by (site, unit, vehicle) (tesla_wall_connector_vehicle_info{unit=~"$unit",site=~"$site"})'
+    assert "charging_session_energy_joules_total" in exprs[3] and exprs[3].startswith("sum by (site, unit) (")
+    assert "charging_sessions_completed_total" in exprs[4] and exprs[4].startswith("sum by (site, unit) (")
     steps = {t["id"]: t["options"] for t in p["transformations"]}
     assert list(steps) == ["merge", "organize"]
     assert steps["organize"]["renameByName"] == {"Value #A": "State", "Value #B": "Power",
                                                  "Value #D": "Energy today", "Value #E": "Sessions today"}
     assert steps["organize"]["excludeByName"] == {"Time": True, "Value #C": True}   # the info metric's 1
     index = steps["organize"]["indexByName"]
-    assert sorted(index, key=index.get) == ["unit", "vehicle", "Value #A", "Value #B", "Value #D", "Value #E"]
+    assert sorted(index, key=index.get) == ["site", "unit", "vehicle", "Value #A", "Value #B", "Value #D", "Value #E"]
 
 
 def test_hours_of_the_day_are_local_to_the_browser() -> None:
@@ -555,3 +556,36 @@ def test_this_week_is_compared_with_last_week_to_the_same_moment() -> None:
         assert p["timeFrom"] == "now/w"
         this, last = (t["expr"] for t in p["targets"])
         assert last == f"last_over_time(({this})[5m:1m] offset 1w)", title
+
+
+# ------------------------------------------------------------------------------- several sites at once
+
+NOT_ADDITIVE = re.compile(r"\b(max|min|avg|quantile|topk|bottomk|stddev)\s*(?:by\s*\(([^)]*)\))?\s*\(")
+
+
+def test_queries_keep_the_sites_apart() -> None:
+    """With several sites selected (All), a query may add additive quantities up over the sites, but never takes
+    the highest, lowest or mean of two sites (prices of two zones, states, ages: `max by (site)`), never merges
+    two sites' units or vehicles of the same name (`by (site, unit)`), and joins a site's series only with the
+    same site's (`on(site, ...)`; `on()` only with the site-less local hour of the day). Series named after a
+    unit, charger or vehicle are named after their site too. tests/integration/test_dashboard_sites.py runs
+    them on two sites."""
+    checked = 0
+    for dashboard in dashboards():
+        for p in panels(dashboard):
+            for target in p["targets"]:
+                if "expr" not in target:
+                    continue
+                checked += 1
+                expr, where = target["expr"], f"{dashboard['uid']} / {p['title']} / {target['refId']}"
+                for aggregation, labels in re.findall(NOT_ADDITIVE, expr):
+                    assert "site" in labels.split(", "), f"{where}: {aggregation} over sites: {expr}"
+                for labels in re.findall(r"\bby\s*\(([^)]*)\)", expr):
+                    names = set(labels.split(", "))
+                    assert not names & {"unit", "vehicle", "charger"} or "site" in names, f"{where}: by ({labels})"
+                for labels, rest in re.findall(r"\bon\s*\(([^)]*)\)\s*(\S+)", expr):
+                    assert "site" in labels.split(", ") or rest == "group_left(hour)", f"{where}: on({labels})"
+                legend = target.get("legendFormat", "")
+                if re.search(r"\{\{(unit|vehicle|charger|target)\}\}", legend):
+                    assert legend.startswith("{{site}} "), f"{where}: legend {legend!r}"
+    assert checked >= 240
