@@ -69,14 +69,14 @@ ALLOWED_EMPTY = {
     **{("energy-costs", title, "B"): NEW_INSTALLATION
        for title in ("Energy: this year against last", "Charging cost: this year against last")},
 }
-# This Prometheus scrapes one home without a `site` target label, as a one-home Prometheus of your own may:
-# All (`.*`) matches every series, so every query is checked with the site matcher in it, and over series
-# without the label `by (site)` is one series. Only the price exporter's target is labelled, with the site
-# price-backfill labels the price history with ("home", general.site's default): its live prices and their
-# history are one site's series, as `make up` has them (the panels show prices per site). What the matcher
-# does with two sites: tests/integration/test_promql_matcher.py; what the panels show with two sites at
-# once: tests/integration/test_dashboard_sites.py.
-PRICE_SITE = "home"
+# One home, as `make up` runs it: Prometheus labels every target with the site (general.site's default, "home"),
+# the label price-backfill gives the price history, so the live series and their history are one site's and
+# the site-aware rules join power with that site's prices. The `site` variable lists it; every query is checked
+# with All (`.*`) and with the site picked. Series without the label (a Prometheus of your own, history from
+# before sites): tests/integration/test_dashboard_counters.py. What the matcher does with two sites:
+# tests/integration/test_promql_matcher.py; what the panels show with two sites at once:
+# tests/integration/test_dashboard_sites.py.
+SITE = "home"
 BLUE, RED = "5YJ3E1EA7KF000021", "7SAYGDEE1PA000022"
 API_TOKEN = "dashboard-test-token-0123456789"   # SMART_CHARGING_API_TOKEN: writes of /api/plans need it
 NAMES = {BLUE: "Blue", RED: "Red"}
@@ -145,7 +145,7 @@ def suite(tmp_path: Path, processes, start_simulator, start_component, start_pro
     vm.wait_for("count_over_time(electricity_price_billed_cents_per_kwh[10d]) > 150", 30)
     prometheus = start_prometheus(targets, rule_files=[str(p) for p in sorted((ROOT / "rules").glob("*.yml"))],
                                   data_dir=data_dir, remote_write=[f"{vm.url}/api/v1/write"],
-                                  sites={targets["price"][0]: PRICE_SITE})
+                                  sites={address: SITE for addresses in targets.values() for address in addresses})
 
     def store_config(name: str, query_url: str) -> Path:
         path = tmp_path / f"{name}.yaml"
@@ -251,8 +251,6 @@ def every_query_returns_data(suite: Suite) -> list[str]:
         for variable in query_variables(dashboard):
             found, error = filter_values(url, variable, Window(now - TEST_RANGE, now, SCRAPE_INTERVAL), variables)
             values[dashboard["uid"], variable["name"]] = found
-            if variable["name"] == "site" and not found and not error:
-                continue                                # one home without the label (see the top)
             if error or not found:
                 failures.append(f"{dashboard['title']} / variable ${variable['name']} / {variable['query']}: "
                                 f"{error or 'no values'}")
@@ -341,8 +339,9 @@ def listed_values(url: str, dashboard: dict, now: float) -> dict[str, list[str]]
 
 def panel_values(url: str, dashboard: dict, panel: dict, now: float, daily: bool,
                  selection: dict[str, list[str] | None] | None = None) -> dict[str, float]:
-    """The panel's value per series label text (instant), or of its newest bar (a day's, or a running total's
-    last point), over every target; All and the default choices unless `selection` says otherwise."""
+    """The panel's value per series label text (instant; `site` left out: there is one), or of its newest bar (a
+    day's, or a running total's last point), over every target; All and the default choices unless `selection`
+    says otherwise."""
     variables = {v["name"]: v for v in dashboard["templating"]["list"] if v["type"] in ("query", "custom")}
     listed = listed_values(url, dashboard, now)
     window = Window.of(panel, now)
@@ -357,7 +356,8 @@ def panel_values(url: str, dashboard: dict, panel: dict, now: float, daily: bool
             data = prometheus_api(url, "/api/v1/query", {"query": expr, "time": f"{window.end:.3f}"})
         assert "error" not in data, f"{panel['title']}: {data}"
         for series in data["result"]:
-            key = f"{target['refId']} " + ",".join(f"{k}={v}" for k, v in sorted(series["metric"].items()))
+            key = f"{target['refId']} " + ",".join(f"{k}={v}" for k, v in sorted(series["metric"].items())
+                                                   if k != "site")     # the one site
             if daily:
                 day = window.aligned()[1]
                 sample = [value for t, value in series["values"] if t == day]
@@ -428,17 +428,6 @@ def per_unit_and_week_panels(shown: dict, sessions: list[dict], expected: dict[s
     return ["per-unit and weekly panels differ from the session store's API:"] + failures if failures else []
 
 
-def without_site(values: dict[str, float]) -> dict[str, float]:
-    """Panel values keyed by their series' labels without `site` (one site here: its label, or none)."""
-    found: dict[str, float] = {}
-    for key, value in values.items():
-        ref, _, labels = key.partition(" ")
-        kept = ",".join(label for label in labels.split(",") if label and not label.startswith("site="))
-        assert f"{ref} {kept}" not in found or found[f"{ref} {kept}"] == value, f"{key}: two values"
-        found[f"{ref} {kept}"] = value
-    return found
-
-
 def live_panels_show_the_truth(suite: Suite) -> list[str]:
     """The unit table's power, state and vehicle and the counts against the simulator's state; the hours of
     the day against its true prices (in the browser's zone); °F against °C."""
@@ -467,9 +456,7 @@ def live_panels_show_the_truth(suite: Suite) -> list[str]:
     if counts != (charging, connected):
         failures.append(f"units charging, vehicles connected: {counts}, simulator {(charging, connected)}")
 
-    # The prices are per site: price-backfill labels the history with its site ("home"), the live series of this
-    # Prometheus have none; the truth knows one zone, so the hours are compared without the site.
-    best = without_site(shown("energy-costs", "Best charging hours"))
+    best = shown("energy-costs", "Best charging hours")
     truth = suite.sim.truth(prices_from=now - TEST_RANGE - 7200, prices_to=now + 300)
     prices = {int(row["t"]): row["price"] for row in truth["prices"]}
     billed = {}
@@ -486,7 +473,7 @@ def live_panels_show_the_truth(suite: Suite) -> list[str]:
     shares = sum(v for k, v in best.items() if k.startswith("C "))
     if abs(shares - 1) > 1e-6:
         failures.append(f"Best charging hours: the shares of your energy add up to {shares}")
-    by_hour = without_site(shown("energy-costs", "Price by hour of day"))
+    by_hour = shown("energy-costs", "Price by hour of day")
     for key, average in got.items():
         hour = key.removeprefix("A ")
         low, mean, high = (by_hour.get(f"{ref} {hour}") for ref in "ABC")
