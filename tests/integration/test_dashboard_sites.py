@@ -160,7 +160,9 @@ def value(name: str, kind: str, s: int, k: int, i: int, t: int) -> float:
     return (1 + s) * 5.0 + k + (i % 12) / 4 + (s * 0.5 if "power" in name else 0.0)
 
 
-def openmetrics(names: set[str]) -> str:
+def openmetrics(names: set[str], sites: tuple[str, ...] = SITES, labelled: bool = True) -> str:
+    """Every series of `names` for `sites`; without the `site` label (`labelled` False: a one-home Prometheus of
+    one's own, or history from before sites), which leaves a single site's series as they are otherwise."""
     known = reference()
     lines: list[str] = []
     steps = list(enumerate(range(START, END + 1, STEP)))
@@ -171,7 +173,7 @@ def openmetrics(names: set[str]) -> str:
         kind, labels = known[name]
         counter = kind == "counter" and name.endswith("_total")     # OpenMetrics: the family is named without _total
         lines.append(f"# TYPE {name.removesuffix('_total')} counter" if counter else f"# TYPE {name} gauge")
-        for s, site in enumerate(SITES):
+        for s, site in enumerate(sites):
             if kind == "target":
                 sets = [{"job": job, "instance": f"{site}.example:1"} for job in
                         ("twc", "fleet", "vehicle", "price", "session_store", "meter")]
@@ -184,7 +186,8 @@ def openmetrics(names: set[str]) -> str:
             # site a's store and its counters: only the last hour (its earlier history is gone)
             since = A_SINCE if site == "a" and name.startswith(("charging_session", "charging_sessions")) else START
             for k, extra in enumerate(sets):
-                text = ",".join(f'{key}="{val}"' for key, val in sorted({**extra, "site": site}.items()))
+                text = ",".join(f'{key}="{val}"' for key, val in sorted({**extra, **({"site": site} if labelled else {})}
+                                                                         .items()))
                 for i, t in steps:
                     if t < since:
                         continue
@@ -197,12 +200,21 @@ def openmetrics(names: set[str]) -> str:
 
 
 @pytest.fixture(scope="module")
-def two_sites(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Two Prometheus: sites a and b, labelled; site a's series alone, without the label."""
     from testkit.stack import Stack
     workdir = tmp_path_factory.mktemp("dashboard-sites")
+    names = read_series()
     with Stack(workdir) as stack:
-        data = write_blocks(workdir / "two-sites", openmetrics(read_series()))
-        yield stack.prometheus({}, data_dir=data, name="two-sites").url
+        both = write_blocks(workdir / "two-sites", openmetrics(names))
+        plain = write_blocks(workdir / "unlabelled", openmetrics(names, ("a",), labelled=False))
+        yield {"two sites": stack.prometheus({}, data_dir=both, name="two-sites").url,
+               "unlabelled": stack.prometheus({}, data_dir=plain, name="unlabelled").url}
+
+
+@pytest.fixture(scope="module")
+def two_sites(prometheus: dict[str, str]) -> str:
+    return prometheus["two sites"]
 
 
 # --------------------------------------------------------------------------------------- answers
@@ -340,3 +352,25 @@ def test_totals_add_the_sites_up_and_each_store_decides_for_its_own_site(two_sit
     mixed = answer(two_sites, dashboard, panel, old, None)
     [wrong] = [v for points in mixed.values() for v in points.values()]   # type: ignore[union-attr]
     assert wrong > total + 1e-6, "b's store decided for a: a's lifetime counted"
+
+
+def test_without_the_site_label_every_panel_answers_as_for_its_site(prometheus: dict[str, str]) -> None:
+    """A Prometheus whose series have no `site` label (one home, or history from before sites): every panel
+    query answers what it answers for that site's labelled series (site a's, `$site` = a), the label aside;
+    `by (site)` over unlabelled series is one series, `on(site)` matches as `on()`."""
+    failures, with_data = [], 0
+
+    def unsited(reply: Answer | str) -> Answer | str:
+        if isinstance(reply, str):
+            return reply
+        return {json.dumps({k: v for k, v in json.loads(key).items() if k != "site"}, sort_keys=True): points
+                for key, points in reply.items()}
+    for dashboard, panel, target in dashboard_targets():
+        plain = answer(prometheus["unlabelled"], dashboard, panel, target, None)
+        labelled = unsited(answer(prometheus["two sites"], dashboard, panel, target, "a"))
+        if isinstance(plain, str) or isinstance(labelled, str) or not same_answer(plain, labelled):
+            failures.append(f"{dashboard['uid']} / {panel['title']} / {target['refId']}: "
+                            f"{str(plain)[:200]} != {str(labelled)[:200]}")
+        with_data += bool(plain)
+    assert not failures, f"{len(failures)} queries answer otherwise without the label:\n" + "\n".join(failures)
+    assert with_data >= 230
