@@ -29,7 +29,7 @@ from grafana.panels import (
     AGE, AGO, AMPERE, BAD_WHEN_ANY, CELSIUS, CENTS_PER_KWH, COUNT, DBM, DECIBEL, DOLLARS, DOLLARS_PER_HOUR, DURATION,
     GOOD_WHEN_ONE, HERTZ, J_PER_KWH, KWH, LOCAL_TIME, METERS_PER_MILE, MILES, NEUTRAL, NONE, PERCENT, PERCENTILE,
     PRICE, RATIO, REQUESTS, SECONDS, SOC, TEMPERATURE, UP, VOLT, WATT, WATT_HOURS, YES_NO, Board, Infinity, api_bars,
-    api_table, bars, dial, fill_between, filter_variable, fixed_colour, flags, graph, in_fahrenheit, joined_table,
+    api_table, bars, dial, fill_between, per_site_panel, filter_variable, fixed_colour, flags, graph, in_fahrenheit, joined_table,
     keyed_bars, label_table, histogram, by_site, per_site, q, setting, single, site_legend, states, temperature,
     temperature_legend, step, temperature_variable, texts, time_format_variable, timeline,
 )
@@ -1077,19 +1077,20 @@ def electricity_prices() -> Board:
                            "projected price with them, ElectricityPriceSpike the 5-minute prices."),
     )
     board.add(
-        graph("This hour, the billed hours and their 30-day percentiles", CENTS_PER_KWH,
-              q(HOUR_NOW, site_legend("this hour (projected)")),
-              q(LAST_BILLED, site_legend("last billed hour")),
-              q(per_site("max", "electricity_price_5m_cents_per_kwh"), site_legend("5-minute price")),
+        per_site_panel(graph(
+              "This hour, the billed hours and their 30-day percentiles · $site", CENTS_PER_KWH,
+              q(HOUR_NOW, "this hour (projected)"),
+              q(LAST_BILLED, "last billed hour"),
+              q(per_site("max", "electricity_price_5m_cents_per_kwh"), "5-minute price"),
               q(per_site("max", "electricity_price:billed_lookback_percentile_cents_per_kwh", "percentile"),
-                site_legend("billed p{{percentile}}")),
-              thresholds=PRICE, threshold_lines=True, w=24, h=10, overrides=[fill_between(site_legend("billed p75"),
-                                                                                          site_legend("billed p25"))],
+                "billed p{{percentile}}"),
+              thresholds=PRICE, threshold_lines=True, w=24, h=10, overrides=[fill_between("billed p75", "billed p25")],
               description=f"{HOURLY_BILLING}. This hour (projected): {PROJECTED}; it settles on the hour's billed "
                           f"price as the hour's prices are published, and the last billed hour steps to it when the "
                           f"hour closes. The band is the 25th to 75th percentile of the billed hours of the last 30 "
                           f"days (recording rules over electricity_price_billed_cents_per_kwh, every hour weighing "
-                          f"once); smart charging stops above the 90th and the percentile alerts compare with them."),
+                          f"once); smart charging stops above the 90th and the percentile alerts compare with them. "
+                          f"One panel per selected site: each zone has its own prices."), w=24),
     )
     board.add(
         graph("Billed price per hour", CENTS_PER_KWH,
@@ -1099,15 +1100,16 @@ def electricity_prices() -> Board:
               thresholds=PRICE, bars=True, interval="1h", calcs=("mean", "max"), w=12,
               description=f"{HOURLY_BILLING}; each bar is the hour starting at it, the hour in progress at its "
                           f"projected price."),
-        graph("5-minute price and its 30-day percentiles", CENTS_PER_KWH,
-              q(per_site("max", "electricity_price_5m_cents_per_kwh"), site_legend("5-minute price")),
+        per_site_panel(graph(
+              "5-minute price and its 30-day percentiles · $site", CENTS_PER_KWH,
+              q(per_site("max", "electricity_price_5m_cents_per_kwh"), "5-minute price"),
               q(per_site("max", "electricity_price:lookback_percentile_cents_per_kwh", "percentile"),
-                site_legend("p{{percentile}}")),
-              thresholds=PRICE, w=12, overrides=[fill_between(site_legend("p75"), site_legend("p25"))],
+                "p{{percentile}}"),
+              thresholds=PRICE, w=12, overrides=[fill_between("p75", "p25")],
               description="Each price is stamped with the end of its 5-minute interval; the band is the 25th to "
                           "75th percentile of the 5-minute prices of the last 30 days (recording rules): what the "
                           "spike alert and smart charging's five_minute signal use. Short spikes lift these "
-                          "percentiles far more than the billed hours'."),
+                          "percentiles far more than the billed hours'. One panel per selected site."), w=12),
     )
     board.add(
         bars("30-day percentiles", CENTS_PER_KWH,

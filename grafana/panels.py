@@ -448,12 +448,16 @@ def fixed_colour(colour: str) -> model.DynamicConfigValue:
 
 
 def fill_between(upper: str, lower: str) -> tuple[str, list[model.DynamicConfigValue]]:
-    """Override that shades the band between two series (by display name: their legends, as a series without
-    a site label shows them). Grafana pairs them by a fixed name, so a site's name in the legend
-    (`site_legend`) leaves a labelled site's band undrawn: the lines stay."""
-    def shown(legend: str) -> str:
-        return legend.replace(SITE_LEGEND, "")
-    return shown(upper), [model.DynamicConfigValue(id_val="custom.fillBelowTo", value=shown(lower))]
+    """Override that shades the band between two series, by display name (their legends). Grafana pairs them
+    by that fixed name, so a band's panel shows one site: `per_site_panel`."""
+    return upper, [model.DynamicConfigValue(id_val="custom.fillBelowTo", value=lower)]
+
+
+def per_site_panel(panel, w: int):
+    """One copy of the panel per selected site (Grafana's repeat over `site`, side by side), each with that
+    site alone in `$site` (its title names it): for what a site's name in a legend would break (a band
+    between two lines)."""
+    return panel.repeat("site").repeat_direction("h").max_per_row(max(1, 24 // w))
 
 
 # --------------------------------------------------------------------------------- variables, board

@@ -307,7 +307,7 @@ PER_SITE = [
     ("electricity-prices", "Price now", "A"), ("electricity-prices", "This hour (projected)", "A"),
     ("electricity-prices", "Last billed hour", "A"), ("electricity-prices", "Percentile (30 days)", "A"),
     ("electricity-prices", "30-day percentiles", "A"), ("electricity-prices", "30-day percentiles", "B"),
-    ("electricity-prices", "This hour, the billed hours and their 30-day percentiles", "D"),
+    ("electricity-prices", "This hour, the billed hours and their 30-day percentiles · $site", "D"),
     ("charging-overview", "Power per Wall Connector", "A"), ("wall-connectors", "All Wall Connectors", "B"),
     ("wall-connectors", "Power per unit", "A"), ("session-history", "Average price paid", "A"),
 ]

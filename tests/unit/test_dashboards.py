@@ -252,7 +252,7 @@ def test_prices_are_shown_as_billed_beside_the_5_minute_price() -> None:
     assert any("electricity_price_hour_projected_cents_per_kwh" in e for e in prices["This hour (projected)"])
     assert prices["With delivery"] == ["max by (site) (electricity_price_hour_projected_cents_per_kwh)"
                                        " + on(site) max by (site) (electricity_price_delivery_cents_per_kwh)"]
-    graph = " ".join(prices["This hour, the billed hours and their 30-day percentiles"])
+    graph = " ".join(prices["This hour, the billed hours and their 30-day percentiles · $site"])
     for name in ("electricity_price_hour_projected_cents_per_kwh", "electricity_price_billed_cents_per_kwh",
                  "electricity_price_5m_cents_per_kwh", "electricity_price:billed_lookback_percentile_cents_per_kwh"):
         assert name in graph, name
