@@ -569,6 +569,10 @@ def load(mapping: Mapping[str, Any] | None, env: Mapping[str, str], secrets: Map
             raw = {**(raw if isinstance(raw, dict) else {}), **overlay[name]}
         section = _section(name, cls, raw, env)
         sections[name] = _on_site_ports(section, index, overlay.get(name, {})) if name in SITE_SECTIONS else section
+    shared_db = isinstance(mapping.get("sessions"), dict) and mapping["sessions"].get("database")
+    if index and shared_db and "database" not in overlay.get("sessions", {}) and not _env_value("SESSION_STORE_DB", env):
+        raise ConfigError(f"sessions.database: one file cannot hold several sites' sessions, got {shared_db!r} for "
+                          f"site {chosen!r} too; set sessions.database under each site after the first (or remove it)")
     sections["sessions"] = _with_database(sections["sessions"], general, None if index == 0 else chosen)
     sections["meter"] = _with_meter_paths(sections["meter"], general)
     _check_secrets(secrets, names)

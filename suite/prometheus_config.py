@@ -43,6 +43,12 @@ REMOTE_WRITE_EXAMPLE = """
 
 
 Sites = Mapping[str, str]   # a target's address -> the site it belongs to (its `site` label)
+HOME_JOBS = ("twc", "fleet", "vehicle", "price", "session_store", "meter")   # a home's: labelled with its site
+
+
+def one_home(targets: Mapping[str, Sequence[str]], site: str = "home") -> dict[str, str]:
+    """The sites of a suite with one home: every target of a home's jobs is that site's."""
+    return {address: site for job in HOME_JOBS for address in targets.get(job, ())}
 
 
 def static_configs(addresses: Sequence[str], sites: Sites) -> list[dict]:

@@ -23,7 +23,7 @@ from suite.processes import (
     ManagedProcess, alertmanager_process, prometheus_process, victoria_metrics_process, vmagent_process,
     vmalert_process, wait_until,
 )
-from suite.prometheus_config import render_prometheus_config, render_vmagent_config
+from suite.prometheus_config import one_home, render_prometheus_config, render_vmagent_config
 from testkit.env import clean_env
 from testkit.ports import free_port
 from testkit.prometheus import RunningPrometheus, RunningVictoriaMetrics
@@ -151,16 +151,16 @@ class Stack:
                    rule_files: Sequence[str] = (), alertmanagers: Sequence[str] = (), extra: Sequence[str] = (),
                    data_dir: Path | None = None, config_text: str | None = None, name: str = "prometheus",
                    port: int | None = None, wait: bool = True, remote_write: Sequence[str] = (),
-                   sites: Mapping[str, str] = {}) -> RunningPrometheus:
+                   sites: Mapping[str, str] | None = None) -> RunningPrometheus:
         """The installed Prometheus scraping `targets` (job -> addresses), labelling the targets in `sites`
-        (address -> its `site` label), and evaluating rules every `scrape_interval`, sending every sample to
+        (address -> its `site` label; default, as `make up` with one home: a home's jobs are site "home"), and evaluating rules every `scrape_interval`, sending every sample to
         the `remote_write` URLs; its configuration is <workdir>/<name>.yml (rewrite it and SIGHUP to reload)."""
         name = self._unique(name)
         port = port or free_port()
         config = self.workdir / f"{name}.yml"
         config.write_text(config_text or render_prometheus_config(
             targets, scrape_interval=scrape_interval, evaluation_interval=scrape_interval, rule_files=rule_files,
-            alertmanagers=alertmanagers, remote_write=remote_write, sites=sites))
+            alertmanagers=alertmanagers, remote_write=remote_write, sites=one_home(targets) if sites is None else sites))
         data = data_dir or self.workdir / f"{name}-data"
         process = prometheus_process(config, data, HOST, port, log_path=self.workdir / f"{name}.log", extra=extra)
         process.name = name
@@ -184,7 +184,7 @@ class Stack:
         if targets is not None:
             agent_port = free_port()
             config = self.workdir / f"{name}-vmagent.yml"
-            config.write_text(render_vmagent_config(targets, scrape_interval=scrape_interval))
+            config.write_text(render_vmagent_config(targets, scrape_interval=scrape_interval, sites=one_home(targets)))
             agent = vmagent_process(config, self.workdir / f"{name}-vmagent-data", HOST, agent_port, url,
                                     log_path=self.workdir / f"{name}-vmagent.log")
             agent.name = f"{name}-vmagent"

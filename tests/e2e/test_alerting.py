@@ -27,7 +27,7 @@ from servicekit.config import load
 from suite.alertmanager_config import write_alertmanager_config
 from suite.processes import wait_until
 from testkit import ROOT
-from suite.prometheus_config import render_prometheus_config
+from suite.prometheus_config import one_home, render_prometheus_config
 from testkit.backfill import price_backfill, write_blocks
 from testkit.http import call, get_json
 from testkit.ports import free_port
@@ -86,7 +86,7 @@ def test_spike_and_hot_charger_reach_the_receiver_and_offline_inhibits_temperatu
     processes.stop(first.process)
     prometheus = start_prometheus({}, data_dir=data_dir, config_text=render_prometheus_config(
         targets, scrape_interval=1, evaluation_interval=1, alertmanagers=[alertmanager.split("://")[1]],
-        rule_files=[str(p) for p in sorted((ROOT / "rules").glob("*.yml"))]),
+        rule_files=[str(p) for p in sorted((ROOT / "rules").glob("*.yml"))], sites=one_home(targets)),
         extra=["--rules.alert.for-grace-period=0s", "--rules.alert.resend-delay=1s"])
 
     prometheus.wait_for('ALERTS{alertname="ElectricityPriceSpike",alertstate="firing"}', 60)
@@ -94,20 +94,20 @@ def test_spike_and_hot_charger_reach_the_receiver_and_offline_inhibits_temperatu
                "the spike notification")
     spike = alerts_named(receiver.bodies("/hook"), "ElectricityPriceSpike")[0]
     assert spike["labels"]["severity"] == "info" and spike["labels"]["provider"] == "comed"
-    assert spike["annotations"]["summary"] == "Electricity price spike: at least 16.0 ¢/kWh for 30 minutes"
+    assert spike["annotations"]["summary"] == "Electricity price spike at home: at least 16.0 ¢/kWh for 30 minutes"
     assert "14 ¢/kWh (the utility's own alert level)" in spike["annotations"]["description"]
 
     wait_until(lambda: alerts_named(receiver.bodies("/hook"), "WallConnectorHighTemperature"), 120, 0.1,
                "the high-temperature notification")
     hot = alerts_named(receiver.bodies("/hook"), "WallConnectorHighTemperature")[0]
     assert hot["labels"]["charger"] == "garage" and hot["labels"]["sensor"] == "handle"
-    assert hot["annotations"]["summary"] == "Wall Connector garage handle at 65.0 °C"
+    assert hot["annotations"]["summary"] == "Wall Connector garage at home: handle at 65.0 °C"
 
     chat = [m["attachments"][0] for m in receiver.bodies("/chat")]
     texts = "\n".join(a["title"] + "\n" + a["text"] for a in chat)
     assert "[FIRING:1] ElectricityPriceSpike" in texts
-    assert "🔵 Electricity price spike: at least 16.0 ¢/kWh for 30 minutes" in texts
-    assert "🟠 Wall Connector garage handle at 65.0 °C" in texts
+    assert "🔵 Electricity price spike at home: at least 16.0 ¢/kWh for 30 minutes" in texts
+    assert "🟠 Wall Connector garage at home: handle at 65.0 °C" in texts
     assert "Runbook: https://github.com/you/twc-charging-suite/blob/main/docs/alerts.md#wallconnectorhightemperature" in texts
     # Times in general.timezone (India: UTC+5:30 all year, unlike the machine's zone), to the minute.
     started = datetime.fromisoformat(hot["startsAt"].replace("Z", "+00:00")[:19] + "+00:00")
@@ -115,7 +115,7 @@ def test_spike_and_hot_charger_reach_the_receiver_and_offline_inhibits_temperatu
     assert f"Severity: warning · since {local} IST" in texts, texts
     assert not re.search(r"since \S+ \S+ UTC", texts), texts
 
-    offline = [{"labels": {"alertname": "WallConnectorOffline", "charger": "garage", "severity": "warning"},
+    offline = [{"labels": {"alertname": "WallConnectorOffline", "charger": "garage", "site": "home", "severity": "warning"},
                 "annotations": {"summary": "Wall Connector garage is not answering"}}]
     status, _, body = call(f"{alertmanager}/api/v2/alerts", offline, timeout=5)
     assert status < 300, body

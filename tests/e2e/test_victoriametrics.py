@@ -62,7 +62,7 @@ def test_vmalert_evaluates_the_rules_on_victoriametrics_and_the_spike_reaches_th
     wait_until(lambda: firing(receiver, "ElectricityPriceSpike"), 90, 0.2, "vmalert's spike notification")
     spike = firing(receiver, "ElectricityPriceSpike")[0]
     assert spike["labels"]["severity"] == "info" and spike["labels"]["provider"] == "comed"
-    assert spike["annotations"]["summary"] == "Electricity price spike: at least 16.0 ¢/kWh for 30 minutes"
+    assert spike["annotations"]["summary"] == "Electricity price spike at home: at least 16.0 ¢/kWh for 30 minutes"
     # The recording rule's value, read back from VictoriaMetrics by the template's `query`.
     assert "at or above 14 ¢/kWh (the utility's own alert level)" in spike["annotations"]["description"]
     assert spike["generatorURL"].startswith(vmalert), spike["generatorURL"]

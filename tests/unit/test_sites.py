@@ -72,6 +72,8 @@ def test_a_store_sees_its_own_site_and_the_first_the_history_from_before_sites()
      "TWC_CHARGERS: set in the environment, but the configuration has 2 sites"),
     ({**TWO, "general": {"site": "x"}}, {}, None, "general.site: not used with sites:"),
     ({"vehicles": {"vins": ["nope"]}}, {}, None, "vehicles.vins: holds something that is not a 17-character VIN"),
+    ({**TWO, "sessions": {"database": "/srv/s.db"}}, {}, "cabin",
+     "sessions.database: one file cannot hold several sites' sessions, got '/srv/s.db' for site 'cabin' too"),
 ])
 def test_bad_sites_stop_start_up_naming_the_key(mapping, env, site, message) -> None:
     with pytest.raises(ConfigError) as error:
