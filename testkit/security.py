@@ -92,7 +92,7 @@ def security_stack(tmp: Path) -> Iterator[SecurityStack]:
         # A day of low prices under the price exporter's own labels: one series, so the thresholds
         # are those of the history and the simulator's live price sits above the stop threshold.
         end = (time.time() // 300) * 300 - 600
-        data = price_blocks(tmp / "tsdb", f'instance="127.0.0.1:{ports["price"]}",job="price",provider="comed"',
+        data = price_blocks(tmp / "tsdb", f'instance="127.0.0.1:{ports["price"]}",job="price",provider="comed",site="home"',
                             [1.0 + i % 10 for i in range(300)], end)
         database = tmp / "store.sqlite3"
         config = tmp / "config.yaml"
