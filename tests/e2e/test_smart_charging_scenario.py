@@ -46,6 +46,10 @@ VIN = "5YJYGDEE5PF000042"
 DIN = "1457768-02-G--PGT00000000042"
 POWER_W = 11500.0
 SPIKE, LOW = 50.0, 1.0              # cents per kWh
+# The spike's hour before the spike, and the hour before it: a middling price, so the hour the car starts in
+# is below the stop threshold whatever the time of day (the seeded daily shape peaks in the evening, when
+# an ordinary hour was above the 30-day 90th percentile).
+ORDINARY = 3.0
 EVALUATION_S = 2.0
 SPIKE_AT = 2700                     # the spike's first price ends the 9th 5-minute interval of its hour
 SET_UP_S = 150                      # simulated seconds from the scenario's start to the spike's first price
@@ -72,6 +76,7 @@ def scenario(origin: int, mark: int) -> dict:
                       "charge_limit": 90, "max_power_kw": POWER_W / 1000, "ramp": 0, "taper_pct": 0,
                       "target_id": "0b6c3f8e-6a51-4b6e-9d3a-6f1f2c9a0a42"}],
         "prices": {"seed": 8, "history_days": 33, "spikes": [
+            {"from": mark - SPIKE_AT - 3600 - origin, "to": mark - 300 - origin, "price": ORDINARY},
             {"from": mark - 300 - origin, "to": mark + 300 - origin, "price": SPIKE},
             {"from": mark + 300 - origin, "to": mark + 7500 - origin, "price": LOW}]},
         "events": [{"at": mark - LEAD_S - origin, "vehicle": "grey", "plug_in": "garage"}],
