@@ -298,7 +298,6 @@ class SiteRun:
 
     config: Config
     env: dict[str, str]
-    data_dir: Path           # where its own state lives: the mode's directory, or sites/<name>/ in it
 
     @property
     def name(self) -> str:
@@ -338,10 +337,10 @@ class Suite:
     def _site(self, name: str) -> SiteRun:
         env = {**self.env, "CHARGING_SITE": name}
         config = self.config if name == self.config.site else self._load(env)
-        directory = self.data_dir if config.site_index == 0 else self.data_dir / "sites" / name
         if self.mode == DEMO:   # the demo never writes a configured database: that one is for real equipment
+            directory = self.data_dir if config.site_index == 0 else self.data_dir / "sites" / name
             env["SESSION_STORE_DB"] = str(directory / "session_store.sqlite3")
-        return SiteRun(config, env, directory)
+        return SiteRun(config, env)
 
     def _load(self, env: dict[str, str]) -> Config:
         """The configuration a child with this environment sees."""
