@@ -31,7 +31,8 @@ from grafana_foundation_sdk.builders import (
 from grafana_foundation_sdk.cog import builder as cogbuilder, variants as cogvariants
 from grafana_foundation_sdk.models import common, dashboard as model, prometheus as prometheus_model
 
-from servicekit.promql import with_matcher
+from servicekit.promql import with_matcher, without_site
+from suite.prometheus_config import HOME_JOBS
 
 TAG = "charging"
 PROMETHEUS = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -40,14 +41,8 @@ SESSION_STORE = model.DataSourceRef(type_val=INFINITY_TYPE, uid="${store}")
 SITE = "site"
 SITE_MATCHER = 'site=~"$site"'
 SITE_LEGEND = "{{site}}"
-# The per-site jobs (Prometheus gives their targets the `site` label); their `up` lists the sites.
-SITE_JOBS = 'job=~"twc|fleet|vehicle|price|session_store|meter"'
-# Series with no site label: Prometheus's, Alertmanager's and VictoriaMetrics's own, and the constant
-# thresholds of rules/thresholds.yml. A chosen site (`site=~"home"`) would drop them from a query.
-# `up` and `scrape_*` are not here: Prometheus gives them their target's labels, so those of the per-site
-# jobs (the only ones the boards read, job=~...) carry the site and must follow it; a panel about
-# Prometheus's own target would have to name it apart.
-NO_SITE_PREFIXES = ("prometheus_", "alertmanager_", "vm_", "vmagent_", "vmalert_", "charging_threshold:")
+# A home's jobs (Prometheus gives their targets the `site` label); their `up` lists the sites.
+SITE_JOBS = f'job=~"{"|".join(HOME_JOBS)}"'
 
 # Grafana unit ids; unknown ids (the ¢/kWh and $/h) are shown as a suffix.
 WATT, KWH, CENTS_PER_KWH, DOLLARS, DOLLARS_PER_HOUR = "watt", "kwatth", "¢/kWh", "currencyUSD", "$/h"
@@ -101,11 +96,6 @@ YES_NO = states({0: ("no", "text"), 1: ("yes", "green")})
 
 
 # ----------------------------------------------------------------------------------------- queries
-
-def without_site(name: str | None) -> bool:
-    """A metric that carries no `site` label (the skip of `sited`)."""
-    return name is not None and name.startswith(NO_SITE_PREFIXES)
-
 
 def sited(expr: str) -> str:
     """`expr` reading only the sites chosen in the `site` variable."""

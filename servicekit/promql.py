@@ -188,3 +188,15 @@ def _not_metric(token: Token, following: Token | None) -> bool:
     word = token.text.lower()
     return token.kind == "name" and (word in KEYWORDS or word in AGGREGATORS
                                      or (following is not None and following.text == "("))
+
+
+# Series with no site label: Prometheus's, Alertmanager's and VictoriaMetrics's own, and the constant
+# thresholds of rules/thresholds.yml. A site's matcher (`site="home"`) would drop them from a query.
+# `up` and `scrape_*` are not here: Prometheus gives them their target's labels, so those of a home's
+# jobs carry the site and must follow it.
+NO_SITE_PREFIXES = ("prometheus_", "alertmanager_", "vm_", "vmagent_", "vmalert_", "charging_threshold:")
+
+
+def without_site(name: str | None) -> bool:
+    """A metric that carries no `site` label: the `skip` of a site's matcher."""
+    return name is not None and name.startswith(NO_SITE_PREFIXES)

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from servicekit.errors import BadPayload
-from servicekit.promql import with_matcher
+from servicekit.promql import with_matcher, without_site
 from servicekit.upstream import Upstream
 
 Labels = tuple[tuple[str, str], ...]
@@ -31,11 +31,6 @@ def _check(body: Any, what: str) -> Any:
     return body["data"]
 
 
-def suite_wide(name: str | None) -> bool:
-    """Series no site owns: the fixed levels of rules/thresholds.yml."""
-    return bool(name) and name.startswith("charging_threshold:")
-
-
 class Prometheus:
     """`matcher` (Config.site_matcher) is added to every selector of every query: with several sites in one
     Prometheus, a session store sees its own site's series only."""
@@ -48,7 +43,7 @@ class Prometheus:
 
     async def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         if self.matcher:
-            expr = with_matcher(expr, self.matcher, skip=suite_wide)
+            expr = with_matcher(expr, self.matcher, skip=without_site)
         params = {"query": expr}
         if at is not None:
             params["time"] = f"{at:.3f}"

@@ -119,7 +119,7 @@ NOT_METRICS = {"by", "without", "on", "ignoring", "group_left", "group_right", "
 
 
 def no_site(name: str | None) -> bool:
-    from grafana.panels import without_site
+    from servicekit.promql import without_site
     return without_site(name)
 
 
